@@ -1,0 +1,245 @@
+// Package ladder defines encoding ladders (rungs of resolution, bitrate and
+// codec) and chooses the rungs that fit a given source.
+package ladder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+)
+
+// Rung is one rendition of a ladder. Width is derived from Height and the
+// source's display aspect when zero.
+type Rung struct {
+	Name    string `json:"name"`
+	Codec   string `json:"codec"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height"`
+	Bitrate int    `json:"bitrate"`           // target video bitrate in bit/s
+	MaxRate int    `json:"maxrate,omitempty"` // VBV peak in bit/s; default 1.5 × Bitrate
+	BufSize int    `json:"bufsize,omitempty"` // VBV buffer in bits; default 2 × Bitrate
+	Preset  string `json:"preset,omitempty"`  // encoder preset; default "veryfast"
+	Profile string `json:"profile,omitempty"` // encoder profile; default "high" for H.264
+}
+
+// Ladder is an ordered set of rungs plus packaging settings.
+type Ladder struct {
+	Rungs []Rung `json:"rungs"`
+	// SegmentSeconds is the target CMAF segment duration; default 4.
+	SegmentSeconds float64 `json:"segment_seconds,omitempty"`
+	// ChunkSegments is how many segments one encode chunk covers; default 3.
+	ChunkSegments int `json:"chunk_segments,omitempty"`
+	// AudioBitrate is the AAC-LC stereo bitrate in bit/s; default 128000.
+	AudioBitrate int `json:"audio_bitrate,omitempty"`
+}
+
+// Codecs a rung may ask for.
+const (
+	CodecH264 = "h264"
+)
+
+// Defaults applied by Normalize.
+const (
+	DefaultSegmentSeconds = 4.0
+	DefaultChunkSegments  = 3
+	DefaultAudioBitrate   = 128000
+	DefaultPreset         = "veryfast"
+	DefaultProfile        = "high"
+	MaxRungs              = 12
+)
+
+// Default returns the default H.264 ladder, after the rungs and bitrates of
+// Apple's HLS authoring specification for 16:9 content.
+func Default() Ladder {
+	return Ladder{Rungs: []Rung{
+		{Name: "1080p", Codec: CodecH264, Height: 1080, Bitrate: 6000000},
+		{Name: "720p", Codec: CodecH264, Height: 720, Bitrate: 3000000},
+		{Name: "540p", Codec: CodecH264, Height: 540, Bitrate: 2000000},
+		{Name: "360p", Codec: CodecH264, Height: 360, Bitrate: 730000},
+		{Name: "234p", Codec: CodecH264, Height: 234, Bitrate: 145000},
+	}}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// Parse reads a ladder from JSON, rejecting unknown fields, and validates it.
+func Parse(data []byte) (Ladder, error) {
+	var l Ladder
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return Ladder{}, fmt.Errorf("ladder: invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return Ladder{}, errors.New("ladder: trailing data after the JSON object")
+	}
+	l = l.Normalize()
+	if err := l.Validate(); err != nil {
+		return Ladder{}, err
+	}
+	return l, nil
+}
+
+// Normalize fills in documented defaults for zero values.
+func (l Ladder) Normalize() Ladder {
+	if l.SegmentSeconds == 0 {
+		l.SegmentSeconds = DefaultSegmentSeconds
+	}
+	if l.ChunkSegments == 0 {
+		l.ChunkSegments = DefaultChunkSegments
+	}
+	if l.AudioBitrate == 0 {
+		l.AudioBitrate = DefaultAudioBitrate
+	}
+	rungs := make([]Rung, len(l.Rungs))
+	for i, r := range l.Rungs {
+		if r.Codec == "" {
+			r.Codec = CodecH264
+		}
+		if r.Name == "" && r.Height > 0 {
+			r.Name = fmt.Sprintf("%dp", r.Height)
+		}
+		if r.MaxRate == 0 {
+			r.MaxRate = r.Bitrate * 3 / 2
+		}
+		if r.BufSize == 0 {
+			r.BufSize = r.Bitrate * 2
+		}
+		if r.Preset == "" {
+			r.Preset = DefaultPreset
+		}
+		if r.Profile == "" {
+			r.Profile = DefaultProfile
+		}
+		rungs[i] = r
+	}
+	l.Rungs = rungs
+	return l
+}
+
+var presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true, "medium": true, "slow": true, "slower": true, "veryslow": true}
+var profiles = map[string]bool{"baseline": true, "main": true, "high": true}
+
+// Validate reports the first problem with a normalized ladder, naming the field.
+func (l Ladder) Validate() error {
+	if len(l.Rungs) == 0 {
+		return errors.New("ladder: rungs: at least one rung is required")
+	}
+	if len(l.Rungs) > MaxRungs {
+		return fmt.Errorf("ladder: rungs: at most %d rungs are allowed, got %d", MaxRungs, len(l.Rungs))
+	}
+	if l.SegmentSeconds < 1 || l.SegmentSeconds > 20 {
+		return fmt.Errorf("ladder: segment_seconds must be between 1 and 20, got %g", l.SegmentSeconds)
+	}
+	if l.ChunkSegments < 1 || l.ChunkSegments > 150 {
+		return fmt.Errorf("ladder: chunk_segments must be between 1 and 150, got %d", l.ChunkSegments)
+	}
+	if l.AudioBitrate < 32000 || l.AudioBitrate > 512000 {
+		return fmt.Errorf("ladder: audio_bitrate must be between 32000 and 512000 bit/s, got %d", l.AudioBitrate)
+	}
+	seen := map[string]bool{}
+	for i, r := range l.Rungs {
+		where := fmt.Sprintf("ladder: rungs[%d]", i)
+		if !nameRE.MatchString(r.Name) {
+			return fmt.Errorf("%s: name %q must be 1-32 lowercase letters, digits, '-' or '_'", where, r.Name)
+		}
+		if seen[r.Name] {
+			return fmt.Errorf("%s: name %q is used twice", where, r.Name)
+		}
+		seen[r.Name] = true
+		if r.Codec != CodecH264 {
+			return fmt.Errorf("%s: codec %q is not supported (supported: %s)", where, r.Codec, CodecH264)
+		}
+		if r.Height < 64 || r.Height > 4320 {
+			return fmt.Errorf("%s: height must be between 64 and 4320, got %d", where, r.Height)
+		}
+		if r.Width != 0 && (r.Width < 64 || r.Width > 7680) {
+			return fmt.Errorf("%s: width must be 0 (from aspect) or between 64 and 7680, got %d", where, r.Width)
+		}
+		if r.Bitrate < 50000 || r.Bitrate > 100000000 {
+			return fmt.Errorf("%s: bitrate must be between 50000 and 100000000 bit/s, got %d", where, r.Bitrate)
+		}
+		if r.MaxRate < r.Bitrate {
+			return fmt.Errorf("%s: maxrate (%d) must not be below bitrate (%d)", where, r.MaxRate, r.Bitrate)
+		}
+		if r.BufSize <= 0 {
+			return fmt.Errorf("%s: bufsize must be positive", where)
+		}
+		if !presets[r.Preset] {
+			return fmt.Errorf("%s: preset %q is not an x264 preset", where, r.Preset)
+		}
+		if !profiles[r.Profile] {
+			return fmt.Errorf("%s: profile %q must be baseline, main or high", where, r.Profile)
+		}
+	}
+	return nil
+}
+
+// Source is what rung selection needs to know about a master.
+type Source struct {
+	Width, Height int
+	// SARNum/SARDen is the sample aspect ratio; 0 means 1:1.
+	SARNum, SARDen int
+}
+
+// DisplaySize returns the square-pixel display size of the source.
+func (s Source) DisplaySize() (w, h float64) {
+	w, h = float64(s.Width), float64(s.Height)
+	if s.SARNum > 0 && s.SARDen > 0 {
+		w = w * float64(s.SARNum) / float64(s.SARDen)
+	}
+	return w, h
+}
+
+// Select returns the rungs of l that fit src: rungs taller or wider than the
+// source's display size are dropped, widths follow the display aspect with
+// square pixels, and every dimension is even. If no rung fits, one rung at
+// the source's own (even) size is returned with the bitrate of the smallest
+// rung. Rungs come back tallest first.
+func Select(l Ladder, src Source) ([]Rung, error) {
+	if src.Width <= 0 || src.Height <= 0 {
+		return nil, fmt.Errorf("ladder: source has no size (%dx%d)", src.Width, src.Height)
+	}
+	dw, dh := src.DisplaySize()
+	aspect := dw / dh
+	var out []Rung
+	for _, r := range l.Rungs {
+		w := r.Width
+		if w == 0 {
+			w = even(float64(r.Height) * aspect)
+		}
+		h := even(float64(r.Height))
+		if float64(h) > dh+1 || float64(w) > dw+1 {
+			continue
+		}
+		r.Width, r.Height = w, h
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		smallest := l.Rungs[0]
+		for _, r := range l.Rungs {
+			if r.Height < smallest.Height {
+				smallest = r
+			}
+		}
+		smallest.Height = max(even(dh), 2)
+		smallest.Width = max(even(dw), 2)
+		smallest.Name = fmt.Sprintf("%dp", smallest.Height)
+		out = append(out, smallest)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Height > out[j].Height })
+	return out, nil
+}
+
+// even rounds v to the nearest even integer, at least 2.
+func even(v float64) int {
+	e := int(math.Round(v/2)) * 2
+	if e < 2 {
+		e = 2
+	}
+	return e
+}

@@ -1,0 +1,114 @@
+package ladder
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func names(rs []Rung) string {
+	var b []string
+	for _, r := range rs {
+		b = append(b, r.Name+"="+strconv.Itoa(r.Width)+"x"+strconv.Itoa(r.Height))
+	}
+	return strings.Join(b, ",")
+}
+
+func TestSelect(t *testing.T) {
+	def := Default().Normalize()
+	cases := []struct {
+		name string
+		src  Source
+		want string
+	}{
+		{"1080p", Source{Width: 1920, Height: 1080}, "1080p=1920x1080,720p=1280x720,540p=960x540,360p=640x360,234p=416x234"},
+		{"4k keeps all", Source{Width: 3840, Height: 2160}, "1080p=1920x1080,720p=1280x720,540p=960x540,360p=640x360,234p=416x234"},
+		{"720p drops 1080p", Source{Width: 1280, Height: 720}, "720p=1280x720,540p=960x540,360p=640x360,234p=416x234"},
+		{"odd height 405", Source{Width: 720, Height: 405}, "360p=640x360,234p=416x234"},
+		{"4:3 576", Source{Width: 768, Height: 576}, "540p=720x540,360p=480x360,234p=312x234"},
+		{"anamorphic DVD 16:9", Source{Width: 720, Height: 576, SARNum: 64, SARDen: 45}, "540p=960x540,360p=640x360,234p=416x234"},
+		{"2.39 scope is width-limited", Source{Width: 1920, Height: 804}, "720p=1720x720,540p=1290x540,360p=860x360,234p=558x234"},
+		{"portrait", Source{Width: 1080, Height: 1920}, "1080p=608x1080,720p=406x720,540p=304x540,360p=202x360,234p=132x234"},
+		{"tiny gets one rung at source size", Source{Width: 176, Height: 144}, "144p=176x144"},
+		{"odd tiny", Source{Width: 161, Height: 99}, "100p=162x100"},
+		{"360p exactly", Source{Width: 640, Height: 360}, "360p=640x360,234p=416x234"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Select(def, c.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if names(got) != c.want {
+				t.Errorf("got  %s\nwant %s", names(got), c.want)
+			}
+			for _, r := range got {
+				if r.Width%2 != 0 || r.Height%2 != 0 {
+					t.Errorf("odd dimension %dx%d", r.Width, r.Height)
+				}
+			}
+		})
+	}
+}
+
+func TestSelectRejectsEmptySource(t *testing.T) {
+	if _, err := Select(Default().Normalize(), Source{}); err == nil {
+		t.Fatal("want error for 0x0 source")
+	}
+}
+
+func TestParse(t *testing.T) {
+	l, err := Parse([]byte(`{"rungs":[{"height":480,"bitrate":1000000}],"segment_seconds":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := l.Rungs[0]
+	if r.Name != "480p" || r.Codec != CodecH264 || r.Preset != DefaultPreset || r.MaxRate != 1500000 || r.BufSize != 2000000 {
+		t.Errorf("defaults not applied: %+v", r)
+	}
+	if l.SegmentSeconds != 2 || l.ChunkSegments != DefaultChunkSegments {
+		t.Errorf("ladder defaults: %+v", l)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := map[string]string{
+		`{}`:                                     "at least one rung",
+		`{"rungs":[{"height":480,"bitrate":1}]}`: "bitrate must be",
+		`{"rungs":[{"height":480,"bitrate":1000000,"codec":"vp8"}]}`:                   "codec \"vp8\" is not supported",
+		`{"rungs":[{"height":480,"bitrate":1000000,"preset":"warp"}]}`:                 "preset",
+		`{"rungs":[{"height":480,"bitrate":1000000},{"height":480,"bitrate":900000}]}`: "used twice",
+		`{"rungs":[{"name":"../x","height":480,"bitrate":1000000}]}`:                   "name",
+		`{"rungs":[{"height":480,"bitrate":1000000}],"bogus":1}`:                       "unknown field",
+		`{"rungs":[{"height":480,"bitrate":1000000}],"segment_seconds":0.1}`:           "segment_seconds",
+		`{"rungs":[{"height":480,"bitrate":1000000,"maxrate":10}]}`:                    "maxrate",
+		`{"rungs":[{"height":480,"bitrate":1000000}]} {}`:                              "trailing",
+		`not json`: "invalid JSON",
+	}
+	for in, want := range cases {
+		_, err := Parse([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%s) = %v, want error containing %q", in, err, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"rungs":[{"height":480,"bitrate":1000000}]}`))
+	f.Add([]byte(`{"rungs":[{"name":"a","height":4320,"width":7680,"bitrate":100000000}],"chunk_segments":150}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := Parse(data)
+		if err != nil {
+			return
+		}
+		rs, err := Select(l, Source{Width: 1920, Height: 1080})
+		if err != nil || len(rs) == 0 {
+			t.Fatalf("valid ladder selected nothing: %v", err)
+		}
+		for _, r := range rs {
+			if r.Width%2 != 0 || r.Height%2 != 0 || r.Width <= 0 {
+				t.Fatalf("bad rung %+v", r)
+			}
+		}
+	})
+}

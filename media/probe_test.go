@@ -1,0 +1,70 @@
+package media
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func TestParseProbe(t *testing.T) {
+	data, err := os.ReadFile("testdata/probe_mp4.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseProbe(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Video.Width != 1280 || p.Video.Height != 720 || p.Video.FrameRate != (Rational{20, 1}) || p.Video.Frames != 280 {
+		t.Errorf("video: %+v", p.Video)
+	}
+	if p.Audio == nil || p.Audio.Codec != "mp3" || p.Audio.Channels != 1 {
+		t.Errorf("audio: %+v", p.Audio)
+	}
+}
+
+func TestParseProbeRejects(t *testing.T) {
+	cases := map[string]string{
+		"not json":     `{`,
+		"no streams":   `{"streams":[],"format":{"duration":"1"}}`,
+		"audio only":   `{"streams":[{"codec_type":"audio","codec_name":"aac"}],"format":{"duration":"3"}}`,
+		"zero size":    `{"streams":[{"codec_type":"video","width":0,"height":0,"r_frame_rate":"25/1"}],"format":{"duration":"3"}}`,
+		"no duration":  `{"streams":[{"codec_type":"video","width":64,"height":64,"r_frame_rate":"25/1"}],"format":{}}`,
+		"huge size":    `{"streams":[{"codec_type":"video","width":100000,"height":64,"r_frame_rate":"25/1"}],"format":{"duration":"3"}}`,
+		"no framerate": `{"streams":[{"codec_type":"video","width":64,"height":64,"r_frame_rate":"0/0"}],"format":{"duration":"3"}}`,
+	}
+	for name, in := range cases {
+		if _, err := ParseProbe([]byte(in)); !errors.Is(err, ErrInvalidMedia) {
+			t.Errorf("%s: err = %v, want ErrInvalidMedia", name, err)
+		}
+	}
+}
+
+func FuzzParseProbe(f *testing.F) {
+	if data, err := os.ReadFile("testdata/probe_mp4.json"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"streams":[{"codec_type":"video","width":64,"height":64,"r_frame_rate":"1/0"}],"format":{"duration":"3"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProbe(data)
+		if err != nil {
+			return
+		}
+		if p.Video.Width <= 0 || p.Video.FrameRate.Float() <= 0 || p.Duration <= 0 {
+			t.Fatalf("accepted unusable probe: %+v", p)
+		}
+	})
+}
+
+func TestAVCCodecStringRejectsGarbage(t *testing.T) {
+	for _, in := range [][]byte{nil, []byte("garbage"), {0, 0, 0, 9, 'm', 'o', 'o', 'v', 0}} {
+		if _, err := AVCCodecString(in); err == nil {
+			t.Errorf("AVCCodecString(%q) succeeded", in)
+		}
+	}
+}
+
+func FuzzAVCCodecString(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'v'})
+	f.Fuzz(func(t *testing.T, data []byte) { _, _ = AVCCodecString(data) })
+}

@@ -1,0 +1,234 @@
+// Package packager writes the adaptive-streaming manifests of a title: HLS
+// master and media playlists and a DASH MPD over the same CMAF segments.
+package packager
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/grafov/m3u8"
+)
+
+// Segment is one CMAF media segment of a track.
+type Segment struct {
+	URI      string  `json:"uri"` // relative to the track's folder
+	Duration float64 `json:"duration"`
+	Size     int64   `json:"size"`
+}
+
+// Track is one packaged rendition: a folder with an init segment, media
+// segments and a media playlist.
+type Track struct {
+	Name      string    `json:"name"` // folder and DASH Representation id
+	Codecs    string    `json:"codecs"`
+	Width     int       `json:"width,omitempty"`
+	Height    int       `json:"height,omitempty"`
+	FrameRate float64   `json:"frame_rate,omitempty"`
+	Channels  int       `json:"channels,omitempty"`
+	Timescale int       `json:"timescale"`
+	Init      string    `json:"init"`
+	Segments  []Segment `json:"segments"`
+}
+
+// Duration is the sum of the track's segment durations.
+func (t Track) Duration() float64 {
+	var d float64
+	for _, s := range t.Segments {
+		d += s.Duration
+	}
+	return d
+}
+
+// Bandwidth returns the measured peak and average bitrate (bit/s) of the
+// track's media segments. The peak is the highest single-segment bitrate,
+// as the HLS specification defines BANDWIDTH.
+func (t Track) Bandwidth() (peak, avg int) {
+	var bytes int64
+	var dur float64
+	for _, s := range t.Segments {
+		if s.Duration <= 0 {
+			continue
+		}
+		if r := int(math.Ceil(float64(s.Size*8) / s.Duration)); r > peak {
+			peak = r
+		}
+		bytes += s.Size
+		dur += s.Duration
+	}
+	if dur > 0 {
+		avg = int(math.Ceil(float64(bytes*8) / dur))
+	}
+	return peak, avg
+}
+
+// ParseMediaPlaylist reads the segments (URI and duration) of an HLS VOD
+// media playlist, such as the one ffmpeg's hls muxer writes.
+func ParseMediaPlaylist(data []byte) ([]Segment, error) {
+	pl, typ, err := m3u8.Decode(*bytes.NewBuffer(data), true)
+	if err != nil {
+		return nil, fmt.Errorf("media playlist: %w", err)
+	}
+	if typ != m3u8.MEDIA {
+		return nil, errors.New("media playlist: got a master playlist")
+	}
+	mp := pl.(*m3u8.MediaPlaylist)
+	var segs []Segment
+	for _, s := range mp.Segments {
+		if s == nil {
+			continue
+		}
+		if strings.Contains(s.URI, "/") || strings.Contains(s.URI, "..") {
+			return nil, fmt.Errorf("media playlist: segment URI %q is not a plain file name", s.URI)
+		}
+		segs = append(segs, Segment{URI: s.URI, Duration: s.Duration})
+	}
+	if len(segs) == 0 {
+		return nil, errors.New("media playlist: no segments")
+	}
+	return segs, nil
+}
+
+// MediaPlaylist writes the HLS media playlist of a track (version 7, fMP4).
+func MediaPlaylist(t Track) []byte {
+	var b strings.Builder
+	target := 0
+	for _, s := range t.Segments {
+		target = max(target, int(math.Round(s.Duration)))
+	}
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
+	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", t.Init)
+	for _, s := range t.Segments {
+		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
+	return []byte(b.String())
+}
+
+// AudioGroup is the GROUP-ID of the title's audio rendition.
+const AudioGroup = "audio"
+
+// MasterPlaylist writes the HLS master playlist: one variant per video
+// track, each referring to the audio group when there is audio. BANDWIDTH
+// and AVERAGE-BANDWIDTH are measured and include the audio.
+func MasterPlaylist(video []Track, audio *Track) []byte {
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	var aPeak, aAvg int
+	if audio != nil {
+		aPeak, aAvg = audio.Bandwidth()
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
+			AudioGroup, audio.Channels, audio.Name+"/index.m3u8")
+	}
+	for _, v := range video {
+		peak, avg := v.Bandwidth()
+		codecs := v.Codecs
+		if audio != nil {
+			codecs += "," + audio.Codecs
+		}
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
+			peak+aPeak, avg+aAvg, codecs, v.Width, v.Height, v.FrameRate)
+		if audio != nil {
+			fmt.Fprintf(&b, ",AUDIO=%q", AudioGroup)
+		}
+		fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
+	}
+	return []byte(b.String())
+}
+
+// MPD writes a static DASH manifest (ISO BMFF live profile, SegmentTemplate
+// with SegmentTimeline) over the same segments the HLS playlists list:
+// video tracks in one adaptation set, audio in another.
+func MPD(video []Track, audio *Track) []byte {
+	var dur float64
+	for _, v := range video {
+		dur = max(dur, v.Duration())
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	fmt.Fprintf(&b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="static" mediaPresentationDuration="%s" minBufferTime="PT2S">`+"\n", isoDuration(dur))
+	b.WriteString(`  <Period id="0" start="PT0S">` + "\n")
+	if len(video) > 0 {
+		maxW, maxH := 0, 0
+		for _, v := range video {
+			maxW, maxH = max(maxW, v.Width), max(maxH, v.Height)
+		}
+		fmt.Fprintf(&b, `    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s">`+"\n",
+			maxW, maxH, par(video[0].Width, video[0].Height))
+		for _, v := range video {
+			_, avg := v.Bandwidth()
+			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",
+				v.Name, v.Codecs, avg, v.Width, v.Height, frameRate(v.FrameRate))
+			writeTemplate(&b, v)
+			b.WriteString("      </Representation>\n")
+		}
+		b.WriteString("    </AdaptationSet>\n")
+	}
+	if audio != nil {
+		_, avg := audio.Bandwidth()
+		b.WriteString(`    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">` + "\n")
+		fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", audio.Name, audio.Codecs, avg)
+		fmt.Fprintf(&b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", audio.Channels)
+		writeTemplate(&b, *audio)
+		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
+	}
+	b.WriteString("  </Period>\n</MPD>\n")
+	return []byte(b.String())
+}
+
+func writeTemplate(b *strings.Builder, t Track) {
+	fmt.Fprintf(b, `        <SegmentTemplate timescale="%d" initialization="%s/%s" media="%s/seg_$Number%%05d$.m4s" startNumber="0">`+"\n",
+		t.Timescale, t.Name, t.Init, t.Name)
+	b.WriteString("          <SegmentTimeline>\n")
+	for i := 0; i < len(t.Segments); {
+		d := int64(math.Round(t.Segments[i].Duration * float64(t.Timescale)))
+		j := i + 1
+		for j < len(t.Segments) && int64(math.Round(t.Segments[j].Duration*float64(t.Timescale))) == d {
+			j++
+		}
+		if i == 0 {
+			fmt.Fprintf(b, `            <S t="0" d="%d"`, d)
+		} else {
+			fmt.Fprintf(b, `            <S d="%d"`, d)
+		}
+		if j-i > 1 {
+			fmt.Fprintf(b, ` r="%d"`, j-i-1)
+		}
+		b.WriteString("/>\n")
+		i = j
+	}
+	b.WriteString("          </SegmentTimeline>\n        </SegmentTemplate>\n")
+}
+
+func isoDuration(sec float64) string { return fmt.Sprintf("PT%.3fS", sec) }
+
+func frameRate(f float64) string {
+	for _, den := range []int{1, 1001} {
+		num := f * float64(den)
+		if math.Abs(num-math.Round(num)) < 0.01 {
+			if den == 1 {
+				return fmt.Sprintf("%d", int(math.Round(num)))
+			}
+			return fmt.Sprintf("%d/%d", int(math.Round(num)), den)
+		}
+	}
+	return fmt.Sprintf("%.3f", f)
+}
+
+func par(w, h int) string {
+	g := gcd(w, h)
+	if g == 0 {
+		return "1:1"
+	}
+	return fmt.Sprintf("%d:%d", w/g, h/g)
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -1,0 +1,93 @@
+package packager
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"testing"
+
+	"github.com/grafov/m3u8"
+
+	"github.com/reel-video/reel/internal/golden"
+)
+
+func track(name string, w, h int, size int64, n int, last float64) Track {
+	t := Track{Name: name, Codecs: "avc1.64001f", Width: w, Height: h, FrameRate: 30, Timescale: 90000, Init: "init.mp4"}
+	for i := 0; i < n; i++ {
+		d := 4.0
+		if i == n-1 {
+			d = last
+		}
+		t.Segments = append(t.Segments, Segment{URI: fmt.Sprintf("seg_%05d.m4s", i), Duration: d, Size: size + int64(i*1000)})
+	}
+	return t
+}
+
+func fixture() ([]Track, *Track) {
+	video := []Track{track("720p", 1280, 720, 1500000, 4, 2.5), track("360p", 640, 360, 365000, 4, 2.5)}
+	audio := Track{Name: "audio", Codecs: "mp4a.40.2", Channels: 2, Timescale: 48000, Init: "init.mp4"}
+	for i, d := range []float64{4.010667, 3.989333, 4.010667, 2.48} {
+		audio.Segments = append(audio.Segments, Segment{URI: fmt.Sprintf("seg_%05d.m4s", i), Duration: d, Size: 64000})
+	}
+	return video, &audio
+}
+
+func TestBandwidth(t *testing.T) {
+	tr := Track{Segments: []Segment{{Duration: 4, Size: 500000}, {Duration: 4, Size: 1000000}, {Duration: 2, Size: 100000}}}
+	peak, avg := tr.Bandwidth()
+	if peak != 2000000 || avg != 1280000 {
+		t.Errorf("peak %d avg %d", peak, avg)
+	}
+}
+
+func TestManifestsGolden(t *testing.T) {
+	video, audio := fixture()
+	master := MasterPlaylist(video, audio)
+	golden.Equal(t, "master.m3u8", master)
+	golden.Equal(t, "media.m3u8", MediaPlaylist(video[0]))
+	golden.Equal(t, "manifest.mpd", MPD(video, audio))
+	golden.Equal(t, "master_noaudio.m3u8", MasterPlaylist(video, nil))
+	golden.Equal(t, "manifest_noaudio.mpd", MPD(video, nil))
+
+	pl, typ, err := m3u8.Decode(*bytes.NewBuffer(master), true)
+	if err != nil || typ != m3u8.MASTER {
+		t.Fatalf("master does not parse: %v", err)
+	}
+	for _, v := range pl.(*m3u8.MasterPlaylist).Variants {
+		if v.Codecs == "" || v.Resolution == "" || v.Bandwidth == 0 || v.AverageBandwidth == 0 {
+			t.Errorf("variant %s lacks attributes: %+v", v.URI, v.VariantParams)
+		}
+	}
+	segs, err := ParseMediaPlaylist(MediaPlaylist(video[0]))
+	if err != nil || len(segs) != 4 || segs[3].Duration != 2.5 {
+		t.Errorf("media playlist round trip: %v %+v", err, segs)
+	}
+	var mpd struct {
+		Period struct {
+			AdaptationSet []struct {
+				Representation []struct {
+					ID string `xml:"id,attr"`
+				}
+			}
+		}
+	}
+	if err := xml.Unmarshal(MPD(video, audio), &mpd); err != nil {
+		t.Fatalf("MPD does not parse: %v", err)
+	}
+	if n := len(mpd.Period.AdaptationSet); n != 2 {
+		t.Errorf("adaptation sets: %d", n)
+	}
+}
+
+func TestParseMediaPlaylistRejectsPaths(t *testing.T) {
+	pl := []byte("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n../../etc/passwd\n#EXT-X-ENDLIST\n")
+	if _, err := ParseMediaPlaylist(pl); err == nil {
+		t.Fatal("accepted a segment URI with a path")
+	}
+}
+
+func FuzzParseMediaPlaylist(f *testing.F) {
+	video, _ := fixture()
+	f.Add(MediaPlaylist(video[0]))
+	f.Fuzz(func(t *testing.T, data []byte) { _, _ = ParseMediaPlaylist(data) })
+}
