@@ -216,3 +216,18 @@ func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) 
 	}
 	return res, nil
 }
+
+// StartTime returns the container start time of a local file, as ffmpeg's
+// demuxers (and so the concat demuxer) see it.
+func (r *Runner) StartTime(ctx context.Context, path string) (float64, error) {
+	out, err := r.output(ctx, r.FFprobe, []string{"-v", "error", "-protocol_whitelist", "file",
+		"-show_entries", "format=start_time", "-of", "default=noprint_wrappers=1:nokey=1", "-i", path})
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "" || s == "N/A" {
+		return 0, nil
+	}
+	return strconv.ParseFloat(s, 64)
+}

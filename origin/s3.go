@@ -1,0 +1,197 @@
+// Package origin stores masters, intermediate chunks and published titles
+// in S3-compatible object storage through minio-go.
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Config says where the object store is.
+type Config struct {
+	Endpoint  string // host:port
+	AccessKey string
+	SecretKey string
+	Secure    bool   // HTTPS
+	Region    string // default us-east-1
+	// Bucket holds masters and intermediate work; it stays private.
+	Bucket string
+	// OriginBucket holds published titles, readable by anyone.
+	OriginBucket string
+	// PublicURL is the base URL players fetch the origin bucket from; default
+	// the endpoint's own URL with the bucket as first path element.
+	PublicURL string
+}
+
+// S3 is the object store.
+type S3 struct {
+	C   *minio.Client
+	cfg Config
+}
+
+// PartSize is the multipart part size of streamed uploads; memory use per
+// upload is about one part.
+const PartSize = 16 << 20
+
+// New connects to the store (no network call).
+func New(cfg Config) (*S3, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	c, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""), Secure: cfg.Secure, Region: cfg.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 %s: %w", cfg.Endpoint, err)
+	}
+	return &S3{C: c, cfg: cfg}, nil
+}
+
+// Bucket and OriginBucket return the configured bucket names.
+func (s *S3) Bucket() string { return s.cfg.Bucket }
+
+// OriginBucket is the public bucket.
+func (s *S3) OriginBucket() string { return s.cfg.OriginBucket }
+
+// PublicURL returns the URL players use for key in the origin bucket.
+func (s *S3) PublicURL(key string) string {
+	base := s.cfg.PublicURL
+	if base == "" {
+		scheme := "http"
+		if s.cfg.Secure {
+			scheme = "https"
+		}
+		base = scheme + "://" + s.cfg.Endpoint + "/" + s.cfg.OriginBucket
+	}
+	return strings.TrimRight(base, "/") + "/" + key
+}
+
+// EnsureBuckets creates the buckets if missing and makes the origin bucket
+// publicly readable.
+func (s *S3) EnsureBuckets(ctx context.Context) error {
+	for _, b := range []string{s.cfg.Bucket, s.cfg.OriginBucket} {
+		ok, err := s.C.BucketExists(ctx, b)
+		if err != nil {
+			return fmt.Errorf("s3 bucket %s: %w", b, err)
+		}
+		if !ok {
+			if err := s.C.MakeBucket(ctx, b, minio.MakeBucketOptions{Region: s.cfg.Region}); err != nil {
+				var er minio.ErrorResponse
+				if !errors.As(err, &er) || (er.Code != "BucketAlreadyOwnedByYou" && er.Code != "BucketAlreadyExists") {
+					return fmt.Errorf("s3 make bucket %s: %w", b, err)
+				}
+			}
+		}
+	}
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, s.cfg.OriginBucket)
+	if err := s.C.SetBucketPolicy(ctx, s.cfg.OriginBucket, policy); err != nil {
+		return fmt.Errorf("s3 public policy on %s: %w", s.cfg.OriginBucket, err)
+	}
+	return nil
+}
+
+// Ping checks that the store answers.
+func (s *S3) Ping(ctx context.Context) error {
+	_, err := s.C.BucketExists(ctx, s.cfg.Bucket)
+	return err
+}
+
+// PutStream uploads r of unknown size to bucket/key in parts of PartSize,
+// holding one part in memory at a time. It returns the bytes written.
+func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error) {
+	info, err := s.C.PutObject(ctx, bucket, key, r, -1, minio.PutObjectOptions{
+		ContentType: contentType, PartSize: PartSize, NumThreads: 1, DisableMultipart: false,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
+	}
+	return info.Size, nil
+}
+
+// PutFile uploads a local file.
+func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error {
+	_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize})
+	if err != nil {
+		return fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// GetFile downloads bucket/key to a local file.
+func (s *S3) GetFile(ctx context.Context, bucket, key, path string) error {
+	if err := s.C.FGetObject(ctx, bucket, key, path, minio.GetObjectOptions{}); err != nil {
+		return fmt.Errorf("s3 get %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Stat returns an object's size, or an error if it does not exist.
+func (s *S3) Stat(ctx context.Context, bucket, key string) (int64, error) {
+	info, err := s.C.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("s3 stat %s/%s: %w", bucket, key, err)
+	}
+	return info.Size, nil
+}
+
+// IsNotFound reports whether err says the object or bucket does not exist.
+func IsNotFound(err error) bool {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		return er.Code == "NoSuchKey" || er.Code == "NoSuchBucket" || er.StatusCode == 404
+	}
+	return false
+}
+
+// PresignGet returns a URL that reads bucket/key for d, for ffmpeg to stream.
+func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error) {
+	u, err := s.C.PresignedGetObject(ctx, bucket, key, d, url.Values{})
+	if err != nil {
+		return "", fmt.Errorf("s3 presign %s/%s: %w", bucket, key, err)
+	}
+	return u.String(), nil
+}
+
+// Copy copies an object server-side, setting its Content-Type and
+// Cache-Control.
+func (s *S3) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string) error {
+	_, err := s.C.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey, ReplaceMetadata: true,
+			UserMetadata: map[string]string{"Content-Type": contentType, "Cache-Control": cacheControl}},
+		minio.CopySrcOptions{Bucket: srcBucket, Object: srcKey})
+	if err != nil {
+		return fmt.Errorf("s3 copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+	}
+	return nil
+}
+
+// List returns the keys under prefix.
+func (s *S3) List(ctx context.Context, bucket, prefix string) ([]string, error) {
+	var keys []string
+	for obj := range s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("s3 list %s/%s: %w", bucket, prefix, obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	return keys, nil
+}
+
+// RemovePrefix deletes every object under prefix.
+func (s *S3) RemovePrefix(ctx context.Context, bucket, prefix string) error {
+	objs := s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+	for res := range s.C.RemoveObjects(ctx, bucket, objs, minio.RemoveObjectsOptions{}) {
+		if res.Err != nil {
+			return fmt.Errorf("s3 remove %s/%s: %w", bucket, res.ObjectName, res.Err)
+		}
+	}
+	return nil
+}

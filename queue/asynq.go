@@ -1,0 +1,150 @@
+// Package queue runs pipeline tasks on Redis through asynq: enqueueing with
+// unique task ids, dropping a canceled job's tasks, and listing workers.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reel-video/reel/pipeline"
+)
+
+// Name is the asynq queue Reel uses.
+const Name = "reel"
+
+// TypePrefix prefixes every asynq task type Reel registers.
+const TypePrefix = "reel:"
+
+// Type returns the asynq task type of a pipeline task kind.
+func Type(k pipeline.TaskKind) string { return TypePrefix + string(k) }
+
+// Timeouts bounds each task kind; a stuck ffmpeg is killed and retried.
+var timeouts = map[pipeline.TaskKind]time.Duration{
+	pipeline.TaskProbe: 10 * time.Minute, pipeline.TaskPlan: time.Minute, pipeline.TaskSplit: 30 * time.Minute,
+	pipeline.TaskEncode: 60 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
+	pipeline.TaskPackage: 30 * time.Minute, pipeline.TaskPublish: 30 * time.Minute,
+}
+
+// MaxRetry is how often a failing task is retried before its job fails.
+const MaxRetry = 3
+
+// Retention keeps finished tasks (and so their ids) so a duplicate enqueue
+// of a stage that already ran is refused.
+const Retention = 24 * time.Hour
+
+// Asynq is a pipeline.Queue on asynq.
+type Asynq struct {
+	Client    *asynq.Client
+	Inspector *asynq.Inspector
+}
+
+var _ pipeline.Queue = (*Asynq)(nil)
+
+// New connects to Redis.
+func New(opt asynq.RedisConnOpt) *Asynq {
+	return &Asynq{Client: asynq.NewClient(opt), Inspector: asynq.NewInspector(opt)}
+}
+
+// Close closes the connections.
+func (q *Asynq) Close() error {
+	return errors.Join(q.Client.Close(), q.Inspector.Close())
+}
+
+// NewTask turns a pipeline task into an asynq task with its options.
+func NewTask(t pipeline.Task) (*asynq.Task, error) {
+	payload, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(Type(t.Kind), payload,
+		asynq.TaskID(t.ID()), asynq.Queue(Name), asynq.MaxRetry(MaxRetry),
+		asynq.Timeout(timeouts[t.Kind]), asynq.Retention(Retention)), nil
+}
+
+// Enqueue queues t once; a duplicate id is not an error.
+func (q *Asynq) Enqueue(ctx context.Context, t pipeline.Task) error {
+	task, err := NewTask(t)
+	if err != nil {
+		return err
+	}
+	_, err = q.Client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", t.ID(), err)
+	}
+	return nil
+}
+
+// Drop deletes the tasks still waiting and cancels the ones running.
+func (q *Asynq) Drop(ctx context.Context, tasks []pipeline.Task) error {
+	var errs []error
+	for _, t := range tasks {
+		info, err := q.Inspector.GetTaskInfo(Name, t.ID())
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch info.State {
+		case asynq.TaskStateActive:
+			err = q.Inspector.CancelProcessing(t.ID())
+		case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
+			err = q.Inspector.DeleteTask(Name, t.ID())
+			if errors.Is(err, asynq.ErrTaskNotFound) {
+				err = nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("drop %s: %w", t.ID(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Worker is a live worker process.
+type Worker struct {
+	Host        string    `json:"host"`
+	PID         int       `json:"pid"`
+	Concurrency int       `json:"concurrency"`
+	ActiveTasks int       `json:"active_tasks"`
+	Started     time.Time `json:"started"`
+	Status      string    `json:"status"`
+}
+
+// Workers lists the worker processes serving Reel's queue.
+func (q *Asynq) Workers(ctx context.Context) ([]Worker, error) {
+	servers, err := q.Inspector.Servers()
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	out := []Worker{}
+	for _, s := range servers {
+		if _, ok := s.Queues[Name]; !ok {
+			continue
+		}
+		out = append(out, Worker{Host: s.Host, PID: s.PID, Concurrency: s.Concurrency,
+			ActiveTasks: len(s.ActiveWorkers), Started: s.Started, Status: s.Status})
+	}
+	return out, nil
+}
+
+// ParsePayload reads a pipeline task back from an asynq task.
+func ParsePayload(t *asynq.Task) (pipeline.Task, error) {
+	var pt pipeline.Task
+	if err := json.Unmarshal(t.Payload(), &pt); err != nil {
+		return pt, fmt.Errorf("task %s: bad payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	if !pipeline.ValidID(pt.JobID) {
+		return pt, fmt.Errorf("task %s: bad job id %q: %w", t.Type(), pt.JobID, asynq.SkipRetry)
+	}
+	return pt, nil
+}

@@ -1,0 +1,262 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/packager"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// Names inside a track folder.
+const (
+	ffmpegPlaylist = "ffmpeg.m3u8" // ffmpeg's own playlist, read and not published
+	mediaPlaylist  = "index.m3u8"
+	initName       = "init.mp4"
+	segPattern     = "seg_%05d.m4s"
+	audioTrack     = "audio"
+	masterName     = "master.m3u8"
+	mpdName        = "manifest.mpd"
+)
+
+// pack joins each rung's chunks without re-encoding, cuts CMAF segments,
+// and writes the HLS playlists and DASH MPD.
+func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusPackaging)
+	if err != nil {
+		return err
+	}
+	dir, cleanup, err := w.tempDir(t)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fps := j.Plan.FPS()
+	tracks := make([]packager.Track, len(j.Renditions))
+	for i, r := range j.Renditions {
+		tr, err := w.packRung(ctx, j, r, dir, fps)
+		if err != nil {
+			return err
+		}
+		tracks[i] = tr
+		_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPackage, float64(i+1)/float64(len(j.Renditions)+1))
+	}
+	var audio *packager.Track
+	if j.HasAudio {
+		a, err := w.audioTrack(ctx, j, dir)
+		if err != nil {
+			return err
+		}
+		audio = &a
+	}
+	for name, data := range map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: packager.MPD(tracks, audio)} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), outPrefix(j.ID)+name, p, contentType(name), ""); err != nil {
+			return err
+		}
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		for i := range j.Renditions {
+			if i < len(tracks) {
+				peak, avg := tracks[i].Bandwidth()
+				j.Renditions[i].Codecs, j.Renditions[i].Bandwidth, j.Renditions[i].AverageBandwidth = tracks[i].Codecs, peak, avg
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPackage, 1); err != nil {
+		return err
+	}
+	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskPublish, JobID: j.ID})
+}
+
+func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, error) {
+	in := filepath.Join(dir, "in-"+r.Name)
+	out := filepath.Join(dir, r.Name)
+	for _, d := range []string{in, out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return packager.Track{}, err
+		}
+	}
+	var files []string
+	var durations []float64
+	for _, c := range j.Plan.Chunks {
+		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
+		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, c.Index), p); err != nil {
+			return packager.Track{}, err
+		}
+		files = append(files, p)
+		durations = append(durations, float64(c.End-c.Start)/fps)
+	}
+	list := filepath.Join(in, "chunks.ffconcat")
+	if err := writeConcat(list, files, durations); err != nil {
+		return packager.Track{}, err
+	}
+	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
+	if err := w.Media.Run(ctx, args, nil); err != nil {
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	}
+	tr, err := readTrack(out)
+	if err != nil {
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	}
+	init, err := os.ReadFile(filepath.Join(out, initName))
+	if err != nil {
+		return packager.Track{}, err
+	}
+	if tr.Codecs, err = media.AVCCodecString(init); err != nil {
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	}
+	tr.Name, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Width, r.Height, fps
+	tr.Timescale = media.Timescale(media.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen})
+	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
+		return packager.Track{}, err
+	}
+	if err := w.uploadDir(ctx, out, outPrefix(j.ID)+r.Name+"/"); err != nil {
+		return packager.Track{}, err
+	}
+	return tr, nil
+}
+
+// readTrack reads the segments ffmpeg wrote in dir, with their sizes.
+func readTrack(dir string) (packager.Track, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ffmpegPlaylist))
+	if err != nil {
+		return packager.Track{}, err
+	}
+	segs, err := packager.ParseMediaPlaylist(data)
+	if err != nil {
+		return packager.Track{}, err
+	}
+	for i := range segs {
+		fi, err := os.Stat(filepath.Join(dir, segs[i].URI))
+		if err != nil {
+			return packager.Track{}, err
+		}
+		segs[i].Size = fi.Size()
+	}
+	return packager.Track{Init: initName, Segments: segs}, nil
+}
+
+// audioTrack fetches the audio task's output and writes its media playlist.
+func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (packager.Track, error) {
+	out := filepath.Join(dir, audioTrack)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return packager.Track{}, err
+	}
+	prefix := outPrefix(j.ID) + audioTrack + "/"
+	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), prefix+ffmpegPlaylist, filepath.Join(out, ffmpegPlaylist)); err != nil {
+		return packager.Track{}, err
+	}
+	data, err := os.ReadFile(filepath.Join(out, ffmpegPlaylist))
+	if err != nil {
+		return packager.Track{}, err
+	}
+	segs, err := packager.ParseMediaPlaylist(data)
+	if err != nil {
+		return packager.Track{}, fmt.Errorf("audio playlist: %w", err)
+	}
+	for i := range segs {
+		if segs[i].Size, err = w.Objects.Stat(ctx, w.Objects.Bucket(), prefix+segs[i].URI); err != nil {
+			return packager.Track{}, err
+		}
+	}
+	tr := packager.Track{Name: audioTrack, Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Timescale: 48000, Init: initName, Segments: segs}
+	p := filepath.Join(out, mediaPlaylist)
+	if err := os.WriteFile(p, packager.MediaPlaylist(tr), 0o644); err != nil {
+		return packager.Track{}, err
+	}
+	return tr, w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+mediaPlaylist, p, contentType(mediaPlaylist), "")
+}
+
+// Cache-Control values of published objects.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheManifest  = "public, max-age=10"
+)
+
+// contentType returns the Content-Type of a published file.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".m3u8":
+		return "application/vnd.apple.mpegurl"
+	case ".mpd":
+		return "application/dash+xml"
+	case ".m4s":
+		return "video/iso.segment"
+	case ".mp4":
+		return "video/mp4"
+	}
+	return "application/octet-stream"
+}
+
+// publish copies the packaged title to the origin: media first, then media
+// playlists, then the master playlist and MPD, so that a title is visible
+// only once whole.
+func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusPublishing)
+	if err != nil {
+		return err
+	}
+	src := outPrefix(j.ID)
+	keys, err := w.Objects.List(ctx, w.Objects.Bucket(), src)
+	if err != nil {
+		return err
+	}
+	rank := func(k string) int {
+		switch {
+		case strings.HasSuffix(k, "/"+masterName) || strings.HasSuffix(k, "/"+mpdName):
+			return 2
+		case strings.HasSuffix(k, ".m3u8"):
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
+	var copied int
+	for _, k := range keys {
+		rel := strings.TrimPrefix(k, src)
+		if path.Base(rel) == ffmpegPlaylist {
+			continue
+		}
+		cache := cacheImmutable
+		if rank(k) > 0 {
+			cache = cacheManifest
+		}
+		if err := w.Objects.Copy(ctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), vodPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
+			return err
+		}
+		copied++
+		if copied%20 == 0 {
+			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, float64(copied)/float64(len(keys)))
+		}
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		if j.Status.Terminal() {
+			return pipeline.ErrJobEnded
+		}
+		j.Outputs = &pipeline.Outputs{
+			HLS:  w.Objects.PublicURL(vodPrefix(j.ID) + masterName),
+			DASH: w.Objects.PublicURL(vodPrefix(j.ID) + mpdName),
+		}
+		return j.Move(pipeline.StatusComplete, w.Svc.Time())
+	}); err != nil {
+		return err
+	}
+	_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, 1)
+	if err := w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), workPrefix(j.ID)); err != nil {
+		w.log().Warn("cannot remove intermediate objects", "job", j.ID, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package workers
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// presignFor is how long ffmpeg may read a master through one URL.
+const presignFor = 12 * time.Hour
+
+func (w *Worker) masterURL(ctx context.Context, j *pipeline.Job) (string, error) {
+	return w.Objects.PresignGet(ctx, j.Input.Bucket, j.Input.Key, presignFor)
+}
+
+// probe reads the master with ffprobe and records what it found.
+func (w *Worker) probe(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusProbing)
+	if err != nil {
+		return err
+	}
+	u, err := w.masterURL(ctx, j)
+	if err != nil {
+		return err
+	}
+	res, err := w.Media.Probe(ctx, u)
+	if errors.Is(err, media.ErrInvalidMedia) {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia,
+			fmt.Errorf("the master cannot be transcoded: %w; upload a video file with a readable video stream", err))
+	}
+	if err != nil {
+		return err
+	}
+	v := res.Video
+	info := &pipeline.SourceInfo{
+		Format: res.Format, Duration: res.Duration, Size: res.Size, VideoCodec: v.Codec,
+		Width: v.Width, Height: v.Height, SAR: v.SAR.String(), FrameRate: v.FrameRate.String(),
+		FrameRateNum: v.FrameRate.Num, FrameRateDen: v.FrameRate.Den, PixFmt: v.PixFmt, Frames: v.Frames,
+	}
+	if res.Audio != nil {
+		info.AudioCodec, info.AudioChans = res.Audio.Codec, res.Audio.Channels
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		j.Source, j.HasAudio = info, res.Audio != nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterProbe, 1); err != nil {
+		return err
+	}
+	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskPlan, JobID: j.ID})
+}
+
+// plan picks the rungs and cuts the video into chunks.
+func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusProbing)
+	if err != nil {
+		return err
+	}
+	src := j.Source
+	if src == nil {
+		return fmt.Errorf("plan %s: job has no probe result", j.ID)
+	}
+	l := j.Ladder.Normalize()
+	sar, _ := media.ParseRational(src.SAR)
+	rungs, err := ladder.Select(l, ladder.Source{Width: src.Width, Height: src.Height, SARNum: sar.Num, SARDen: sar.Den})
+	if err != nil {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
+	}
+	plan, err := pipeline.MakePlan(src.Frames, src.FrameRateNum, src.FrameRateDen, l.SegmentSeconds, l.ChunkSegments)
+	if err != nil {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		if j.Plan != nil && len(j.Plan.Pieces) > 0 {
+			return nil // a duplicate plan task must not undo the split
+		}
+		j.Plan = &plan
+		j.Renditions = make([]pipeline.Rendition, len(rungs))
+		for i, r := range rungs {
+			j.Renditions[i] = pipeline.Rendition{Rung: r, Frames: plan.Frames}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskSplit, JobID: j.ID})
+}
+
+// split cuts the master's video into pieces by stream copy, stores them,
+// and fans out one encode task per chunk plus the audio task.
+func (w *Worker) split(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusSplitting)
+	if err != nil {
+		return err
+	}
+	if j.Plan == nil {
+		return fmt.Errorf("split %s: job has no plan", j.ID)
+	}
+	if len(j.Plan.Pieces) == 0 {
+		if err := w.splitPieces(ctx, t, j); err != nil {
+			return err
+		}
+	}
+	j, err = w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
+	if err != nil {
+		return err
+	}
+	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterSplit, 1); err != nil {
+		return err
+	}
+	if j.HasAudio {
+		if err := w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskAudio, JobID: j.ID}); err != nil {
+			return err
+		}
+	}
+	for _, c := range j.Plan.Chunks {
+		if err := w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskEncode, JobID: j.ID, Chunk: c.Index}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.Job) error {
+	dir, cleanup, err := w.tempDir(t)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	u, err := w.masterURL(ctx, j)
+	if err != nil {
+		return err
+	}
+	list := filepath.Join(dir, "pieces.csv")
+	if err := w.Media.Run(ctx, media.SplitArgs(u, j.Plan.Cuts(), filepath.Join(dir, "piece_%05d.mkv"), list), nil); err != nil {
+		return fmt.Errorf("split %s: %w", j.ID, err)
+	}
+	f, err := os.Open(list)
+	if err != nil {
+		return err
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("split %s: piece list: %w", j.ID, err)
+	}
+	var pieces []pipeline.Piece
+	for _, row := range rows {
+		name := filepath.Base(row[0])
+		path := filepath.Join(dir, name)
+		start, err := w.Media.StartTime(ctx, path)
+		if err != nil {
+			return fmt.Errorf("split %s: %s: %w", j.ID, name, err)
+		}
+		key := pieceKey(j.ID, name)
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
+			return err
+		}
+		pieces = append(pieces, pipeline.Piece{Key: key, Start: start})
+	}
+	if len(pieces) == 0 {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, errors.New("the master's video stream holds no packets that can be copied"))
+	}
+	_, err = w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		j.Plan.Pieces = pieces
+		return nil
+	})
+	return err
+}
+
+// writeConcat writes an ffconcat list of local files with their durations
+// (the last one without).
+func writeConcat(path string, files []string, durations []float64) error {
+	var b strings.Builder
+	b.WriteString("ffconcat version 1.0\n")
+	for i, f := range files {
+		fmt.Fprintf(&b, "file '%s'\n", strings.ReplaceAll(f, "'", `'\''`))
+		if i < len(durations) {
+			fmt.Fprintf(&b, "duration %.6f\n", durations[i])
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// encode decodes one chunk once and encodes every video rung from it.
+func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
+	if err != nil {
+		return err
+	}
+	if j.Plan == nil || t.Chunk < 0 || t.Chunk >= len(j.Plan.Chunks) {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInternal, fmt.Errorf("encode: chunk %d is not in the plan", t.Chunk))
+	}
+	win, err := j.Plan.ChunkWindow(t.Chunk)
+	if err != nil {
+		return err
+	}
+	dir, cleanup, err := w.tempDir(t)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var files []string
+	for _, i := range win.Pieces {
+		p := filepath.Join(dir, filepath.Base(j.Plan.Pieces[i].Key))
+		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), j.Plan.Pieces[i].Key, p); err != nil {
+			return err
+		}
+		files = append(files, p)
+	}
+	list := filepath.Join(dir, "pieces.ffconcat")
+	if err := writeConcat(list, files, win.Durations); err != nil {
+		return err
+	}
+	rungs := make([]ladder.Rung, len(j.Renditions))
+	outs := make([]string, len(j.Renditions))
+	for i, r := range j.Renditions {
+		rungs[i], outs[i] = r.Rung, filepath.Join(dir, r.Name+".mp4")
+	}
+	chunk := j.Plan.Chunks[t.Chunk]
+	counter := pipeline.ChunkCounter(t.Chunk)
+	args := media.EncodeArgs(media.EncodeSpec{
+		ConcatList: list, TrimStart: win.Start, TrimEnd: win.End,
+		FrameRate:      media.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen},
+		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
+	})
+	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
+		_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(min(p.Frames, chunk.End-chunk.Start)))
+	}))
+	if err != nil {
+		return fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err)
+	}
+	for i, r := range j.Renditions {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
+			return err
+		}
+	}
+	if err := w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(chunk.End-chunk.Start)); err != nil {
+		return err
+	}
+	return w.Svc.UnitDone(ctx, j, pipeline.ChunkUnit(t.Chunk))
+}
+
+// audio encodes the whole title's audio once into CMAF segments.
+func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
+	if err != nil {
+		return err
+	}
+	dir, cleanup, err := w.tempDir(t)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	u, err := w.masterURL(ctx, j)
+	if err != nil {
+		return err
+	}
+	l := j.Ladder.Normalize()
+	args := media.AudioArgs(u, l.AudioBitrate, l.SegmentSeconds, filepath.Join(dir, ffmpegPlaylist), initName, filepath.Join(dir, segPattern))
+	var dur float64
+	if j.Source != nil {
+		dur = j.Source.Duration
+	}
+	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
+		if dur > 0 {
+			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, min(p.OutTime.Seconds()/dur, 0.99))
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("audio %s: %w", j.ID, err)
+	}
+	if err := w.uploadDir(ctx, dir, outPrefix(j.ID)+audioTrack+"/"); err != nil {
+		return err
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		j.Audio = &pipeline.AudioTrack{Codecs: "mp4a.40.2", Channels: 2}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, 1); err != nil {
+		return err
+	}
+	return w.Svc.UnitDone(ctx, j, pipeline.AudioUnit)
+}
+
+// uploadDir uploads the files of dir (not recursive) under prefix.
+func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+e.Name(), filepath.Join(dir, e.Name()), contentType(e.Name()), ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}

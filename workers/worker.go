@@ -1,0 +1,187 @@
+// Package workers runs the pipeline's stage tasks: the asynq handlers that
+// probe, split, encode, package and publish, running ffmpeg and reporting
+// progress.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/queue"
+)
+
+// Objects is the object storage the workers need.
+type Objects interface {
+	Bucket() string
+	OriginBucket() string
+	PublicURL(key string) string
+	PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error)
+	GetFile(ctx context.Context, bucket, key, path string) error
+	PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error
+	Stat(ctx context.Context, bucket, key string) (int64, error)
+	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string) error
+	List(ctx context.Context, bucket, prefix string) ([]string, error)
+	RemovePrefix(ctx context.Context, bucket, prefix string) error
+}
+
+// Media runs ffmpeg and ffprobe.
+type Media interface {
+	Probe(ctx context.Context, input string) (*media.ProbeResult, error)
+	StartTime(ctx context.Context, path string) (float64, error)
+	Run(ctx context.Context, args []string, onProgress func(media.Progress)) error
+}
+
+// Worker holds what every handler needs.
+type Worker struct {
+	Svc     *pipeline.Service
+	Objects Objects
+	Media   Media
+	// WorkDir is where tasks keep their temporary files; default os.TempDir().
+	WorkDir string
+	Log     *slog.Logger
+	// ProgressEvery is the least time between progress reports; default 500ms.
+	ProgressEvery time.Duration
+}
+
+// Object key layout.
+func masterKey(id string) string      { return "masters/" + id + "/source" }
+func workPrefix(id string) string     { return "work/" + id + "/" }
+func pieceKey(id, name string) string { return workPrefix(id) + "pieces/" + name }
+func outPrefix(id string) string      { return workPrefix(id) + "out/" }
+func vodPrefix(id string) string      { return "vod/" + id + "/" }
+func encodedKey(id, rung string, k int) string {
+	return fmt.Sprintf("%senc/%s/%05d.mp4", workPrefix(id), rung, k)
+}
+
+// MasterKey is where the API stores an uploaded master.
+func MasterKey(id string) string { return masterKey(id) }
+
+// Register adds the handlers to mux.
+func (w *Worker) Register(mux *asynq.ServeMux) {
+	handlers := map[pipeline.TaskKind]func(context.Context, pipeline.Task) error{
+		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
+		pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
+		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish,
+	}
+	for kind, h := range handlers {
+		mux.HandleFunc(queue.Type(kind), w.wrap(kind, h))
+	}
+}
+
+// wrap parses the payload, logs, and turns "job already ended" into success
+// so that late or duplicate tasks of a canceled job do nothing.
+func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.Task) error) asynq.HandlerFunc {
+	return func(ctx context.Context, at *asynq.Task) error {
+		t, err := queue.ParsePayload(at)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		log := w.log().With("task", string(kind), "job", t.JobID)
+		if kind == pipeline.TaskEncode {
+			log = log.With("chunk", t.Chunk)
+		}
+		err = h(ctx, t)
+		switch {
+		case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound):
+			log.Info("job ended; task skipped")
+			return nil
+		case err != nil:
+			log.Warn("task failed", "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
+			return err
+		}
+		log.Info("task done", "elapsed", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+}
+
+// ErrorHandler fails the job when a task gives up: a permanent error, or
+// the last retry.
+func (w *Worker) ErrorHandler() asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, at *asynq.Task, err error) {
+		t, perr := queue.ParsePayload(at)
+		if perr != nil {
+			return
+		}
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+			return
+		}
+		code := pipeline.CodeInternal
+		switch t.Kind {
+		case pipeline.TaskEncode, pipeline.TaskAudio, pipeline.TaskSplit, pipeline.TaskPackage:
+			code = pipeline.CodeEncodeFailed
+		}
+		var inv *invalidMedia
+		if errors.As(err, &inv) {
+			code = pipeline.CodeInvalidMedia
+		}
+		msg := fmt.Sprintf("%s task failed after %d retries: %v", t.Kind, retried, err)
+		if err := w.Svc.Fail(context.Background(), t.JobID, code, msg); err != nil {
+			w.log().Error("cannot mark job failed", "job", t.JobID, "err", err)
+		}
+	})
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.Default().With("component", "worker")
+	}
+	return w.Log
+}
+
+func (w *Worker) tempDir(t pipeline.Task) (string, func(), error) {
+	base := w.WorkDir
+	if base == "" {
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "reel-"+t.JobID+"-"+string(t.Kind)+"-")
+	if err != nil {
+		return "", nil, fmt.Errorf("work dir: %w", err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// invalidMedia is a permanent failure caused by the master itself.
+type invalidMedia struct{ err error }
+
+func (e *invalidMedia) Error() string   { return e.err.Error() }
+func (e *invalidMedia) Unwrap() []error { return []error{e.err, asynq.SkipRetry} }
+
+// failPermanently marks the job failed now and returns an error asynq will
+// not retry.
+func (w *Worker) failPermanently(ctx context.Context, id, code string, err error) error {
+	if ferr := w.Svc.Fail(ctx, id, code, err.Error()); ferr != nil {
+		return ferr
+	}
+	if code == pipeline.CodeInvalidMedia {
+		return &invalidMedia{err}
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+}
+
+// throttle returns a progress callback that reports at most every
+// ProgressEvery.
+func (w *Worker) throttle(report func(media.Progress)) func(media.Progress) {
+	every := w.ProgressEvery
+	if every == 0 {
+		every = 500 * time.Millisecond
+	}
+	var last time.Time
+	return func(p media.Progress) {
+		if time.Since(last) < every {
+			return
+		}
+		last = time.Now()
+		report(p)
+	}
+}
