@@ -83,8 +83,8 @@ type SourceInfo struct {
 	Height       int     `json:"height"`
 	SAR          string  `json:"sar"`
 	FrameRate    string  `json:"frame_rate"`
-	FrameRateNum int     `json:"-"`
-	FrameRateDen int     `json:"-"`
+	FrameRateNum int     `json:"frame_rate_num"`
+	FrameRateDen int     `json:"frame_rate_den"`
 	PixFmt       string  `json:"pix_fmt"`
 	Frames       int64   `json:"frames"`
 	AudioCodec   string  `json:"audio_codec,omitempty"`

@@ -1,0 +1,489 @@
+// Package api is Reel's REST API: job submission with streamed uploads, job
+// status and listing, cancel, server-sent progress events, workers and
+// health.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// Uploads is the object storage the API writes masters to.
+type Uploads interface {
+	Bucket() string
+	PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error)
+	Stat(ctx context.Context, bucket, key string) (int64, error)
+	RemovePrefix(ctx context.Context, bucket, prefix string) error
+}
+
+// Server serves the API.
+type Server struct {
+	Svc     *pipeline.Service
+	Uploads Uploads
+	// Workers lists live workers.
+	Workers func(ctx context.Context) (any, error)
+	// Ready reports whether the API's dependencies answer.
+	Ready func(ctx context.Context) error
+	// MaxUploadBytes bounds a request body; default 50 GiB.
+	MaxUploadBytes int64
+	Log            *slog.Logger
+}
+
+// DefaultMaxUpload is the default request body limit.
+const DefaultMaxUpload = 50 << 30
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/jobs", s.createJob)
+	mux.HandleFunc("GET /v1/jobs", s.listJobs)
+	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
+	mux.HandleFunc("DELETE /v1/jobs/{id}", s.cancelJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/events", s.events)
+	mux.HandleFunc("GET /v1/workers", s.workers)
+	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; see the README's API reference", r.Method, r.URL.Path))
+	})
+	return s.recoverer(mux)
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default().With("component", "api")
+	}
+	return s.Log
+}
+
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log().Error("panic", "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+type errorBody struct {
+	Error pipeline.JobError `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{pipeline.JobError{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail maps a domain error to a status and logs only internal errors.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, pipeline.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no job with id "+r.PathValue("id"))
+	case errors.Is(err, pipeline.ErrJobEnded):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error; see the API log")
+	}
+}
+
+func (s *Server) view(ctx context.Context, j *pipeline.Job) (pipeline.View, error) {
+	c, err := s.Svc.Store.Counters(ctx, j.ID)
+	if err != nil {
+		return pipeline.View{}, err
+	}
+	return pipeline.NewView(j, c), nil
+}
+
+func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !pipeline.ValidID(id) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no job with id %q", id))
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.Svc.Store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.view(r.Context(), j)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	limit, offset := 20, 0
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeError(w, http.StatusBadRequest, "invalid", "limit must be a number from 1 to 100")
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "invalid", "offset must be a number of 0 or more")
+			return
+		}
+		offset = n
+	}
+	jobs, total, err := s.Svc.Store.List(r.Context(), offset, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	views := make([]pipeline.View, 0, len(jobs))
+	for _, j := range jobs {
+		v, err := s.view(r.Context(), j)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		views = append(views, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "total": total, "offset": offset, "limit": limit})
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.Svc.Cancel(r.Context(), id)
+	if err != nil && j == nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err != nil {
+		s.log().Warn("cancel: some tasks could not be dropped", "job", id, "err", err)
+	}
+	v, err := s.view(r.Context(), j)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// events streams the job as server-sent events: one "job" event with the
+// whole view on connect and after every change, until the job ends.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.Svc.Store.Get(ctx, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	changes, err := s.Svc.Store.Subscribe(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	var last []byte
+	for {
+		j, err := s.Svc.Store.Get(ctx, id)
+		if err != nil {
+			return
+		}
+		v, err := s.view(ctx, j)
+		if err != nil {
+			return
+		}
+		data, _ := json.Marshal(v)
+		if string(data) != string(last) {
+			fmt.Fprintf(w, "event: job\ndata: %s\n\n", data)
+			last = data
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if j.Status.Terminal() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-changes:
+			if !ok {
+				return
+			}
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		}
+	}
+}
+
+func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.Workers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workers": ws})
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if s.Ready != nil {
+		if err := s.Ready(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "not ready: "+err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// createRequest is the JSON form of POST /v1/jobs.
+type createRequest struct {
+	Source string          `json:"source"`
+	Ladder json.RawMessage `json:"ladder"`
+}
+
+const maxLadderBytes = 64 << 10
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
+	limit := s.MaxUploadBytes
+	if limit <= 0 {
+		limit = DefaultMaxUpload
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	switch mt {
+	case "multipart/form-data":
+		s.createFromUpload(w, r, limit)
+	case "application/json":
+		s.createFromS3(w, r)
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send multipart/form-data with a 'file' part (and optional 'ladder' part), or application/json with a 'source' s3:// URL")
+	}
+}
+
+func parseLadder(raw []byte) (ladder.Ladder, error) {
+	if len(strings.TrimSpace(string(raw))) == 0 || string(raw) == "null" {
+		return ladder.Default().Normalize(), nil
+	}
+	return ladder.Parse(raw)
+}
+
+func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit int64) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "malformed multipart body: "+err.Error())
+		return
+	}
+	id := uuid.NewString()
+	key := "masters/" + id + "/source"
+	var (
+		uploaded  bool
+		size      int64
+		name      string
+		ladderRaw []byte
+	)
+	cleanup := func() {
+		if uploaded {
+			_ = s.Uploads.RemovePrefix(context.WithoutCancel(r.Context()), s.Uploads.Bucket(), "masters/"+id+"/")
+		}
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			cleanup()
+			s.bodyError(w, err, limit)
+			return
+		}
+		switch part.FormName() {
+		case "file":
+			if uploaded {
+				cleanup()
+				writeError(w, http.StatusBadRequest, "invalid", "send exactly one 'file' part")
+				return
+			}
+			name = displayName(part.FileName())
+			size, err = s.Uploads.PutStream(r.Context(), s.Uploads.Bucket(), key, part, "application/octet-stream")
+			uploaded = err == nil
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) || r.Context().Err() != nil || isClientError(err) {
+					// Nothing whole was stored; an aborted multipart upload leaves no object.
+					s.bodyError(w, err, limit)
+					return
+				}
+				s.fail(w, r, err)
+				return
+			}
+		case "ladder":
+			ladderRaw, err = io.ReadAll(io.LimitReader(part, maxLadderBytes+1))
+			if err != nil {
+				cleanup()
+				s.bodyError(w, err, limit)
+				return
+			}
+			if len(ladderRaw) > maxLadderBytes {
+				cleanup()
+				writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the ladder part is larger than 64 KiB")
+				return
+			}
+		default:
+			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+		}
+	}
+	if !uploaded {
+		writeError(w, http.StatusBadRequest, "invalid", "the request has no 'file' part: send the master as a multipart part named 'file'")
+		return
+	}
+	if size == 0 {
+		cleanup()
+		writeError(w, http.StatusBadRequest, "invalid", "the uploaded file is empty")
+		return
+	}
+	l, err := parseLadder(ladderRaw)
+	if err != nil {
+		cleanup()
+		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
+		return
+	}
+	s.submit(w, r, &pipeline.Job{ID: id, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}})
+}
+
+func isClientError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "unexpected EOF") || strings.Contains(msg, "multipart") || strings.Contains(msg, "connection reset")
+}
+
+func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than the limit of %d bytes (REEL_MAX_UPLOAD_BYTES)", limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, "invalid", "the upload was cut short or malformed: "+err.Error())
+}
+
+func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "malformed JSON body: "+err.Error())
+		return
+	}
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(req.Source, "s3://"), "/")
+	if !strings.HasPrefix(req.Source, "s3://") || !ok || key == "" {
+		writeError(w, http.StatusBadRequest, "invalid", `source must be "s3://BUCKET/KEY"`)
+		return
+	}
+	if bucket != s.Uploads.Bucket() {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("source must be in the masters bucket %q", s.Uploads.Bucket()))
+		return
+	}
+	if path.Clean("/"+key) != "/"+key || strings.ContainsAny(key, "\x00\r\n") {
+		writeError(w, http.StatusBadRequest, "invalid", "source key must be a clean path without '..', '//' or control characters")
+		return
+	}
+	size, err := s.Uploads.Stat(r.Context(), bucket, key)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("source %s cannot be read: %v", req.Source, err))
+		return
+	}
+	l, err := parseLadder(req.Ladder)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
+		return
+	}
+	s.submit(w, r, &pipeline.Job{ID: uuid.NewString(), Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}})
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job) {
+	if err := s.Svc.Submit(r.Context(), j); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.view(r.Context(), j)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// displayName keeps an uploaded file's base name for display only: no
+// path, no control characters, valid UTF-8, at most 200 bytes.
+func displayName(s string) string {
+	s = strings.ToValidUTF8(s, "_")
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if s == "." || s == ".." {
+		s = ""
+	}
+	for len(s) > 200 {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}

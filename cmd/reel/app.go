@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/queue"
+	"github.com/reel-video/reel/store"
+	"github.com/reel-video/reel/workers"
+)
+
+const usage = `reel: a self-hosted video transcoding pipeline
+
+Servers:
+  reel dev    [--addr HOST:PORT] [--data DIR] [--workers N]   whole stack on one machine
+  reel api    [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
+  reel worker [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
+
+Client (--api URL or REEL_API, default http://127.0.0.1:8080):
+  reel upload FILE [--ladder FILE.json] [--watch]
+  reel watch ID
+  reel status ID [--json]
+  reel jobs [--limit N]
+  reel cancel ID
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitCode(2)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, stdout, stderr)
+	case "api":
+		return runAPI(ctx, rest, stderr)
+	case "worker":
+		return runWorker(ctx, rest, stderr)
+	case "upload", "watch", "status", "jobs", "cancel":
+		return runClient(ctx, cmd, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "reel: unknown command %q\n\n%s", cmd, usage)
+	return exitCode(2)
+}
+
+func loadConfig(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet, *config)) (*config, error) {
+	c := defaultConfig()
+	if err := c.fromEnv(os.Getenv); err != nil {
+		return nil, err
+	}
+	fs := flag.NewFlagSet("reel "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.serverFlags(fs)
+	if extra != nil {
+		extra(fs, &c)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, exitCode(2)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("reel %s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return &c, nil
+}
+
+func logger(component string, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", component)
+}
+
+// stack holds the connections shared by the API and the workers.
+type stack struct {
+	rdb *redis.Client
+	q   *queue.Asynq
+	svc *pipeline.Service
+}
+
+func connect(c *config) *stack {
+	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+	q := queue.New(c.redisOpt())
+	return &stack{rdb: rdb, q: q, svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}}
+}
+
+func (s *stack) Close() { _ = s.q.Close(); _ = s.rdb.Close() }
+
+func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := loadConfig("api", args, stderr, func(fs *flag.FlagSet, c *config) {
+		fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (REEL_ADDR)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return serveAPI(ctx, c, nil, logger("api", stderr))
+}
+
+// serveAPI runs the API until ctx ends. ready, if set, adds a readiness
+// condition to /healthz.
+func serveAPI(ctx context.Context, c *config, ready func(context.Context) error, log *slog.Logger) error {
+	st := connect(c)
+	defer st.Close()
+	s3, err := c.s3()
+	if err != nil {
+		return err
+	}
+	if err := retry(ctx, 30*time.Second, func() error { return s3.EnsureBuckets(ctx) }); err != nil {
+		return fmt.Errorf("prepare buckets: %w", err)
+	}
+	srv := &api.Server{
+		Svc: st.svc, Uploads: s3, MaxUploadBytes: c.MaxUpload, Log: log,
+		Workers: func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
+		Ready: func(ctx context.Context) error {
+			if err := st.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			if err := s3.Ping(ctx); err != nil {
+				return fmt.Errorf("s3: %w", err)
+			}
+			if ready != nil {
+				return ready(ctx)
+			}
+			return nil
+		},
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", c.Addr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}
+
+func retry(ctx context.Context, d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := loadConfig("worker", args, stderr, func(fs *flag.FlagSet, c *config) {
+		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "tasks run at once (REEL_CONCURRENCY)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	log := logger("worker", stderr).With("pid", os.Getpid())
+	st := connect(c)
+	defer st.Close()
+	s3, err := c.s3()
+	if err != nil {
+		return err
+	}
+	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe}, WorkDir: c.WorkDir, Log: log}
+	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
+		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
+		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: 20 * time.Second, LogLevel: asynq.WarnLevel,
+	})
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker started", "concurrency", c.Concurrency)
+	<-ctx.Done()
+	// Stop taking tasks, then wait up to ShutdownTimeout for running ones;
+	// unfinished tasks go back to the queue.
+	srv.Shutdown()
+	log.Info("worker stopped")
+	return nil
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dataDir string
+	var nWorkers int
+	c, err := loadConfig("dev", args, stderr, func(fs *flag.FlagSet, c *config) {
+		fs.StringVar(&c.Addr, "addr", c.Addr, "API listen address")
+		fs.StringVar(&dataDir, "data", "reel-data", "directory for Redis and MinIO data and worker scratch space")
+		fs.IntVar(&nWorkers, "workers", 2, "number of worker processes")
+		fs.IntVar(&c.Concurrency, "concurrency", 1, "tasks per worker process")
+	})
+	if err != nil {
+		return err
+	}
+	if nWorkers < 1 || nWorkers > 64 {
+		return fmt.Errorf("reel dev: --workers must be 1..64, got %d", nWorkers)
+	}
+	if dataDir, err = filepath.Abs(dataDir); err != nil {
+		return err
+	}
+	log := logger("dev", stderr)
+	// Shutdown order: API, then workers (SIGTERM, they hand back tasks), then
+	// MinIO and Redis, each by its deferred Stop.
+	if c.RedisAddr == "" {
+		p, err := devstack.StartRedis(ctx, os.Getenv("REEL_REDIS_SERVER"), filepath.Join(dataDir, "redis"))
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		c.RedisAddr = p.Addr
+	}
+	if c.S3Endpoint == "" {
+		p, err := devstack.StartMinio(ctx, os.Getenv("REEL_MINIO"), filepath.Join(dataDir, "minio"))
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		c.S3Endpoint, c.S3AccessKey, c.S3SecretKey = p.Addr, devstack.MinioUser, devstack.MinioPassword
+	}
+	c.WorkDir = filepath.Join(dataDir, "work")
+	if err := os.MkdirAll(c.WorkDir, 0o755); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			_ = p.Wait()
+		}
+	}()
+	for i := 0; i < nWorkers; i++ {
+		cmd := exec.Command(self, "worker", "--concurrency", strconv.Itoa(c.Concurrency))
+		cmd.Env = append(os.Environ(), c.env()...)
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		procs = append(procs, cmd)
+	}
+	insp := asynq.NewInspector(c.redisOpt())
+	defer insp.Close()
+	ready := func(ctx context.Context) error {
+		ws, err := (&queue.Asynq{Inspector: insp}).Workers(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ws) < nWorkers {
+			return fmt.Errorf("%d of %d workers up", len(ws), nWorkers)
+		}
+		return nil
+	}
+	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  data %s  workers %d\n", c.Addr, c.RedisAddr, c.S3Endpoint, dataDir, nWorkers)
+	err = serveAPI(ctx, c, ready, log)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

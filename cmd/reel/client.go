@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// client talks to the API.
+type client struct {
+	base string
+	http *http.Client
+}
+
+type apiError struct {
+	Status int
+	pipeline.JobError
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+func (c *client) do(req *http.Request, out any) error {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Reel API at %s: %w (set --api or REEL_API)", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var body struct{ Error pipeline.JobError }
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+			body.Error = pipeline.JobError{Code: "http", Message: strings.TrimSpace(string(data))}
+		}
+		return &apiError{Status: resp.StatusCode, JobError: body.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *client) job(ctx context.Context, id string) (*pipeline.View, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/jobs/"+id, nil)
+	if err != nil {
+		return nil, err
+	}
+	var v pipeline.View
+	return &v, c.do(req, &v)
+}
+
+func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reel "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := os.Getenv("REEL_API")
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	fs.StringVar(&base, "api", base, "API base URL (REEL_API)")
+	ladderFile := fs.String("ladder", "", "upload: ladder JSON file")
+	watch := fs.Bool("watch", false, "upload: watch the job until it ends")
+	asJSON := fs.Bool("json", false, "status: print the job as JSON")
+	limit := fs.Int("limit", 20, "jobs: how many to list")
+	// Accept flags after positional arguments too (reel upload FILE --watch).
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return exitCode(2)
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos, args = append(pos, args[0]), args[1:]
+		}
+	}
+	c := &client{base: strings.TrimRight(base, "/"), http: &http.Client{}}
+	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "jobs": 0}[cmd]
+	if len(pos) != need {
+		fmt.Fprintf(stderr, "reel %s: want %d argument(s), got %d\n\n%s", cmd, need, len(pos), usage)
+		return exitCode(2)
+	}
+	switch cmd {
+	case "upload":
+		v, err := c.upload(ctx, pos[0], *ladderFile)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %s queued\n", v.ID)
+		if *watch {
+			return c.watch(ctx, v.ID, stdout)
+		}
+		return nil
+	case "watch":
+		return c.watch(ctx, pos[0], stdout)
+	case "status":
+		v, err := c.job(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		printStatus(stdout, v)
+		return nil
+	case "cancel":
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/v1/jobs/"+pos[0], nil)
+		if err != nil {
+			return err
+		}
+		var v pipeline.View
+		if err := c.do(req, &v); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %s %s\n", v.ID, v.Status)
+		return nil
+	case "jobs":
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/jobs?limit=%d", c.base, *limit), nil)
+		if err != nil {
+			return err
+		}
+		var list struct {
+			Jobs  []pipeline.View `json:"jobs"`
+			Total int             `json:"total"`
+		}
+		if err := c.do(req, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATUS\tPROGRESS\tCREATED\tNAME")
+		for _, v := range list.Jobs {
+			fmt.Fprintf(tw, "%s\t%s\t%3.0f%%\t%s\t%s\n", v.ID, v.Status, v.Progress.Overall*100, v.CreatedAt.Local().Format(time.DateTime), v.Name)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d of %d jobs\n", len(list.Jobs), list.Total)
+		return nil
+	}
+	return nil
+}
+
+// upload streams the file to the API as multipart/form-data without
+// reading it into memory.
+func (c *client) upload(ctx context.Context, file, ladderFile string) (*pipeline.View, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var ladderJSON []byte
+	if ladderFile != "" {
+		if ladderJSON, err = os.ReadFile(ladderFile); err != nil {
+			return nil, err
+		}
+		if _, err := ladder.Parse(ladderJSON); err != nil {
+			return nil, fmt.Errorf("%s: %w", ladderFile, err)
+		}
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := func() error {
+			if ladderJSON != nil {
+				if err := mw.WriteField("ladder", string(ladderJSON)); err != nil {
+					return err
+				}
+			}
+			part, err := mw.CreateFormFile("file", filepath.Base(file))
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(part, f); err != nil {
+				return err
+			}
+			return mw.Close()
+		}()
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/jobs", pr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	var v pipeline.View
+	if err := c.do(req, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func printStatus(w io.Writer, v *pipeline.View) {
+	fmt.Fprintf(w, "job       %s\nstatus    %s\nprogress  %.0f%% (chunks %d/%d)\n", v.ID, v.Status, v.Progress.Overall*100, v.Progress.ChunksDone, v.Progress.ChunksTotal)
+	if v.Name != "" {
+		fmt.Fprintf(w, "name      %s\n", v.Name)
+	}
+	if s := v.Source; s != nil {
+		fmt.Fprintf(w, "source    %dx%d %s %s fps, %d frames, %.2f s", s.Width, s.Height, s.VideoCodec, s.FrameRate, s.Frames, s.Duration)
+		if s.AudioCodec != "" {
+			fmt.Fprintf(w, ", audio %s", s.AudioCodec)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range v.Renditions {
+		fmt.Fprintf(w, "  %-8s %4dx%-4d %s %5d kb/s  %3.0f%%\n", r.Name, r.Width, r.Height, r.Codec, r.Bitrate/1000, r.Progress*100)
+	}
+	if v.Outputs != nil {
+		fmt.Fprintf(w, "hls       %s\ndash      %s\n", v.Outputs.HLS, v.Outputs.DASH)
+	}
+	if v.Error != nil {
+		fmt.Fprintf(w, "error     %s: %s\n", v.Error.Code, v.Error.Message)
+	}
+}
+
+// watch follows a job until it ends: live bars on a terminal, one plain
+// line per change otherwise. It returns an error unless the job completes.
+func (c *client) watch(ctx context.Context, id string, stdout io.Writer) error {
+	isTTY := false
+	if f, ok := stdout.(*os.File); ok {
+		isTTY = term.IsTerminal(int(f.Fd()))
+	}
+	var bars *barView
+	if isTTY {
+		bars = newBarView(ctx, stdout)
+	}
+	var last string
+	var v *pipeline.View
+	for {
+		var err error
+		v, err = c.job(ctx, id)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				return err
+			}
+			// The API may be restarting: keep trying until ctx ends.
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		if bars != nil {
+			bars.update(v)
+		} else if line := plainLine(v); line != last {
+			fmt.Fprintln(stdout, line)
+			last = line
+		}
+		if v.Status.Terminal() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if bars != nil {
+		bars.done()
+	}
+	switch v.Status {
+	case pipeline.StatusComplete:
+		fmt.Fprintf(stdout, "complete\nHLS:  %s\nDASH: %s\n", v.Outputs.HLS, v.Outputs.DASH)
+		return nil
+	case pipeline.StatusFailed:
+		msg := "unknown error"
+		if v.Error != nil {
+			msg = v.Error.Code + ": " + v.Error.Message
+		}
+		return fmt.Errorf("job %s failed: %s", id, msg)
+	default:
+		return fmt.Errorf("job %s was %s", id, v.Status)
+	}
+}
+
+func plainLine(v *pipeline.View) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %-10s %3.0f%% chunks %d/%d", v.ID, v.Status, v.Progress.Overall*100, v.Progress.ChunksDone, v.Progress.ChunksTotal)
+	for _, r := range v.Renditions {
+		fmt.Fprintf(&b, " %s=%.0f%%", r.Name, r.Progress*100)
+	}
+	return b.String()
+}
+
+// barView draws one bar for the whole job and one per rendition with mpb.
+type barView struct {
+	p       *mpb.Progress
+	overall *mpb.Bar
+	stage   string
+	chunks  string
+	rungs   map[string]*mpb.Bar
+}
+
+const barTotal = 1000
+
+func newBarView(ctx context.Context, w io.Writer) *barView {
+	bv := &barView{p: mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(40)), rungs: map[string]*mpb.Bar{}}
+	bv.overall = bv.p.AddBar(barTotal,
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-10s %s", bv.stage, bv.chunks) }, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name("  ETA "), decor.EwmaETA(decor.ET_STYLE_GO, 30)))
+	return bv
+}
+
+func (bv *barView) update(v *pipeline.View) {
+	bv.stage = string(v.Status)
+	bv.chunks = fmt.Sprintf("chunks %d/%d", v.Progress.ChunksDone, v.Progress.ChunksTotal)
+	setBar(bv.overall, v.Progress.Overall)
+	for _, r := range v.Renditions {
+		b, ok := bv.rungs[r.Name]
+		if !ok {
+			name := fmt.Sprintf("  %-6s %dx%d", r.Name, r.Width, r.Height)
+			b = bv.p.AddBar(barTotal, mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+				mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)))
+			bv.rungs[r.Name] = b
+		}
+		setBar(b, r.Progress)
+	}
+}
+
+func setBar(b *mpb.Bar, f float64) {
+	n := int64(f * barTotal)
+	if n > b.Current() {
+		b.EwmaSetCurrent(n, 500*time.Millisecond)
+	}
+}
+
+func (bv *barView) done() {
+	for _, b := range append([]*mpb.Bar{bv.overall}, mapValues(bv.rungs)...) {
+		b.Abort(false)
+	}
+	bv.p.Wait()
+}
+
+func mapValues(m map[string]*mpb.Bar) []*mpb.Bar {
+	out := make([]*mpb.Bar, 0, len(m))
+	for _, b := range m {
+		out = append(out, b)
+	}
+	return out
+}

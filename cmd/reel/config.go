@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reel-video/reel/origin"
+)
+
+// exitCode ends the program with a status without printing more.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+
+// config is the server side configuration. Defaults come first, then REEL_*
+// environment variables, then flags.
+type config struct {
+	Addr          string // REEL_ADDR, --addr: API listen address
+	RedisAddr     string // REEL_REDIS_ADDR
+	RedisPassword string // REEL_REDIS_PASSWORD
+	S3Endpoint    string // REEL_S3_ENDPOINT (host:port)
+	S3AccessKey   string // REEL_S3_ACCESS_KEY
+	S3SecretKey   string // REEL_S3_SECRET_KEY
+	S3Secure      bool   // REEL_S3_SECURE
+	S3Region      string // REEL_S3_REGION
+	Bucket        string // REEL_S3_BUCKET: masters and intermediates (private)
+	OriginBucket  string // REEL_ORIGIN_BUCKET: published titles (public read)
+	PublicURL     string // REEL_PUBLIC_URL: base URL of the origin bucket for players
+	Concurrency   int    // REEL_CONCURRENCY, --concurrency: tasks per worker
+	WorkDir       string // REEL_WORK_DIR: worker scratch space
+	MaxUpload     int64  // REEL_MAX_UPLOAD_BYTES
+	FFmpeg        string // REEL_FFMPEG
+	FFprobe       string // REEL_FFPROBE
+}
+
+func defaultConfig() config {
+	return config{
+		Addr: "127.0.0.1:8080", Bucket: "reel-masters", OriginBucket: "reel-origin",
+		Concurrency: 2, MaxUpload: 50 << 30, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
+	}
+}
+
+func (c *config) fromEnv(getenv func(string) string) error {
+	str := func(key string, dst *string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	str("REEL_ADDR", &c.Addr)
+	str("REEL_REDIS_ADDR", &c.RedisAddr)
+	str("REEL_REDIS_PASSWORD", &c.RedisPassword)
+	str("REEL_S3_ENDPOINT", &c.S3Endpoint)
+	str("REEL_S3_ACCESS_KEY", &c.S3AccessKey)
+	str("REEL_S3_SECRET_KEY", &c.S3SecretKey)
+	str("REEL_S3_REGION", &c.S3Region)
+	str("REEL_S3_BUCKET", &c.Bucket)
+	str("REEL_ORIGIN_BUCKET", &c.OriginBucket)
+	str("REEL_PUBLIC_URL", &c.PublicURL)
+	str("REEL_WORK_DIR", &c.WorkDir)
+	str("REEL_FFMPEG", &c.FFmpeg)
+	str("REEL_FFPROBE", &c.FFprobe)
+	if v := getenv("REEL_S3_SECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("REEL_S3_SECURE=%q: want true or false", v)
+		}
+		c.S3Secure = b
+	}
+	if v := getenv("REEL_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("REEL_CONCURRENCY=%q: want a number", v)
+		}
+		c.Concurrency = n
+	}
+	if v := getenv("REEL_MAX_UPLOAD_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("REEL_MAX_UPLOAD_BYTES=%q: want a number of bytes", v)
+		}
+		c.MaxUpload = n
+	}
+	return nil
+}
+
+func (c *config) env() []string {
+	return []string{
+		"REEL_REDIS_ADDR=" + c.RedisAddr, "REEL_REDIS_PASSWORD=" + c.RedisPassword,
+		"REEL_S3_ENDPOINT=" + c.S3Endpoint, "REEL_S3_ACCESS_KEY=" + c.S3AccessKey, "REEL_S3_SECRET_KEY=" + c.S3SecretKey,
+		"REEL_S3_SECURE=" + strconv.FormatBool(c.S3Secure), "REEL_S3_REGION=" + c.S3Region,
+		"REEL_S3_BUCKET=" + c.Bucket, "REEL_ORIGIN_BUCKET=" + c.OriginBucket, "REEL_PUBLIC_URL=" + c.PublicURL,
+		"REEL_WORK_DIR=" + c.WorkDir, "REEL_FFMPEG=" + c.FFmpeg, "REEL_FFPROBE=" + c.FFprobe,
+	}
+}
+
+// Validate names the first missing or bad setting.
+func (c *config) Validate() error {
+	var errs []string
+	if c.RedisAddr == "" {
+		errs = append(errs, "REEL_REDIS_ADDR (--redis) is required: host:port of Redis")
+	}
+	if c.S3Endpoint == "" {
+		errs = append(errs, "REEL_S3_ENDPOINT (--s3) is required: host:port of the S3 server")
+	}
+	if c.Bucket == "" || c.OriginBucket == "" {
+		errs = append(errs, "REEL_S3_BUCKET and REEL_ORIGIN_BUCKET must not be empty")
+	}
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		errs = append(errs, fmt.Sprintf("REEL_CONCURRENCY (--concurrency) must be 1..256, got %d", c.Concurrency))
+	}
+	if c.MaxUpload < 1 {
+		errs = append(errs, "REEL_MAX_UPLOAD_BYTES must be positive")
+	}
+	if len(errs) > 0 {
+		return errors.New("configuration: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c *config) serverFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisAddr, "redis", c.RedisAddr, "Redis host:port (REEL_REDIS_ADDR)")
+	fs.StringVar(&c.S3Endpoint, "s3", c.S3Endpoint, "S3 endpoint host:port (REEL_S3_ENDPOINT)")
+	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "scratch directory for worker tasks (REEL_WORK_DIR)")
+}
+
+func (c *config) redisOpt() asynq.RedisClientOpt {
+	return asynq.RedisClientOpt{Addr: c.RedisAddr, Password: c.RedisPassword}
+}
+
+func (c *config) s3() (*origin.S3, error) {
+	return origin.New(origin.Config{
+		Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Secure: c.S3Secure,
+		Region: c.S3Region, Bucket: c.Bucket, OriginBucket: c.OriginBucket, PublicURL: c.PublicURL,
+	})
+}

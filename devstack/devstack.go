@@ -1,0 +1,193 @@
+// Package devstack starts local redis-server and MinIO processes on free
+// ports for `reel dev` and for tests, and stops them.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Proc is a child server process.
+type Proc struct {
+	Name string
+	Addr string // host:port it listens on
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits.
+func (p *Proc) Stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(name string, cmd *exec.Cmd, addr, logPath string) (*Proc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Die with the parent: a crashed `reel dev` leaves no servers behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Proc{Name: name, Addr: addr, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
+}
+
+// LookBin finds a binary: the explicit path if set, else on PATH, else in
+// the Go bin directory (where `go install` puts MinIO).
+func LookBin(explicit, name string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{os.Getenv("GOBIN"), filepath.Join(os.Getenv("GOPATH"), "bin"), filepath.Join(os.Getenv("HOME"), "go", "bin")} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH or in the Go bin directory; run `make deps` to install it", name)
+}
+
+// StartRedis starts redis-server with its data under dir, with AOF
+// persistence, and waits until it answers.
+func StartRedis(ctx context.Context, bin, dir string) (*Proc, error) {
+	bin, err := LookBin(bin, "redis-server")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--appendonly", "yes", "--save", "", "--protected-mode", "yes")
+	p, err := start("redis-server", cmd, addr, filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, p, addr); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// MinIO credentials of a local dev server.
+const (
+	MinioUser     = "reeldev"
+	MinioPassword = "reeldev-secret-key"
+)
+
+// StartMinio starts a MinIO server with its data under dir and waits until
+// it is ready.
+func StartMinio(ctx context.Context, bin, dir string) (*Proc, error) {
+	bin, err := LookBin(bin, "minio")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cport, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", "127.0.0.1:"+strconv.Itoa(cport), filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+MinioUser, "MINIO_ROOT_PASSWORD="+MinioPassword,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
+	p, err := start("minio", cmd, addr, filepath.Join(dir, "minio.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addr+"/minio/health/ready"); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func waitTCP(ctx context.Context, p *Proc, addr string) error {
+	return poll(ctx, p, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func waitHTTP(ctx context.Context, p *Proc, url string) error {
+	client := &http.Client{Timeout: time.Second}
+	return poll(ctx, p, func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func poll(ctx context.Context, p *Proc, ok func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		if ok() {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited during start-up; see its log", p.Name)
+		case <-ctx.Done():
+			return errors.Join(fmt.Errorf("%s did not become ready", p.Name), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
