@@ -1,0 +1,179 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/queue"
+	"github.com/reel-video/reel/store"
+)
+
+type env struct {
+	srv *httptest.Server
+	s3  *origin.S3
+}
+
+func setup(t *testing.T, maxUpload int64) *env {
+	addr := testenv.Redis(t)
+	s3 := testenv.S3(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	q := queue.New(asynq.RedisClientOpt{Addr: addr})
+	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
+	s := &api.Server{
+		Svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}, Uploads: s3, MaxUploadBytes: maxUpload,
+		Workers: func(ctx context.Context) (any, error) { return q.Workers(ctx) },
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &env{srv: srv, s3: s3}
+}
+
+type form struct {
+	fileName string
+	file     []byte
+	ladder   string
+}
+
+func (e *env) post(t *testing.T, f form) (*http.Response, map[string]any) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if f.ladder != "" {
+		_ = mw.WriteField("ladder", f.ladder)
+	}
+	if f.file != nil {
+		w, _ := mw.CreateFormFile("file", f.fileName)
+		_, _ = w.Write(f.file)
+	}
+	_ = mw.Close()
+	resp, err := http.Post(e.srv.URL+"/v1/jobs", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, decode(t, resp)
+}
+
+func decode(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("response is not JSON: %s", data)
+	}
+	return m
+}
+
+func errCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestCreateAndGet(t *testing.T) {
+	e := setup(t, 1<<20)
+	resp, m := e.post(t, form{fileName: "../../etc/evil\nname.mp4", file: []byte("not really a video but stored")})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status %d: %v", resp.StatusCode, m)
+	}
+	id := m["id"].(string)
+	if name, _ := m["name"].(string); m["status"] != "queued" || strings.ContainsAny(name, "/\n") || !strings.HasPrefix(name, "evil") {
+		t.Errorf("job: %v", m)
+	}
+	if size, err := e.s3.Stat(context.Background(), e.s3.Bucket(), "masters/"+id+"/source"); err != nil || size != 29 {
+		t.Errorf("master not stored whole: %d %v", size, err)
+	}
+	resp, err := http.Get(e.srv.URL + "/v1/jobs/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := decode(t, resp); resp.StatusCode != 200 || g["id"] != id {
+		t.Errorf("get: %d %v", resp.StatusCode, g)
+	}
+	resp, _ = http.Get(e.srv.URL + "/v1/jobs?limit=1")
+	if l := decode(t, resp); l["total"].(float64) != 1 {
+		t.Errorf("list: %v", l)
+	}
+	// JSON form for a master already in S3.
+	resp, err = http.Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/masters/`+id+`/source","ladder":{"rungs":[{"height":240,"bitrate":300000}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := decode(t, resp); resp.StatusCode != 201 {
+		t.Errorf("json create: %d %v", resp.StatusCode, j)
+	}
+	// Cancel works once, then conflicts.
+	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/v1/jobs/"+id, nil)
+	resp, _ = http.DefaultClient.Do(req)
+	if c := decode(t, resp); resp.StatusCode != 200 || c["status"] != "canceled" {
+		t.Errorf("cancel: %d %v", resp.StatusCode, c)
+	}
+	resp, _ = http.DefaultClient.Do(req)
+	if c := decode(t, resp); resp.StatusCode != 409 || errCode(c) != "conflict" {
+		t.Errorf("second cancel: %d %v", resp.StatusCode, c)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	e := setup(t, 64<<10)
+	cases := []struct {
+		name   string
+		f      form
+		status int
+		code   string
+	}{
+		{"no file part", form{ladder: `{"rungs":[{"height":240,"bitrate":300000}]}`}, 400, "invalid"},
+		{"empty file", form{fileName: "a.mp4", file: []byte{}}, 400, "invalid"},
+		{"bad ladder", form{fileName: "a.mp4", file: []byte("x"), ladder: `{"rungs":[{"height":240,"bitrate":1}]}`}, 400, "invalid_ladder"},
+		{"too large", form{fileName: "a.mp4", file: bytes.Repeat([]byte("x"), 100<<10)}, 413, "too_large"},
+	}
+	for _, c := range cases {
+		resp, m := e.post(t, c.f)
+		if resp.StatusCode != c.status || errCode(m) != c.code {
+			t.Errorf("%s: %d %v, want %d %s", c.name, resp.StatusCode, m, c.status, c.code)
+		}
+	}
+	keys, err := e.s3.List(context.Background(), e.s3.Bucket(), "masters/")
+	if err != nil || len(keys) != 0 {
+		t.Errorf("rejected uploads left objects: %v %v", keys, err)
+	}
+	for _, c := range []struct {
+		method, path, ctype, body string
+		status                    int
+	}{
+		{"POST", "/v1/jobs", "text/plain", "hi", 415},
+		{"POST", "/v1/jobs", "application/json", `{"source":"s3://other/x"}`, 400},
+		{"POST", "/v1/jobs", "application/json", `{"source":"s3://reel-masters/../x"}`, 400},
+		{"POST", "/v1/jobs", "application/json", `{"source":"s3://reel-masters/missing"}`, 400},
+		{"POST", "/v1/jobs", "application/json", `{`, 400},
+		{"GET", "/v1/jobs/0c6f3c1e-4a2b-4c1d-9e8f-123456789abc", "", "", 404},
+		{"GET", "/v1/jobs/..%2f..%2fetc", "", "", 404},
+		{"GET", "/v1/jobs?limit=0", "", "", 400},
+		{"GET", "/v2/nothing", "", "", 404},
+	} {
+		req, _ := http.NewRequest(c.method, e.srv.URL+c.path, strings.NewReader(c.body))
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := decode(t, resp); resp.StatusCode != c.status || errCode(m) == "" {
+			t.Errorf("%s %s: %d %v, want %d with an error code", c.method, c.path, resp.StatusCode, m, c.status)
+		}
+	}
+}

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grafov/m3u8"
+
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// devStack is one `reel dev --workers 2` shared by the end-to-end tests.
+type devStack struct {
+	bin string
+	api string
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+var e2eStack *devStack
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if e2eStack != nil {
+		e2eStack.stop()
+	}
+	os.Exit(code)
+}
+
+func startStack(t *testing.T) *devStack {
+	t.Helper()
+	if e2eStack != nil {
+		return e2eStack
+	}
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio")
+	dir, err := os.MkdirTemp("", "reel-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "reel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build reel: %v\n%s", err, out)
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &devStack{bin: bin, api: "http://127.0.0.1:" + strconv.Itoa(port), log: &bytes.Buffer{}}
+	s.cmd = exec.Command(bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", filepath.Join(dir, "data"), "--workers", "2")
+	logw := &syncWriter{b: s.log}
+	s.cmd.Stdout, s.cmd.Stderr = logw, logw
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(s.api + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			t.Fatalf("reel dev not ready:\n%s", s.logText())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e2eStack = s
+	return s
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (s *devStack) logText() string {
+	w := s.cmd.Stderr.(*syncWriter)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func (s *devStack) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+}
+
+func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if ladderJSON != "" {
+		_ = mw.WriteField("ladder", ladderJSON)
+	}
+	w, _ := mw.CreateFormFile("file", filepath.Base(file))
+	_, _ = io.Copy(w, f)
+	_ = mw.Close()
+	resp, err := http.Post(s.api+"/v1/jobs", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v pipeline.View
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 || json.Unmarshal(data, &v) != nil {
+		t.Fatalf("POST /v1/jobs: %d %s", resp.StatusCode, data)
+	}
+	return v.ID
+}
+
+func (s *devStack) job(t *testing.T, id string) pipeline.View {
+	t.Helper()
+	resp, err := http.Get(s.api + "/v1/jobs/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v pipeline.View
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// watch runs `reel watch ID` and returns its exit code and output.
+func (s *devStack) watch(t *testing.T, id string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, "watch", id, "--api", s.api)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+func ffprobeFrames(t *testing.T, input string) int64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", input).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", input, err)
+	}
+	fields := strings.FieldsFunc(string(out), func(r rune) bool { return r == ',' || r == '\n' || r == ' ' })
+	if len(fields) == 0 {
+		t.Fatalf("ffprobe %s: no frame count", input)
+	}
+	n, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil {
+		t.Fatalf("ffprobe %s: %q", input, out)
+	}
+	return n
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	return resp, data
+}
+
+func checkHeaders(t *testing.T, url, ctype, cache string) {
+	t.Helper()
+	resp, _ := get(t, url)
+	if got := resp.Header.Get("Content-Type"); got != ctype {
+		t.Errorf("%s: Content-Type %q, want %q", url, got, ctype)
+	}
+	if got := resp.Header.Get("Cache-Control"); !strings.Contains(got, cache) {
+		t.Errorf("%s: Cache-Control %q, want %q", url, got, cache)
+	}
+}
+
+// verify checks a completed job's published output.
+func verify(t *testing.T, v pipeline.View, sourceFrames int64, wantAudio bool) {
+	t.Helper()
+	if v.Status != pipeline.StatusComplete || v.Outputs == nil {
+		t.Fatalf("job %s: status %s error %+v", v.ID, v.Status, v.Error)
+	}
+	if v.Source.Frames != sourceFrames {
+		t.Errorf("probe counted %d frames, ffprobe decodes %d", v.Source.Frames, sourceFrames)
+	}
+	_, master := get(t, v.Outputs.HLS)
+	pl, typ, err := m3u8.Decode(*bytes.NewBuffer(master), true)
+	if err != nil || typ != m3u8.MASTER {
+		t.Fatalf("master playlist does not parse: %v\n%s", err, master)
+	}
+	variants := pl.(*m3u8.MasterPlaylist).Variants
+	if len(variants) != len(v.Renditions) {
+		t.Fatalf("%d variants for %d renditions", len(variants), len(v.Renditions))
+	}
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	var firstDurations []float64
+	for i, vr := range variants {
+		if vr.Codecs == "" || !strings.HasPrefix(vr.Codecs, "avc1.") || vr.Bandwidth == 0 || vr.AverageBandwidth == 0 || vr.Resolution == "" || vr.FrameRate == 0 {
+			t.Errorf("variant %s lacks attributes: %+v", vr.URI, vr.VariantParams)
+		}
+		if wantAudio != strings.Contains(vr.Codecs, "mp4a.40.2") {
+			t.Errorf("variant %s codecs %q (audio %v)", vr.URI, vr.Codecs, wantAudio)
+		}
+		_, media := get(t, base+vr.URI)
+		mp, _, err := m3u8.Decode(*bytes.NewBuffer(media), true)
+		if err != nil {
+			t.Fatalf("%s does not parse: %v", vr.URI, err)
+		}
+		var durs []float64
+		for _, s := range mp.(*m3u8.MediaPlaylist).Segments {
+			if s != nil {
+				durs = append(durs, s.Duration)
+			}
+		}
+		if i == 0 {
+			firstDurations = durs
+		} else if fmt.Sprint(durs) != fmt.Sprint(firstDurations) {
+			t.Errorf("segment durations differ across rungs:\n%s %v\n%s %v", variants[0].URI, firstDurations, vr.URI, durs)
+		}
+		if n := ffprobeFrames(t, base+vr.URI); n != sourceFrames {
+			t.Errorf("rung %s has %d frames, source %d", vr.URI, n, sourceFrames)
+		}
+		if i == 0 {
+			dir := strings.TrimSuffix(base+vr.URI, "index.m3u8")
+			checkHeaders(t, base+vr.URI, "application/vnd.apple.mpegurl", "max-age=10")
+			checkHeaders(t, dir+"init.mp4", "video/mp4", "immutable")
+			checkHeaders(t, dir+"seg_00000.m4s", "video/iso.segment", "immutable")
+		}
+	}
+	checkHeaders(t, v.Outputs.HLS, "application/vnd.apple.mpegurl", "max-age=10")
+	checkHeaders(t, v.Outputs.DASH, "application/dash+xml", "max-age=10")
+	_, mpd := get(t, v.Outputs.DASH)
+	var doc struct {
+		XMLName xml.Name `xml:"MPD"`
+		Period  struct {
+			AdaptationSet []struct {
+				ContentType    string `xml:"contentType,attr"`
+				Representation []struct {
+					ID     string `xml:"id,attr"`
+					Codecs string `xml:"codecs,attr"`
+				}
+			}
+		}
+	}
+	if err := xml.Unmarshal(mpd, &doc); err != nil {
+		t.Fatalf("MPD does not parse: %v", err)
+	}
+	if want := map[bool]int{true: 2, false: 1}[wantAudio]; len(doc.Period.AdaptationSet) != want {
+		t.Errorf("MPD has %d adaptation sets, want %d", len(doc.Period.AdaptationSet), want)
+	}
+	if n := ffprobeFrames(t, v.Outputs.DASH); n != sourceFrames {
+		t.Errorf("DASH first representation has %d frames, source %d", n, sourceFrames)
+	}
+}
+
+func TestSynthetic1080pWithAudio(t *testing.T) {
+	s := startStack(t)
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "master.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "14", "-c:v", "libx264", "-preset", "ultrafast", "-g", "97", "-bf", "3", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
+	id := s.submit(t, master, "")
+	code, out := s.watch(t, id)
+	if code != 0 || !strings.Contains(out, "complete") {
+		t.Fatalf("reel watch exit %d:\n%s\nlog:\n%s", code, out, s.logText())
+	}
+	v := s.job(t, id)
+	if len(v.Renditions) != 5 {
+		t.Errorf("default ladder on 1080p gave %d rungs", len(v.Renditions))
+	}
+	verify(t, v, 420, true)
+	if v.Progress.ChunksTotal != 2 || v.Progress.Overall != 1 {
+		t.Errorf("progress: %+v", v.Progress)
+	}
+}
+
+const smallLadder = `{"rungs":[{"height":360,"bitrate":600000,"preset":"ultrafast"},{"height":234,"bitrate":200000,"preset":"ultrafast"}],"chunk_segments":1}`
+
+func TestSharedMedia(t *testing.T) {
+	s := startStack(t)
+	clips := []struct {
+		name  string
+		audio bool
+	}{
+		{"02_h264-high444_720p20_cockatoo_mp3.mp4", true},
+		{"03_vp8_640x360-24_rocket-launch_vorbis.webm", true},
+		{"06_mpeg2_720x405-25_city_noaudio.mpg", false},
+		{"08_msmpeg4v3_768x576-10_80s-pedestrians_noaudio.avi", false},
+	}
+	for _, c := range clips {
+		t.Run(c.name, func(t *testing.T) {
+			path := testenv.SharedMedia(t, c.name)
+			id := s.submit(t, path, smallLadder)
+			if code, out := s.watch(t, id); code != 0 {
+				t.Fatalf("reel watch exit %d:\n%s", code, out)
+			}
+			verify(t, s.job(t, id), ffprobeFrames(t, path), c.audio)
+		})
+	}
+}
+
+func TestInvalidMasterFailsPermanently(t *testing.T) {
+	s := startStack(t)
+	bad := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(bad, []byte("this is not a video\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := s.submit(t, bad, "")
+	code, out := s.watch(t, id)
+	if code == 0 || !strings.Contains(out, "invalid_media") {
+		t.Fatalf("watch exit %d:\n%s", code, out)
+	}
+	v := s.job(t, id)
+	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != pipeline.CodeInvalidMedia {
+		t.Fatalf("job: %+v", v)
+	}
+}
+
+// ffmpegFor lists running ffmpeg processes whose arguments mention id.
+func ffmpegFor(id string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) == "ffmpeg" && strings.Contains(string(cmdline), id) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestCancelMidEncode(t *testing.T) {
+	s := startStack(t)
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "long.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", "60",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	slow := `{"rungs":[{"height":1080,"bitrate":6000000,"preset":"slow"},{"height":720,"bitrate":3000000,"preset":"slow"}]}`
+	id := s.submit(t, master, slow)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		v := s.job(t, id)
+		if v.Status == pipeline.StatusEncoding && len(ffmpegFor(id)) > 0 {
+			break
+		}
+		if v.Status.Terminal() || time.Now().After(deadline) {
+			t.Fatalf("job never reached encoding with ffmpeg running: %+v", v)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, s.api+"/v1/jobs/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for len(ffmpegFor(id)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ffmpeg still running after cancel: %v", ffmpegFor(id))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if v := s.job(t, id); v.Status != pipeline.StatusCanceled {
+		t.Fatalf("status %s after cancel", v.Status)
+	}
+	if code, out := s.watch(t, id); code == 0 || !strings.Contains(out, "canceled") {
+		t.Errorf("watch of a canceled job: exit %d %s", code, out)
+	}
+	// Nothing starts again for the canceled job.
+	time.Sleep(3 * time.Second)
+	if pids := ffmpegFor(id); len(pids) > 0 {
+		t.Fatalf("ffmpeg started again after cancel: %v", pids)
+	}
+}

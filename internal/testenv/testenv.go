@@ -1,0 +1,101 @@
+// Package testenv starts the real servers tests need (redis-server, MinIO)
+// on free ports, and finds shared media. Under CI=true a missing dependency
+// fails the test instead of skipping it.
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/origin"
+)
+
+// Missing skips the test, or fails it under CI=true.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing dependency in CI: %s", what)
+	}
+	t.Skipf("missing dependency: %s (run `make deps`)", what)
+}
+
+// Need checks that the binaries are on PATH (or in the Go bin directory).
+func Need(t testing.TB, bins ...string) {
+	t.Helper()
+	for _, b := range bins {
+		if _, err := devstack.LookBin("", b); err != nil {
+			Missing(t, b)
+		}
+	}
+}
+
+// Redis starts a redis-server for the test and returns its address.
+func Redis(t testing.TB) string {
+	t.Helper()
+	Need(t, "redis-server")
+	p, err := devstack.StartRedis(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatalf("start redis: %v", err)
+	}
+	t.Cleanup(p.Stop)
+	return p.Addr
+}
+
+// S3 starts a MinIO server for the test and returns a client with both
+// buckets created.
+func S3(t testing.TB) *origin.S3 {
+	t.Helper()
+	Need(t, "minio")
+	p, err := devstack.StartMinio(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatalf("start minio: %v", err)
+	}
+	t.Cleanup(p.Stop)
+	s3, err := origin.New(origin.Config{Endpoint: p.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
+		Bucket: "reel-masters", OriginBucket: "reel-origin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.EnsureBuckets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s3
+}
+
+// RepoRoot is the repository's root folder.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// SharedMedia returns the path of a clip in ../shared/media (next to the
+// repository), failing or skipping when it is absent.
+func SharedMedia(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("REEL_SHARED_MEDIA")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), "..", "shared", "media")
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "shared media "+p)
+	}
+	return p
+}
+
+// Generate runs ffmpeg with args to make a synthetic master at out.
+func Generate(t testing.TB, out string, args ...string) string {
+	t.Helper()
+	Need(t, "ffmpeg")
+	full := append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)
+	cmd := exec.Command("ffmpeg", append(full, out)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generate %s: %v\n%s", out, err, b)
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestTransitions(t *testing.T) {
+	all := []Status{StatusQueued, StatusProbing, StatusSplitting, StatusEncoding, StatusPackaging, StatusPublishing, StatusComplete, StatusFailed, StatusCanceled}
+	for i, from := range all {
+		for j, to := range all {
+			got := CanMove(from, to)
+			want := !from.Terminal() && (to.Terminal() || j > i)
+			if got != want {
+				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, want)
+			}
+		}
+	}
+	if CanMove(StatusQueued, "bogus") || CanMove("bogus", StatusProbing) {
+		t.Error("unknown statuses must not move")
+	}
+}
+
+func TestJobMoveAndFail(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	j := &Job{Status: StatusQueued}
+	if err := j.Move(StatusProbing, now); err != nil || j.StartedAt == nil {
+		t.Fatalf("move: %v %+v", err, j)
+	}
+	if err := j.Move(StatusQueued, now); !errors.Is(err, ErrTransition) {
+		t.Fatalf("backward move allowed: %v", err)
+	}
+	if err := j.Fail(CodeInvalidMedia, "no video", now); err != nil || j.Error.Code != CodeInvalidMedia || j.FinishedAt == nil {
+		t.Fatalf("fail: %v %+v", err, j)
+	}
+	if err := j.Move(StatusComplete, now); err == nil {
+		t.Fatal("a failed job completed")
+	}
+}
+
+func TestMakePlan(t *testing.T) {
+	p, err := MakePlan(1000, 30000, 1001, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SegmentFrames != 120 {
+		t.Fatalf("segment frames %d", p.SegmentFrames)
+	}
+	var n int64
+	for i, c := range p.Chunks {
+		if c.Start != n {
+			t.Fatalf("chunk %d starts at %d, want %d", i, c.Start, n)
+		}
+		if i < len(p.Chunks)-1 && (c.End-c.Start)%p.SegmentFrames != 0 {
+			t.Fatalf("chunk %d is not a whole number of segments", i)
+		}
+		n = c.End
+	}
+	if n != 1000 || len(p.Chunks) != 3 {
+		t.Fatalf("chunks cover %d frames in %d chunks", n, len(p.Chunks))
+	}
+	if cuts := p.Cuts(); len(cuts) != 2 || cuts[0] < 12.011 || cuts[0] > 12.013 {
+		t.Fatalf("cuts %v", cuts)
+	}
+	for _, bad := range [][5]float64{{0, 30, 1, 4, 3}, {10, 0, 1, 4, 3}, {10, 30, 1, 0, 3}, {10, 30, 1, 4, 0}} {
+		if _, err := MakePlan(int64(bad[0]), int(bad[1]), int(bad[2]), bad[3], int(bad[4])); err == nil {
+			t.Errorf("MakePlan%v succeeded", bad)
+		}
+	}
+}
+
+func TestChunkWindow(t *testing.T) {
+	p, _ := MakePlan(600, 30, 1, 4, 1) // chunks of 120 frames, boundaries every 4 s
+	// Pieces cut at the first keyframe after each boundary (GOP 97 frames).
+	p.Pieces = []Piece{{"a", 0.067}, {"b", 6.534}, {"c", 9.767}, {"d", 13.0}, {"e", 16.234}}
+	cases := []struct {
+		k            int
+		pieces       []int
+		start, end   float64
+		durationsLen int
+	}{
+		{0, []int{0}, 0, 3.983333, 0},
+		{1, []int{0, 1}, 3.983333, 7.983333, 1},
+		{2, []int{1, 2, 3}, 1.516333, 5.516333, 2}, // piece 3 starts within the margin
+		{3, []int{2, 3, 4}, 2.283333, 6.283333, 2},
+		{4, []int{3, 4}, 3.050333, 0, 1},
+	}
+	for _, c := range cases {
+		w, err := p.ChunkWindow(c.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Pieces) != len(c.pieces) || w.Pieces[0] != c.pieces[0] || len(w.Durations) != c.durationsLen {
+			t.Errorf("chunk %d: pieces %v durations %v, want %v", c.k, w.Pieces, w.Durations, c.pieces)
+		}
+		if abs(w.Start-c.start) > 1e-5 || abs(w.End-c.end) > 1e-5 {
+			t.Errorf("chunk %d: window %.6f..%.6f, want %.6f..%.6f", c.k, w.Start, w.End, c.start, c.end)
+		}
+	}
+	if _, err := p.ChunkWindow(5); err == nil {
+		t.Error("chunk out of range accepted")
+	}
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
+
+func TestNewView(t *testing.T) {
+	p, _ := MakePlan(240, 30, 1, 4, 1)
+	j := &Job{ID: "job-12345", Status: StatusEncoding, Plan: &p, HasAudio: true,
+		Renditions: []Rendition{{Frames: 240}}, Source: &SourceInfo{}}
+	v := NewView(j, map[string]float64{"probe": 1, "split": 1, ChunkCounter(0): 120, ChunkCounter(1): 60, "audio": 0.5})
+	if v.Progress.ChunksDone != 1 || v.Progress.ChunksTotal != 2 {
+		t.Errorf("chunks %d/%d", v.Progress.ChunksDone, v.Progress.ChunksTotal)
+	}
+	if got := v.Progress.Stages["encode"]; got != 0.75 {
+		t.Errorf("encode progress %v", got)
+	}
+	if v.Progress.Overall <= 0.5 || v.Progress.Overall >= 1 {
+		t.Errorf("overall %v", v.Progress.Overall)
+	}
+	j.Status = StatusComplete
+	if v := NewView(j, nil); v.Progress.Overall != 1 || v.Renditions[0].Progress != 1 {
+		t.Errorf("complete job progress %v %v", v.Progress.Overall, v.Renditions[0].Progress)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{"0c6f3c1e-4a2b-4c1d-9e8f-123456789abc": true, "../../etc": false, "short": false, "ABCDEFGHIJ": false} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%q) != %v", id, want)
+		}
+	}
+}
