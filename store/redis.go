@@ -113,7 +113,7 @@ func (r *Redis) List(ctx context.Context, offset, limit int) ([]*pipeline.Job, i
 	if err != nil {
 		return nil, 0, fmt.Errorf("store list: %w", err)
 	}
-	ids, err := r.C.ZRevRange(ctx, jobsKey, int64(offset), int64(offset+limit-1)).Result()
+	ids, err := r.C.ZRangeArgs(ctx, redis.ZRangeArgs{Key: jobsKey, Start: offset, Stop: offset + limit - 1, Rev: true}).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("store list: %w", err)
 	}

@@ -1,0 +1,39 @@
+# Reel. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+
+.PHONY: help deps build test demo bench lint fuzz clean
+
+help: ## list targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## install ffmpeg, redis-server, docker-compose (apt) and MinIO (go install) when missing
+	@./scripts/deps.sh
+
+build: ## build bin/reel
+	$(GO) build -o bin/reel ./cmd/reel
+
+test: deps ## run every test with the race detector on real redis-server, MinIO and ffmpeg
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
+	./scripts/demo.sh
+
+bench: deps build ## compare the pipeline's wall time with one hand-written ffmpeg; upload memory
+	./scripts/bench.sh
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+fuzz: ## run each fuzz target for 20 s
+	$(GO) test ./ladder -run '^$$' -fuzz FuzzParse -fuzztime 20s
+	$(GO) test ./media -run '^$$' -fuzz FuzzParseProbe -fuzztime 20s
+	$(GO) test ./media -run '^$$' -fuzz FuzzAVCCodecString -fuzztime 20s
+	$(GO) test ./packager -run '^$$' -fuzz FuzzParseMediaPlaylist -fuzztime 20s
+
+clean: ## remove build output and demo data
+	rm -rf bin demo-data

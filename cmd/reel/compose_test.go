@@ -1,0 +1,26 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/reel-video/reel/internal/testenv"
+)
+
+// TestComposeFileValid validates docker-compose.yml offline with Debian's
+// docker-compose and checks the services the README promises.
+func TestComposeFileValid(t *testing.T) {
+	testenv.Need(t, "docker-compose")
+	file := filepath.Join(testenv.RepoRoot(), "docker-compose.yml")
+	out, err := exec.Command("docker-compose", "-f", file, "config", "--services").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	for _, svc := range []string{"redis", "minio", "minio-init", "api", "worker"} {
+		if !strings.Contains("\n"+string(out), "\n"+svc+"\n") {
+			t.Errorf("service %s missing from docker-compose.yml:\n%s", svc, out)
+		}
+	}
+}
