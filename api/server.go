@@ -37,6 +37,8 @@ type Uploads interface {
 type Server struct {
 	Svc     *pipeline.Service
 	Uploads Uploads
+	// PublicURL turns an origin object key into the URL players use.
+	PublicURL func(key string) string
 	// Workers lists live workers.
 	Workers func(ctx context.Context) (any, error)
 	// Ready reports whether the API's dependencies answer.
@@ -119,7 +121,7 @@ func (s *Server) view(ctx context.Context, j *pipeline.Job) (pipeline.View, erro
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	return pipeline.NewView(j, c), nil
+	return pipeline.NewView(j, c, s.PublicURL), nil
 }
 
 func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -34,7 +34,7 @@ func setup(t *testing.T, maxUpload int64) *env {
 	q := queue.New(asynq.RedisClientOpt{Addr: addr})
 	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
 	s := &api.Server{
-		Svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}, Uploads: s3, MaxUploadBytes: maxUpload,
+		Svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: maxUpload,
 		Workers: func(ctx context.Context) (any, error) { return q.Workers(ctx) },
 	}
 	srv := httptest.NewServer(s.Handler())

@@ -86,17 +86,23 @@ func LookBin(explicit, name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH or in the Go bin directory; run `make deps` to install it", name)
 }
 
+// prepare finds the server binary, creates its data folder and picks a port.
+func prepare(bin, name, dir string) (string, int, error) {
+	bin, err := LookBin(bin, name)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, err
+	}
+	port, err := FreePort()
+	return bin, port, err
+}
+
 // StartRedis starts redis-server with its data under dir, with AOF
 // persistence, and waits until it answers.
 func StartRedis(ctx context.Context, bin, dir string) (*Proc, error) {
-	bin, err := LookBin(bin, "redis-server")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	port, err := FreePort()
+	bin, port, err := prepare(bin, "redis-server", dir)
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +129,7 @@ const (
 // StartMinio starts a MinIO server with its data under dir and waits until
 // it is ready.
 func StartMinio(ctx context.Context, bin, dir string) (*Proc, error) {
-	bin, err := LookBin(bin, "minio")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	port, err := FreePort()
+	bin, port, err := prepare(bin, "minio", dir)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,13 @@ type Rendition struct {
 	Playlist         string `json:"playlist,omitempty"`
 }
 
+// Published holds the object keys of a published title's manifests in the
+// origin bucket.
+type Published struct {
+	HLS  string `json:"hls"`
+	DASH string `json:"dash"`
+}
+
 // Outputs are the published manifests' URLs.
 type Outputs struct {
 	HLS  string `json:"hls"`
@@ -127,7 +134,7 @@ type Job struct {
 	Plan       *Plan         `json:"plan,omitempty"`
 	HasAudio   bool          `json:"has_audio"`
 	Audio      *AudioTrack   `json:"audio,omitempty"`
-	Outputs    *Outputs      `json:"outputs,omitempty"`
+	Published  *Published    `json:"published,omitempty"`
 	Error      *JobError     `json:"error,omitempty"`
 	CreatedAt  time.Time     `json:"created_at"`
 	UpdatedAt  time.Time     `json:"updated_at"`

@@ -114,7 +114,7 @@ func TestNewView(t *testing.T) {
 	p, _ := MakePlan(240, 30, 1, 4, 1)
 	j := &Job{ID: "job-12345", Status: StatusEncoding, Plan: &p, HasAudio: true,
 		Renditions: []Rendition{{Frames: 240}}, Source: &SourceInfo{}}
-	v := NewView(j, map[string]float64{"probe": 1, "split": 1, ChunkCounter(0): 120, ChunkCounter(1): 60, "audio": 0.5})
+	v := NewView(j, map[string]float64{"probe": 1, "split": 1, ChunkCounter(0): 120, ChunkCounter(1): 60, "audio": 0.5}, nil)
 	if v.Progress.ChunksDone != 1 || v.Progress.ChunksTotal != 2 {
 		t.Errorf("chunks %d/%d", v.Progress.ChunksDone, v.Progress.ChunksTotal)
 	}
@@ -125,8 +125,13 @@ func TestNewView(t *testing.T) {
 		t.Errorf("overall %v", v.Progress.Overall)
 	}
 	j.Status = StatusComplete
-	if v := NewView(j, nil); v.Progress.Overall != 1 || v.Renditions[0].Progress != 1 {
+	j.Published = &Published{HLS: "vod/x/master.m3u8", DASH: "vod/x/manifest.mpd"}
+	v = NewView(j, nil, func(k string) string { return "https://cdn.example/" + k })
+	if v.Progress.Overall != 1 || v.Renditions[0].Progress != 1 {
 		t.Errorf("complete job progress %v %v", v.Progress.Overall, v.Renditions[0].Progress)
+	}
+	if v.Outputs == nil || v.Outputs.HLS != "https://cdn.example/vod/x/master.m3u8" {
+		t.Errorf("outputs %+v", v.Outputs)
 	}
 }
 

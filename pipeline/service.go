@@ -241,10 +241,14 @@ type View struct {
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 }
 
-// NewView combines a job with its counters.
-func NewView(j *Job, counters map[string]float64) View {
-	v := View{ID: j.ID, Status: j.Status, Name: j.Input.Name, Source: j.Source, Outputs: j.Outputs, Error: j.Error,
+// NewView combines a job with its counters; urlFor turns an origin object
+// key into the URL players use.
+func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
+	v := View{ID: j.ID, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+	if j.Published != nil && j.Status == StatusComplete {
+		v.Outputs = &Outputs{HLS: urlFor(j.Published.HLS), DASH: urlFor(j.Published.DASH)}
+	}
 	st := map[string]float64{}
 	for _, w := range weights {
 		st[w.stage] = clamp01(counters[w.stage])

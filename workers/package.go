@@ -246,10 +246,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 		if j.Status.Terminal() {
 			return pipeline.ErrJobEnded
 		}
-		j.Outputs = &pipeline.Outputs{
-			HLS:  w.Objects.PublicURL(vodPrefix(j.ID) + masterName),
-			DASH: w.Objects.PublicURL(vodPrefix(j.ID) + mpdName),
-		}
+		j.Published = &pipeline.Published{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
 		return j.Move(pipeline.StatusComplete, w.Svc.Time())
 	}); err != nil {
 		return err

@@ -22,7 +22,6 @@ import (
 type Objects interface {
 	Bucket() string
 	OriginBucket() string
-	PublicURL(key string) string
 	PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error)
 	GetFile(ctx context.Context, bucket, key, path string) error
 	PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error

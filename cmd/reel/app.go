@@ -131,7 +131,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 		return fmt.Errorf("prepare buckets: %w", err)
 	}
 	srv := &api.Server{
-		Svc: st.svc, Uploads: s3, MaxUploadBytes: c.MaxUpload, Log: log,
+		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Workers: func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {
 			if err := st.rdb.Ping(ctx).Err(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +161,30 @@ func (s *devStack) job(t *testing.T, id string) pipeline.View {
 	return v
 }
 
+// events reads the job's server-sent events until the stream ends and
+// returns the status of each event.
+func (s *devStack) events(id string) []pipeline.Status {
+	resp, err := http.Get(s.api + "/v1/jobs/" + id + "/events")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []pipeline.Status
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var v pipeline.View
+		if json.Unmarshal([]byte(data), &v) == nil {
+			out = append(out, v.Status)
+		}
+	}
+	return out
+}
+
 // watch runs `reel watch ID` and returns its exit code and output.
 func (s *devStack) watch(t *testing.T, id string) (int, string) {
 	t.Helper()
@@ -302,9 +328,20 @@ func TestSynthetic1080pWithAudio(t *testing.T) {
 		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", "14", "-c:v", "libx264", "-preset", "ultrafast", "-g", "97", "-bf", "3", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
 	id := s.submit(t, master, "")
+	events := make(chan []pipeline.Status, 1)
+	go func() { events <- s.events(id) }()
 	code, out := s.watch(t, id)
 	if code != 0 || !strings.Contains(out, "complete") {
 		t.Fatalf("reel watch exit %d:\n%s\nlog:\n%s", code, out, s.logText())
+	}
+	seen := <-events
+	if len(seen) < 3 || seen[len(seen)-1] != pipeline.StatusComplete || !slices.Contains(seen, pipeline.StatusEncoding) {
+		t.Errorf("server-sent events carried statuses %v", seen)
+	}
+	var ws struct{ Workers []map[string]any }
+	_, data := get(t, s.api+"/v1/workers")
+	if err := json.Unmarshal(data, &ws); err != nil || len(ws.Workers) != 2 || ws.Workers[0]["pid"] == nil || ws.Workers[0]["concurrency"] == nil {
+		t.Errorf("GET /v1/workers: %s", data)
 	}
 	v := s.job(t, id)
 	if len(v.Renditions) != 5 {
