@@ -11,8 +11,8 @@ import (
 )
 
 // InputProtocols is the allow-list of protocols ffmpeg and ffprobe may use
-// to read a master: a local file written by Reel, or a presigned URL.
-const InputProtocols = "file,http,https,tcp,tls,crypto"
+// to read a master: the presigned S3 URL it is given, never a local file.
+const InputProtocols = "http,https,tcp,tls"
 
 // globalArgs come first in every ffmpeg run Reel makes.
 var globalArgs = []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"}
