@@ -32,6 +32,9 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return err
 	}
+	if j.Plan == nil || len(j.Plan.Pieces) == 0 || (j.HasAudio && j.Audio == nil) {
+		return fmt.Errorf("package %s: the job's encode stage is not complete", j.ID)
+	}
 	dir, cleanup, err := w.tempDir(t)
 	if err != nil {
 		return err
