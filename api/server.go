@@ -124,6 +124,17 @@ func (s *Server) view(ctx context.Context, j *pipeline.Job) (pipeline.View, erro
 	return pipeline.NewView(j, c, s.PublicURL), nil
 }
 
+// writeView answers with the job's view.
+func (s *Server) writeView(w http.ResponseWriter, r *http.Request, status int, j *pipeline.Job) {
+	v, err := s.view(r.Context(), j)
+	if err != nil {
+		w.Header().Del("Location")
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !pipeline.ValidID(id) {
@@ -143,12 +154,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.view(r.Context(), j)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.writeView(w, r, http.StatusOK, j)
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
@@ -200,12 +206,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log().Warn("cancel: some tasks could not be dropped", "job", id, "err", err)
 	}
-	v, err := s.view(r.Context(), j)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.writeView(w, r, http.StatusOK, j)
 }
 
 // events streams the job as server-sent events: one "job" event with the
@@ -458,13 +459,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job)
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.view(r.Context(), j)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	writeJSON(w, http.StatusCreated, v)
+	s.writeView(w, r, http.StatusCreated, j)
 }
 
 // displayName keeps an uploaded file's base name for display only: no
