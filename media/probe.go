@@ -4,11 +4,13 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -230,4 +232,30 @@ func (r *Runner) StartTime(ctx context.Context, path string) (float64, error) {
 		return 0, nil
 	}
 	return strconv.ParseFloat(s, 64)
+}
+
+// DecodeCheckArgs decodes the first frames of the video stream of a local
+// file and discards them; with -v error anything printed is a decode error.
+func DecodeCheckArgs(path string, frames int) []string {
+	return []string{"-hide_banner", "-nostdin", "-v", "error", "-protocol_whitelist", "file",
+		"-i", path, "-map", "0:v:0", "-frames:v", strconv.Itoa(frames), "-f", "null", "-"}
+}
+
+// DecodesCleanly reports whether decoding can start at the beginning of a
+// local file: its first frames decode without a single error. A piece cut
+// at an I-frame that is not a clean random access point (later frames refer
+// to frames before it) fails this check.
+func (r *Runner) DecodesCleanly(ctx context.Context, path string, frames int) (bool, error) {
+	cmd := command(ctx, r.ffmpeg(), DecodeCheckArgs(path, frames))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return false, err
+	}
+	return err == nil && strings.TrimSpace(stderr.String()) == "", nil
 }

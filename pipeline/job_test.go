@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -73,7 +74,7 @@ func TestMakePlan(t *testing.T) {
 func TestChunkWindow(t *testing.T) {
 	p, _ := MakePlan(600, 30, 1, 4, 1) // chunks of 120 frames, boundaries every 4 s
 	// Pieces cut at the first keyframe after each boundary (GOP 97 frames).
-	p.Pieces = []Piece{{"a", 0.067}, {"b", 6.534}, {"c", 9.767}, {"d", 13.0}, {"e", 16.234}}
+	p.Pieces = []Piece{{"a", 0.067, true}, {"b", 6.534, true}, {"c", 9.767, true}, {"d", 13.0, true}, {"e", 16.234, true}}
 	cases := []struct {
 		k            int
 		pieces       []int
@@ -100,6 +101,16 @@ func TestChunkWindow(t *testing.T) {
 	}
 	if _, err := p.ChunkWindow(5); err == nil {
 		t.Error("chunk out of range accepted")
+	}
+	// A chunk starting in a piece that cannot be decoded from its start
+	// reaches back to the nearest clean piece, and its window moves with it.
+	p.Pieces[1].Clean, p.Pieces[2].Clean = false, false
+	w, err := p.ChunkWindow(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.Pieces) != "[0 1 2 3 4]" || len(w.Durations) != 4 || abs(w.Start-359.5/30) > 1e-9 || abs(w.End-479.5/30) > 1e-9 {
+		t.Errorf("chunk 3 with unclean pieces: %+v", w)
 	}
 }
 

@@ -16,6 +16,10 @@ type Chunk struct {
 type Piece struct {
 	Key   string  `json:"key"`
 	Start float64 `json:"start"` // timestamp of its first frame, in the pieces' timeline
+	// Clean says decoding can start at this piece. A piece cut at an I-frame
+	// that later frames reach past is not clean: a chunk that starts in it
+	// decodes from the nearest clean piece before it.
+	Clean bool `json:"clean"`
 }
 
 // Plan is how a job's video is cut up: segments, chunks on segment
@@ -67,7 +71,8 @@ func (p Plan) Cuts() []float64 {
 	return cuts
 }
 
-// Window says how one chunk is read: which pieces to join, and which span of
+// Window says how one chunk is read: which pieces to join (starting at a
+// clean one), and which span of
 // the joined timeline (in seconds, End 0 meaning to the end) holds exactly
 // the chunk's frames. Frame n of the master sits at Pieces[0].Start + n/fps;
 // the span's edges are half a frame before the first frame and before the
@@ -102,6 +107,10 @@ func (p Plan) ChunkWindow(k int) (Window, error) {
 	}
 	if len(w.Pieces) == 0 {
 		return Window{}, errors.New("plan: no piece covers the chunk")
+	}
+	for first := w.Pieces[0]; first > 0 && !p.Pieces[first].Clean; {
+		first--
+		w.Pieces = append([]int{first}, w.Pieces...)
 	}
 	for _, i := range w.Pieces[:len(w.Pieces)-1] {
 		w.Durations = append(w.Durations, p.Pieces[i+1].Start-p.Pieces[i].Start)

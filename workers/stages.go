@@ -163,11 +163,15 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 		if err != nil {
 			return fmt.Errorf("split %s: %s: %w", j.ID, name, err)
 		}
+		clean, err := w.Media.DecodesCleanly(ctx, path, decodeCheckFrames(j.Plan))
+		if err != nil {
+			return fmt.Errorf("split %s: %s: %w", j.ID, name, err)
+		}
 		key := pieceKey(j.ID, name)
 		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
 			return err
 		}
-		pieces = append(pieces, pipeline.Piece{Key: key, Start: start})
+		pieces = append(pieces, pipeline.Piece{Key: key, Start: start, Clean: clean || len(pieces) == 0})
 	}
 	if len(pieces) == 0 {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, errors.New("the master's video stream holds no packets that can be copied"))
@@ -177,6 +181,12 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 		return nil
 	})
 	return err
+}
+
+// decodeCheckFrames is how many frames (two seconds) of each piece are
+// decoded to check that decoding can start there.
+func decodeCheckFrames(p *pipeline.Plan) int {
+	return max(int(2*p.FPS()+0.5), 2)
 }
 
 // writeConcat writes an ffconcat list of local files with their durations

@@ -35,6 +35,7 @@ type Objects interface {
 type Media interface {
 	Probe(ctx context.Context, input string) (*media.ProbeResult, error)
 	StartTime(ctx context.Context, path string) (float64, error)
+	DecodesCleanly(ctx context.Context, path string, frames int) (bool, error)
 	Run(ctx context.Context, args []string, onProgress func(media.Progress)) error
 }
 
