@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/reel-video/reel/ladder"
@@ -155,23 +156,23 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 	if err != nil {
 		return fmt.Errorf("split %s: piece list: %w", j.ID, err)
 	}
-	var pieces []pipeline.Piece
-	for _, row := range rows {
-		name := filepath.Base(row[0])
-		path := filepath.Join(dir, name)
-		start, err := w.Media.StartTime(ctx, path)
-		if err != nil {
-			return fmt.Errorf("split %s: %s: %w", j.ID, name, err)
-		}
-		clean, err := w.Media.DecodesCleanly(ctx, path, decodeCheckFrames(j.Plan))
-		if err != nil {
-			return fmt.Errorf("split %s: %s: %w", j.ID, name, err)
-		}
-		key := pieceKey(j.ID, name)
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
-			return err
-		}
-		pieces = append(pieces, pipeline.Piece{Key: key, Start: start, Clean: clean || len(pieces) == 0})
+	// Each piece is inspected and uploaded on its own goroutine, a few at a
+	// time: the decode check is CPU, the upload is I/O.
+	pieces := make([]pipeline.Piece, len(rows))
+	errs := make([]error, len(rows))
+	sem := make(chan struct{}, splitParallelism)
+	var wg sync.WaitGroup
+	for i, row := range rows {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pieces[i], errs[i] = w.storePiece(ctx, j, filepath.Join(dir, filepath.Base(row[0])), i == 0)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("split %s: %w", j.ID, err)
 	}
 	if len(pieces) == 0 {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, errors.New("the master's video stream holds no packets that can be copied"))
@@ -183,10 +184,29 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 	return err
 }
 
-// decodeCheckFrames is how many frames (two seconds) of each piece are
-// decoded to check that decoding can start there.
-func decodeCheckFrames(p *pipeline.Plan) int {
-	return max(int(2*p.FPS()+0.5), 2)
+// splitParallelism bounds the pieces inspected and uploaded at once.
+const splitParallelism = 3
+
+// storePiece reads a piece's start time, checks that decoding can start
+// there (one second of frames must decode without an error; the master's
+// first piece always can), and uploads it.
+func (w *Worker) storePiece(ctx context.Context, j *pipeline.Job, path string, first bool) (pipeline.Piece, error) {
+	name := filepath.Base(path)
+	start, err := w.Media.StartTime(ctx, path)
+	if err != nil {
+		return pipeline.Piece{}, fmt.Errorf("%s: %w", name, err)
+	}
+	clean := first
+	if !first {
+		if clean, err = w.Media.DecodesCleanly(ctx, path, max(int(j.Plan.FPS()+0.5), 2)); err != nil {
+			return pipeline.Piece{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	key := pieceKey(j.ID, name)
+	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
+		return pipeline.Piece{}, err
+	}
+	return pipeline.Piece{Key: key, Start: start, Clean: clean}, nil
 }
 
 // writeConcat writes an ffconcat list of local files with their durations
