@@ -330,7 +330,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit 
 		return
 	}
 	id := uuid.NewString()
-	key := "masters/" + id + "/source"
+	key := pipeline.MasterKey(id)
 	var (
 		uploaded  bool
 		size      int64
@@ -339,7 +339,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit 
 	)
 	cleanup := func() {
 		if uploaded {
-			_ = s.Uploads.RemovePrefix(context.WithoutCancel(r.Context()), s.Uploads.Bucket(), "masters/"+id+"/")
+			_ = s.Uploads.RemovePrefix(context.WithoutCancel(r.Context()), s.Uploads.Bucket(), pipeline.MasterPrefix(id))
 		}
 	}
 	for {
@@ -360,13 +360,13 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit 
 				return
 			}
 			name = displayName(part.FileName())
-			size, err = s.Uploads.PutStream(r.Context(), s.Uploads.Bucket(), key, part, "application/octet-stream")
+			body := &readErrors{r: part}
+			size, err = s.Uploads.PutStream(r.Context(), s.Uploads.Bucket(), key, body, "application/octet-stream")
 			uploaded = err == nil
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) || r.Context().Err() != nil || isClientError(err) {
-					// Nothing whole was stored; an aborted multipart upload leaves no object.
-					s.bodyError(w, err, limit)
+				// Nothing whole was stored: an aborted multipart upload leaves no object.
+				if body.err != nil || r.Context().Err() != nil {
+					s.bodyError(w, errors.Join(body.err, r.Context().Err()), limit)
 					return
 				}
 				s.fail(w, r, err)
@@ -406,9 +406,19 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit 
 	s.submit(w, r, &pipeline.Job{ID: id, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}})
 }
 
-func isClientError(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "unexpected EOF") || strings.Contains(msg, "multipart") || strings.Contains(msg, "connection reset")
+// readErrors remembers the first error reading the client's body, so that a
+// failed upload is blamed on the client (4xx) or on storage (5xx).
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) {

@@ -91,13 +91,12 @@ type SourceInfo struct {
 	AudioChans   int     `json:"audio_channels,omitempty"`
 }
 
-// FPS is the source frame rate as a float.
-func (s SourceInfo) FPS() float64 {
-	if s.FrameRateDen == 0 {
-		return 0
-	}
-	return float64(s.FrameRateNum) / float64(s.FrameRateDen)
-}
+// MasterPrefix holds everything stored for a job's master; MasterKey is the
+// master itself, in the masters bucket.
+func MasterPrefix(id string) string { return "masters/" + id + "/" }
+
+// MasterKey is where an uploaded master is stored.
+func MasterKey(id string) string { return MasterPrefix(id) + "source" }
 
 // Rendition is one rung chosen for this job.
 type Rendition struct {
@@ -106,7 +105,6 @@ type Rendition struct {
 	Codecs           string `json:"codecs,omitempty"`
 	Bandwidth        int    `json:"bandwidth,omitempty"`
 	AverageBandwidth int    `json:"average_bandwidth,omitempty"`
-	Playlist         string `json:"playlist,omitempty"`
 }
 
 // Published holds the object keys of a published title's manifests in the

@@ -52,7 +52,6 @@ type Worker struct {
 }
 
 // Object key layout.
-func masterKey(id string) string      { return "masters/" + id + "/source" }
 func workPrefix(id string) string     { return "work/" + id + "/" }
 func pieceKey(id, name string) string { return workPrefix(id) + "pieces/" + name }
 func outPrefix(id string) string      { return workPrefix(id) + "out/" }
@@ -60,9 +59,6 @@ func vodPrefix(id string) string      { return "vod/" + id + "/" }
 func encodedKey(id, rung string, k int) string {
 	return fmt.Sprintf("%senc/%s/%05d.mp4", workPrefix(id), rung, k)
 }
-
-// MasterKey is where the API stores an uploaded master.
-func MasterKey(id string) string { return masterKey(id) }
 
 // Register adds the handlers to mux.
 func (w *Worker) Register(mux *asynq.ServeMux) {

@@ -259,7 +259,13 @@ func (d *dev) stages(id string) []stage {
 func measureUpload(d *dev, dir string, gb float64) ([2]float64, error) {
 	var res [2]float64
 	big := filepath.Join(dir, "big.bin")
-	if err := os.Truncate(createEmpty(big), int64(gb*(1<<30))); err != nil {
+	f, err := os.Create(big)
+	if err != nil {
+		return res, err
+	}
+	err = f.Truncate(int64(gb * (1 << 30))) // sparse: reads as zeros, costs no disk
+	f.Close()
+	if err != nil {
 		return res, err
 	}
 	defer os.Remove(big)
@@ -292,14 +298,6 @@ func measureUpload(d *dev, dir string, gb float64) ([2]float64, error) {
 	}
 	res[1], err = vmHWM(api.Process.Pid)
 	return res, err
-}
-
-func createEmpty(path string) string {
-	f, err := os.Create(path)
-	if err == nil {
-		f.Close()
-	}
-	return path
 }
 
 func vmHWM(pid int) (float64, error) {
