@@ -29,7 +29,7 @@ func TestOtherArgsGolden(t *testing.T) {
 	golden.Equal(t, "split.args", lines(SplitArgs("http://s3/m?X-Amz=1&b=2", []float64{12.012, 24.024}, "/w/piece_%05d.mkv", "/w/pieces.csv")))
 	golden.Equal(t, "audio.args", lines(AudioArgs("http://s3/m", 128000, 4, "/w/a/index.m3u8", "init.mp4", "/w/a/seg_%05d.m4s")))
 	golden.Equal(t, "package.args", lines(PackageArgs("/w/720p.ffconcat", 4, "/w/720p/ffmpeg.m3u8", "init.mp4", "/w/720p/seg_%05d.m4s")))
-	golden.Equal(t, "probe.args", lines(ProbeArgs("http://s3/m", true)))
+	golden.Equal(t, "probe.args", lines(ProbeArgs("http://s3/m")))
 }
 
 func TestTimescale(t *testing.T) {

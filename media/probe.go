@@ -179,40 +179,25 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	return res, nil
 }
 
-// ProbeArgs returns the ffprobe arguments for input. countPackets makes
-// ffprobe read the whole video stream to count its packets (frames), which
-// containers without a frame count in the header need.
-func ProbeArgs(input string, countPackets bool) []string {
-	args := []string{"-v", "error", "-protocol_whitelist", InputProtocols,
-		"-print_format", "json", "-show_format", "-show_streams"}
-	if countPackets {
-		args = append(args, "-count_packets", "-select_streams", "v:0")
-	}
-	return append(args, "-i", input)
+// ProbeArgs returns the ffprobe arguments for input: streams and format,
+// and a count of every stream's packets. Counting reads the whole master
+// once, because header frame counts are not trustworthy for every
+// container and the frame count is the pipeline's invariant.
+func ProbeArgs(input string) []string {
+	return []string{"-v", "error", "-protocol_whitelist", InputProtocols,
+		"-print_format", "json", "-show_format", "-show_streams", "-count_packets", "-i", input}
 }
 
-// Probe runs ffprobe on input (a local path or an http(s) URL), counting the
-// video packets when the container does not state the frame count.
+// Probe runs ffprobe on input (an http(s) URL) in one pass.
 func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) {
-	out, err := r.output(ctx, r.FFprobe, ProbeArgs(input, false))
+	out, err := r.output(ctx, r.FFprobe, ProbeArgs(input))
 	if err != nil {
-		return nil, fmt.Errorf("%w: ffprobe cannot read the master: %v", ErrInvalidMedia, err)
+		return nil, fmt.Errorf("%w: ffprobe cannot read the master to the end: %v", ErrInvalidMedia, err)
 	}
 	res, err := ParseProbe(out)
 	if err != nil {
 		return nil, err
 	}
-	// Count packets always: header frame counts are not trustworthy for
-	// every container, and the frame count is the pipeline's invariant.
-	out, err = r.output(ctx, r.FFprobe, ProbeArgs(input, true))
-	if err != nil {
-		return nil, fmt.Errorf("%w: ffprobe cannot read the video stream to the end: %v", ErrInvalidMedia, err)
-	}
-	counted, err := ParseProbe(out)
-	if err != nil {
-		return nil, err
-	}
-	res.Video.Frames = counted.Video.Frames
 	if res.Video.Frames <= 0 {
 		return nil, fmt.Errorf("%w: the video stream has no frames", ErrInvalidMedia)
 	}
