@@ -9,21 +9,34 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Rung is one rendition of a ladder. Width is derived from Height and the
 // source's display aspect when zero.
 type Rung struct {
-	Name    string `json:"name"`
-	Codec   string `json:"codec"`
-	Width   int    `json:"width,omitempty"`
-	Height  int    `json:"height"`
-	Bitrate int    `json:"bitrate"`           // target video bitrate in bit/s
-	MaxRate int    `json:"maxrate,omitempty"` // VBV peak in bit/s; default 1.5 × Bitrate
-	BufSize int    `json:"bufsize,omitempty"` // VBV buffer in bits; default 2 × Bitrate
-	Preset  string `json:"preset,omitempty"`  // encoder preset; default "veryfast"
-	Profile string `json:"profile,omitempty"` // encoder profile; default "high" for H.264
+	Name   string `json:"name"`
+	Codec  string `json:"codec"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height"`
+	// Bitrate is the rung's nominal video bitrate in bit/s. Rungs are
+	// encoded in capped-CRF mode: quality CRF, never above MaxRate over a
+	// BufSize window, so the measured average is at most about Bitrate on
+	// hard content and lower on easy content.
+	Bitrate int `json:"bitrate"`
+	MaxRate int `json:"maxrate,omitempty"` // VBV peak in bit/s; default 1.5 × Bitrate
+	BufSize int `json:"bufsize,omitempty"` // VBV buffer in bits; default 2 × Bitrate
+	// CRF is the constant-quality target; default 23 for H.264, 28 for
+	// HEVC, 33 for VP9, 35 for AV1 (lower is better quality).
+	CRF int `json:"crf,omitempty"`
+	// Preset is an x264-style speed name (ultrafast … veryslow), mapped
+	// onto each encoder's own speed setting; default "veryfast".
+	Preset string `json:"preset,omitempty"`
+	// Profile is the encoder profile: baseline, main or high for H.264
+	// (default high), main for HEVC, 0 for VP9, main for AV1.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Ladder is an ordered set of rungs plus packaging settings.
@@ -39,8 +52,30 @@ type Ladder struct {
 
 // Codecs a rung may ask for.
 const (
-	CodecH264 = "h264"
+	CodecH264 = "h264" // libx264, avc1 in fMP4
+	CodecHEVC = "hevc" // libx265, hvc1 in fMP4
+	CodecVP9  = "vp9"  // libvpx-vp9, vp09 in fMP4
+	CodecAV1  = "av1"  // libsvtav1, av01 in fMP4
 )
+
+// DefaultCRF is each codec's default quality target, and MaxCRF the
+// highest its encoder takes.
+var (
+	DefaultCRF = map[string]int{CodecH264: 23, CodecHEVC: 28, CodecVP9: 33, CodecAV1: 35}
+	MaxCRF     = map[string]int{CodecH264: 51, CodecHEVC: 51, CodecVP9: 63, CodecAV1: 63}
+)
+
+// Codecs lists the supported codecs in the order manifests list them.
+var Codecs = []string{CodecH264, CodecHEVC, CodecVP9, CodecAV1}
+
+// profiles are the encoder profiles each codec accepts; the first is the
+// default. Output is 8-bit 4:2:0, so only those profiles are offered.
+var profiles = map[string][]string{
+	CodecH264: {"high", "main", "baseline"},
+	CodecHEVC: {"main"},
+	CodecVP9:  {"0"},
+	CodecAV1:  {"main"},
+}
 
 // Defaults applied by Normalize.
 const (
@@ -48,7 +83,6 @@ const (
 	DefaultChunkSegments  = 3
 	DefaultAudioBitrate   = 128000
 	DefaultPreset         = "veryfast"
-	DefaultProfile        = "high"
 	MaxRungs              = 12
 )
 
@@ -101,7 +135,7 @@ func (l Ladder) Normalize() Ladder {
 			r.Codec = CodecH264
 		}
 		if r.Name == "" && r.Height > 0 {
-			r.Name = fmt.Sprintf("%dp", r.Height)
+			r.Name = rungName(r.Height, r.Codec)
 		}
 		if r.MaxRate == 0 {
 			r.MaxRate = r.Bitrate * 3 / 2
@@ -112,8 +146,11 @@ func (l Ladder) Normalize() Ladder {
 		if r.Preset == "" {
 			r.Preset = DefaultPreset
 		}
-		if r.Profile == "" {
-			r.Profile = DefaultProfile
+		if r.CRF == 0 {
+			r.CRF = DefaultCRF[r.Codec]
+		}
+		if r.Profile == "" && len(profiles[r.Codec]) > 0 {
+			r.Profile = profiles[r.Codec][0]
 		}
 		rungs[i] = r
 	}
@@ -122,7 +159,6 @@ func (l Ladder) Normalize() Ladder {
 }
 
 var presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true, "medium": true, "slow": true, "slower": true, "veryslow": true}
-var profiles = map[string]bool{"baseline": true, "main": true, "high": true}
 
 // Validate reports the first problem with a normalized ladder, naming the field.
 func (l Ladder) Validate() error {
@@ -151,8 +187,8 @@ func (l Ladder) Validate() error {
 			return fmt.Errorf("%s: name %q is used twice", where, r.Name)
 		}
 		seen[r.Name] = true
-		if r.Codec != CodecH264 {
-			return fmt.Errorf("%s: codec %q is not supported (supported: %s)", where, r.Codec, CodecH264)
+		if _, ok := profiles[r.Codec]; !ok {
+			return fmt.Errorf("%s: codec %q is not supported (supported: %s)", where, r.Codec, strings.Join(Codecs, ", "))
 		}
 		if r.Height < 64 || r.Height > 4320 {
 			return fmt.Errorf("%s: height must be between 64 and 4320, got %d", where, r.Height)
@@ -169,11 +205,14 @@ func (l Ladder) Validate() error {
 		if r.BufSize <= 0 {
 			return fmt.Errorf("%s: bufsize must be positive", where)
 		}
-		if !presets[r.Preset] {
-			return fmt.Errorf("%s: preset %q is not an x264 preset", where, r.Preset)
+		if r.CRF < 1 || r.CRF > MaxCRF[r.Codec] {
+			return fmt.Errorf("%s: crf must be between 1 and %d for %s, got %d", where, MaxCRF[r.Codec], r.Codec, r.CRF)
 		}
-		if !profiles[r.Profile] {
-			return fmt.Errorf("%s: profile %q must be baseline, main or high", where, r.Profile)
+		if !presets[r.Preset] {
+			return fmt.Errorf("%s: preset %q is not one of ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow", where, r.Preset)
+		}
+		if !slices.Contains(profiles[r.Codec], r.Profile) {
+			return fmt.Errorf("%s: profile %q is not offered for %s (use one of: %s)", where, r.Profile, r.Codec, strings.Join(profiles[r.Codec], ", "))
 		}
 	}
 	return nil
@@ -197,9 +236,10 @@ func (s Source) DisplaySize() (w, h float64) {
 
 // Select returns the rungs of l that fit src: rungs taller or wider than the
 // source's display size are dropped, widths follow the display aspect with
-// square pixels, and every dimension is even. If no rung fits, one rung at
-// the source's own (even) size is returned with the bitrate of the smallest
-// rung. Rungs come back tallest first.
+// square pixels, and every dimension is even. If no rung fits, one rung per
+// codec at the source's own (even) size is returned with the bitrate of that
+// codec's smallest rung. Rungs come back grouped by codec (in the order of
+// Codecs), tallest first.
 func Select(l Ladder, src Source) ([]Rung, error) {
 	if src.Width <= 0 || src.Height <= 0 {
 		return nil, fmt.Errorf("ladder: source has no size (%dx%d)", src.Width, src.Height)
@@ -220,19 +260,41 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 		out = append(out, r)
 	}
 	if len(out) == 0 {
-		smallest := l.Rungs[0]
-		for _, r := range l.Rungs {
-			if r.Height < smallest.Height {
-				smallest = r
+		// Nothing fits: one rung per codec at the source's own size, with
+		// the bitrate of that codec's smallest rung.
+		for _, codec := range Codecs {
+			var smallest *Rung
+			for i, r := range l.Rungs {
+				if r.Codec == codec && (smallest == nil || r.Height < smallest.Height) {
+					smallest = &l.Rungs[i]
+				}
 			}
+			if smallest == nil {
+				continue
+			}
+			r := *smallest
+			r.Height, r.Width = max(even(dh), 2), max(even(dw), 2)
+			r.Name = rungName(r.Height, r.Codec)
+			out = append(out, r)
 		}
-		smallest.Height = max(even(dh), 2)
-		smallest.Width = max(even(dw), 2)
-		smallest.Name = fmt.Sprintf("%dp", smallest.Height)
-		out = append(out, smallest)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Height > out[j].Height })
+	sort.SliceStable(out, func(i, j int) bool {
+		ci, cj := slices.Index(Codecs, out[i].Codec), slices.Index(Codecs, out[j].Codec)
+		if ci != cj {
+			return ci < cj
+		}
+		return out[i].Height > out[j].Height
+	})
 	return out, nil
+}
+
+// rungName is a rung's default name: "720p" for H.264, "720p-vp9" for
+// other codecs, so that rungs of several codecs never share a folder.
+func rungName(height int, codec string) string {
+	if codec == CodecH264 || codec == "" {
+		return fmt.Sprintf("%dp", height)
+	}
+	return fmt.Sprintf("%dp-%s", height, codec)
 }
 
 // even rounds v to the nearest even integer, at least 2.

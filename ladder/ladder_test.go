@@ -112,3 +112,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCodecs(t *testing.T) {
+	l, err := Parse([]byte(`{"rungs":[{"height":720,"bitrate":3000000},{"codec":"hevc","height":720,"bitrate":2000000},` +
+		`{"codec":"vp9","height":720,"bitrate":2000000,"crf":30},{"codec":"av1","height":360,"bitrate":500000}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := l.Rungs
+	if r[0].Name != "720p" || r[1].Name != "720p-hevc" || r[1].Profile != "main" || r[1].CRF != 28 || r[2].CRF != 30 || r[2].Profile != "0" || r[3].CRF != 35 {
+		t.Errorf("normalized: %+v", r)
+	}
+	sel, err := Select(l, Source{Width: 1920, Height: 1080})
+	if err != nil || len(sel) != 4 || sel[0].Codec != CodecH264 || sel[1].Codec != CodecHEVC || sel[3].Codec != CodecAV1 {
+		t.Errorf("select: %+v %v", sel, err)
+	}
+	// Nothing fits a tiny source: one rung per codec at its size.
+	sel, err = Select(l, Source{Width: 160, Height: 90})
+	if err != nil || len(sel) != 4 || sel[2].Name != "90p-vp9" || sel[2].Width != 160 {
+		t.Errorf("fallback: %+v %v", sel, err)
+	}
+	for _, bad := range []string{
+		`{"rungs":[{"codec":"mpeg2","height":720,"bitrate":3000000}]}`,
+		`{"rungs":[{"codec":"hevc","height":720,"bitrate":3000000,"profile":"high"}]}`,
+		`{"rungs":[{"codec":"vp9","height":720,"bitrate":3000000,"crf":64}]}`,
+		`{"rungs":[{"height":720,"bitrate":3000000,"crf":52}]}`,
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

@@ -45,12 +45,15 @@ func SplitArgs(input string, cuts []float64, piecePattern, listCSV string) []str
 type EncodeSpec struct {
 	// ConcatList is an ffconcat file listing the pieces that cover the chunk.
 	ConcatList string
-	// TrimStart and TrimEnd select the chunk's frames in the concatenated
-	// timeline, in seconds; TrimEnd 0 means to the end.
-	TrimStart, TrimEnd float64
-	FrameRate          Rational
-	SegmentSeconds     float64
-	Rungs              []ladder.Rung
+	// Conform and Window turn the decoded pieces into the chunk's frames.
+	Conform Conform
+	Window  Window
+	// Preroll is how many frames at the start of the window come before
+	// the chunk: encoded to warm the encoder up, then left out by the
+	// packager, which starts each chunk at its keyframe.
+	Preroll        int64
+	SegmentSeconds float64
+	Rungs          []ladder.Rung
 	// Outputs holds one output path per rung.
 	Outputs []string
 }
@@ -80,74 +83,157 @@ func SegmentFrames(fr Rational, seconds float64) int64 {
 	return n
 }
 
-// EncodeArgs builds the ffmpeg run for one chunk. Frames get exact constant
-// rate timestamps (time base 1/frame rate, pts = frame index), are converted
-// once to 8-bit 4:2:0, split, scaled per rung to square pixels, and encoded
-// with a keyframe at every segment boundary and nowhere else.
+// EncodeArgs builds the ffmpeg run for one chunk. The chunk's frames are
+// conformed once (timing, deinterlacing, rotation, 8-bit 4:2:0 BT.709),
+// split, scaled per rung to square pixels, and encoded with a keyframe at
+// every segment boundary and nowhere else.
 func EncodeArgs(s EncodeSpec) []string {
-	in := ffmpeg.Input(s.ConcatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file"})
-	trim := ffmpeg.KwArgs{"start": fmtFloat(s.TrimStart)}
-	if s.TrimEnd > 0 {
-		trim["end"] = fmtFloat(s.TrimEnd)
-	}
-	v := in.Get("v:0").
-		Filter("trim", ffmpeg.Args{}, trim).
-		Filter("settb", ffmpeg.Args{fmt.Sprintf("%d/%d", s.FrameRate.Den, s.FrameRate.Num)}).
-		Filter("setpts", ffmpeg.Args{"N"}).
-		Filter("format", ffmpeg.Args{"yuv420p"})
-	segFrames := SegmentFrames(s.FrameRate, s.SegmentSeconds)
-	outs := make([]*ffmpeg.Stream, len(s.Rungs))
+	in := ffmpeg.Input(s.ConcatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "noautorotate": ""})
+	v := s.Conform.frames(in.Get("v:0"), s.Window)
+	return encodeOutputs(v, s.Conform.Rate, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
+}
+
+// ReferenceArgs encodes a whole local master in one ffmpeg run with the
+// same conform and encoder settings as Reel's chunks: the single-pass
+// result chunked output is held to. firstSlot is the plan's first output
+// slot (used for variable-rate masters). Rotation is left to ffmpeg's own
+// autorotation, so the reference also checks Reel's reading of it.
+func ReferenceArgs(input string, c Conform, firstSlot int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+	kw := ffmpeg.KwArgs{"protocol_whitelist": "file"}
+	c.Rotate = 0
+	v := c.frames(ffmpeg.Input(input, kw).Get("v:0"), Window{FirstSlot: firstSlot})
+	return encodeOutputs(v, c.Rate, 0, segSeconds, rungs, outputs)
+}
+
+func encodeOutputs(v *ffmpeg.Stream, rate Rational, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+	segFrames := SegmentFrames(rate, segSeconds)
+	outs := make([]*ffmpeg.Stream, len(rungs))
 	var split *ffmpeg.Node
-	if len(s.Rungs) > 1 {
+	if len(rungs) > 1 {
 		split = v.Split()
 	}
-	for i, r := range s.Rungs {
+	for i, r := range rungs {
 		src := v
 		if split != nil {
 			src = split.Get(strconv.Itoa(i))
 		}
-		scaled := src.Filter("scale", ffmpeg.Args{fmt.Sprintf("%d:%d", r.Width, r.Height)}, ffmpeg.KwArgs{"flags": "bicubic"}).
-			Filter("setsar", ffmpeg.Args{"1"})
-		outs[i] = scaled.Output(s.Outputs[i], h264Args(r, segFrames, s.FrameRate))
+		outs[i] = scaleTo(src, r).Output(outputs[i], CodecArgs(r, segFrames, preroll, rate))
 	}
 	args := ffmpeg.MergeOutputs(outs...).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }
 
-// h264Args are the libx264 output options of one rung. A GOP of exactly one
-// segment with scene-cut keyframes off puts an IDR frame on every segment
-// boundary of every rung and nowhere else.
-func h264Args(r ladder.Rung, segFrames int64, fr Rational) ffmpeg.KwArgs {
-	return ffmpeg.KwArgs{
-		"c:v":                   "libx264",
-		"preset":                r.Preset,
-		"profile:v":             r.Profile,
-		"b:v":                   strconv.Itoa(r.Bitrate),
-		"maxrate":               strconv.Itoa(r.MaxRate),
-		"bufsize":               strconv.Itoa(r.BufSize),
-		"g":                     strconv.FormatInt(segFrames, 10),
-		"keyint_min":            strconv.FormatInt(segFrames, 10),
-		"sc_threshold":          "0",
-		"force_key_frames":      "expr:gte(t,n_forced*" + strconv.FormatFloat(float64(segFrames)/fr.Float(), 'f', -1, 64) + ")",
-		"x264-params":           "open-gop=0",
+// scaleTo scales conformed frames to a rung's size with square pixels.
+func scaleTo(v *ffmpeg.Stream, r ladder.Rung) *ffmpeg.Stream {
+	return v.Filter("scale", ffmpeg.Args{fmt.Sprintf("%d:%d", r.Width, r.Height)}, ffmpeg.KwArgs{"flags": "bicubic"}).
+		Filter("setsar", ffmpeg.Args{"1"})
+}
+
+// CodecArgs are the output options of one rung: the encoder's own settings
+// from its codec's argument builder, and what every rung shares. Keyframes
+// are forced at frame preroll and every segFrames after it. Rungs are
+// encoded in capped-CRF mode (constant quality under a VBV ceiling): each
+// frame's quantizer depends on the frame and the VBV state only, so chunks
+// encoded apart come out as one encode of the whole title would, which an
+// average-bitrate target (whose rate control spreads bits over what it has
+// seen) does not. A GOP of
+// exactly one segment with scene-cut keyframes off puts a closed-GOP
+// keyframe on every segment boundary of every rung and nowhere else.
+func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr Rational) ffmpeg.KwArgs {
+	g := strconv.FormatInt(segFrames, 10)
+	// Half a frame early, so float rounding of t never moves a keyframe.
+	first := (float64(preroll) - 0.5) / fr.Float()
+	kw := ffmpeg.KwArgs{
+		"maxrate":    strconv.Itoa(r.MaxRate),
+		"bufsize":    strconv.Itoa(r.BufSize),
+		"g":          g,
+		"keyint_min": g,
+		"force_key_frames": "expr:gte(t," + strconv.FormatFloat(first, 'f', -1, 64) + "+n_forced*" +
+			strconv.FormatFloat(float64(segFrames)/fr.Float(), 'f', -1, 64) + ")",
 		"pix_fmt":               "yuv420p",
 		"color_primaries":       "bt709",
 		"color_trc":             "bt709",
 		"colorspace":            "bt709",
+		"color_range":           "tv",
 		"video_track_timescale": strconv.Itoa(Timescale(fr)),
-		"an":                    "",
-		"f":                     "mp4",
+		// Frames already carry their final timestamps: nothing is to be
+		// duplicated or dropped on the way to the encoder.
+		"fps_mode": "passthrough",
+		"an":       "",
+		"f":        "mp4",
 	}
+	for k, v := range codecBuilders[r.Codec](r, g) {
+		kw[k] = v
+	}
+	return kw
 }
 
-// AudioArgs encodes the first audio stream of input, once for the whole
-// title, to AAC-LC stereo 48 kHz CMAF segments with playlist playlist.
-func AudioArgs(input string, bitrate int, segSeconds float64, playlist, initName, segPattern string) []string {
-	args := ffmpeg.Input(input, ffmpeg.KwArgs{"protocol_whitelist": InputProtocols}).
-		Output(playlist, hlsArgs(segSeconds, initName, segPattern, ffmpeg.KwArgs{
-			"map": "0:a:0", "vn": "", "sn": "", "dn": "",
-			"c:a": "aac", "profile:a": "aac_low", "b:a": strconv.Itoa(bitrate), "ac": "2", "ar": "48000",
-		})).GetArgs()
+// codecBuilders hold what differs between encoders: one argument builder
+// per codec, every other part of an encode shared.
+var codecBuilders = map[string]func(r ladder.Rung, gop string) ffmpeg.KwArgs{
+	ladder.CodecH264: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+		return ffmpeg.KwArgs{"c:v": "libx264", "preset": r.Preset, "profile:v": r.Profile, "crf": strconv.Itoa(r.CRF),
+			"sc_threshold": "0", "x264-params": "open-gop=0"}
+	},
+	ladder.CodecHEVC: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+		return ffmpeg.KwArgs{"c:v": "libx265", "preset": r.Preset, "profile:v": r.Profile, "tag:v": "hvc1", "crf": strconv.Itoa(r.CRF),
+			"x265-params": "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:open-gop=0:log-level=error"}
+	},
+	ladder.CodecVP9: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+		// libvpx's constrained-quality mode: CRF, with b:v the ceiling.
+		return ffmpeg.KwArgs{"c:v": "libvpx-vp9", "deadline": "good", "cpu-used": strconv.Itoa(vp9Speed[r.Preset]),
+			"row-mt": "1", "profile:v": "0", "crf": strconv.Itoa(r.CRF), "b:v": strconv.Itoa(r.MaxRate)}
+	},
+	ladder.CodecAV1: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+		return ffmpeg.KwArgs{"c:v": "libsvtav1", "preset": strconv.Itoa(av1Speed[r.Preset]), "crf": strconv.Itoa(r.CRF)}
+	},
+}
+
+// vp9Speed and av1Speed map the ladder's x264-style preset names onto
+// libvpx's cpu-used and SVT-AV1's preset numbers.
+var (
+	vp9Speed = map[string]int{"ultrafast": 5, "superfast": 5, "veryfast": 5, "faster": 4, "fast": 3, "medium": 2, "slow": 1, "slower": 1, "veryslow": 0}
+	av1Speed = map[string]int{"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8, "medium": 6, "slow": 5, "slower": 4, "veryslow": 2}
+)
+
+// AACPriming is the encoder delay of ffmpeg's AAC encoder at 48 kHz: 1024
+// samples, in seconds.
+const AACPriming = 1024.0 / 48000
+
+// AudioSpec describes the title's audio encode.
+type AudioSpec struct {
+	// Stream is the master's audio stream index (absolute, as ffprobe
+	// numbers streams).
+	Stream int
+	// Shift is the time on Reel's timeline of the first video frame: audio
+	// at that time is at 0 in the output, and earlier audio is dropped.
+	Shift float64
+	// Duration is the video's duration: the audio is padded with silence
+	// or cut to it, so both end together.
+	Duration   float64
+	Bitrate    int
+	SegSeconds float64
+}
+
+// AudioArgs encodes one audio stream of input, once for the whole title,
+// to AAC-LC stereo 48 kHz CMAF segments with playlist playlist. Gaps in
+// the audio's timestamps are filled with silence (aresample async), so the
+// audio stays in sync with the video's timeline from start to end.
+//
+// The AAC encoder puts AACPriming samples of its own in front of the audio,
+// and ffmpeg's CMAF muxer does not mark them to be skipped (its edit list
+// starts at 0), so players play them. The audio is therefore started that
+// much late and cut that much early: the first 21 ms of the master's audio
+// give way to the priming, and every later sample plays at its own time.
+func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string) []string {
+	a := ffmpeg.Input(input, ffmpeg.KwArgs{"protocol_whitelist": InputProtocols}).Get(strconv.Itoa(s.Stream)).
+		Filter("asetpts", ffmpeg.Args{fmt.Sprintf("PTS-%s/TB", fmtFloat(s.Shift+AACPriming))}).
+		Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
+		Filter("apad", ffmpeg.Args{}).
+		Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(s.Duration-AACPriming, AACPriming))})
+	args := a.Output(playlist, hlsArgs(s.SegSeconds, initName, segPattern, ffmpeg.KwArgs{
+		"c:a": "aac", "profile:a": "aac_low", "b:a": strconv.Itoa(s.Bitrate), "ac": "2", "ar": "48000",
+	})).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }
 
@@ -173,4 +259,25 @@ func hlsArgs(segSeconds float64, initName, segPattern string, extra ffmpeg.KwArg
 		kw[k] = v
 	}
 	return kw
+}
+
+// SpritesArgs makes thumbnail sprite sheets from a rendition's encoded
+// chunks (an ffconcat list): every everyFrames-th frame, so thumbnail k is
+// the frame at exactly k·everyFrames/rate, scaled to w×h and tiled
+// cols×rows per JPEG sheet.
+func SpritesArgs(concatList string, everyFrames int64, w, h, cols, rows int, pattern string) []string {
+	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file"}).Get("v:0").
+		Filter("select", ffmpeg.Args{fmt.Sprintf("not(mod(n\\,%d))", everyFrames)}).
+		Filter("scale", ffmpeg.Args{fmt.Sprintf("%d:%d", w, h)}, ffmpeg.KwArgs{"flags": "bicubic"}).
+		Filter("setsar", ffmpeg.Args{"1"}).
+		Filter("tile", ffmpeg.Args{fmt.Sprintf("%dx%d", cols, rows)}).
+		Output(pattern, ffmpeg.KwArgs{"fps_mode": "vfr", "q:v": "4", "f": "image2"}).GetArgs()
+	return append(append([]string{}, globalArgs...), args...)
+}
+
+// PosterArgs writes the frame at time at of a local encoded file as a JPEG.
+func PosterArgs(input string, at float64, out string) []string {
+	args := ffmpeg.Input(input, ffmpeg.KwArgs{"ss": fmtFloat(at), "protocol_whitelist": "file"}).Get("v:0").
+		Output(out, ffmpeg.KwArgs{"frames:v": "1", "q:v": "3", "f": "image2", "update": "1"}).GetArgs()
+	return append(append([]string{}, globalArgs...), args...)
 }

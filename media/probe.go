@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -56,33 +57,69 @@ func ParseRational(s string) (Rational, error) {
 
 // VideoInfo describes the video stream Reel transcodes.
 type VideoInfo struct {
-	Index     int      `json:"index"`
-	Codec     string   `json:"codec"`
-	Width     int      `json:"width"`
-	Height    int      `json:"height"`
-	SAR       Rational `json:"sar"`
+	Index  int    `json:"index"`
+	Codec  string `json:"codec"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	// SAR is the sample (pixel) aspect ratio, 1:1 when the stream has none.
+	SAR Rational `json:"sar"`
+	// FrameRate is the nominal rate: r_frame_rate, the rate all timestamps
+	// fit, unless it is implausible next to the average rate.
 	FrameRate Rational `json:"frame_rate"`
-	PixFmt    string   `json:"pix_fmt"`
-	Frames    int64    `json:"frames"`
-	Duration  float64  `json:"duration"`
+	// AvgFrameRate is frames over duration; it differs from FrameRate for
+	// variable-rate streams.
+	AvgFrameRate Rational `json:"avg_frame_rate"`
+	PixFmt       string   `json:"pix_fmt"`
+	Frames       int64    `json:"frames"`
+	Duration     float64  `json:"duration"`
+	// StartTime is the timestamp of the stream's first frame, in seconds.
+	StartTime float64 `json:"start_time"`
+	// FieldOrder is ffprobe's field_order: progressive, tt, bb, tb, bt or
+	// unknown.
+	FieldOrder string `json:"field_order,omitempty"`
+	ColorRange string `json:"color_range,omitempty"` // tv, pc or unknown
+	ColorSpace string `json:"color_space,omitempty"` // matrix coefficients
+	// Rotation is how far the picture must be turned clockwise for display
+	// (0, 90, 180 or 270), from the display matrix or the rotate tag.
+	Rotation int `json:"rotation,omitempty"`
+}
+
+// Interlaced reports whether the stream says its frames hold two fields.
+func (v VideoInfo) Interlaced() bool {
+	switch v.FieldOrder {
+	case "tt", "bb", "tb", "bt":
+		return true
+	}
+	return false
 }
 
 // AudioInfo describes the audio stream Reel encodes, if any.
 type AudioInfo struct {
-	Index      int    `json:"index"`
-	Codec      string `json:"codec"`
-	Channels   int    `json:"channels"`
-	SampleRate int    `json:"sample_rate"`
+	Index      int     `json:"index"`
+	Codec      string  `json:"codec"`
+	Channels   int     `json:"channels"`
+	SampleRate int     `json:"sample_rate"`
+	StartTime  float64 `json:"start_time"`
+	// Streams is how many audio streams the master has; Reel encodes one.
+	Streams int `json:"streams"`
+	// Default says the chosen stream carries the default disposition.
+	Default bool `json:"default"`
 }
 
 // ProbeResult is what Reel keeps of an ffprobe run.
 type ProbeResult struct {
-	Format   string     `json:"format"`
-	Duration float64    `json:"duration"`
-	Size     int64      `json:"size"`
-	BitRate  int64      `json:"bit_rate"`
-	Video    VideoInfo  `json:"video"`
-	Audio    *AudioInfo `json:"audio,omitempty"`
+	Format string `json:"format"`
+	// StartTime is the container's start: ffmpeg shifts every stream of a
+	// master by it, so Reel's timeline is the master's minus StartTime.
+	StartTime float64    `json:"start_time"`
+	Duration  float64    `json:"duration"`
+	Size      int64      `json:"size"`
+	BitRate   int64      `json:"bit_rate"`
+	Video     VideoInfo  `json:"video"`
+	Audio     *AudioInfo `json:"audio,omitempty"`
+	// Ignored lists the streams Reel leaves out (extra video, subtitles,
+	// data, attachments), as "index:type:codec".
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 type ffprobeJSON struct {
@@ -96,27 +133,43 @@ type ffprobeJSON struct {
 		RFrameRate    string `json:"r_frame_rate"`
 		AvgFrameRate  string `json:"avg_frame_rate"`
 		PixFmt        string `json:"pix_fmt"`
+		FieldOrder    string `json:"field_order"`
+		ColorRange    string `json:"color_range"`
+		ColorSpace    string `json:"color_space"`
 		NbFrames      string `json:"nb_frames"`
 		NbReadPackets string `json:"nb_read_packets"`
 		Duration      string `json:"duration"`
+		StartTime     string `json:"start_time"`
 		Channels      int    `json:"channels"`
 		SampleRate    string `json:"sample_rate"`
 		Disposition   struct {
 			Default     int `json:"default"`
 			AttachedPic int `json:"attached_pic"`
 		} `json:"disposition"`
+		Tags struct {
+			Rotate string `json:"rotate"`
+		} `json:"tags"`
+		SideData []struct {
+			Type     string  `json:"side_data_type"`
+			Rotation float64 `json:"rotation"`
+		} `json:"side_data_list"`
 	} `json:"streams"`
 	Format struct {
 		FormatName string `json:"format_name"`
+		StartTime  string `json:"start_time"`
 		Duration   string `json:"duration"`
 		Size       string `json:"size"`
 		BitRate    string `json:"bit_rate"`
 	} `json:"format"`
 }
 
+// MaxFrameRate is the highest source frame rate Reel accepts.
+const MaxFrameRate = 1000
+
 // ParseProbe turns ffprobe's JSON (-show_format -show_streams) into a
 // ProbeResult. It returns an error wrapping ErrInvalidMedia when the master
-// has no usable video stream or no duration.
+// has no usable video stream or no duration. Of several audio streams it
+// picks the one marked default, else the first.
 func ParseProbe(data []byte) (*ProbeResult, error) {
 	var p ffprobeJSON
 	if err := json.Unmarshal(data, &p); err != nil {
@@ -124,23 +177,30 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	}
 	res := &ProbeResult{Format: p.Format.FormatName}
 	res.Duration, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	res.StartTime, _ = strconv.ParseFloat(p.Format.StartTime, 64)
 	res.Size, _ = strconv.ParseInt(p.Format.Size, 10, 64)
 	res.BitRate, _ = strconv.ParseInt(p.Format.BitRate, 10, 64)
 	videoFound := false
+	audioStreams := 0
 	for _, s := range p.Streams {
+		ignore := func() { res.Ignored = append(res.Ignored, fmt.Sprintf("%d:%s:%s", s.Index, s.CodecType, s.CodecName)) }
 		switch s.CodecType {
 		case "video":
 			if videoFound || s.Disposition.AttachedPic == 1 {
+				ignore()
 				continue
 			}
 			videoFound = true
-			v := VideoInfo{Index: s.Index, Codec: s.CodecName, Width: s.Width, Height: s.Height, PixFmt: s.PixFmt}
+			v := VideoInfo{Index: s.Index, Codec: s.CodecName, Width: s.Width, Height: s.Height, PixFmt: s.PixFmt,
+				FieldOrder: s.FieldOrder, ColorRange: s.ColorRange, ColorSpace: s.ColorSpace}
 			v.SAR, _ = ParseRational(s.SampleAspect)
 			if v.SAR.Num <= 0 || v.SAR.Den <= 0 {
 				v.SAR = Rational{1, 1}
 			}
+			v.SAR = v.SAR.Reduce()
 			v.FrameRate, _ = ParseRational(s.RFrameRate)
-			if avg, err := ParseRational(s.AvgFrameRate); err == nil && avg.Num > 0 && avg.Den > 0 &&
+			v.AvgFrameRate, _ = ParseRational(s.AvgFrameRate)
+			if avg := v.AvgFrameRate; avg.Num > 0 && avg.Den > 0 &&
 				(v.FrameRate.Float() <= 0 || v.FrameRate.Float() > 2*avg.Float()) {
 				v.FrameRate = avg
 			}
@@ -150,14 +210,35 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 				v.Frames = n
 			}
 			v.Duration, _ = strconv.ParseFloat(s.Duration, 64)
+			v.StartTime, _ = strconv.ParseFloat(s.StartTime, 64)
+			v.Rotation = rotation(s.Tags.Rotate, func() (float64, bool) {
+				for _, sd := range s.SideData {
+					if sd.Type == "Display Matrix" {
+						return sd.Rotation, true
+					}
+				}
+				return 0, false
+			})
 			res.Video = v
 		case "audio":
-			if res.Audio != nil {
+			audioStreams++
+			sr, _ := strconv.Atoi(s.SampleRate)
+			if s.Channels <= 0 || sr <= 0 {
+				ignore()
 				continue
 			}
-			sr, _ := strconv.Atoi(s.SampleRate)
-			res.Audio = &AudioInfo{Index: s.Index, Codec: s.CodecName, Channels: s.Channels, SampleRate: sr}
+			if res.Audio != nil && (res.Audio.Default || s.Disposition.Default != 1) {
+				continue
+			}
+			start, _ := strconv.ParseFloat(s.StartTime, 64)
+			res.Audio = &AudioInfo{Index: s.Index, Codec: s.CodecName, Channels: s.Channels, SampleRate: sr,
+				StartTime: start, Default: s.Disposition.Default == 1}
+		default:
+			ignore()
 		}
+	}
+	if res.Audio != nil {
+		res.Audio.Streams = audioStreams
 	}
 	if !videoFound {
 		return nil, fmt.Errorf("%w: the master has no video stream", ErrInvalidMedia)
@@ -166,8 +247,11 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	if v.Width <= 0 || v.Height <= 0 || v.Width > 8192 || v.Height > 8192 {
 		return nil, fmt.Errorf("%w: video size %dx%d is outside 1x1..8192x8192", ErrInvalidMedia, v.Width, v.Height)
 	}
+	if sar := v.SAR.Float(); sar < 0.1 || sar > 10 {
+		return nil, fmt.Errorf("%w: pixel aspect ratio %s is outside 1:10..10:1", ErrInvalidMedia, v.SAR)
+	}
 	fps := v.FrameRate.Float()
-	if fps <= 0 || fps > 240 || math.IsNaN(fps) {
+	if fps <= 0 || fps > MaxFrameRate || math.IsNaN(fps) {
 		return nil, fmt.Errorf("%w: video frame rate %s is not usable", ErrInvalidMedia, v.FrameRate)
 	}
 	if res.Duration <= 0 {
@@ -177,6 +261,39 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 		return nil, fmt.Errorf("%w: the master has zero duration", ErrInvalidMedia)
 	}
 	return res, nil
+}
+
+// rotation returns the clockwise display rotation, in multiples of 90
+// degrees, the way ffmpeg's own autorotation reads it: from the display
+// matrix when there is one (its angle is counter-clockwise), else from the
+// legacy "rotate" tag (clockwise).
+func rotation(tag string, matrix func() (float64, bool)) int {
+	var theta float64
+	if r, ok := matrix(); ok {
+		theta = -r
+	} else if t, err := strconv.ParseFloat(tag, 64); err == nil {
+		theta = t
+	}
+	deg := int(math.Round(theta/90)) * 90 % 360
+	if deg < 0 {
+		deg += 360
+	}
+	return deg
+}
+
+// Reduce returns r in lowest terms.
+func (r Rational) Reduce() Rational {
+	a, b := r.Num, r.Den
+	for b != 0 {
+		a, b = b, a%b
+	}
+	if a < 0 {
+		a = -a
+	}
+	if a == 0 {
+		return r
+	}
+	return Rational{r.Num / a, r.Den / a}
 }
 
 // ProbeArgs returns the ffprobe arguments for input: streams and format,
@@ -243,4 +360,54 @@ func (r *Runner) DecodesCleanly(ctx context.Context, path string, frames int) (b
 		return false, err
 	}
 	return err == nil && strings.TrimSpace(stderr.String()) == "", nil
+}
+
+// IdetFrames is how many frames DetectFieldOrder looks at.
+const IdetFrames = 250
+
+// IdetArgs runs ffmpeg's idet filter over the first frames of input's
+// video and prints its counts (at log level info) to stderr.
+func IdetArgs(input string) []string {
+	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols,
+		"-i", input, "-map", "0:v:0", "-frames:v", strconv.Itoa(IdetFrames), "-vf", "idet", "-an", "-f", "null", "-"}
+}
+
+var idetRE = regexp.MustCompile(`Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)`)
+
+// ParseIdet reads idet's multi-frame counts and returns "tff" or "bff" when
+// one field order clearly dominates (three times the frames of the other
+// order and progressive together), "progressive" otherwise. Progressive
+// content with fast motion reads as a mix of both orders; interlaced
+// content reads as one.
+func ParseIdet(stderr string) (string, error) {
+	m := idetRE.FindStringSubmatch(stderr)
+	if m == nil {
+		return "", errors.New("idet printed no frame counts")
+	}
+	tff, _ := strconv.Atoi(m[1])
+	bff, _ := strconv.Atoi(m[2])
+	prog, _ := strconv.Atoi(m[3])
+	switch {
+	case tff >= 10 && tff >= 3*(bff+prog):
+		return "tff", nil
+	case bff >= 10 && bff >= 3*(tff+prog):
+		return "bff", nil
+	}
+	return "progressive", nil
+}
+
+// DetectFieldOrder measures whether a master whose stream does not declare
+// its field order is interlaced, with ffmpeg's idet filter over its first
+// IdetFrames frames.
+func (r *Runner) DetectFieldOrder(ctx context.Context, input string) (string, error) {
+	cmd := command(ctx, r.ffmpeg(), IdetArgs(input))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("%w: cannot decode the video to measure interlacing: %v", ErrInvalidMedia, err)
+	}
+	return ParseIdet(stderr.String())
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -56,15 +57,33 @@ func FuzzParseProbe(f *testing.F) {
 	})
 }
 
-func TestAVCCodecStringRejectsGarbage(t *testing.T) {
+func TestCodecStringRejectsGarbage(t *testing.T) {
 	for _, in := range [][]byte{nil, []byte("garbage"), {0, 0, 0, 9, 'm', 'o', 'o', 'v', 0}} {
-		if _, err := AVCCodecString(in); err == nil {
-			t.Errorf("AVCCodecString(%q) succeeded", in)
+		if _, err := CodecString(in); err == nil {
+			t.Errorf("CodecString(%q) succeeded", in)
 		}
 	}
 }
 
-func FuzzAVCCodecString(f *testing.F) {
+func FuzzCodecString(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'v'})
-	f.Fuzz(func(t *testing.T, data []byte) { _, _ = AVCCodecString(data) })
+	f.Fuzz(func(t *testing.T, data []byte) { _, _ = CodecString(data) })
+}
+
+func TestParseIdet(t *testing.T) {
+	line := func(tff, bff, prog int) string {
+		return fmt.Sprintf("[Parsed_idet_0 @ 0x1] Single frame detection: TFF: 1 BFF: 1 Progressive: 1 Undetermined: 0\n"+
+			"[Parsed_idet_0 @ 0x1] Multi frame detection: TFF: %d BFF: %d Progressive: %d Undetermined: 19\n", tff, bff, prog)
+	}
+	for in, want := range map[string]string{
+		line(0, 125, 0): "bff", line(240, 3, 2): "tff", line(0, 0, 232): "progressive",
+		line(72, 44, 9): "progressive", // fast synthetic motion, both orders
+	} {
+		if got, err := ParseIdet(in); err != nil || got != want {
+			t.Errorf("ParseIdet(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseIdet("nothing"); err == nil {
+		t.Error("ParseIdet accepted output without counts")
+	}
 }

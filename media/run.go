@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -81,6 +82,8 @@ func command(ctx context.Context, bin string, args []string) *exec.Cmd {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
+	// SVT-AV1 prints its banner to stderr unless told to log errors only.
+	cmd.Env = append(os.Environ(), "SVT_LOG=1")
 	return cmd
 }
 

@@ -22,8 +22,12 @@ type Segment struct {
 // Track is one packaged rendition: a folder with an init segment, media
 // segments and a media playlist.
 type Track struct {
-	Name      string    `json:"name"` // folder and DASH Representation id
-	Codecs    string    `json:"codecs"`
+	Name string `json:"name"` // folder and DASH Representation id
+	// Codec is the codec family (h264, hevc, vp9, av1, aac): variants of
+	// one family form a switching set.
+	Codec     string    `json:"codec"`
+	Codecs    string    `json:"codecs"` // RFC 6381 codec string
+	IFrames   []Range   `json:"iframes,omitempty"`
 	Width     int       `json:"width,omitempty"`
 	Height    int       `json:"height,omitempty"`
 	FrameRate float64   `json:"frame_rate,omitempty"`
@@ -32,6 +36,16 @@ type Track struct {
 	Init      string    `json:"init"`
 	Segments  []Segment `json:"segments"`
 }
+
+// Range is a byte range of a segment: the keyframe an I-frame playlist
+// entry points at, one per segment.
+type Range struct {
+	Offset int64 `json:"offset"`
+	Length int64 `json:"length"`
+}
+
+// IFramePlaylist is the name of a track's I-frame playlist.
+const IFramePlaylist = "iframes.m3u8"
 
 // Duration is the sum of the track's segment durations.
 func (t Track) Duration() float64 {
@@ -46,16 +60,23 @@ func (t Track) Duration() float64 {
 // track's media segments. The peak is the highest single-segment bitrate,
 // as the HLS specification defines BANDWIDTH.
 func (t Track) Bandwidth() (peak, avg int) {
+	return t.rates(func(i int) int64 { return t.Segments[i].Size })
+}
+
+// rates returns the peak and average bitrate of size(i) bytes over each
+// segment's duration.
+func (t Track) rates(size func(i int) int64) (peak, avg int) {
 	var bytes int64
 	var dur float64
-	for _, s := range t.Segments {
-		if s.Duration <= 0 {
+	for i, s := range t.Segments {
+		n := size(i)
+		if s.Duration <= 0 || n < 0 {
 			continue
 		}
-		if r := int(math.Ceil(float64(s.Size*8) / s.Duration)); r > peak {
+		if r := int(math.Ceil(float64(n*8) / s.Duration)); r > peak {
 			peak = r
 		}
-		bytes += s.Size
+		bytes += n
 		dur += s.Duration
 	}
 	if dur > 0 {
@@ -94,13 +115,7 @@ func ParseMediaPlaylist(data []byte) ([]Segment, error) {
 // MediaPlaylist writes the HLS media playlist of a track (version 7, fMP4).
 func MediaPlaylist(t Track) []byte {
 	var b strings.Builder
-	target := 0
-	for _, s := range t.Segments {
-		target = max(target, int(math.Round(s.Duration)))
-	}
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
-	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", t.Init)
+	playlistHead(&b, t, "")
 	for _, s := range t.Segments {
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)
 	}
@@ -108,12 +123,26 @@ func MediaPlaylist(t Track) []byte {
 	return []byte(b.String())
 }
 
+// playlistHead writes the tags a VOD media playlist starts with, extra
+// among them.
+func playlistHead(b *strings.Builder, t Track, extra string) {
+	target := 0
+	for _, s := range t.Segments {
+		target = max(target, int(math.Round(s.Duration)))
+	}
+	fmt.Fprintf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
+	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n" + extra + "#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
+}
+
 // AudioGroup is the GROUP-ID of the title's audio rendition.
 const AudioGroup = "audio"
 
 // MasterPlaylist writes the HLS master playlist: one variant per video
-// track, each referring to the audio group when there is audio. BANDWIDTH
-// and AVERAGE-BANDWIDTH are measured and include the audio.
+// track, grouped by codec family in the order given, each referring to
+// the audio group when there is audio, and an I-frame variant per track
+// that has I-frame ranges. BANDWIDTH and AVERAGE-BANDWIDTH are measured
+// and include the audio.
 func MasterPlaylist(video []Track, audio *Track) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
@@ -123,25 +152,80 @@ func MasterPlaylist(video []Track, audio *Track) []byte {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
 			AudioGroup, audio.Channels, audio.Name+"/index.m3u8")
 	}
-	for _, v := range video {
-		peak, avg := v.Bandwidth()
-		codecs := v.Codecs
-		if audio != nil {
-			codecs += "," + audio.Codecs
+	for _, group := range ByCodec(video) {
+		for _, v := range group {
+			peak, avg := v.Bandwidth()
+			codecs := v.Codecs
+			if audio != nil {
+				codecs += "," + audio.Codecs
+			}
+			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
+				peak+aPeak, avg+aAvg, codecs, v.Width, v.Height, v.FrameRate)
+			if audio != nil {
+				fmt.Fprintf(&b, ",AUDIO=%q", AudioGroup)
+			}
+			fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
 		}
-		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
-			peak+aPeak, avg+aAvg, codecs, v.Width, v.Height, v.FrameRate)
-		if audio != nil {
-			fmt.Fprintf(&b, ",AUDIO=%q", AudioGroup)
+		for _, v := range group {
+			if len(v.IFrames) == 0 {
+				continue
+			}
+			peak, avg := v.IFrameBandwidth()
+			fmt.Fprintf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,URI=%q\n",
+				peak, avg, v.Codecs, v.Width, v.Height, v.Name+"/"+IFramePlaylist)
 		}
-		fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
 	}
+	return []byte(b.String())
+}
+
+// ByCodec splits tracks into codec families, keeping their order: the
+// switching sets a player adapts within.
+func ByCodec(tracks []Track) [][]Track {
+	var groups [][]Track
+	index := map[string]int{}
+	for _, t := range tracks {
+		i, ok := index[t.Codec]
+		if !ok {
+			i = len(groups)
+			index[t.Codec] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], t)
+	}
+	return groups
+}
+
+// IFrameBandwidth returns the peak and average bitrate of a track's
+// I-frame playlist: keyframe bytes over the time each keyframe stands for.
+func (t Track) IFrameBandwidth() (peak, avg int) {
+	return t.rates(func(i int) int64 {
+		if i >= len(t.IFrames) {
+			return -1
+		}
+		return t.IFrames[i].Length
+	})
+}
+
+// IFramePlaylistFor writes a track's I-frame playlist: one entry per
+// segment, a byte range over the segment's first fragment header and its
+// keyframe, lasting until the next keyframe.
+func IFramePlaylistFor(t Track) []byte {
+	var b strings.Builder
+	playlistHead(&b, t, "#EXT-X-I-FRAMES-ONLY\n")
+	for i, r := range t.IFrames {
+		if i >= len(t.Segments) {
+			break
+		}
+		fmt.Fprintf(&b, "#EXTINF:%.6f,\n#EXT-X-BYTERANGE:%d@%d\n%s\n", t.Segments[i].Duration, r.Length, r.Offset, t.Segments[i].URI)
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
 	return []byte(b.String())
 }
 
 // MPD writes a static DASH manifest (ISO BMFF live profile, SegmentTemplate
 // with SegmentTimeline) over the same segments the HLS playlists list:
-// video tracks in one adaptation set, audio in another.
+// one video adaptation set per codec family, so a player switches only
+// within a codec, and audio in another.
 func MPD(video []Track, audio *Track) []byte {
 	var dur float64
 	for _, v := range video {
@@ -151,14 +235,15 @@ func MPD(video []Track, audio *Track) []byte {
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	fmt.Fprintf(&b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="static" mediaPresentationDuration="%s" minBufferTime="PT2S">`+"\n", isoDuration(dur))
 	b.WriteString(`  <Period id="0" start="PT0S">` + "\n")
-	if len(video) > 0 {
+	groups := ByCodec(video)
+	for id, group := range groups {
 		maxW, maxH := 0, 0
-		for _, v := range video {
+		for _, v := range group {
 			maxW, maxH = max(maxW, v.Width), max(maxH, v.Height)
 		}
-		fmt.Fprintf(&b, `    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s">`+"\n",
-			maxW, maxH, par(video[0].Width, video[0].Height))
-		for _, v := range video {
+		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s">`+"\n",
+			id, maxW, maxH, par(group[0].Width, group[0].Height))
+		for _, v := range group {
 			_, avg := v.Bandwidth()
 			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",
 				v.Name, v.Codecs, avg, v.Width, v.Height, frameRate(v.FrameRate))
@@ -169,7 +254,7 @@ func MPD(video []Track, audio *Track) []byte {
 	}
 	if audio != nil {
 		_, avg := audio.Bandwidth()
-		b.WriteString(`    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">` + "\n")
+		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">`+"\n", len(groups))
 		fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", audio.Name, audio.Codecs, avg)
 		fmt.Fprintf(&b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", audio.Channels)
 		writeTemplate(&b, *audio)
@@ -231,4 +316,45 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// Sprites describes thumbnail sprite sheets: Count thumbnails of W×H, one
+// every Interval seconds from 0, laid out Cols×Rows per sheet, row by row.
+type Sprites struct {
+	Count      int
+	Interval   float64
+	Duration   float64 // of the title: the last cue ends there
+	W, H       int
+	Cols, Rows int
+	// Sheet names sheet i (relative to the VTT file).
+	Sheet func(i int) string
+}
+
+// ThumbnailsVTT writes the WebVTT thumbnail track of sprite sheets: cue k
+// spans [k·Interval, (k+1)·Interval) and points at its tile with a media
+// fragment (#xywh=x,y,w,h).
+func ThumbnailsVTT(s Sprites) []byte {
+	var b strings.Builder
+	b.WriteString("WEBVTT\n")
+	per := s.Cols * s.Rows
+	for k := 0; k < s.Count; k++ {
+		start := float64(k) * s.Interval
+		end := math.Min(start+s.Interval, s.Duration)
+		if k == s.Count-1 {
+			end = s.Duration
+		}
+		if end <= start {
+			break
+		}
+		tile := k % per
+		fmt.Fprintf(&b, "\n%s --> %s\n%s#xywh=%d,%d,%d,%d\n", vttTime(start), vttTime(end), s.Sheet(k/per),
+			(tile%s.Cols)*s.W, (tile/s.Cols)*s.H, s.W, s.H)
+	}
+	return []byte(b.String())
+}
+
+// vttTime formats seconds as WebVTT's hh:mm:ss.ttt.
+func vttTime(sec float64) string {
+	ms := int64(math.Round(sec * 1000))
+	return fmt.Sprintf("%02d:%02d:%02d.%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
 }

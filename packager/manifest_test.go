@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/grafov/m3u8"
@@ -12,13 +13,14 @@ import (
 )
 
 func track(name string, w, h int, size int64, n int, last float64) Track {
-	t := Track{Name: name, Codecs: "avc1.64001f", Width: w, Height: h, FrameRate: 30, Timescale: 90000, Init: "init.mp4"}
+	t := Track{Name: name, Codec: "h264", Codecs: "avc1.64001f", Width: w, Height: h, FrameRate: 30, Timescale: 90000, Init: "init.mp4"}
 	for i := 0; i < n; i++ {
 		d := 4.0
 		if i == n-1 {
 			d = last
 		}
 		t.Segments = append(t.Segments, Segment{URI: fmt.Sprintf("seg_%05d.m4s", i), Duration: d, Size: size + int64(i*1000)})
+		t.IFrames = append(t.IFrames, Range{Offset: 76, Length: size / 5})
 	}
 	return t
 }
@@ -77,6 +79,58 @@ func TestManifestsGolden(t *testing.T) {
 	if n := len(mpd.Period.AdaptationSet); n != 2 {
 		t.Errorf("adaptation sets: %d", n)
 	}
+}
+
+func TestCodecFamilies(t *testing.T) {
+	video, audio := fixture()
+	vp9 := track("720p-vp9", 1280, 720, 1000000, 4, 2.5)
+	vp9.Codec, vp9.Codecs = "vp9", "vp09.00.31.08"
+	all := append(video, vp9)
+	golden.Equal(t, "master_codecs.m3u8", MasterPlaylist(all, audio))
+	golden.Equal(t, "manifest_codecs.mpd", MPD(all, audio))
+	golden.Equal(t, "iframes.m3u8", IFramePlaylistFor(video[0]))
+	if g := ByCodec(all); len(g) != 2 || len(g[0]) != 2 || g[1][0].Name != "720p-vp9" {
+		t.Errorf("ByCodec: %v", g)
+	}
+	var mpd struct {
+		Period struct {
+			AdaptationSet []struct {
+				ContentType    string `xml:"contentType,attr"`
+				Representation []struct {
+					Codecs string `xml:"codecs,attr"`
+				}
+			}
+		}
+	}
+	if err := xml.Unmarshal(MPD(all, audio), &mpd); err != nil {
+		t.Fatal(err)
+	}
+	if sets := mpd.Period.AdaptationSet; len(sets) != 3 || len(sets[0].Representation) != 2 || sets[1].Representation[0].Codecs != "vp09.00.31.08" || sets[2].ContentType != "audio" {
+		t.Errorf("adaptation sets: %+v", sets)
+	}
+	pl, _, err := m3u8.Decode(*bytes.NewBuffer(MasterPlaylist(all, audio)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var iframes int
+	for _, v := range pl.(*m3u8.MasterPlaylist).Variants {
+		if v.Iframe {
+			iframes++
+		}
+	}
+	if iframes != 3 {
+		t.Errorf("%d I-frame variants, want 3", iframes)
+	}
+	peak, avg := video[0].IFrameBandwidth()
+	if peak != int(math.Ceil(float64(300000*8)/2.5)) || avg <= 0 || avg > peak {
+		t.Errorf("I-frame bandwidth %d/%d", peak, avg)
+	}
+}
+
+func TestThumbnailsVTT(t *testing.T) {
+	vtt := ThumbnailsVTT(Sprites{Count: 4, Interval: 2.002, Duration: 7.5, W: 160, H: 90, Cols: 2, Rows: 1,
+		Sheet: func(i int) string { return fmt.Sprintf("sprite_%03d.jpg", i+1) }})
+	golden.Equal(t, "thumbs.vtt", vtt)
 }
 
 func TestParseMediaPlaylistRejectsPaths(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/media"
 )
 
 // Status is a job's stage.
@@ -89,6 +90,32 @@ type SourceInfo struct {
 	Frames       int64   `json:"frames"`
 	AudioCodec   string  `json:"audio_codec,omitempty"`
 	AudioChans   int     `json:"audio_channels,omitempty"`
+	// AvgFrameRate, FieldOrder (as measured when the stream does not say),
+	// Rotation and the color fields are what the conform is derived from.
+	AvgFrameRate string `json:"avg_frame_rate,omitempty"`
+	FieldOrder   string `json:"field_order,omitempty"`
+	Rotation     int    `json:"rotation,omitempty"`
+	ColorRange   string `json:"color_range,omitempty"`
+	ColorSpace   string `json:"color_space,omitempty"`
+	// VideoStart and AudioStart are the streams' first timestamps on Reel's
+	// timeline (the master's, less the container's start).
+	VideoStart float64 `json:"video_start"`
+	AudioStart float64 `json:"audio_start,omitempty"`
+	// AudioStream is the audio stream Reel encodes, of AudioStreams.
+	AudioStream  int `json:"audio_stream,omitempty"`
+	AudioStreams int `json:"audio_streams,omitempty"`
+	// Ignored lists the streams left out, as "index:type:codec".
+	Ignored []string `json:"ignored_streams,omitempty"`
+	// Notes say, in words, what Reel does about this master: deinterlacing,
+	// rotation, frame-rate changes, which audio stream it uses.
+	Notes []string `json:"notes,omitempty"`
+	// Conform is how frames are made uniform; OutputFrames is how many
+	// frames every rendition has (estimated for variable-rate masters,
+	// corrected once packaged); FirstSlot is the conform's first output
+	// slot for variable-rate masters.
+	Conform      media.Conform `json:"conform"`
+	OutputFrames int64         `json:"output_frames"`
+	FirstSlot    int64         `json:"first_slot,omitempty"`
 }
 
 // MasterPrefix holds everything stored for a job's master; MasterKey is the
@@ -101,24 +128,39 @@ func MasterKey(id string) string { return MasterPrefix(id) + "source" }
 // Rendition is one rung chosen for this job.
 type Rendition struct {
 	ladder.Rung
-	Frames           int64  `json:"frames"`
-	Codecs           string `json:"codecs,omitempty"`
-	Bandwidth        int    `json:"bandwidth,omitempty"`
-	AverageBandwidth int    `json:"average_bandwidth,omitempty"`
+	Frames           int64    `json:"frames"`
+	Codecs           string   `json:"codecs,omitempty"`
+	Bandwidth        int      `json:"bandwidth,omitempty"`
+	AverageBandwidth int      `json:"average_bandwidth,omitempty"`
+	Quality          *Quality `json:"quality,omitempty"`
 }
 
-// Published holds the object keys of a published title's manifests in the
-// origin bucket.
+// Quality is a rendition's measured fidelity to the source: PSNR (dB, of
+// the mean squared error over all frames) and mean SSIM, comparing each
+// encoded frame with the conformed source frame scaled to the rendition's
+// size by the same scaler the encode used.
+type Quality struct {
+	PSNR   float64 `json:"psnr"`
+	SSIM   float64 `json:"ssim"`
+	Frames int64   `json:"frames"`
+}
+
+// Published holds the object keys of a published title in the origin
+// bucket: its manifests, I-frame playlists and trick-play images.
 type Published struct {
 	HLS  string `json:"hls"`
 	DASH string `json:"dash"`
+	// HLSByCodec holds a master playlist per codec family when the title
+	// has more than one, for players that must not switch across codecs.
+	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
+	// IFrames holds each video rendition's I-frame playlist.
+	IFrames    map[string]string `json:"iframes,omitempty"`
+	Poster     string            `json:"poster,omitempty"`
+	Thumbnails string            `json:"thumbnails,omitempty"` // WebVTT track over sprite sheets
 }
 
-// Outputs are the published manifests' URLs.
-type Outputs struct {
-	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
-}
+// Outputs are the published title's URLs, the same fields as Published.
+type Outputs Published
 
 // Job is one master going through the pipeline. It is stored whole; the
 // fast-changing progress counters live beside it (see Store).

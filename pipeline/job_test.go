@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"github.com/reel-video/reel/media"
 	"testing"
 	"time"
 )
@@ -73,6 +74,10 @@ func TestMakePlan(t *testing.T) {
 
 func TestChunkWindow(t *testing.T) {
 	p, _ := MakePlan(600, 30, 1, 4, 1) // chunks of 120 frames, boundaries every 4 s
+	if p.PrerollFrames != 120 {
+		t.Errorf("preroll %d frames, want one segment", p.PrerollFrames)
+	}
+	p.PrerollFrames = 0
 	// Pieces cut at the first keyframe after each boundary (GOP 97 frames).
 	p.Pieces = []Piece{{"a", 0.067, true}, {"b", 6.534, true}, {"c", 9.767, true}, {"d", 13.0, true}, {"e", 16.234, true}}
 	cases := []struct {
@@ -95,8 +100,8 @@ func TestChunkWindow(t *testing.T) {
 		if len(w.Pieces) != len(c.pieces) || w.Pieces[0] != c.pieces[0] || len(w.Durations) != c.durationsLen {
 			t.Errorf("chunk %d: pieces %v durations %v, want %v", c.k, w.Pieces, w.Durations, c.pieces)
 		}
-		if abs(w.Start-c.start) > 1e-5 || abs(w.End-c.end) > 1e-5 {
-			t.Errorf("chunk %d: window %.6f..%.6f, want %.6f..%.6f", c.k, w.Start, w.End, c.start, c.end)
+		if abs(w.Select.Start-c.start) > 1e-5 || abs(w.Select.End-c.end) > 1e-5 {
+			t.Errorf("chunk %d: window %.6f..%.6f, want %.6f..%.6f", c.k, w.Select.Start, w.Select.End, c.start, c.end)
 		}
 	}
 	if _, err := p.ChunkWindow(5); err == nil {
@@ -109,8 +114,55 @@ func TestChunkWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(w.Pieces) != "[0 1 2 3 4]" || len(w.Durations) != 4 || abs(w.Start-359.5/30) > 1e-9 || abs(w.End-479.5/30) > 1e-9 {
+	if fmt.Sprint(w.Pieces) != "[0 1 2 3 4]" || len(w.Durations) != 4 || abs(w.Select.Start-359.5/30) > 1e-9 || abs(w.Select.End-479.5/30) > 1e-9 {
 		t.Errorf("chunk 3 with unclean pieces: %+v", w)
+	}
+	// With a preroll, a chunk's window starts that many frames earlier;
+	// the first chunk has none.
+	p.PrerollFrames = 60
+	if w, _ = p.ChunkWindow(0); w.Preroll != 0 || w.Select.Start != 0 {
+		t.Errorf("chunk 0 with preroll: %+v", w)
+	}
+	if w, _ = p.ChunkWindow(3); w.Preroll != 60 || abs(w.Select.Start-299.5/30) > 1e-9 || abs(w.Select.End-479.5/30) > 1e-9 {
+		t.Errorf("chunk 3 with preroll: %+v", w)
+	}
+}
+
+func TestChunkWindowDecimatedAndVFR(t *testing.T) {
+	// 120 fps kept one frame in two: output chunks of 240 frames at 60 fps
+	// are 480 input frames each.
+	p, _ := MakePlan(600, 60, 1, 4, 1)
+	p.PrerollFrames = 0
+	p.Conform = media.Conform{InputRate: media.Rational{Num: 120, Den: 1}, Rate: media.Rational{Num: 60, Den: 1}, Decimate: 2}
+	if cuts := p.Cuts(); len(cuts) != 2 || abs(cuts[0]-4) > 1e-9 || abs(cuts[1]-8) > 1e-9 {
+		t.Fatalf("decimated cuts %v", cuts)
+	}
+	p.Pieces = []Piece{{"a", 0, true}, {"b", 4, true}, {"c", 8, true}}
+	w, err := p.ChunkWindow(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.Pieces) != "[0 1 2]" || abs(w.Select.Start-(4-0.5/120)) > 1e-9 || abs(w.Select.End-(8-0.5/120)) > 1e-9 {
+		t.Errorf("decimated window %+v", w)
+	}
+
+	// Variable rate: chunks are output slots after the first slot, and a
+	// chunk's pieces start a margin before its first slot.
+	p, _ = MakePlan(300, 30, 1, 2, 1) // 60-frame chunks
+	p.PrerollFrames = 0
+	p.Conform = media.Conform{InputRate: media.Rational{Num: 30, Den: 1}, Rate: media.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true}
+	p.FirstSlot = 3
+	p.Pieces = []Piece{{"a", 0.1, true}, {"b", 2.1, true}, {"c", 2.9, true}, {"d", 6.1, true}}
+	w, err = p.ChunkWindow(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.Pieces) != "[0 1 2]" || w.Select.FirstSlot != 63 || w.Select.EndSlot != 123 || w.Select.Base != 0.1 {
+		t.Errorf("vfr window %+v", w)
+	}
+	w, _ = p.ChunkWindow(4)
+	if fmt.Sprint(w.Pieces) != "[3]" || w.Select.EndSlot != 0 || w.Select.Base != 6.1 {
+		t.Errorf("vfr last window %+v", w)
 	}
 }
 

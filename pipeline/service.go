@@ -247,7 +247,26 @@ func NewView(j *Job, counters map[string]float64, urlFor func(key string) string
 	v := View{ID: j.ID, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Published != nil && j.Status == StatusComplete {
-		v.Outputs = &Outputs{HLS: urlFor(j.Published.HLS), DASH: urlFor(j.Published.DASH)}
+		p := j.Published
+		o := &Outputs{HLS: urlFor(p.HLS), DASH: urlFor(p.DASH)}
+		if p.Poster != "" {
+			o.Poster = urlFor(p.Poster)
+		}
+		if p.Thumbnails != "" {
+			o.Thumbnails = urlFor(p.Thumbnails)
+		}
+		urls := func(keys map[string]string) map[string]string {
+			if len(keys) == 0 {
+				return nil
+			}
+			m := make(map[string]string, len(keys))
+			for k, key := range keys {
+				m[k] = urlFor(key)
+			}
+			return m
+		}
+		o.HLSByCodec, o.IFrames = urls(p.HLSByCodec), urls(p.IFrames)
+		v.Outputs = o
 	}
 	st := map[string]float64{}
 	for _, w := range weights {

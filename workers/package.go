@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -58,7 +59,16 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 		}
 		audio = &a
 	}
-	for name, data := range map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: packager.MPD(tracks, audio)} {
+	manifests := map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: packager.MPD(tracks, audio)}
+	if groups := packager.ByCodec(tracks); len(groups) > 1 {
+		for _, g := range groups {
+			manifests[codecMaster(g[0].Codec)] = packager.MasterPlaylist(g, audio)
+		}
+	}
+	if err := w.trickPlay(ctx, j, tracks, dir); err != nil {
+		return fmt.Errorf("package %s: trick play: %w", j.ID, err)
+	}
+	for name, data := range manifests {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
@@ -69,9 +79,21 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 	}
 	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
 		for i := range j.Renditions {
-			if i < len(tracks) {
-				peak, avg := tracks[i].Bandwidth()
-				j.Renditions[i].Codecs, j.Renditions[i].Bandwidth, j.Renditions[i].AverageBandwidth = tracks[i].Codecs, peak, avg
+			if i >= len(tracks) {
+				continue
+			}
+			r := &j.Renditions[i]
+			peak, avg := tracks[i].Bandwidth()
+			r.Codecs, r.Bandwidth, r.AverageBandwidth = tracks[i].Codecs, peak, avg
+			r.Frames = int64(math.Round(tracks[i].Duration() * fps))
+			var q media.QualityStats
+			for _, c := range j.Plan.Chunks {
+				if i < len(c.Quality) {
+					q = q.Add(c.Quality[i])
+				}
+			}
+			if q.Frames > 0 {
+				r.Quality = &pipeline.Quality{PSNR: round3(q.PSNR()), SSIM: round3(q.SSIM()), Frames: q.Frames}
 			}
 		}
 		return nil
@@ -93,8 +115,9 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		}
 	}
 	var files []string
-	var durations []float64
+	var durations, inpoints []float64
 	for _, c := range j.Plan.Chunks {
+		inpoints = append(inpoints, float64(j.Plan.Preroll(c.Index))/fps)
 		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
 		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, c.Index), p); err != nil {
 			return packager.Track{}, err
@@ -103,7 +126,7 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		durations = append(durations, float64(c.End-c.Start)/fps)
 	}
 	list := filepath.Join(in, "chunks.ffconcat")
-	if err := writeConcat(list, files, durations); err != nil {
+	if err := writeConcat(list, files, durations, inpoints); err != nil {
 		return packager.Track{}, err
 	}
 	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
@@ -118,12 +141,26 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 	if err != nil {
 		return packager.Track{}, err
 	}
-	if tr.Codecs, err = media.AVCCodecString(init); err != nil {
+	if tr.Codecs, err = media.CodecString(init); err != nil {
 		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
-	tr.Name, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Width, r.Height, fps
+	for _, seg := range tr.Segments {
+		data, err := os.ReadFile(filepath.Join(out, seg.URI))
+		if err != nil {
+			return packager.Track{}, err
+		}
+		off, n, err := media.IFrameRange(data)
+		if err != nil {
+			return packager.Track{}, fmt.Errorf("package %s %s: %s: %w", j.ID, r.Name, seg.URI, err)
+		}
+		tr.IFrames = append(tr.IFrames, packager.Range{Offset: off, Length: n})
+	}
+	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
 	tr.Timescale = media.Timescale(media.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen})
 	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
+		return packager.Track{}, err
+	}
+	if err := os.WriteFile(filepath.Join(out, packager.IFramePlaylist), packager.IFramePlaylistFor(tr), 0o644); err != nil {
 		return packager.Track{}, err
 	}
 	if err := w.uploadDir(ctx, out, outPrefix(j.ID)+r.Name+"/"); err != nil {
@@ -175,7 +212,7 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (p
 			return packager.Track{}, err
 		}
 	}
-	tr := packager.Track{Name: audioTrack, Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Timescale: 48000, Init: initName, Segments: segs}
+	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Timescale: 48000, Init: initName, Segments: segs}
 	p := filepath.Join(out, mediaPlaylist)
 	if err := os.WriteFile(p, packager.MediaPlaylist(tr), 0o644); err != nil {
 		return packager.Track{}, err
@@ -200,6 +237,10 @@ func contentType(name string) string {
 		return "video/iso.segment"
 	case ".mp4":
 		return "video/mp4"
+	case ".jpg":
+		return "image/jpeg"
+	case ".vtt":
+		return "text/vtt"
 	}
 	return "application/octet-stream"
 }
@@ -218,8 +259,8 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 		return err
 	}
 	rank := func(k string) int {
-		switch {
-		case strings.HasSuffix(k, "/"+masterName) || strings.HasSuffix(k, "/"+mpdName):
+		switch base := path.Base(k); {
+		case base == masterName || base == mpdName || strings.HasPrefix(base, "master_"):
 			return 2
 		case strings.HasSuffix(k, ".m3u8"):
 			return 1
@@ -228,18 +269,20 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	}
 	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
 	var copied int
+	pub := &publishedSet{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
 	for _, k := range keys {
 		rel := strings.TrimPrefix(k, src)
 		if path.Base(rel) == ffmpegPlaylist {
 			continue
 		}
 		cache := cacheImmutable
-		if rank(k) > 0 {
+		if rank(k) > 0 || path.Ext(k) == ".vtt" {
 			cache = cacheManifest
 		}
 		if err := w.Objects.Copy(ctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), vodPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
 			return err
 		}
+		pub.add(vodPrefix(j.ID), rel)
 		copied++
 		if copied%20 == 0 {
 			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, float64(copied)/float64(len(keys)))
@@ -249,7 +292,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 		if j.Status.Terminal() {
 			return pipeline.ErrJobEnded
 		}
-		j.Published = &pipeline.Published{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
+		j.Published = (*pipeline.Published)(pub)
 		return j.Move(pipeline.StatusComplete, w.Svc.Time())
 	}); err != nil {
 		return err
@@ -260,3 +303,31 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	}
 	return nil
 }
+
+// publishedSet collects the keys of a title as publish copies them.
+type publishedSet pipeline.Published
+
+// codecMaster is the name of a codec family's own master playlist.
+func codecMaster(codec string) string { return "master_" + codec + ".m3u8" }
+
+// add records a published file (rel, under prefix) that Published lists.
+func (p *publishedSet) add(prefix, rel string) {
+	switch base, dir := path.Base(rel), path.Dir(rel); {
+	case strings.HasPrefix(base, "master_") && strings.HasSuffix(base, ".m3u8"):
+		if p.HLSByCodec == nil {
+			p.HLSByCodec = map[string]string{}
+		}
+		p.HLSByCodec[strings.TrimSuffix(strings.TrimPrefix(base, "master_"), ".m3u8")] = prefix + rel
+	case base == packager.IFramePlaylist && dir != ".":
+		if p.IFrames == nil {
+			p.IFrames = map[string]string{}
+		}
+		p.IFrames[dir] = prefix + rel
+	case rel == posterName:
+		p.Poster = prefix + rel
+	case rel == thumbsDir+"/"+thumbsVTT:
+		p.Thumbnails = prefix + rel
+	}
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,14 +44,43 @@ func (w *Worker) probe(ctx context.Context, t pipeline.Task) error {
 		return err
 	}
 	v := res.Video
+	measured := ""
+	if !v.Interlaced() && v.FieldOrder != "progressive" {
+		// The stream does not say: measure it on the first frames.
+		if measured, err = w.Media.DetectFieldOrder(ctx, u); err != nil {
+			if errors.Is(err, media.ErrInvalidMedia) {
+				return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
+			}
+			return err
+		}
+	}
+	conf := media.ConformFor(v, measured)
+	vstart := v.StartTime - res.StartTime
 	info := &pipeline.SourceInfo{
 		Format: res.Format, Duration: res.Duration, Size: res.Size, VideoCodec: v.Codec,
 		Width: v.Width, Height: v.Height, SAR: v.SAR.String(), FrameRate: v.FrameRate.String(),
 		FrameRateNum: v.FrameRate.Num, FrameRateDen: v.FrameRate.Den, PixFmt: v.PixFmt, Frames: v.Frames,
+		AvgFrameRate: v.AvgFrameRate.String(), FieldOrder: v.FieldOrder, Rotation: v.Rotation,
+		ColorRange: v.ColorRange, ColorSpace: v.ColorSpace, VideoStart: vstart,
+		Ignored: res.Ignored, Conform: conf,
 	}
+	if measured != "" {
+		info.FieldOrder = measured
+	}
+	vdur := v.Duration
+	if vdur <= 0 {
+		vdur = res.Duration - vstart
+	}
+	if conf.VFR {
+		info.FirstSlot = conf.FirstSlot(vstart)
+	}
+	info.OutputFrames = conf.OutputFrames(v.Frames, vstart, vdur)
 	if res.Audio != nil {
-		info.AudioCodec, info.AudioChans = res.Audio.Codec, res.Audio.Channels
+		a := res.Audio
+		info.AudioCodec, info.AudioChans = a.Codec, a.Channels
+		info.AudioStream, info.AudioStreams, info.AudioStart = a.Index, a.Streams, a.StartTime-res.StartTime
 	}
+	info.Notes = sourceNotes(info, res)
 	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
 		j.Source, j.HasAudio = info, res.Audio != nil
 		return nil
@@ -73,15 +104,16 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 		return fmt.Errorf("plan %s: job has no probe result", j.ID)
 	}
 	l := j.Ladder.Normalize()
-	sar, _ := media.ParseRational(src.SAR)
-	rungs, err := ladder.Select(l, ladder.Source{Width: src.Width, Height: src.Height, SARNum: sar.Num, SARDen: sar.Den})
+	c := src.Conform
+	rungs, err := ladder.Select(l, ladder.Source{Width: c.DisplayWidth, Height: c.DisplayHeight})
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
-	plan, err := pipeline.MakePlan(src.Frames, src.FrameRateNum, src.FrameRateDen, l.SegmentSeconds, l.ChunkSegments)
+	plan, err := pipeline.MakePlan(src.OutputFrames, c.Rate.Num, c.Rate.Den, l.SegmentSeconds, l.ChunkSegments)
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
+	plan.Conform, plan.FirstSlot = c, src.FirstSlot
 	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
 		if j.Plan != nil && len(j.Plan.Pieces) > 0 {
 			return nil // a duplicate plan task must not undo the split
@@ -210,12 +242,18 @@ func (w *Worker) storePiece(ctx context.Context, j *pipeline.Job, path string, f
 }
 
 // writeConcat writes an ffconcat list of local files with their durations
-// (the last one without).
-func writeConcat(path string, files []string, durations []float64) error {
+// (the last one without) and, where inpoints has a positive entry, the time
+// of a keyframe each file is to be read from. An in point is written
+// rounded up to the microsecond, so the demuxer's seek (to the last
+// keyframe at or before it) lands on that keyframe.
+func writeConcat(path string, files []string, durations, inpoints []float64) error {
 	var b strings.Builder
 	b.WriteString("ffconcat version 1.0\n")
 	for i, f := range files {
 		fmt.Fprintf(&b, "file '%s'\n", strings.ReplaceAll(f, "'", `'\''`))
+		if i < len(inpoints) && inpoints[i] > 0 {
+			fmt.Fprintf(&b, "inpoint %.6f\n", math.Ceil(inpoints[i]*1e6)/1e6)
+		}
 		if i < len(durations) {
 			fmt.Fprintf(&b, "duration %.6f\n", durations[i])
 		}
@@ -250,7 +288,7 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		files = append(files, p)
 	}
 	list := filepath.Join(dir, "pieces.ffconcat")
-	if err := writeConcat(list, files, win.Durations); err != nil {
+	if err := writeConcat(list, files, win.Durations, nil); err != nil {
 		return err
 	}
 	rungs := make([]ladder.Rung, len(j.Renditions))
@@ -261,8 +299,7 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	chunk := j.Plan.Chunks[t.Chunk]
 	counter := pipeline.ChunkCounter(t.Chunk)
 	args := media.EncodeArgs(media.EncodeSpec{
-		ConcatList: list, TrimStart: win.Start, TrimEnd: win.End,
-		FrameRate:      media.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen},
+		ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
 	})
 	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
@@ -271,10 +308,22 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err)
 	}
+	quality, err := w.measure(ctx, j, list, win, rungs, outs, dir)
+	if err != nil {
+		return fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err)
+	}
 	for i, r := range j.Renditions {
 		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
 			return err
 		}
+	}
+	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		if j.Plan != nil && t.Chunk < len(j.Plan.Chunks) {
+			j.Plan.Chunks[t.Chunk].Quality = quality
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	if err := w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(chunk.End-chunk.Start)); err != nil {
 		return err
@@ -297,12 +346,18 @@ func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return err
 	}
-	l := j.Ladder.Normalize()
-	args := media.AudioArgs(u, l.AudioBitrate, l.SegmentSeconds, filepath.Join(dir, ffmpegPlaylist), initName, filepath.Join(dir, segPattern))
-	var dur float64
-	if j.Source != nil {
-		dur = j.Source.Duration
+	if j.Source == nil || j.Plan == nil {
+		return fmt.Errorf("audio %s: the job has no probe result or plan", j.ID)
 	}
+	l := j.Ladder.Normalize()
+	p := j.Plan
+	shift := j.Source.VideoStart
+	if p.Conform.VFR {
+		shift = float64(p.FirstSlot) / p.FPS()
+	}
+	dur := float64(p.Frames) / p.FPS()
+	args := media.AudioArgs(u, media.AudioSpec{Stream: j.Source.AudioStream, Shift: shift, Duration: dur,
+		Bitrate: l.AudioBitrate, SegSeconds: l.SegmentSeconds}, filepath.Join(dir, ffmpegPlaylist), initName, filepath.Join(dir, segPattern))
 	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
 		if dur > 0 {
 			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, min(p.OutTime.Seconds()/dur, 0.99))
@@ -341,4 +396,72 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// measure computes each rung's PSNR and SSIM against the chunk's source
+// frames, decoded and conformed as for the encode.
+func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string) ([]media.QualityStats, error) {
+	spec := media.QualitySpec{ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll, Rungs: rungs, Encoded: outs}
+	for i := range rungs {
+		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(dir, fmt.Sprintf("psnr-%d.log", i)))
+		spec.SSIMLogs = append(spec.SSIMLogs, filepath.Join(dir, fmt.Sprintf("ssim-%d.log", i)))
+	}
+	if err := w.Media.Run(ctx, media.QualityArgs(spec), nil); err != nil {
+		return nil, err
+	}
+	q := make([]media.QualityStats, len(rungs))
+	for i := range rungs {
+		var err error
+		if q[i], err = media.ReadQuality(spec.PSNRLogs[i], spec.SSIMLogs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// sourceNotes says in words what Reel does about a master.
+func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
+	var notes []string
+	c := s.Conform
+	if c.Deinterlace != "" {
+		how := "the stream says so"
+		if s.FieldOrder != res.Video.FieldOrder {
+			how = "measured with idet"
+		}
+		notes = append(notes, fmt.Sprintf("interlaced (%s, %s): deinterlaced with bwdif, one frame per frame", c.Deinterlace, how))
+	}
+	if c.Rotate != 0 {
+		notes = append(notes, fmt.Sprintf("rotation metadata: turned %d° clockwise", c.Rotate))
+	}
+	if c.VFR {
+		notes = append(notes, fmt.Sprintf("variable frame rate (average %s fps): resampled by timestamp to a constant %s fps", ratio(s.AvgFrameRate), ratio(c.Rate.String())))
+	} else if c.Decimate > 1 {
+		notes = append(notes, fmt.Sprintf("%s fps is above %d: every %d frames one is kept, for %s fps", ratio(c.InputRate.String()), media.MaxOutputRate, c.Decimate, ratio(c.Rate.String())))
+	}
+	if s.SAR != "1:1" {
+		notes = append(notes, fmt.Sprintf("pixel aspect %s: scaled to square pixels at %dx%d display size", s.SAR, c.DisplayWidth, c.DisplayHeight))
+	}
+	if c.InRange == "pc" {
+		notes = append(notes, "full-range source: converted to limited range")
+	}
+	if s.AudioStreams > 1 {
+		which := "the first"
+		if res.Audio.Default {
+			which = "the one marked default"
+		}
+		notes = append(notes, fmt.Sprintf("%d audio streams: stream %d (%s) is used, the others are left out", s.AudioStreams, s.AudioStream, which))
+	}
+	if len(s.Ignored) > 0 {
+		notes = append(notes, "streams left out: "+strings.Join(s.Ignored, ", "))
+	}
+	return notes
+}
+
+// ratio prints a frame rate such as "30000/1001" as "29.97".
+func ratio(r string) string {
+	q, err := media.ParseRational(r)
+	if err != nil || q.Den == 0 {
+		return r
+	}
+	return strconv.FormatFloat(math.Round(q.Float()*1000)/1000, 'f', -1, 64)
 }

@@ -19,11 +19,11 @@ func TestContentType(t *testing.T) {
 
 func TestWriteConcatQuotes(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "list.ffconcat")
-	if err := writeConcat(p, []string{"/w/a.mkv", "/w/it's.mkv"}, []float64{4.004}); err != nil {
+	if err := writeConcat(p, []string{"/w/a.mkv", "/w/it's.mkv"}, []float64{4.004}, []float64{0, 2.0020000001}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(p)
-	want := "ffconcat version 1.0\nfile '/w/a.mkv'\nduration 4.004000\nfile '/w/it'\\''s.mkv'\n"
+	want := "ffconcat version 1.0\nfile '/w/a.mkv'\nduration 4.004000\nfile '/w/it'\\''s.mkv'\ninpoint 2.002001\n"
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

@@ -131,7 +131,7 @@ func baselineArgs(master, out string) []string {
 	for i, r := range rungs {
 		n := strconv.Itoa(i)
 		args = append(args, "-map", "[v"+n+"]", "-c:v:"+n, "libx264", "-preset:v:"+n, r.Preset, "-profile:v:"+n, r.Profile,
-			"-b:v:"+n, strconv.Itoa(r.Bitrate), "-maxrate:v:"+n, strconv.Itoa(r.MaxRate), "-bufsize:v:"+n, strconv.Itoa(r.BufSize))
+			"-crf:v:"+n, strconv.Itoa(r.CRF), "-maxrate:v:"+n, strconv.Itoa(r.MaxRate), "-bufsize:v:"+n, strconv.Itoa(r.BufSize))
 		vsm = append(vsm, fmt.Sprintf("v:%d,agroup:aud", i))
 	}
 	args = append(args, "-g", "120", "-keyint_min", "120", "-sc_threshold", "0",

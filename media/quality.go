@@ -1,0 +1,156 @@
+package media
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"github.com/reel-video/reel/ladder"
+)
+
+// QualityStats are the sums behind a rendition's PSNR and SSIM, kept per
+// chunk so that chunks (and retried chunks) combine exactly.
+type QualityStats struct {
+	Frames int64 `json:"frames"`
+	// MSESum is the sum over frames of the mean squared error of Y, U and
+	// V weighted by plane size (ffmpeg psnr's mse_avg).
+	MSESum float64 `json:"mse_sum"`
+	// SSIMSum is the sum over frames of ffmpeg ssim's "All" value.
+	SSIMSum float64 `json:"ssim_sum"`
+}
+
+// Add returns the combined stats of s and o.
+func (s QualityStats) Add(o QualityStats) QualityStats {
+	return QualityStats{Frames: s.Frames + o.Frames, MSESum: s.MSESum + o.MSESum, SSIMSum: s.SSIMSum + o.SSIMSum}
+}
+
+// maxPSNR stands for identical pictures, whose PSNR is infinite.
+const maxPSNR = 100
+
+// PSNR is 10·log10(255² / mean MSE) in dB over all frames: the PSNR of the
+// whole sequence, as ffmpeg's psnr filter prints it, capped at 100 dB.
+func (s QualityStats) PSNR() float64 {
+	if s.Frames == 0 {
+		return 0
+	}
+	mse := s.MSESum / float64(s.Frames)
+	if mse <= 0 {
+		return maxPSNR
+	}
+	return math.Min(10*math.Log10(255*255/mse), maxPSNR)
+}
+
+// SSIM is the mean per-frame SSIM (all planes).
+func (s QualityStats) SSIM() float64 {
+	if s.Frames == 0 {
+		return 0
+	}
+	return s.SSIMSum / float64(s.Frames)
+}
+
+// QualitySpec describes the measurement of one encoded chunk: the chunk's
+// source frames (decoded and conformed exactly as for the encode) against
+// each rung's encoded output, at the rung's size.
+type QualitySpec struct {
+	// ConcatList lists the chunk's pieces; or Master names a whole local
+	// master, read as ReferenceArgs reads it.
+	ConcatList string
+	Master     string
+	Conform    Conform
+	Window     Window
+	// Preroll frames at the start of the window and of each encoded file
+	// are left out of the measurement.
+	Preroll int64
+	Rungs   []ladder.Rung
+	// Encoded holds each rung's encoded chunk; PSNRLogs and SSIMLogs get
+	// ffmpeg's per-frame statistics.
+	Encoded            []string
+	PSNRLogs, SSIMLogs []string
+}
+
+// QualityArgs builds the ffmpeg run that measures PSNR and SSIM of every
+// rung of a chunk against its source, scaled to the rung's size with the
+// encode's own scaler.
+func QualityArgs(s QualitySpec) []string {
+	in := ffmpeg.Input(s.ConcatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "noautorotate": ""})
+	if s.Master != "" {
+		// As ReferenceArgs reads it: rotated by ffmpeg itself.
+		in = ffmpeg.Input(s.Master, ffmpeg.KwArgs{"protocol_whitelist": "file"})
+		s.Conform.Rotate = 0
+	}
+	skip := func(v *ffmpeg.Stream) *ffmpeg.Stream {
+		if s.Preroll == 0 {
+			return v
+		}
+		return v.Filter("trim", ffmpeg.Args{}, ffmpeg.KwArgs{"start_frame": s.Preroll}).Filter("setpts", ffmpeg.Args{"N"})
+	}
+	ref := skip(s.Conform.frames(in.Get("v:0"), s.Window))
+	var split *ffmpeg.Node
+	if len(s.Rungs) > 1 {
+		split = ref.Split()
+	}
+	tb := fmt.Sprintf("%d/%d", s.Conform.Rate.Den, s.Conform.Rate.Num)
+	var outs []*ffmpeg.Stream
+	for i, r := range s.Rungs {
+		src := ref
+		if split != nil {
+			src = split.Get(strconv.Itoa(i))
+		}
+		refs := scaleTo(src, r).Split()
+		enc := skip(ffmpeg.Input(s.Encoded[i], ffmpeg.KwArgs{"protocol_whitelist": "file"}).Get("v:0").
+			Filter("settb", ffmpeg.Args{tb}).Filter("setpts", ffmpeg.Args{"N"})).
+			Filter("setsar", ffmpeg.Args{"1"}).Split()
+		psnr := ffmpeg.Filter([]*ffmpeg.Stream{enc.Get("0"), refs.Get("0")}, "psnr", ffmpeg.Args{}, ffmpeg.KwArgs{"stats_file": s.PSNRLogs[i]})
+		ssim := ffmpeg.Filter([]*ffmpeg.Stream{enc.Get("1"), refs.Get("1")}, "ssim", ffmpeg.Args{}, ffmpeg.KwArgs{"stats_file": s.SSIMLogs[i]})
+		outs = append(outs, psnr.Output("-", ffmpeg.KwArgs{"f": "null"}), ssim.Output("-", ffmpeg.KwArgs{"f": "null"}))
+	}
+	args := ffmpeg.MergeOutputs(outs...).GetArgs()
+	return append(append([]string{}, globalArgs...), args...)
+}
+
+// ReadQuality sums the per-frame statistics ffmpeg's psnr and ssim filters
+// wrote to psnrLog and ssimLog.
+func ReadQuality(psnrLog, ssimLog string) (QualityStats, error) {
+	var q QualityStats
+	var ssimFrames int64
+	if err := eachField(psnrLog, "mse_avg", func(v float64) { q.MSESum += v; q.Frames++ }); err != nil {
+		return q, err
+	}
+	if err := eachField(ssimLog, "All", func(v float64) { q.SSIMSum += v; ssimFrames++ }); err != nil {
+		return q, err
+	}
+	if q.Frames == 0 || ssimFrames != q.Frames {
+		return q, fmt.Errorf("quality: %d PSNR and %d SSIM frames measured", q.Frames, ssimFrames)
+	}
+	return q, nil
+}
+
+// eachField calls fn with the value of key on every line of a stats file
+// ("n:1 mse_avg:0.52 …" or "n:1 Y:0.98 … All:0.97 (15.9)").
+func eachField(path, key string, fn func(float64)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		for _, field := range strings.Fields(sc.Text()) {
+			k, v, ok := strings.Cut(field, ":")
+			if !ok || k != key {
+				continue
+			}
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("quality: %s: bad %s value %q", path, key, v)
+			}
+			fn(x)
+		}
+	}
+	return sc.Err()
+}
