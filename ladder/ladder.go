@@ -48,6 +48,9 @@ type Ladder struct {
 	ChunkSegments int `json:"chunk_segments,omitempty"`
 	// AudioBitrate is the AAC-LC stereo bitrate in bit/s; default 128000.
 	AudioBitrate int `json:"audio_bitrate,omitempty"`
+	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
+	// which decodes every chunk a second time.
+	SkipQuality bool `json:"skip_quality,omitempty"`
 }
 
 // Codecs a rung may ask for.

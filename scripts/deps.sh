@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Reel's demo and tests need when it is missing: ffmpeg,
-# redis-server and docker-compose (for validating docker-compose.yml) from
-# Debian's packages, and MinIO with `go install` at a pinned version.
+# redis-server, docker-compose (for validating docker-compose.yml), chromium
+# and nodejs/npm (for the player tests) from Debian's packages, MinIO with
+# `go install` at a pinned version, and the pinned hls.js and dash.js with
+# `npm ci` in player/.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
@@ -13,6 +16,8 @@ pkgs=()
 command -v ffmpeg >/dev/null || pkgs+=(ffmpeg)
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v docker-compose >/dev/null || pkgs+=(docker-compose)
+command -v chromium >/dev/null || pkgs+=(chromium)
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "deps: installing ${pkgs[*]} with apt-get"
   $sudo apt-get update -qq
@@ -27,4 +32,12 @@ if ! [ -x "$gobin/minio" ] || ! [ -e "$stamp" ]; then
   echo "deps: building MinIO $MINIO_VERSION with go install (a few minutes, once)"
   (cd / && GOFLAGS= go install "github.com/minio/minio@$MINIO_VERSION")
   touch "$stamp"
+fi
+
+# hls.js and dash.js at the versions player/package-lock.json pins.
+lockstamp="player/node_modules/.lock-$(sha256sum player/package-lock.json | cut -c1-16)"
+if ! [ -e "$lockstamp" ]; then
+  echo "deps: installing the player test packages with npm ci"
+  (cd player && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$lockstamp"
 fi

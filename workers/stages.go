@@ -308,9 +308,11 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err)
 	}
-	quality, err := w.measure(ctx, j, list, win, rungs, outs, dir)
-	if err != nil {
-		return fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err)
+	var quality []media.QualityStats
+	if !j.Ladder.SkipQuality {
+		if quality, err = w.measure(ctx, j, list, win, rungs, outs, dir); err != nil {
+			return fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err)
+		}
 	}
 	for i, r := range j.Renditions {
 		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
@@ -438,7 +440,7 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 	} else if c.Decimate > 1 {
 		notes = append(notes, fmt.Sprintf("%s fps is above %d: every %d frames one is kept, for %s fps", ratio(c.InputRate.String()), media.MaxOutputRate, c.Decimate, ratio(c.Rate.String())))
 	}
-	if s.SAR != "1:1" {
+	if sar, err := media.ParseRational(s.SAR); err == nil && sar.Num != sar.Den {
 		notes = append(notes, fmt.Sprintf("pixel aspect %s: scaled to square pixels at %dx%d display size", s.SAR, c.DisplayWidth, c.DisplayHeight))
 	}
 	if c.InRange == "pc" {

@@ -219,12 +219,28 @@ func printStatus(w io.Writer, v *pipeline.View) {
 			fmt.Fprintf(w, ", audio %s", s.AudioCodec)
 		}
 		fmt.Fprintln(w)
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "  note    %s\n", n)
+		}
 	}
 	for _, r := range v.Renditions {
-		fmt.Fprintf(w, "  %-8s %4dx%-4d %s %5d kb/s  %3.0f%%\n", r.Name, r.Width, r.Height, r.Codec, r.Bitrate/1000, r.Progress*100)
+		fmt.Fprintf(w, "  %-8s %4dx%-4d %-4s %5d kb/s  %3.0f%%", r.Name, r.Width, r.Height, r.Codec, r.Bitrate/1000, r.Progress*100)
+		if r.AverageBandwidth > 0 {
+			fmt.Fprintf(w, "  %s, measured %d kb/s avg, %d kb/s peak", r.Codecs, r.AverageBandwidth/1000, r.Bandwidth/1000)
+		}
+		if q := r.Quality; q != nil {
+			fmt.Fprintf(w, ", PSNR %.2f dB, SSIM %.4f", q.PSNR, q.SSIM)
+		}
+		fmt.Fprintln(w)
 	}
-	if v.Outputs != nil {
-		fmt.Fprintf(w, "hls       %s\ndash      %s\n", v.Outputs.HLS, v.Outputs.DASH)
+	if o := v.Outputs; o != nil {
+		fmt.Fprintf(w, "hls       %s\ndash      %s\n", o.HLS, o.DASH)
+		for _, codec := range ladder.Codecs {
+			if u := o.HLSByCodec[codec]; u != "" {
+				fmt.Fprintf(w, "hls %-5s %s\n", codec, u)
+			}
+		}
+		fmt.Fprintf(w, "poster    %s\nthumbs    %s\n", o.Poster, o.Thumbnails)
 	}
 	if v.Error != nil {
 		fmt.Fprintf(w, "error     %s: %s\n", v.Error.Code, v.Error.Message)

@@ -327,6 +327,14 @@ func TestSynthetic1080pWithAudio(t *testing.T) {
 			}
 		}
 	}
+	// The default ladder's VBV ceiling keeps every rung's peak segment
+	// bitrate within twice its average.
+	for _, r := range v.Renditions {
+		if r.Bandwidth > 2*r.AverageBandwidth || r.AverageBandwidth == 0 {
+			t.Errorf("%s: peak %d bit/s, average %d bit/s", r.Name, r.Bandwidth, r.AverageBandwidth)
+		}
+		t.Logf("%s: peak %d average %d bit/s, PSNR %.2f dB SSIM %.4f", r.Name, r.Bandwidth, r.AverageBandwidth, r.Quality.PSNR, r.Quality.SSIM)
+	}
 	if v.Progress.ChunksTotal != 2 || v.Progress.Overall != 1 {
 		t.Errorf("progress: %+v", v.Progress)
 	}

@@ -83,6 +83,22 @@ func realWorldCases() []realWorld {
 			},
 		},
 		{
+			name: "DV PAL 4:3, bottom field first", file: "tape.avi", seg: 2, audio: true,
+			args: join(lavfi("testsrc2=size=720x576:rate=50"), sine, []string{"-t", "5",
+				"-vf", "interlace=scan=bff", "-c:v", "dvvideo", "-pix_fmt", "yuv420p", "-aspect", "4:3",
+				"-c:a", "pcm_s16le", "-ar", "48000"}),
+			ladder: two(540, 234),
+			check: func(t *testing.T, v pipeline.View) {
+				c := v.Source.Conform
+				if c.Deinterlace != "bff" || c.DisplayWidth != 768 || c.DisplayHeight != 576 {
+					t.Errorf("conform %+v", c)
+				}
+				if r := v.Renditions[0]; r.Width != 720 || r.Height != 540 {
+					t.Errorf("top rung %dx%d, want 720x540", r.Width, r.Height)
+				}
+			},
+		},
+		{
 			name: "interlaced without field flags (measured)", file: "fields.avi", seg: 2,
 			args: join(lavfi("testsrc2=size=352x288:rate=50"), []string{"-t", "5",
 				"-vf", "interlace=scan=bff", "-c:v", "mjpeg", "-q:v", "3"}),
@@ -99,7 +115,7 @@ func realWorldCases() []realWorld {
 				"-vf", "setsar=16/11", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}),
 			ladder: two(288, 144),
 			check: func(t *testing.T, v pipeline.View) {
-				if r := v.Renditions[0]; r.Width != 512 || r.Height != 288 {
+				if r := v.Renditions[0]; r.Width != 512 || r.Height != 288 || !hasNote(v, "pixel aspect 16/11") {
 					t.Errorf("top rung %dx%d, want 512x288", r.Width, r.Height)
 				}
 			},
