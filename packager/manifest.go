@@ -241,8 +241,10 @@ func MPD(video []Track, audio *Track) []byte {
 		for _, v := range group {
 			maxW, maxH = max(maxW, v.Width), max(maxH, v.Height)
 		}
-		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s">`+"\n",
-			id, maxW, maxH, par(group[0].Width, group[0].Height))
+		// selectionPriority: players that can play several codecs start
+		// with the one listed first (H.264 first in the default order).
+		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s" selectionPriority="%d">`+"\n",
+			id, maxW, maxH, par(group[0].Width, group[0].Height), len(groups)-id)
 		for _, v := range group {
 			_, avg := v.Bandwidth()
 			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",

@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 			f.Close()
 		}
 	}
+	stopBrowser()
 	if e2eStack != nil {
 		e2eStack.stop()
 	}
@@ -377,6 +378,7 @@ func TestSharedMedia(t *testing.T) {
 			if got < c.minPSNR {
 				t.Errorf("%s: lowest frame PSNR %.1f dB, want >= %.1f", low.Name, got, c.minPSNR)
 			}
+			playBoth(t, v)
 		})
 	}
 }

@@ -262,6 +262,7 @@ func TestRealWorldMasters(t *testing.T) {
 			t.Logf("notes: %q", v.Source.Notes)
 			verify(t, v, master, c.audio, c.seg)
 			c.check(t, v)
+			playBoth(t, v)
 			if c.samePictures {
 				low := v.Renditions[len(v.Renditions)-1]
 				for _, r := range v.Renditions {

@@ -150,10 +150,16 @@ func printOracleTable(w io.Writer) {
 	if len(oracleTable.rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "| master | single-pass frames | rung frames | top rung PSNR chunked | single-pass | difference |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| master | single-pass frames | rung frames | top rung PSNR chunked | single-pass | difference | hls.js and dash.js played it |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	playedTable.Lock()
+	defer playedTable.Unlock()
 	for _, r := range oracleTable.rows {
-		fmt.Fprintf(w, "| %s | %d | %s | %.3f dB | %.3f dB | %+.3f dB |\n", r.name, r.oracle, strings.Join(r.frames, " "), r.chunked, r.single, r.diff)
+		played := "not played"
+		if ok, tried := playedTable.ok[r.name]; tried {
+			played = map[bool]string{true: "yes", false: "NO"}[ok]
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.3f dB | %.3f dB | %+.3f dB | %s |\n", r.name, r.oracle, strings.Join(r.frames, " "), r.chunked, r.single, r.diff, played)
 	}
 }
 
