@@ -303,7 +303,9 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
 	})
 	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
-		_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(min(p.Frames, chunk.End-chunk.Start)))
+		// Progress counts the chunk's own frames, not its preroll.
+		done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
+		_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(done))
 	}))
 	if err != nil {
 		return fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err)
