@@ -253,9 +253,9 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 	for _, r := range l.Rungs {
 		w := r.Width
 		if w == 0 {
-			w = even(float64(r.Height) * aspect)
+			w = Even(float64(r.Height) * aspect)
 		}
-		h := even(float64(r.Height))
+		h := Even(float64(r.Height))
 		if float64(h) > dh+1 || float64(w) > dw+1 {
 			continue
 		}
@@ -276,7 +276,7 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 				continue
 			}
 			r := *smallest
-			r.Height, r.Width = max(even(dh), 2), max(even(dw), 2)
+			r.Height, r.Width = max(Even(dh), 2), max(Even(dw), 2)
 			r.Name = rungName(r.Height, r.Codec)
 			out = append(out, r)
 		}
@@ -300,8 +300,9 @@ func rungName(height int, codec string) string {
 	return fmt.Sprintf("%dp-%s", height, codec)
 }
 
-// even rounds v to the nearest even integer, at least 2.
-func even(v float64) int {
+// Even rounds v to the nearest even integer, at least 2: a size 4:2:0
+// video can have.
+func Even(v float64) int {
 	e := int(math.Round(v/2)) * 2
 	if e < 2 {
 		e = 2

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"github.com/reel-video/reel/ladder"
 )
 
 // MaxOutputRate is the highest frame rate Reel writes. Faster sources are
@@ -78,11 +80,7 @@ func ConformFor(v VideoInfo, fieldOrder string) Conform {
 		c.InRange = "pc"
 	}
 	c.InMatrix = inMatrix(v)
-	w := float64(v.Width) * v.SAR.Float()
-	h := float64(v.Height)
-	if v.SAR.Float() <= 0 {
-		w = float64(v.Width)
-	}
+	w, h := ladder.Source{Width: v.Width, Height: v.Height, SARNum: v.SAR.Num, SARDen: v.SAR.Den}.DisplaySize()
 	if c.Rotate == 90 || c.Rotate == 270 {
 		w, h = h, w
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
@@ -59,9 +60,9 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	}
 
 	// Thumbnails, from the smallest rendition that is at least as large.
-	tw, th := thumbBox, even(float64(thumbBox*top.Height)/float64(top.Width))
+	tw, th := thumbBox, ladder.Even(float64(thumbBox*top.Height)/float64(top.Width))
 	if top.Height > top.Width {
-		tw, th = even(float64(thumbBox*top.Width)/float64(top.Height)), thumbBox
+		tw, th = ladder.Even(float64(thumbBox*top.Width)/float64(top.Height)), thumbBox
 	}
 	src := top
 	for _, t := range family {
@@ -95,9 +96,4 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 		return err
 	}
 	return w.uploadDir(ctx, out, outPrefix(j.ID)+thumbsDir+"/")
-}
-
-// even rounds v to the nearest even integer, at least 2.
-func even(v float64) int {
-	return max(int(math.Round(v/2))*2, 2)
 }

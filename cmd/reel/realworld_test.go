@@ -220,8 +220,7 @@ func hasNote(v pipeline.View, s string) bool {
 // the family.
 func checkCodecs(t *testing.T, v pipeline.View) {
 	t.Helper()
-	want := map[string]string{"h264": "avc1.", "hevc": "hvc1.", "vp9": "vp09.", "av1": "av01."}
-	if len(v.Outputs.HLSByCodec) != len(want) {
+	if len(v.Outputs.HLSByCodec) != len(codecPrefix) {
 		t.Fatalf("per-codec playlists: %v", v.Outputs.HLSByCodec)
 	}
 	for codec, url := range v.Outputs.HLSByCodec {
@@ -231,7 +230,7 @@ func checkCodecs(t *testing.T, v pipeline.View) {
 			t.Fatalf("%s: %v", url, err)
 		}
 		for _, vr := range pl.(*m3u8.MasterPlaylist).Variants {
-			if !strings.HasPrefix(vr.Codecs, want[codec]) {
+			if !strings.HasPrefix(vr.Codecs, codecPrefix[codec]) {
 				t.Errorf("%s playlist lists %s", codec, vr.Codecs)
 			}
 		}
