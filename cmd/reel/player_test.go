@@ -24,6 +24,7 @@ import (
 type playerResult struct {
 	Player   string   `json:"player"`
 	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
 	Switches []struct {
 		Height int     `json:"height"`
 		At     float64 `json:"at"`
