@@ -10,12 +10,20 @@ import (
 	"github.com/reel-video/reel/ladder"
 )
 
-// InputProtocols is the allow-list of protocols ffmpeg and ffprobe may use
-// to read a master: the presigned S3 URL it is given, never a local file.
-const InputProtocols = "http,https,tcp,tls"
-
 // globalArgs come first in every ffmpeg run Reel makes.
 var globalArgs = []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"}
+
+// pieceInput reads the split's pieces through a concat list Reel wrote;
+// rotation is the conform's to apply.
+func pieceInput() ffmpeg.KwArgs {
+	return ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "format_whitelist": PieceFormats, "noautorotate": ""}
+}
+
+// masterInput reads a master: only the presigned S3 URL it is given, over
+// HTTP, and only through the demuxers of MasterFormats.
+func masterInput() ffmpeg.KwArgs {
+	return ffmpeg.KwArgs{"protocol_whitelist": InputProtocols, "format_whitelist": MasterFormats}
+}
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
 
@@ -35,7 +43,7 @@ func SplitArgs(input string, cuts []float64, piecePattern, listCSV string) []str
 	if len(times) > 0 {
 		out["segment_times"] = strings.Join(times, ",")
 	}
-	args := ffmpeg.Input(input, ffmpeg.KwArgs{"protocol_whitelist": InputProtocols}).
+	args := ffmpeg.Input(input, masterInput()).
 		Output(piecePattern, out).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }
@@ -88,7 +96,7 @@ func SegmentFrames(fr Rational, seconds float64) int64 {
 // split, scaled per rung to square pixels, and encoded with a keyframe at
 // every segment boundary and nowhere else.
 func EncodeArgs(s EncodeSpec) []string {
-	in := ffmpeg.Input(s.ConcatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "noautorotate": ""})
+	in := ffmpeg.Input(s.ConcatList, pieceInput())
 	v := s.Conform.frames(in.Get("v:0"), s.Window)
 	return encodeOutputs(v, s.Conform.Rate, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
 }
@@ -226,7 +234,7 @@ type AudioSpec struct {
 // much late and cut that much early: the first 21 ms of the master's audio
 // give way to the priming, and every later sample plays at its own time.
 func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string) []string {
-	a := ffmpeg.Input(input, ffmpeg.KwArgs{"protocol_whitelist": InputProtocols}).Get(strconv.Itoa(s.Stream)).
+	a := ffmpeg.Input(input, masterInput()).Get(strconv.Itoa(s.Stream)).
 		Filter("asetpts", ffmpeg.Args{fmt.Sprintf("PTS-%s/TB", fmtFloat(s.Shift+AACPriming))}).
 		Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
 		Filter("apad", ffmpeg.Args{}).
@@ -240,7 +248,7 @@ func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string)
 // PackageArgs joins a rung's encoded chunks (an ffconcat list) without
 // re-encoding and cuts them into CMAF segments with an HLS media playlist.
 func PackageArgs(concatList string, segSeconds float64, playlist, initName, segPattern string) []string {
-	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file"}).
+	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "format_whitelist": EncodedFormats}).
 		Output(playlist, hlsArgs(segSeconds, initName, segPattern, ffmpeg.KwArgs{"map": "0:v:0", "c": "copy"})).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }
@@ -266,7 +274,7 @@ func hlsArgs(segSeconds float64, initName, segPattern string, extra ffmpeg.KwArg
 // the frame at exactly k·everyFrames/rate, scaled to w×h and tiled
 // cols×rows per JPEG sheet.
 func SpritesArgs(concatList string, everyFrames int64, w, h, cols, rows int, pattern string) []string {
-	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file"}).Get("v:0").
+	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "format_whitelist": EncodedFormats}).Get("v:0").
 		Filter("select", ffmpeg.Args{fmt.Sprintf("not(mod(n\\,%d))", everyFrames)}).
 		Filter("scale", ffmpeg.Args{fmt.Sprintf("%d:%d", w, h)}, ffmpeg.KwArgs{"flags": "bicubic"}).
 		Filter("setsar", ffmpeg.Args{"1"}).
@@ -277,7 +285,7 @@ func SpritesArgs(concatList string, everyFrames int64, w, h, cols, rows int, pat
 
 // PosterArgs writes the frame at time at of a local encoded file as a JPEG.
 func PosterArgs(input string, at float64, out string) []string {
-	args := ffmpeg.Input(input, ffmpeg.KwArgs{"ss": fmtFloat(at), "protocol_whitelist": "file"}).Get("v:0").
+	args := ffmpeg.Input(input, ffmpeg.KwArgs{"ss": fmtFloat(at), "protocol_whitelist": "file", "format_whitelist": "mov"}).Get("v:0").
 		Output(out, ffmpeg.KwArgs{"frames:v": "1", "q:v": "3", "f": "image2", "update": "1"}).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }

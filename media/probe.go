@@ -124,25 +124,26 @@ type ProbeResult struct {
 
 type ffprobeJSON struct {
 	Streams []struct {
-		Index         int    `json:"index"`
-		CodecType     string `json:"codec_type"`
-		CodecName     string `json:"codec_name"`
-		Width         int    `json:"width"`
-		Height        int    `json:"height"`
-		SampleAspect  string `json:"sample_aspect_ratio"`
-		RFrameRate    string `json:"r_frame_rate"`
-		AvgFrameRate  string `json:"avg_frame_rate"`
-		PixFmt        string `json:"pix_fmt"`
-		FieldOrder    string `json:"field_order"`
-		ColorRange    string `json:"color_range"`
-		ColorSpace    string `json:"color_space"`
-		NbFrames      string `json:"nb_frames"`
-		NbReadPackets string `json:"nb_read_packets"`
-		Duration      string `json:"duration"`
-		StartTime     string `json:"start_time"`
-		Channels      int    `json:"channels"`
-		SampleRate    string `json:"sample_rate"`
-		Disposition   struct {
+		Index          int    `json:"index"`
+		CodecType      string `json:"codec_type"`
+		CodecName      string `json:"codec_name"`
+		CodecTagString string `json:"codec_tag_string"`
+		Width          int    `json:"width"`
+		Height         int    `json:"height"`
+		SampleAspect   string `json:"sample_aspect_ratio"`
+		RFrameRate     string `json:"r_frame_rate"`
+		AvgFrameRate   string `json:"avg_frame_rate"`
+		PixFmt         string `json:"pix_fmt"`
+		FieldOrder     string `json:"field_order"`
+		ColorRange     string `json:"color_range"`
+		ColorSpace     string `json:"color_space"`
+		NbFrames       string `json:"nb_frames"`
+		NbReadPackets  string `json:"nb_read_packets"`
+		Duration       string `json:"duration"`
+		StartTime      string `json:"start_time"`
+		Channels       int    `json:"channels"`
+		SampleRate     string `json:"sample_rate"`
+		Disposition    struct {
 			Default     int `json:"default"`
 			AttachedPic int `json:"attached_pic"`
 		} `json:"disposition"`
@@ -166,6 +167,9 @@ type ffprobeJSON struct {
 // MaxFrameRate is the highest source frame rate Reel accepts.
 const MaxFrameRate = 1000
 
+// MaxDimension is the largest frame width or height Reel accepts.
+const MaxDimension = 8192
+
 // ParseProbe turns ffprobe's JSON (-show_format -show_streams) into a
 // ProbeResult. It returns an error wrapping ErrInvalidMedia when the master
 // has no usable video stream or no duration. Of several audio streams it
@@ -181,6 +185,7 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	res.Size, _ = strconv.ParseInt(p.Format.Size, 10, 64)
 	res.BitRate, _ = strconv.ParseInt(p.Format.BitRate, 10, 64)
 	videoFound := false
+	undecodable := ""
 	audioStreams := 0
 	for _, s := range p.Streams {
 		ignore := func() { res.Ignored = append(res.Ignored, fmt.Sprintf("%d:%s:%s", s.Index, s.CodecType, s.CodecName)) }
@@ -188,6 +193,14 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 		case "video":
 			if videoFound || s.Disposition.AttachedPic == 1 {
 				ignore()
+				continue
+			}
+			if s.CodecName == "" || s.CodecName == "none" {
+				// ffmpeg has no decoder for it.
+				ignore()
+				if undecodable == "" {
+					undecodable = s.CodecTagString
+				}
 				continue
 			}
 			videoFound = true
@@ -204,10 +217,16 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 				(v.FrameRate.Float() <= 0 || v.FrameRate.Float() > 2*avg.Float()) {
 				v.FrameRate = avg
 			}
-			if n, err := strconv.ParseInt(s.NbReadPackets, 10, 64); err == nil {
-				v.Frames = n
-			} else if n, err := strconv.ParseInt(s.NbFrames, 10, 64); err == nil {
-				v.Frames = n
+			read, rerr := strconv.ParseInt(s.NbReadPackets, 10, 64)
+			declared, derr := strconv.ParseInt(s.NbFrames, 10, 64)
+			switch {
+			case rerr == nil:
+				v.Frames = read
+				if derr == nil && read < declared-1 && float64(read) < 0.9*float64(declared) {
+					return nil, mediaErr(CodeTruncated, "the master ends early: its index lists %d video frames but only %d are in the file; upload the whole file", declared, read)
+				}
+			case derr == nil:
+				v.Frames = declared
 			}
 			v.Duration, _ = strconv.ParseFloat(s.Duration, 64)
 			v.StartTime, _ = strconv.ParseFloat(s.StartTime, 64)
@@ -240,25 +259,32 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	if res.Audio != nil {
 		res.Audio.Streams = audioStreams
 	}
+	if !videoFound && undecodable != "" {
+		return nil, mediaErr(CodeUnsupportedCodec, "the master's video codec (tag %q) is not one ffmpeg can decode; export the master as H.264, HEVC, ProRes, VP9, AV1, MPEG-2 or another common codec", undecodable)
+	}
 	if !videoFound {
-		return nil, fmt.Errorf("%w: the master has no video stream", ErrInvalidMedia)
+		what := "no video stream"
+		if audioStreams > 0 {
+			what = "only audio"
+		}
+		return nil, mediaErr(CodeNoVideo, "the master has %s; upload a file with a video stream", what)
 	}
 	v := res.Video
-	if v.Width <= 0 || v.Height <= 0 || v.Width > 8192 || v.Height > 8192 {
-		return nil, fmt.Errorf("%w: video size %dx%d is outside 1x1..8192x8192", ErrInvalidMedia, v.Width, v.Height)
+	if v.Width <= 0 || v.Height <= 0 || v.Width > MaxDimension || v.Height > MaxDimension {
+		return nil, mediaErr(CodeBadDimensions, "the video's frame size %dx%d is outside 1x1..%dx%d", v.Width, v.Height, MaxDimension, MaxDimension)
 	}
 	if sar := v.SAR.Float(); sar < 0.1 || sar > 10 {
-		return nil, fmt.Errorf("%w: pixel aspect ratio %s is outside 1:10..10:1", ErrInvalidMedia, v.SAR)
+		return nil, mediaErr(CodeBadDimensions, "the video's pixel aspect ratio %s is outside 1:10..10:1", v.SAR)
 	}
 	fps := v.FrameRate.Float()
 	if fps <= 0 || fps > MaxFrameRate || math.IsNaN(fps) {
-		return nil, fmt.Errorf("%w: video frame rate %s is not usable", ErrInvalidMedia, v.FrameRate)
+		return nil, mediaErr(CodeBadFrameRate, "the video's frame rate %s is not usable: it must be above 0 and at most %d fps", v.FrameRate, MaxFrameRate)
 	}
 	if res.Duration <= 0 {
 		res.Duration = v.Duration
 	}
 	if res.Duration <= 0 {
-		return nil, fmt.Errorf("%w: the master has zero duration", ErrInvalidMedia)
+		return nil, mediaErr(CodeEmpty, "the master has zero duration")
 	}
 	return res, nil
 }
@@ -301,22 +327,26 @@ func (r Rational) Reduce() Rational {
 // once, because header frame counts are not trustworthy for every
 // container and the frame count is the pipeline's invariant.
 func ProbeArgs(input string) []string {
-	return []string{"-v", "error", "-protocol_whitelist", InputProtocols,
+	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats,
 		"-print_format", "json", "-show_format", "-show_streams", "-count_packets", "-i", input}
 }
 
 // Probe runs ffprobe on input (an http(s) URL) in one pass.
 func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) {
-	out, err := r.output(ctx, r.FFprobe, ProbeArgs(input))
+	out, err := r.output(ctx, r.FFprobe, ProbeArgs(input), r.ProbeLimits)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return nil, classifyRead(ee.Stderr)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: ffprobe cannot read the master to the end: %v", ErrInvalidMedia, err)
+		return nil, err
 	}
 	res, err := ParseProbe(out)
 	if err != nil {
 		return nil, err
 	}
 	if res.Video.Frames <= 0 {
-		return nil, fmt.Errorf("%w: the video stream has no frames", ErrInvalidMedia)
+		return nil, mediaErr(CodeEmpty, "the master's video stream has no frames")
 	}
 	return res, nil
 }
@@ -325,7 +355,7 @@ func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) 
 // demuxers (and so the concat demuxer) see it.
 func (r *Runner) StartTime(ctx context.Context, path string) (float64, error) {
 	out, err := r.output(ctx, r.FFprobe, []string{"-v", "error", "-protocol_whitelist", "file",
-		"-show_entries", "format=start_time", "-of", "default=noprint_wrappers=1:nokey=1", "-i", path})
+		"-format_whitelist", "matroska", "-show_entries", "format=start_time", "-of", "default=noprint_wrappers=1:nokey=1", "-i", path}, r.ProbeLimits)
 	if err != nil {
 		return 0, err
 	}
@@ -339,7 +369,7 @@ func (r *Runner) StartTime(ctx context.Context, path string) (float64, error) {
 // DecodeCheckArgs decodes the first frames of the video stream of a local
 // file and discards them; with -v error anything printed is a decode error.
 func DecodeCheckArgs(path string, frames int) []string {
-	return []string{"-hide_banner", "-nostdin", "-v", "error", "-protocol_whitelist", "file",
+	return []string{"-hide_banner", "-nostdin", "-v", "error", "-protocol_whitelist", "file", "-format_whitelist", "matroska",
 		"-i", path, "-map", "0:v:0", "-frames:v", strconv.Itoa(frames), "-f", "null", "-"}
 }
 
@@ -348,7 +378,7 @@ func DecodeCheckArgs(path string, frames int) []string {
 // at an I-frame that is not a clean random access point (later frames refer
 // to frames before it) fails this check.
 func (r *Runner) DecodesCleanly(ctx context.Context, path string, frames int) (bool, error) {
-	cmd := command(ctx, r.ffmpeg(), DecodeCheckArgs(path, frames))
+	cmd := r.command(ctx, r.ffmpeg(), DecodeCheckArgs(path, frames), r.ProbeLimits)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -368,7 +398,7 @@ const IdetFrames = 250
 // IdetArgs runs ffmpeg's idet filter over the first frames of input's
 // video and prints its counts (at log level info) to stderr.
 func IdetArgs(input string) []string {
-	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols,
+	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats,
 		"-i", input, "-map", "0:v:0", "-frames:v", strconv.Itoa(IdetFrames), "-vf", "idet", "-an", "-f", "null", "-"}
 }
 
@@ -400,14 +430,17 @@ func ParseIdet(stderr string) (string, error) {
 // its field order is interlaced, with ffmpeg's idet filter over its first
 // IdetFrames frames.
 func (r *Runner) DetectFieldOrder(ctx context.Context, input string) (string, error) {
-	cmd := command(ctx, r.ffmpeg(), IdetArgs(input))
+	cmd := r.command(ctx, r.ffmpeg(), IdetArgs(input), r.ProbeLimits)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("%w: cannot decode the video to measure interlacing: %v", ErrInvalidMedia, err)
+		if le := limitError(cmd, r.ProbeLimits, stderr.String(), err); le != nil {
+			return "", le
+		}
+		return "", mediaErr(CodeCorrupt, "the video cannot be decoded to measure interlacing: %s", lastLine(stderr.String()))
 	}
 	return ParseIdet(stderr.String())
 }

@@ -77,7 +77,7 @@ type QualitySpec struct {
 // rung of a chunk against its source, scaled to the rung's size with the
 // encode's own scaler.
 func QualityArgs(s QualitySpec) []string {
-	in := ffmpeg.Input(s.ConcatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "noautorotate": ""})
+	in := ffmpeg.Input(s.ConcatList, pieceInput())
 	if s.Master != "" {
 		// As ReferenceArgs reads it: rotated by ffmpeg itself.
 		in = ffmpeg.Input(s.Master, ffmpeg.KwArgs{"protocol_whitelist": "file"})
@@ -102,7 +102,7 @@ func QualityArgs(s QualitySpec) []string {
 			src = split.Get(strconv.Itoa(i))
 		}
 		refs := scaleTo(src, r).Split()
-		enc := skip(ffmpeg.Input(s.Encoded[i], ffmpeg.KwArgs{"protocol_whitelist": "file"}).Get("v:0").
+		enc := skip(ffmpeg.Input(s.Encoded[i], ffmpeg.KwArgs{"protocol_whitelist": "file", "format_whitelist": "mov"}).Get("v:0").
 			Filter("settb", ffmpeg.Args{tb}).Filter("setpts", ffmpeg.Args{"N"})).
 			Filter("setsar", ffmpeg.Args{"1"}).Split()
 		psnr := ffmpeg.Filter([]*ffmpeg.Stream{enc.Get("0"), refs.Get("0")}, "psnr", ffmpeg.Args{}, ffmpeg.KwArgs{"stats_file": s.PSNRLogs[i]})

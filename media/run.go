@@ -20,6 +20,22 @@ import (
 type Runner struct {
 	// FFmpeg and FFprobe are the binaries to run; default "ffmpeg", "ffprobe".
 	FFmpeg, FFprobe string
+	// Prlimit runs a tool under Limits; default "prlimit" (util-linux).
+	Prlimit string
+	// ProbeLimits bound the probe, the decode checks and idet.
+	ProbeLimits Limits
+}
+
+// Cmd is one ffmpeg run.
+type Cmd struct {
+	Args   []string
+	Limits Limits
+	// OnProgress, if set, gets each -progress report.
+	OnProgress func(Progress)
+	// Decoder, if set, is the name the master's video decoder logs under
+	// (see DecoderName): an error it prints fails the run with a
+	// *CorruptError even when ffmpeg itself succeeds.
+	Decoder string
 }
 
 // Progress is one report from ffmpeg's -progress output.
@@ -76,10 +92,20 @@ func (r *Runner) ffmpeg() string {
 	return r.FFmpeg
 }
 
-func command(ctx context.Context, bin string, args []string) *exec.Cmd {
+func (r *Runner) command(ctx context.Context, bin string, args []string, lim Limits) *exec.Cmd {
+	if la := lim.args(); len(la) > 0 {
+		// prlimit sets the limits and execs the tool in its place.
+		pl := r.Prlimit
+		if pl == "" {
+			pl = "prlimit"
+		}
+		args = append(append(la, "--", bin), args...)
+		bin = pl
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	// Its own process group, so a canceled run takes any helper with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so a canceled run takes any helper with it;
+	// killed with the worker, so a worker that dies leaves no ffmpeg behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	// SVT-AV1 prints its banner to stderr unless told to log errors only.
@@ -87,13 +113,18 @@ func command(ctx context.Context, bin string, args []string) *exec.Cmd {
 	return cmd
 }
 
-// Run runs ffmpeg with args (as built by this package, which ask for
-// -progress pipe:1) and calls onProgress, if not nil, for each report. The
-// process is killed when ctx is done.
-func (r *Runner) Run(ctx context.Context, args []string, onProgress func(Progress)) error {
-	cmd := command(ctx, r.ffmpeg(), args)
+// Run runs ffmpeg with c.Args (as built by this package, which ask for
+// -progress pipe:1) under c.Limits and calls c.OnProgress, if set, for each
+// report. The process is killed when ctx is done. A run stopped by a limit
+// returns a *LimitError.
+func (r *Runner) Run(ctx context.Context, c Cmd) error {
+	cmd := r.command(ctx, r.ffmpeg(), c.Args, c.Limits)
 	stderr := &tailBuffer{n: 4096}
+	watch := &lineWatch{prefix: "[" + c.Decoder + " @ "}
 	cmd.Stderr = stderr
+	if c.Decoder != "" {
+		cmd.Stderr = io.MultiWriter(stderr, watch)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -101,14 +132,87 @@ func (r *Runner) Run(ctx context.Context, args []string, onProgress func(Progres
 	if err := cmd.Start(); err != nil {
 		return &ExitError{Tool: "ffmpeg", Err: err}
 	}
-	readProgress(stdout, onProgress)
+	readProgress(stdout, c.OnProgress)
 	if err := cmd.Wait(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("ffmpeg stopped: %w", ctx.Err())
 		}
+		if le := limitError(cmd, c.Limits, stderr.String(), err); le != nil {
+			return le
+		}
+		if line := watch.first(); line != "" {
+			return &CorruptError{Decoder: c.Decoder, Line: line}
+		}
 		return &ExitError{Tool: "ffmpeg", Err: err, Stderr: stderr.String()}
 	}
+	if line := watch.first(); line != "" {
+		return &CorruptError{Decoder: c.Decoder, Line: line}
+	}
 	return nil
+}
+
+// limitError says which limit stopped a failed run, if one did: the CPU
+// time it used, the signal that ended it, or the allocation failure it
+// printed.
+func limitError(cmd *exec.Cmd, lim Limits, stderr string, err error) *LimitError {
+	st := cmd.ProcessState
+	if st == nil {
+		return nil
+	}
+	ws, _ := st.Sys().(syscall.WaitStatus)
+	used := st.UserTime() + st.SystemTime()
+	switch {
+	case lim.CPU > 0 && (used >= lim.CPU-time.Second || ws.Signal() == syscall.SIGXCPU):
+		return &LimitError{Which: "cpu", Limit: lim.CPU.String() + " of CPU time", Err: err}
+	case lim.Output > 0 && ws.Signaled() && ws.Signal() == syscall.SIGXFSZ:
+		return &LimitError{Which: "output", Limit: fmt.Sprintf("%d MiB per file", lim.Output>>20), Err: err}
+	case lim.Memory > 0 && (strings.Contains(stderr, "Cannot allocate memory") || strings.Contains(stderr, "std::bad_alloc") ||
+		strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "Out of memory") ||
+		strings.Contains(stderr, "failed to map segment") || strings.Contains(stderr, "ENOMEM")):
+		return &LimitError{Which: "memory", Limit: fmt.Sprintf("%d MiB", lim.Memory>>20), Err: err}
+	}
+	return nil
+}
+
+// lineWatch remembers the first whole line written to it that starts
+// with prefix.
+type lineWatch struct {
+	prefix string
+	mu     sync.Mutex
+	part   []byte
+	line   string
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.line != "" {
+		return len(p), nil
+	}
+	w.part = append(w.part, p...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			break
+		}
+		l := strings.TrimSpace(string(w.part[:i]))
+		w.part = w.part[i+1:]
+		if strings.HasPrefix(l, w.prefix) {
+			w.line = l
+			w.part = nil
+			break
+		}
+	}
+	if len(w.part) > 64<<10 {
+		w.part = nil
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) first() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.line
 }
 
 func readProgress(rd io.Reader, onProgress func(Progress)) {
@@ -135,18 +239,21 @@ func readProgress(rd io.Reader, onProgress func(Progress)) {
 	_, _ = io.Copy(io.Discard, rd)
 }
 
-// output runs bin and returns its stdout.
-func (r *Runner) output(ctx context.Context, bin string, args []string) ([]byte, error) {
+// output runs bin under lim and returns its stdout.
+func (r *Runner) output(ctx context.Context, bin string, args []string, lim Limits) ([]byte, error) {
 	if bin == "" {
 		bin = "ffprobe"
 	}
-	cmd := command(ctx, bin, args)
+	cmd := r.command(ctx, bin, args, lim)
 	var out bytes.Buffer
 	stderr := &tailBuffer{n: 2048}
 	cmd.Stdout, cmd.Stderr = &out, stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s stopped: %w", bin, ctx.Err())
+		}
+		if le := limitError(cmd, lim, stderr.String(), err); le != nil {
+			return nil, le
 		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {

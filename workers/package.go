@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
@@ -130,7 +131,8 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		return packager.Track{}, err
 	}
 	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
-	if err := w.Media.Run(ctx, args, nil); err != nil {
+	seconds := float64(j.Plan.Frames) / fps
+	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung})}); err != nil {
 		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr, err := readTrack(out)

@@ -36,22 +36,15 @@ func (w *Worker) probe(ctx context.Context, t pipeline.Task) error {
 		return err
 	}
 	res, err := w.Media.Probe(ctx, u)
-	if errors.Is(err, media.ErrInvalidMedia) {
-		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia,
-			fmt.Errorf("the master cannot be transcoded: %w; upload a video file with a readable video stream", err))
-	}
 	if err != nil {
-		return err
+		return w.mediaFailure(ctx, j.ID, "the probe", err)
 	}
 	v := res.Video
 	measured := ""
 	if !v.Interlaced() && v.FieldOrder != "progressive" {
 		// The stream does not say: measure it on the first frames.
 		if measured, err = w.Media.DetectFieldOrder(ctx, u); err != nil {
-			if errors.Is(err, media.ErrInvalidMedia) {
-				return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
-			}
-			return err
+			return w.mediaFailure(ctx, j.ID, "the interlacing check", err)
 		}
 	}
 	conf := media.ConformFor(v, measured)
@@ -176,8 +169,9 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 		return err
 	}
 	list := filepath.Join(dir, "pieces.csv")
-	if err := w.Media.Run(ctx, media.SplitArgs(u, j.Plan.Cuts(), filepath.Join(dir, "piece_%05d.mkv"), list), nil); err != nil {
-		return fmt.Errorf("split %s: %w", j.ID, err)
+	lim := w.Limits.streamLimits(j.Source.Duration, j.Input.Size)
+	if err := w.Media.Run(ctx, media.Cmd{Args: media.SplitArgs(u, j.Plan.Cuts(), filepath.Join(dir, "piece_%05d.mkv"), list), Limits: lim}); err != nil {
+		return w.mediaFailure(ctx, j.ID, "the split", fmt.Errorf("split %s: %w", j.ID, err))
 	}
 	f, err := os.Open(list)
 	if err != nil {
@@ -302,18 +296,22 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
 	})
-	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
-		// Progress counts the chunk's own frames, not its preroll.
-		done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
-		_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(done))
-	}))
+	frames := chunk.End - chunk.Start + win.Preroll
+	seconds := float64(frames) / j.Plan.FPS()
+	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(frames, seconds, rungs),
+		Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
+			// Progress counts the chunk's own frames, not its preroll.
+			done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
+			_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(done))
+		})})
 	if err != nil {
-		return fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err)
+		where := fmt.Sprintf("chunk %d (%.1f s to %.1f s)", t.Chunk, float64(chunk.Start)/j.Plan.FPS(), float64(chunk.End)/j.Plan.FPS())
+		return w.mediaFailure(ctx, j.ID, where, fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err))
 	}
 	var quality []media.QualityStats
 	if !j.Ladder.SkipQuality {
-		if quality, err = w.measure(ctx, j, list, win, rungs, outs, dir); err != nil {
-			return fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err)
+		if quality, err = w.measure(ctx, j, list, win, rungs, outs, dir, frames); err != nil {
+			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
 	for i, r := range j.Renditions {
@@ -362,13 +360,14 @@ func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
 	dur := float64(p.Frames) / p.FPS()
 	args := media.AudioArgs(u, media.AudioSpec{Stream: j.Source.AudioStream, Shift: shift, Duration: dur,
 		Bitrate: l.AudioBitrate, SegSeconds: l.SegmentSeconds}, filepath.Join(dir, ffmpegPlaylist), initName, filepath.Join(dir, segPattern))
-	err = w.Media.Run(ctx, args, w.throttle(func(p media.Progress) {
-		if dur > 0 {
-			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, min(p.OutTime.Seconds()/dur, 0.99))
-		}
-	}))
+	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.streamLimits(dur, int64(l.AudioBitrate)*int64(dur+1)/8),
+		OnProgress: w.throttle(func(p media.Progress) {
+			if dur > 0 {
+				_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, min(p.OutTime.Seconds()/dur, 0.99))
+			}
+		})})
 	if err != nil {
-		return fmt.Errorf("audio %s: %w", j.ID, err)
+		return w.mediaFailure(ctx, j.ID, "the audio", fmt.Errorf("audio %s: %w", j.ID, err))
 	}
 	if err := w.uploadDir(ctx, dir, outPrefix(j.ID)+audioTrack+"/"); err != nil {
 		return err
@@ -404,13 +403,14 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 
 // measure computes each rung's PSNR and SSIM against the chunk's source
 // frames, decoded and conformed as for the encode.
-func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string) ([]media.QualityStats, error) {
+func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string, frames int64) ([]media.QualityStats, error) {
 	spec := media.QualitySpec{ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll, Rungs: rungs, Encoded: outs}
 	for i := range rungs {
 		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(dir, fmt.Sprintf("psnr-%d.log", i)))
 		spec.SSIMLogs = append(spec.SSIMLogs, filepath.Join(dir, fmt.Sprintf("ssim-%d.log", i)))
 	}
-	if err := w.Media.Run(ctx, media.QualityArgs(spec), nil); err != nil {
+	lim := w.Limits.encodeLimits(frames, 0, rungs)
+	if err := w.Media.Run(ctx, media.Cmd{Args: media.QualityArgs(spec), Limits: lim}); err != nil {
 		return nil, err
 	}
 	q := make([]media.QualityStats, len(rungs))

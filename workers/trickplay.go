@@ -52,7 +52,7 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	poster := filepath.Join(dir, posterName)
 	in := filepath.Join(dir, "in-"+top.Name, fmt.Sprintf("%05d.mp4", chunk.Index))
 	pos := float64(at-chunk.Start+j.Plan.Preroll(chunk.Index)) / fps
-	if err := w.Media.Run(ctx, media.PosterArgs(in, pos, poster), nil); err != nil {
+	if err := w.Media.Run(ctx, media.Cmd{Args: media.PosterArgs(in, pos, poster), Limits: w.Limits.streamLimits(0, 0)}); err != nil {
 		return err
 	}
 	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), outPrefix(j.ID)+posterName, poster, contentType(posterName), ""); err != nil {
@@ -77,7 +77,8 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 		return err
 	}
 	list := filepath.Join(dir, "in-"+src.Name, "chunks.ffconcat")
-	if err := w.Media.Run(ctx, media.SpritesArgs(list, every, tw, th, spriteCols, spriteRows, filepath.Join(out, spriteName)), nil); err != nil {
+	if err := w.Media.Run(ctx, media.Cmd{Args: media.SpritesArgs(list, every, tw, th, spriteCols, spriteRows, filepath.Join(out, spriteName)),
+		Limits: w.Limits.streamLimits(float64(frames)/fps, 0)}); err != nil {
 		return err
 	}
 	count := int((frames + every - 1) / every)

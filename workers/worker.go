@@ -37,7 +37,7 @@ type Media interface {
 	StartTime(ctx context.Context, path string) (float64, error)
 	DecodesCleanly(ctx context.Context, path string, frames int) (bool, error)
 	DetectFieldOrder(ctx context.Context, input string) (string, error)
-	Run(ctx context.Context, args []string, onProgress func(media.Progress)) error
+	Run(ctx context.Context, c media.Cmd) error
 }
 
 // Worker holds what every handler needs.
@@ -48,6 +48,8 @@ type Worker struct {
 	// WorkDir is where tasks keep their temporary files; default os.TempDir().
 	WorkDir string
 	Log     *slog.Logger
+	// Limits bound each ffmpeg run.
+	Limits Limits
 	// ProgressEvery is the least time between progress reports; default 500ms.
 	ProgressEvery time.Duration
 }
@@ -120,7 +122,7 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		}
 		var inv *invalidMedia
 		if errors.As(err, &inv) {
-			code = pipeline.CodeInvalidMedia
+			code = inv.code
 		}
 		msg := fmt.Sprintf("%s task failed after %d retries: %v", t.Kind, retried, err)
 		if err := w.Svc.Fail(context.Background(), t.JobID, code, msg); err != nil {
@@ -149,7 +151,10 @@ func (w *Worker) tempDir(t pipeline.Task) (string, func(), error) {
 }
 
 // invalidMedia is a permanent failure caused by the master itself.
-type invalidMedia struct{ err error }
+type invalidMedia struct {
+	code string
+	err  error
+}
 
 func (e *invalidMedia) Error() string   { return e.err.Error() }
 func (e *invalidMedia) Unwrap() []error { return []error{e.err, asynq.SkipRetry} }
@@ -160,8 +165,8 @@ func (w *Worker) failPermanently(ctx context.Context, id, code string, err error
 	if ferr := w.Svc.Fail(ctx, id, code, err.Error()); ferr != nil {
 		return ferr
 	}
-	if code == pipeline.CodeInvalidMedia {
-		return &invalidMedia{err}
+	if code != pipeline.CodeInternal && code != pipeline.CodeEncodeFailed {
+		return &invalidMedia{code, err}
 	}
 	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 }

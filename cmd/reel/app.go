@@ -197,7 +197,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe}, WorkDir: c.WorkDir, Log: log}
+	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
+	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
+	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log}
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: 20 * time.Second, LogLevel: asynq.WarnLevel,

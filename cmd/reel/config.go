@@ -7,10 +7,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/workers"
 )
 
 // exitCode ends the program with a status without printing more.
@@ -37,12 +39,15 @@ type config struct {
 	MaxUpload     int64  // REEL_MAX_UPLOAD_BYTES
 	FFmpeg        string // REEL_FFMPEG
 	FFprobe       string // REEL_FFPROBE
+	// MaxMemory and CPUPerFrame bound each ffmpeg run.
+	MaxMemory   int64         // REEL_FFMPEG_MAX_MEMORY (bytes)
+	CPUPerFrame time.Duration // REEL_FFMPEG_CPU_PER_FRAME (a duration, e.g. 1s)
 }
 
 func defaultConfig() config {
 	return config{
 		Addr: "127.0.0.1:8080", Bucket: "reel-masters", OriginBucket: "reel-origin",
-		Concurrency: 2, MaxUpload: 50 << 30, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
+		Concurrency: 2, MaxUpload: 50 << 30, MaxMemory: workers.DefaultMemory, CPUPerFrame: workers.DefaultCPUPerFrame, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
 	}
 }
 
@@ -79,6 +84,20 @@ func (c *config) fromEnv(getenv func(string) string) error {
 		}
 		c.Concurrency = n
 	}
+	if v := getenv("REEL_FFMPEG_MAX_MEMORY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 256<<20 {
+			return fmt.Errorf("REEL_FFMPEG_MAX_MEMORY=%q: want a number of bytes, at least 268435456", v)
+		}
+		c.MaxMemory = n
+	}
+	if v := getenv("REEL_FFMPEG_CPU_PER_FRAME"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("REEL_FFMPEG_CPU_PER_FRAME=%q: want a duration such as 1s or 500ms", v)
+		}
+		c.CPUPerFrame = d
+	}
 	if v := getenv("REEL_MAX_UPLOAD_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -96,6 +115,7 @@ func (c *config) env() []string {
 		"REEL_S3_SECURE=" + strconv.FormatBool(c.S3Secure), "REEL_S3_REGION=" + c.S3Region,
 		"REEL_S3_BUCKET=" + c.Bucket, "REEL_ORIGIN_BUCKET=" + c.OriginBucket, "REEL_PUBLIC_URL=" + c.PublicURL,
 		"REEL_WORK_DIR=" + c.WorkDir, "REEL_FFMPEG=" + c.FFmpeg, "REEL_FFPROBE=" + c.FFprobe,
+		"REEL_FFMPEG_MAX_MEMORY=" + strconv.FormatInt(c.MaxMemory, 10), "REEL_FFMPEG_CPU_PER_FRAME=" + c.CPUPerFrame.String(),
 	}
 }
 

@@ -1,0 +1,137 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reel-video/reel/internal/testenv"
+)
+
+// canary counts requests to an address no master may make ffmpeg reach.
+func canary(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "canary", http.StatusTeapot)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+// TestMasterCannotReachBeyondItself serves crafted masters over HTTP, as
+// the workers read them, and checks that each one is refused before ffmpeg
+// opens the local file or network address it names.
+func TestMasterCannotReachBeyondItself(t *testing.T) {
+	testenv.Need(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	// A real video the crafted masters point at: if any of them were
+	// followed, the probe would succeed on it.
+	secret := testenv.Generate(t, filepath.Join(dir, "secret.ts"),
+		"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-t", "2", "-c:v", "libx264", "-f", "mpegts")
+	can, hits := canary(t)
+	masters := map[string]string{
+		// The HLS local-file-read trick: a playlist whose segments are
+		// local files or internal addresses.
+		"hls-file.mp4":     "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\nfile://" + secret + "\n#EXT-X-ENDLIST\n",
+		"hls-network.mp4":  "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n" + can.URL + "/latest/meta-data\n#EXT-X-ENDLIST\n",
+		"hls-relative.avi": "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n/secret.ts\n#EXT-X-ENDLIST\n",
+		// A concat script naming a local file and a network address.
+		"concat.mov": "ffconcat version 1.0\nfile '" + secret + "'\nfile '" + can.URL + "/x.ts'\n",
+		// An SDP description that would open network streams.
+		"session.sdp": "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n",
+	}
+	files := http.NewServeMux()
+	files.Handle("/", http.FileServer(http.Dir(dir)))
+	srv := httptest.NewServer(files)
+	defer srv.Close()
+	r := &Runner{}
+	for name, body := range masters {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := r.Probe(ctx, srv.URL+"/"+name)
+			if err == nil {
+				t.Fatalf("probe read it: %+v", res)
+			}
+			if code := MediaCode(err); code != CodeUnsupportedFormat && code != CodeUnreadable {
+				t.Errorf("error %v (code %q), want %s", err, code, CodeUnsupportedFormat)
+			}
+			// The split and audio runs read the master with the same lists.
+			err = r.Run(ctx, Cmd{Args: SplitArgs(srv.URL+"/"+name, nil, filepath.Join(t.TempDir(), "p%d.mkv"), filepath.Join(t.TempDir(), "l.csv"))})
+			if err == nil {
+				t.Errorf("split read it")
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("ffmpeg made %d requests to the canary address", n)
+	}
+}
+
+func TestLimitsStopRuns(t *testing.T) {
+	testenv.Need(t, "ffmpeg", "prlimit")
+	dir := t.TempDir()
+	r := &Runner{}
+	gen := func(extra ...string) []string {
+		return append([]string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"}, extra...)
+	}
+	cases := []struct {
+		which string
+		cmd   Cmd
+	}{
+		{"output", Cmd{Args: gen("-t", "600", "-c:v", "rawvideo", "-f", "nut", filepath.Join(dir, "big.nut")), Limits: Limits{Output: 8 << 20}}},
+		{"cpu", Cmd{Args: gen("-t", "3600", "-c:v", "libx264", "-preset", "veryslow", "-f", "null", "-"), Limits: Limits{CPU: 2 * time.Second}}},
+		{"memory", Cmd{Args: gen("-t", "600", "-c:v", "libx264", "-f", "null", "-"), Limits: Limits{Memory: 96 << 20}}},
+	}
+	for _, c := range cases {
+		t.Run(c.which, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			err := r.Run(ctx, c.cmd)
+			var le *LimitError
+			if !errors.As(err, &le) || le.Which != c.which {
+				t.Fatalf("got %v, want the %s limit", err, c.which)
+			}
+			t.Logf("%v", le)
+		})
+	}
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptFramesAreReported(t *testing.T) {
+	testenv.Need(t, "ffmpeg")
+	dir := t.TempDir()
+	src := testenv.Generate(t, filepath.Join(dir, "clean.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	CorruptMiddle(data)
+	bad := filepath.Join(dir, "bad.mp4")
+	if err := os.WriteFile(bad, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-i", bad, "-f", "null", "-"}
+	var ce *CorruptError
+	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Decoder: DecoderName("h264")}); !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a CorruptError", err)
+	}
+	args[5] = src
+	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Decoder: "h264"}); err != nil {
+		t.Fatalf("clean file: %v", err)
+	}
+}
