@@ -1,6 +1,7 @@
-// Package api is Reel's REST API: job submission with streamed uploads, job
-// status and listing, cancel, server-sent progress events, workers and
-// health.
+// Package api is Reel's REST API: job submission with streamed and
+// resumable (tus) uploads, job status and listing, cancel and retry,
+// server-sent progress events, API keys with tenants and rate limits,
+// workers and health.
 package api
 
 import (
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -45,8 +47,21 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// MaxUploadBytes bounds a request body; default 50 GiB.
 	MaxUploadBytes int64
-	Log            *slog.Logger
+	// Keys authenticates every request but /healthz.
+	Keys Keys
+	// RateLimit is how many jobs a non-admin key may create a minute; 0
+	// leaves it off.
+	RateLimit int
+	// StallTimeout ends an upload whose client sends nothing for this long;
+	// default 60 s.
+	StallTimeout time.Duration
+	// Resumable serves tus uploads at /v1/uploads/ when set.
+	Resumable *Resumable
+	Log       *slog.Logger
 }
+
+// DefaultStallTimeout is how long an upload may send nothing.
+const DefaultStallTimeout = 60 * time.Second
 
 // DefaultMaxUpload is the default request body limit.
 const DefaultMaxUpload = 50 << 30
@@ -59,12 +74,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.cancelJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/events", s.events)
+	mux.HandleFunc("POST /v1/jobs/{id}/retry", s.retryJob)
 	mux.HandleFunc("GET /v1/workers", s.workers)
+	mux.HandleFunc("POST /v1/keys", s.createKey)
+	mux.HandleFunc("GET /v1/keys", s.listKeys)
+	mux.HandleFunc("DELETE /v1/keys/{id}", s.revokeKey)
+	if s.Resumable != nil {
+		mux.Handle("/v1/uploads/", s.Resumable.Handler())
+		mux.Handle("/v1/uploads", s.Resumable.Handler())
+	}
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; see the README's API reference", r.Method, r.URL.Path))
 	})
-	return s.recoverer(mux)
+	return s.recoverer(s.authenticate(mux))
 }
 
 func (s *Server) log() *slog.Logger {
@@ -145,13 +168,8 @@ func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.jobID(w, r)
+	j, ok := s.loadJob(w, r)
 	if !ok {
-		return
-	}
-	j, err := s.Svc.Store.Get(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	s.writeView(w, r, http.StatusOK, j)
@@ -176,7 +194,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		offset = n
 	}
-	jobs, total, err := s.Svc.Store.List(r.Context(), offset, limit)
+	tenant := caller(r).Tenant
+	if caller(r).Admin {
+		tenant = q.Get("tenant") // an admin sees every tenant's jobs, or one's
+	}
+	jobs, total, err := s.Svc.Store.List(r.Context(), tenant, offset, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -194,10 +216,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.jobID(w, r)
+	j, ok := s.loadJob(w, r)
 	if !ok {
 		return
 	}
+	id := j.ID
 	j, err := s.Svc.Cancel(r.Context(), id)
 	if err != nil && j == nil {
 		s.fail(w, r, err)
@@ -212,15 +235,11 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 // events streams the job as server-sent events: one "job" event with the
 // whole view on connect and after every change, until the job ends.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.jobID(w, r)
+	j0, ok := s.loadJob(w, r)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	if _, err := s.Svc.Store.Get(ctx, id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	id, ctx := j0.ID, r.Context()
 	changes, err := s.Svc.Store.Subscribe(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)
@@ -266,7 +285,28 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// retryJob re-runs the stages a failed job did not finish.
+func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.loadJob(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.Svc.Retry(r.Context(), j.ID)
+	if errors.Is(err, pipeline.ErrNotFailed) {
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeView(w, r, http.StatusAccepted, j)
+}
+
 func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
+	if !requireAdmin(w, r) {
+		return
+	}
 	ws, err := s.Workers(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -289,7 +329,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // createRequest is the JSON form of POST /v1/jobs.
 type createRequest struct {
-	Source string          `json:"source"`
+	Source string          `json:"source,omitempty"`
+	Upload string          `json:"upload,omitempty"` // a finished resumable upload's id
 	Ladder json.RawMessage `json:"ladder"`
 }
 
@@ -300,19 +341,22 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = DefaultMaxUpload
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if !s.allowCreate(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, io.NopCloser(&stallReader{r: r.Body, rc: http.NewResponseController(w), d: s.stall()}), limit)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
 	}
 	switch mt {
 	case "multipart/form-data":
-		s.createFromUpload(w, r, limit)
+		s.createFromMultipart(w, r, limit)
 	case "application/json":
 		s.createFromS3(w, r)
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"send multipart/form-data with a 'file' part (and optional 'ladder' part), or application/json with a 'source' s3:// URL")
+			"send multipart/form-data with a 'file' part (and optional 'ladder' part), or application/json with an 'upload' id or a 'source' s3:// URL")
 	}
 }
 
@@ -323,7 +367,7 @@ func parseLadder(raw []byte) (ladder.Ladder, error) {
 	return ladder.Parse(raw)
 }
 
-func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit int64) {
+func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, limit int64) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "malformed multipart body: "+err.Error())
@@ -403,7 +447,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request, limit 
 		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
 		return
 	}
-	s.submit(w, r, &pipeline.Job{ID: id, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}})
+	s.submit(w, r, &pipeline.Job{ID: id, Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}})
 }
 
 // readErrors remembers the first error reading the client's body, so that a
@@ -427,7 +471,20 @@ func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than the limit of %d bytes (REEL_MAX_UPLOAD_BYTES)", limit))
 		return
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "upload_stalled",
+			fmt.Sprintf("the upload sent nothing for %s and was dropped; nothing was stored. Use `reel upload`, which resumes", s.stall()))
+		return
+	}
 	writeError(w, http.StatusBadRequest, "invalid", "the upload was cut short or malformed: "+err.Error())
+}
+
+func (s *Server) stall() time.Duration {
+	if s.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return s.StallTimeout
 }
 
 func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
@@ -436,6 +493,14 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "malformed JSON body: "+err.Error())
+		return
+	}
+	if req.Upload != "" {
+		if req.Source != "" {
+			writeError(w, http.StatusBadRequest, "invalid", `send either "source" or "upload", not both`)
+			return
+		}
+		s.createFromResumable(w, r, req)
 		return
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(req.Source, "s3://"), "/")
@@ -461,7 +526,7 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
 		return
 	}
-	s.submit(w, r, &pipeline.Job{ID: uuid.NewString(), Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}})
+	s.submit(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}})
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job) {

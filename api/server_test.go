@@ -23,23 +23,59 @@ import (
 )
 
 type env struct {
-	srv *httptest.Server
-	s3  *origin.S3
+	srv  *httptest.Server
+	s3   *origin.S3
+	keys *store.Keys
+	api  *api.Server
+	c    *http.Client // with a key of tenant "acme"
+	key  string
 }
 
-func setup(t *testing.T, maxUpload int64) *env {
+// bearer adds an API key to every request.
+type bearer struct{ key string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func client(key string) *http.Client { return &http.Client{Transport: bearer{key}} }
+
+func setup(t *testing.T, maxUpload int64, opts ...func(*api.Server)) *env {
 	addr := testenv.Redis(t)
 	s3 := testenv.S3(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	q := queue.New(asynq.RedisClientOpt{Addr: addr})
 	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
+	keys := &store.Keys{C: rdb}
+	res, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: s3.Bucket(), TempDir: t.TempDir(), MaxSize: maxUpload})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &api.Server{
 		Svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: maxUpload,
-		Workers: func(ctx context.Context) (any, error) { return q.Workers(ctx) },
+		Workers: func(ctx context.Context) (any, error) { return q.Workers(ctx) }, Keys: keys, Resumable: res,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, s3: s3}
+	key, _, err := keys.Create(context.Background(), "acme", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{srv: srv, s3: s3, keys: keys, api: s, c: client(key), key: key}
+}
+
+// newKey makes a key for tenant and a client that sends it.
+func (e *env) newKey(t *testing.T, tenant string, admin bool) *http.Client {
+	key, _, err := e.keys.Create(context.Background(), tenant, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client(key)
 }
 
 type form struct {
@@ -59,7 +95,7 @@ func (e *env) post(t *testing.T, f form) (*http.Response, map[string]any) {
 		_, _ = w.Write(f.file)
 	}
 	_ = mw.Close()
-	resp, err := http.Post(e.srv.URL+"/v1/jobs", mw.FormDataContentType(), &body)
+	resp, err := e.c.Post(e.srv.URL+"/v1/jobs", mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,19 +132,19 @@ func TestCreateAndGet(t *testing.T) {
 	if size, err := e.s3.Stat(context.Background(), e.s3.Bucket(), "masters/"+id+"/source"); err != nil || size != 29 {
 		t.Errorf("master not stored whole: %d %v", size, err)
 	}
-	resp, err := http.Get(e.srv.URL + "/v1/jobs/" + id)
+	resp, err := e.c.Get(e.srv.URL + "/v1/jobs/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g := decode(t, resp); resp.StatusCode != 200 || g["id"] != id {
 		t.Errorf("get: %d %v", resp.StatusCode, g)
 	}
-	resp, _ = http.Get(e.srv.URL + "/v1/jobs?limit=1")
+	resp, _ = e.c.Get(e.srv.URL + "/v1/jobs?limit=1")
 	if l := decode(t, resp); l["total"].(float64) != 1 {
 		t.Errorf("list: %v", l)
 	}
 	// JSON form for a master already in S3.
-	resp, err = http.Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/masters/`+id+`/source","ladder":{"rungs":[{"height":240,"bitrate":300000}]}}`))
+	resp, err = e.c.Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/masters/`+id+`/source","ladder":{"rungs":[{"height":240,"bitrate":300000}]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +153,11 @@ func TestCreateAndGet(t *testing.T) {
 	}
 	// Cancel works once, then conflicts.
 	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/v1/jobs/"+id, nil)
-	resp, _ = http.DefaultClient.Do(req)
+	resp, _ = e.c.Do(req)
 	if c := decode(t, resp); resp.StatusCode != 200 || c["status"] != "canceled" {
 		t.Errorf("cancel: %d %v", resp.StatusCode, c)
 	}
-	resp, _ = http.DefaultClient.Do(req)
+	resp, _ = e.c.Do(req)
 	if c := decode(t, resp); resp.StatusCode != 409 || errCode(c) != "conflict" {
 		t.Errorf("second cancel: %d %v", resp.StatusCode, c)
 	}
@@ -168,7 +204,7 @@ func TestRejects(t *testing.T) {
 		if c.ctype != "" {
 			req.Header.Set("Content-Type", c.ctype)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -194,4 +197,23 @@ func (s *S3) RemovePrefix(ctx context.Context, bucket, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// SDKClient returns an aws-sdk-go-v2 S3 client for the same store, for
+// libraries built on that SDK (tusd's S3 store).
+func (s *S3) SDKClient() *awss3.Client {
+	scheme := "http"
+	if s.cfg.Secure {
+		scheme = "https"
+	}
+	return awss3.New(awss3.Options{
+		BaseEndpoint: aws.String(scheme + "://" + s.cfg.Endpoint),
+		Region:       s.cfg.Region,
+		Credentials:  awscreds.NewStaticCredentialsProvider(s.cfg.AccessKey, s.cfg.SecretKey, ""),
+		UsePathStyle: true,
+		// MinIO and other S3-compatible stores do not all take the SDK's
+		// newer default checksums.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
 }

@@ -166,6 +166,7 @@ type Outputs Published
 // fast-changing progress counters live beside it (see Store).
 type Job struct {
 	ID         string        `json:"id"`
+	Tenant     string        `json:"tenant"` // the tenant whose API key created it
 	Status     Status        `json:"status"`
 	Input      SourceRef     `json:"input"`
 	Ladder     ladder.Ladder `json:"ladder"`
@@ -176,10 +177,12 @@ type Job struct {
 	Audio      *AudioTrack   `json:"audio,omitempty"`
 	Published  *Published    `json:"published,omitempty"`
 	Error      *JobError     `json:"error,omitempty"`
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
-	StartedAt  *time.Time    `json:"started_at,omitempty"`
-	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	// Retries counts the times the job was retried after failing.
+	Retries    int        `json:"retries,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 // AudioTrack describes the encoded audio once the audio task is done.

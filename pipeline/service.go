@@ -20,13 +20,16 @@ type Store interface {
 	// Update applies fn to the stored job atomically and saves the result;
 	// an error from fn aborts the update and is returned.
 	Update(ctx context.Context, id string, fn func(*Job) error) (*Job, error)
-	// List returns jobs newest first and the total count.
-	List(ctx context.Context, offset, limit int) ([]*Job, int, error)
+	// List returns jobs newest first and the total count: tenant's jobs,
+	// or every job when tenant is "".
+	List(ctx context.Context, tenant string, offset, limit int) ([]*Job, int, error)
 	SetCounter(ctx context.Context, id, field string, v float64) error
 	Counters(ctx context.Context, id string) (map[string]float64, error)
 	// AddDone records that a unit of work (a chunk, the audio) finished and
 	// returns how many distinct units have finished.
 	AddDone(ctx context.Context, id, unit string) (int64, error)
+	// DoneUnits returns the units AddDone recorded.
+	DoneUnits(ctx context.Context, id string) (map[string]bool, error)
 	// Subscribe delivers a signal whenever the job changes, until ctx ends.
 	Subscribe(ctx context.Context, id string) (<-chan struct{}, error)
 }
@@ -43,6 +46,9 @@ const (
 	TaskAudio   TaskKind = "audio"
 	TaskPackage TaskKind = "package"
 	TaskPublish TaskKind = "publish"
+	// TaskCleanup removes a canceled job's intermediate and published
+	// objects.
+	TaskCleanup TaskKind = "cleanup"
 )
 
 // Task is one unit of queued work.
@@ -50,6 +56,11 @@ type Task struct {
 	Kind  TaskKind `json:"kind"`
 	JobID string   `json:"job_id"`
 	Chunk int      `json:"chunk,omitempty"`
+	// Seconds is the work the task holds, in seconds of 1080p video (an
+	// encode's frames over every rung); its timeout grows with it.
+	Seconds float64 `json:"seconds,omitempty"`
+	// Sweep marks the second, delayed run of a cleanup.
+	Sweep bool `json:"sweep,omitempty"`
 }
 
 // ID is the task's unique id: the queue refuses a second task with the same
@@ -57,6 +68,9 @@ type Task struct {
 func (t Task) ID() string {
 	if t.Kind == TaskEncode {
 		return t.JobID + ":" + string(t.Kind) + ":" + strconv.Itoa(t.Chunk)
+	}
+	if t.Sweep {
+		return t.JobID + ":" + string(t.Kind) + ":sweep"
 	}
 	return t.JobID + ":" + string(t.Kind)
 }
@@ -68,6 +82,12 @@ type Queue interface {
 	Enqueue(ctx context.Context, t Task) error
 	// Drop removes the given tasks if queued and stops them if running.
 	Drop(ctx context.Context, tasks []Task) error
+	// Requeue queues t afresh, with all its retries, whatever became of an
+	// earlier task with its ID (done, skipped, archived after its last
+	// retry); a task of that ID still running is left to finish.
+	Requeue(ctx context.Context, t Task) error
+	// Later queues t to run after d.
+	Later(ctx context.Context, t Task, d time.Duration) error
 }
 
 // Service drives jobs through the pipeline's state machine.
@@ -176,10 +196,100 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Queue.Drop(ctx, Tasks(j)); err != nil {
+	err = s.Queue.Drop(ctx, Tasks(j))
+	// Remove what the job stored, now and once more after any task still
+	// stopping has let go.
+	cerr := errors.Join(s.Queue.Enqueue(ctx, Task{Kind: TaskCleanup, JobID: id}),
+		s.Queue.Later(ctx, Task{Kind: TaskCleanup, JobID: id, Sweep: true}, CleanupSweepAfter))
+	if err = errors.Join(err, cerr); err != nil {
 		return j, fmt.Errorf("cancel %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// CleanupSweepAfter is when a canceled job's objects are removed a second
+// time, after its stopped tasks can no longer write any.
+const CleanupSweepAfter = 30 * time.Second
+
+// ErrNotFailed is returned by Retry for a job that did not fail.
+var ErrNotFailed = errors.New("only a failed job can be retried")
+
+// Retry re-runs a failed job from where it stopped: the stage that failed
+// and every unit of work not yet done, nothing that finished.
+func (s *Service) Retry(ctx context.Context, id string) (*Job, error) {
+	counters, err := s.Store.Counters(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.Store.DoneUnits(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var tasks []Task
+	j, err := s.Store.Update(ctx, id, func(j *Job) error {
+		if j.Status != StatusFailed {
+			return fmt.Errorf("%w: job %s is %s", ErrNotFailed, id, j.Status)
+		}
+		var status Status
+		status, tasks = Resume(j, done, counters)
+		j.Status, j.Error, j.FinishedAt, j.UpdatedAt = status, nil, nil, s.Time()
+		j.Retries++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		if err := s.Queue.Requeue(ctx, t); err != nil {
+			return j, fmt.Errorf("retry %s: %w", id, err)
+		}
+	}
+	return j, nil
+}
+
+// Resume returns the status a failed job goes back to and the tasks that
+// finish it, given the units done and its progress counters.
+func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, []Task) {
+	switch {
+	case j.Source == nil:
+		return StatusQueued, []Task{{Kind: TaskProbe, JobID: j.ID}}
+	case j.Plan == nil:
+		return StatusProbing, []Task{{Kind: TaskPlan, JobID: j.ID}}
+	case len(j.Plan.Pieces) == 0:
+		return StatusSplitting, []Task{{Kind: TaskSplit, JobID: j.ID}}
+	}
+	var tasks []Task
+	for _, c := range j.Plan.Chunks {
+		if !done[ChunkUnit(c.Index)] {
+			tasks = append(tasks, EncodeTask(j, c.Index))
+		}
+	}
+	if j.HasAudio && !done[AudioUnit] {
+		tasks = append(tasks, Task{Kind: TaskAudio, JobID: j.ID})
+	}
+	switch {
+	case len(tasks) > 0:
+		return StatusEncoding, tasks
+	case counters[CounterPackage] < 1:
+		return StatusPackaging, []Task{{Kind: TaskPackage, JobID: j.ID}}
+	}
+	return StatusPublishing, []Task{{Kind: TaskPublish, JobID: j.ID}}
+}
+
+// EncodeTask is the encode task of chunk k, with its work in seconds of
+// 1080p video over every rung.
+func EncodeTask(j *Job, k int) Task {
+	t := Task{Kind: TaskEncode, JobID: j.ID, Chunk: k}
+	if j.Plan == nil || k < 0 || k >= len(j.Plan.Chunks) || j.Plan.FPS() <= 0 {
+		return t
+	}
+	c := j.Plan.Chunks[k]
+	var pixels float64
+	for _, r := range j.Renditions {
+		pixels += max(float64(r.Width*r.Height)/(1920*1080), 0.1)
+	}
+	t.Seconds = float64(c.End-c.Start+j.Plan.Preroll(k)) / j.Plan.FPS() * pixels
+	return t
 }
 
 // Tasks lists every task the job has or may have.
@@ -191,6 +301,7 @@ func Tasks(j *Job) []Task {
 		}
 	}
 	return append(ts, Task{Kind: TaskPackage, JobID: j.ID}, Task{Kind: TaskPublish, JobID: j.ID})
+
 }
 
 // Counter fields kept beside a job.
@@ -228,6 +339,7 @@ type RenditionView struct {
 // View is the job as the API shows it.
 type View struct {
 	ID         string          `json:"id"`
+	Tenant     string          `json:"tenant,omitempty"`
 	Status     Status          `json:"status"`
 	Name       string          `json:"name,omitempty"`
 	Progress   ProgressView    `json:"progress"`
@@ -244,7 +356,7 @@ type View struct {
 // NewView combines a job with its counters; urlFor turns an origin object
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
-	v := View{ID: j.ID, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error,
+	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Published != nil && j.Status == StatusComplete {
 		p := j.Published

@@ -24,10 +24,35 @@ const TypePrefix = "reel:"
 func Type(k pipeline.TaskKind) string { return TypePrefix + string(k) }
 
 // Timeouts bounds each task kind; a stuck ffmpeg is killed and retried.
+// An encode's timeout grows with its work (Task.Seconds) so a long chunk is
+// never stopped while healthy.
 var timeouts = map[pipeline.TaskKind]time.Duration{
 	pipeline.TaskProbe: 10 * time.Minute, pipeline.TaskPlan: time.Minute, pipeline.TaskSplit: 30 * time.Minute,
-	pipeline.TaskEncode: 60 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
-	pipeline.TaskPackage: 30 * time.Minute, pipeline.TaskPublish: 30 * time.Minute,
+	pipeline.TaskEncode: 10 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
+	pipeline.TaskPackage: 30 * time.Minute, pipeline.TaskPublish: 30 * time.Minute, pipeline.TaskCleanup: 10 * time.Minute,
+}
+
+// encodePerSecond is the encode timeout per second of 1080p work.
+const encodePerSecond = 2 * time.Minute
+
+// Timeout is the time t may run before it is stopped and retried.
+func Timeout(t pipeline.Task) time.Duration {
+	d := timeouts[t.Kind]
+	if t.Kind == pipeline.TaskEncode {
+		d += time.Duration(t.Seconds * float64(encodePerSecond))
+	}
+	return min(d, 24*time.Hour)
+}
+
+// RetryDelay is how long a failed task waits before its next try: at once
+// when its worker died (its lease expired), else asynq's growing delay
+// (about 15 s to 45 s first, then longer), which rides out a short Redis or
+// S3 outage.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
 // MaxRetry is how often a failing task is retried before its job fails.
@@ -63,7 +88,7 @@ func NewTask(t pipeline.Task) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(Type(t.Kind), payload,
 		asynq.TaskID(t.ID()), asynq.Queue(Name), asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(timeouts[t.Kind]), asynq.Retention(Retention)), nil
+		asynq.Timeout(Timeout(t)), asynq.Retention(Retention)), nil
 }
 
 // Enqueue queues t once; a duplicate id is not an error.
@@ -80,6 +105,40 @@ func (q *Asynq) Enqueue(ctx context.Context, t pipeline.Task) error {
 		return fmt.Errorf("enqueue %s: %w", t.ID(), err)
 	}
 	return nil
+}
+
+// Later queues t to run after d; a duplicate id is not an error.
+func (q *Asynq) Later(ctx context.Context, t pipeline.Task, d time.Duration) error {
+	task, err := NewTask(t)
+	if err != nil {
+		return err
+	}
+	_, err = q.Client.EnqueueContext(ctx, task, asynq.ProcessIn(d))
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", t.ID(), err)
+	}
+	return nil
+}
+
+// Requeue deletes what is left of an earlier task with t's ID (completed,
+// archived, waiting to retry) and queues t afresh; a running one is left.
+func (q *Asynq) Requeue(ctx context.Context, t pipeline.Task) error {
+	info, err := q.Inspector.GetTaskInfo(Name, t.ID())
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+	case err != nil:
+		return fmt.Errorf("requeue %s: %w", t.ID(), err)
+	case info.State == asynq.TaskStateActive:
+		return nil
+	default:
+		if err := q.Inspector.DeleteTask(Name, t.ID()); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("requeue %s: %w", t.ID(), err)
+		}
+	}
+	return q.Enqueue(ctx, t)
 }
 
 // Drop deletes the tasks still waiting and cancels the ones running.

@@ -22,10 +22,11 @@ var _ pipeline.Store = (*Redis)(nil)
 
 const jobsKey = "reel:jobs"
 
-func jobKey(id string) string      { return "reel:job:" + id }
-func countersKey(id string) string { return "reel:job:" + id + ":counters" }
-func doneKey(id string) string     { return "reel:job:" + id + ":done" }
-func eventsChan(id string) string  { return "reel:job:" + id + ":events" }
+func jobKey(id string) string       { return "reel:job:" + id }
+func tenantJobsKey(t string) string { return "reel:tenant:" + t + ":jobs" }
+func countersKey(id string) string  { return "reel:job:" + id + ":counters" }
+func doneKey(id string) string      { return "reel:job:" + id + ":done" }
+func eventsChan(id string) string   { return "reel:job:" + id + ":events" }
 
 // Create stores a new job; an existing id is an error.
 func (r *Redis) Create(ctx context.Context, j *pipeline.Job) error {
@@ -40,7 +41,15 @@ func (r *Redis) Create(ctx context.Context, j *pipeline.Job) error {
 	if !ok {
 		return fmt.Errorf("store create %s: id already exists", j.ID)
 	}
-	if err := r.C.ZAdd(ctx, jobsKey, redis.Z{Score: float64(j.CreatedAt.UnixNano()), Member: j.ID}).Err(); err != nil {
+	_, err = r.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		z := redis.Z{Score: float64(j.CreatedAt.UnixNano()), Member: j.ID}
+		p.ZAdd(ctx, jobsKey, z)
+		if j.Tenant != "" {
+			p.ZAdd(ctx, tenantJobsKey(j.Tenant), z)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store create %s: %w", j.ID, err)
 	}
 	r.notify(ctx, j.ID)
@@ -107,13 +116,17 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(*pipeline.Job) er
 	return nil, fmt.Errorf("store update %s: too much contention", id)
 }
 
-// List returns jobs newest first.
-func (r *Redis) List(ctx context.Context, offset, limit int) ([]*pipeline.Job, int, error) {
-	total, err := r.C.ZCard(ctx, jobsKey).Result()
+// List returns jobs newest first: tenant's, or all when tenant is "".
+func (r *Redis) List(ctx context.Context, tenant string, offset, limit int) ([]*pipeline.Job, int, error) {
+	index := jobsKey
+	if tenant != "" {
+		index = tenantJobsKey(tenant)
+	}
+	total, err := r.C.ZCard(ctx, index).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("store list: %w", err)
 	}
-	ids, err := r.C.ZRangeArgs(ctx, redis.ZRangeArgs{Key: jobsKey, Start: offset, Stop: offset + limit - 1, Rev: true}).Result()
+	ids, err := r.C.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: offset, Stop: offset + limit - 1, Rev: true}).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("store list: %w", err)
 	}
@@ -169,6 +182,19 @@ func (r *Redis) AddDone(ctx context.Context, id, unit string) (int64, error) {
 		return 0, fmt.Errorf("store done %s: %w", id, err)
 	}
 	return card.Val(), nil
+}
+
+// DoneUnits returns the units AddDone recorded.
+func (r *Redis) DoneUnits(ctx context.Context, id string) (map[string]bool, error) {
+	units, err := r.C.SMembers(ctx, doneKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store done %s: %w", id, err)
+	}
+	out := make(map[string]bool, len(units))
+	for _, u := range units {
+		out[u] = true
+	}
+	return out, nil
 }
 
 // Subscribe signals on the returned channel whenever the job changes.

@@ -27,7 +27,7 @@ func TestRedisStore(t *testing.T) {
 	if err := s.Create(ctx, &pipeline.Job{ID: "job-aaaa-0001"}); err == nil {
 		t.Fatal("duplicate id accepted")
 	}
-	jobs, total, err := s.List(ctx, 0, 2)
+	jobs, total, err := s.List(ctx, "", 0, 2)
 	if err != nil || total != 3 || len(jobs) != 2 || jobs[0].ID != "job-aaaa-0003" {
 		t.Fatalf("list: %v %d %v", err, total, jobs)
 	}

@@ -151,7 +151,7 @@ func (w *Worker) split(ctx context.Context, t pipeline.Task) error {
 		}
 	}
 	for _, c := range j.Plan.Chunks {
-		if err := w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskEncode, JobID: j.ID, Chunk: c.Index}); err != nil {
+		if err := w.Svc.Next(ctx, pipeline.EncodeTask(j, c.Index)); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func (w *Worker) Register(mux *asynq.ServeMux) {
 	handlers := map[pipeline.TaskKind]func(context.Context, pipeline.Task) error{
 		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
 		pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
-		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish,
+		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
 	}
 	for kind, h := range handlers {
 		mux.HandleFunc(queue.Type(kind), w.wrap(kind, h))
@@ -100,6 +100,20 @@ func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.T
 		log.Info("task done", "elapsed", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
+}
+
+// cleanup removes a canceled job's intermediate objects and anything it
+// published. The master is kept: it is the user's upload.
+func (w *Worker) cleanup(ctx context.Context, t pipeline.Task) error {
+	j, err := w.Svc.Store.Get(ctx, t.JobID)
+	if err != nil {
+		return err
+	}
+	if j.Status != pipeline.StatusCanceled {
+		return nil
+	}
+	return errors.Join(w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), workPrefix(j.ID)),
+		w.Objects.RemovePrefix(ctx, w.Objects.OriginBucket(), vodPrefix(j.ID)))
 }
 
 // ErrorHandler fails the job when a task gives up: a permanent error, or

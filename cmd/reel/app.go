@@ -10,9 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -35,12 +34,15 @@ Servers:
   reel api    [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel worker [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
 
-Client (--api URL or REEL_API, default http://127.0.0.1:8080):
-  reel upload FILE [--ladder FILE.json] [--watch]
+Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_API_KEY):
+  reel upload FILE [--ladder FILE.json] [--watch]   resumable: run again to resume
   reel watch ID
   reel status ID [--json]
   reel jobs [--limit N]
   reel cancel ID
+  reel retry ID [--watch]                           re-run the stages a failed job did not finish
+  reel keys create --tenant NAME [--admin]          (admin key) prints a new API key
+  reel keys list | reel keys revoke ID              (admin key)
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAPI(ctx, rest, stderr)
 	case "worker":
 		return runWorker(ctx, rest, stderr)
-	case "upload", "watch", "status", "jobs", "cancel":
+	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":
 		return runClient(ctx, cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -115,12 +117,12 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	return serveAPI(ctx, c, nil, logger("api", stderr))
+	return serveAPI(ctx, c, nil, nil, logger("api", stderr))
 }
 
 // serveAPI runs the API until ctx ends. ready, if set, adds a readiness
 // condition to /healthz.
-func serveAPI(ctx context.Context, c *config, ready func(context.Context) error, log *slog.Logger) error {
+func serveAPI(ctx context.Context, c *config, ready func(context.Context) error, onAdminKey func(string), log *slog.Logger) error {
 	st := connect(c)
 	defer st.Close()
 	s3, err := c.s3()
@@ -130,8 +132,24 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err := retry(ctx, 30*time.Second, func() error { return s3.EnsureBuckets(ctx) }); err != nil {
 		return fmt.Errorf("prepare buckets: %w", err)
 	}
+	keys := &store.Keys{C: st.rdb}
+	if c.AdminKeyFile != "" {
+		var key string
+		err := retry(ctx, 30*time.Second, func() (err error) { key, err = ensureAdminKey(ctx, keys, c.AdminKeyFile); return err })
+		if err != nil {
+			return err
+		}
+		if onAdminKey != nil {
+			onAdminKey(key)
+		}
+	}
+	resumable, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: c.Bucket, TempDir: c.WorkDir, MaxSize: c.MaxUpload, Stall: c.StallTimeout})
+	if err != nil {
+		return err
+	}
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
+		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable,
 		Workers: func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {
 			if err := st.rdb.Ping(ctx).Err(); err != nil {
@@ -202,7 +220,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log}
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
-		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: 20 * time.Second, LogLevel: asynq.WarnLevel,
+		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
+		RetryDelayFunc: queue.RetryDelay,
 	})
 	mux := asynq.NewServeMux()
 	w.Register(mux)
@@ -266,25 +285,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var procs []*exec.Cmd
-	defer func() {
-		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
-		for _, p := range procs {
-			_ = p.Wait()
+	c.AdminKeyFile = filepath.Join(dataDir, "admin.key")
+	ws := &workerSet{self: self, env: append(os.Environ(), c.env()...), concurrency: c.Concurrency, out: stderr, log: log}
+	ws.start(nWorkers)
+	defer ws.stop()
+	// SIGHUP restarts the workers one at a time (after a new build, say).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				ws.rollingRestart(ctx)
+			}
 		}
 	}()
-	for i := 0; i < nWorkers; i++ {
-		cmd := exec.Command(self, "worker", "--concurrency", strconv.Itoa(c.Concurrency))
-		cmd.Env = append(os.Environ(), c.env()...)
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
-		procs = append(procs, cmd)
-	}
 	insp := asynq.NewInspector(c.redisOpt())
 	defer insp.Close()
 	ready := func(ctx context.Context) error {
@@ -298,7 +316,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  data %s  workers %d\n", c.Addr, c.RedisAddr, c.S3Endpoint, dataDir, nWorkers)
-	err = serveAPI(ctx, c, ready, log)
+	printKey := func(key string) {
+		fmt.Fprintf(stdout, "reel dev: admin API key %s (saved in %s)\n  export REEL_API=http://%s REEL_API_KEY=%s\n", key, c.AdminKeyFile, c.Addr, key)
+	}
+	err = serveAPI(ctx, c, ready, printKey, log)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

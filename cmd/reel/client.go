@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,7 +25,47 @@ import (
 // client talks to the API.
 type client struct {
 	base string
+	key  string // API key, sent as a bearer token
 	http *http.Client
+	// progress, if set, is told of upload progress.
+	progress func(done, total int64)
+}
+
+// request makes a request to the API path with the client's key.
+func (c *client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// send sends req with the client's key and turns an error status into an
+// *apiError.
+func (c *client) send(req *http.Request) (*http.Response, error) {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the Reel API at %s: %w (set --api or REEL_API)", c.base, err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var body struct{ Error pipeline.JobError }
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+		body.Error = pipeline.JobError{Code: "http", Message: strings.TrimSpace(string(data))}
+		if body.Error.Message == "" {
+			body.Error.Message = resp.Status
+		}
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		body.Error.Message += " (set REEL_API_KEY or --key; `reel dev` prints an admin key and saves it in its data folder as admin.key)"
+	}
+	return nil, &apiError{Status: resp.StatusCode, JobError: body.Error}
 }
 
 type apiError struct {
@@ -40,27 +78,19 @@ func (e *apiError) Error() string {
 }
 
 func (c *client) do(req *http.Request, out any) error {
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Reel API at %s: %w (set --api or REEL_API)", c.base, err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var body struct{ Error pipeline.JobError }
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
-			body.Error = pipeline.JobError{Code: "http", Message: strings.TrimSpace(string(data))}
-		}
-		return &apiError{Status: resp.StatusCode, JobError: body.Error}
-	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (c *client) job(ctx context.Context, id string) (*pipeline.View, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/jobs/"+id, nil)
+	req, err := c.request(ctx, http.MethodGet, "/v1/jobs/"+id, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +106,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		base = "http://127.0.0.1:8080"
 	}
 	fs.StringVar(&base, "api", base, "API base URL (REEL_API)")
+	key := fs.String("key", os.Getenv("REEL_API_KEY"), "API key (REEL_API_KEY)")
+	tenant := fs.String("tenant", "", "keys create: the new key's tenant")
+	admin := fs.Bool("admin", false, "keys create: make an admin key")
 	ladderFile := fs.String("ladder", "", "upload: ladder JSON file")
 	watch := fs.Bool("watch", false, "upload: watch the job until it ends")
 	asJSON := fs.Bool("json", false, "status: print the job as JSON")
@@ -91,15 +124,26 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 			pos, args = append(pos, args[0]), args[1:]
 		}
 	}
-	c := &client{base: strings.TrimRight(base, "/"), http: &http.Client{}}
-	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "jobs": 0}[cmd]
+	c := &client{base: strings.TrimRight(base, "/"), key: strings.TrimSpace(*key), http: &http.Client{}}
+	if cmd == "keys" {
+		return c.keys(ctx, pos, *tenant, *admin, stdout, stderr)
+	}
+	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "retry": 1, "jobs": 0}[cmd]
 	if len(pos) != need {
 		fmt.Fprintf(stderr, "reel %s: want %d argument(s), got %d\n\n%s", cmd, need, len(pos), usage)
 		return exitCode(2)
 	}
 	switch cmd {
 	case "upload":
-		v, err := c.upload(ctx, pos[0], *ladderFile)
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			c.progress = func(done, total int64) {
+				fmt.Fprintf(stderr, "\ruploading %3.0f%%  %d of %d MiB ", 100*float64(done)/float64(total), done>>20, total>>20)
+				if done == total {
+					fmt.Fprintln(stderr)
+				}
+			}
+		}
+		v, err := c.upload(ctx, pos[0], *ladderFile, stderr)
 		if err != nil {
 			return err
 		}
@@ -122,8 +166,22 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		}
 		printStatus(stdout, v)
 		return nil
+	case "retry":
+		req, err := c.request(ctx, http.MethodPost, "/v1/jobs/"+pos[0]+"/retry", nil)
+		if err != nil {
+			return err
+		}
+		var v pipeline.View
+		if err := c.do(req, &v); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %s %s again\n", v.ID, v.Status)
+		if *watch {
+			return c.watch(ctx, v.ID, stdout)
+		}
+		return nil
 	case "cancel":
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/v1/jobs/"+pos[0], nil)
+		req, err := c.request(ctx, http.MethodDelete, "/v1/jobs/"+pos[0], nil)
 		if err != nil {
 			return err
 		}
@@ -134,7 +192,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fmt.Fprintf(stdout, "job %s %s\n", v.ID, v.Status)
 		return nil
 	case "jobs":
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/jobs?limit=%d", c.base, *limit), nil)
+		req, err := c.request(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs?limit=%d", *limit), nil)
 		if err != nil {
 			return err
 		}
@@ -159,53 +217,68 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	return nil
 }
 
-// upload streams the file to the API as multipart/form-data without
-// reading it into memory.
-func (c *client) upload(ctx context.Context, file, ladderFile string) (*pipeline.View, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
+// keys runs `reel keys create|list|revoke`.
+func (c *client) keys(ctx context.Context, pos []string, tenant string, admin bool, stdout, stderr io.Writer) error {
+	if len(pos) == 0 {
+		fmt.Fprintf(stderr, "reel keys: want create, list or revoke\n\n%s", usage)
+		return exitCode(2)
 	}
-	defer f.Close()
-	var ladderJSON []byte
-	if ladderFile != "" {
-		if ladderJSON, err = os.ReadFile(ladderFile); err != nil {
-			return nil, err
+	switch {
+	case pos[0] == "create" && len(pos) == 1:
+		if tenant == "" {
+			fmt.Fprintln(stderr, "reel keys create: --tenant NAME is required")
+			return exitCode(2)
 		}
-		if _, err := ladder.Parse(ladderJSON); err != nil {
-			return nil, fmt.Errorf("%s: %w", ladderFile, err)
+		body, _ := json.Marshal(map[string]any{"tenant": tenant, "admin": admin})
+		req, err := c.request(ctx, http.MethodPost, "/v1/keys", bytes.NewReader(body))
+		if err != nil {
+			return err
 		}
-	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			if ladderJSON != nil {
-				if err := mw.WriteField("ladder", string(ladderJSON)); err != nil {
-					return err
-				}
+		req.Header.Set("Content-Type", "application/json")
+		var k struct {
+			Key, ID, Tenant string
+			Admin           bool
+		}
+		if err := c.do(req, &k); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, k.Key)
+		fmt.Fprintf(stderr, "key %s for tenant %s (admin: %v); it is shown only now\n", k.ID, k.Tenant, k.Admin)
+		return nil
+	case pos[0] == "list" && len(pos) == 1:
+		req, err := c.request(ctx, http.MethodGet, "/v1/keys", nil)
+		if err != nil {
+			return err
+		}
+		var list struct {
+			Keys []struct {
+				ID, Tenant string
+				Admin      bool
+				Created    time.Time
 			}
-			part, err := mw.CreateFormFile("file", filepath.Base(file))
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(part, f); err != nil {
-				return err
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/jobs", pr)
-	if err != nil {
-		return nil, err
+		}
+		if err := c.do(req, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTENANT\tADMIN\tCREATED")
+		for _, k := range list.Keys {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.ID, k.Tenant, k.Admin, k.Created.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case pos[0] == "revoke" && len(pos) == 2:
+		req, err := c.request(ctx, http.MethodDelete, "/v1/keys/"+pos[1], nil)
+		if err != nil {
+			return err
+		}
+		if err := c.do(req, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s revoked\n", pos[1])
+		return nil
 	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var v pipeline.View
-	if err := c.do(req, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
+	fmt.Fprintf(stderr, "reel keys: want `create --tenant NAME [--admin]`, `list` or `revoke ID`\n\n%s", usage)
+	return exitCode(2)
 }
 
 func printStatus(w io.Writer, v *pipeline.View) {

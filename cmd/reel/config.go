@@ -42,12 +42,20 @@ type config struct {
 	// MaxMemory and CPUPerFrame bound each ffmpeg run.
 	MaxMemory   int64         // REEL_FFMPEG_MAX_MEMORY (bytes)
 	CPUPerFrame time.Duration // REEL_FFMPEG_CPU_PER_FRAME (a duration, e.g. 1s)
+	// ShutdownTimeout is how long a stopping worker lets running tasks
+	// finish before it hands them back to the queue.
+	ShutdownTimeout time.Duration // REEL_SHUTDOWN_TIMEOUT
+	// API keys, rate limit and uploads.
+	AdminKeyFile string        // REEL_ADMIN_KEY_FILE: created with an admin key if missing
+	RateLimit    int           // REEL_RATE_LIMIT: jobs a key may create a minute (0: off)
+	StallTimeout time.Duration // REEL_UPLOAD_STALL_TIMEOUT
 }
 
 func defaultConfig() config {
 	return config{
 		Addr: "127.0.0.1:8080", Bucket: "reel-masters", OriginBucket: "reel-origin",
-		Concurrency: 2, MaxUpload: 50 << 30, MaxMemory: workers.DefaultMemory, CPUPerFrame: workers.DefaultCPUPerFrame, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
+		Concurrency: 2, MaxUpload: 50 << 30, MaxMemory: workers.DefaultMemory, CPUPerFrame: workers.DefaultCPUPerFrame,
+		ShutdownTimeout: 30 * time.Second, RateLimit: 60, StallTimeout: 60 * time.Second, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
 	}
 }
 
@@ -98,6 +106,26 @@ func (c *config) fromEnv(getenv func(string) string) error {
 		}
 		c.CPUPerFrame = d
 	}
+	str("REEL_ADMIN_KEY_FILE", &c.AdminKeyFile)
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{"REEL_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout}, {"REEL_UPLOAD_STALL_TIMEOUT", &c.StallTimeout}} {
+		if v := getenv(d.key); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				return fmt.Errorf("%s=%q: want a duration such as 30s", d.key, v)
+			}
+			*d.dst = x
+		}
+	}
+	if v := getenv("REEL_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("REEL_RATE_LIMIT=%q: want a number of jobs a minute (0 turns it off)", v)
+		}
+		c.RateLimit = n
+	}
 	if v := getenv("REEL_MAX_UPLOAD_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -115,7 +143,7 @@ func (c *config) env() []string {
 		"REEL_S3_SECURE=" + strconv.FormatBool(c.S3Secure), "REEL_S3_REGION=" + c.S3Region,
 		"REEL_S3_BUCKET=" + c.Bucket, "REEL_ORIGIN_BUCKET=" + c.OriginBucket, "REEL_PUBLIC_URL=" + c.PublicURL,
 		"REEL_WORK_DIR=" + c.WorkDir, "REEL_FFMPEG=" + c.FFmpeg, "REEL_FFPROBE=" + c.FFprobe,
-		"REEL_FFMPEG_MAX_MEMORY=" + strconv.FormatInt(c.MaxMemory, 10), "REEL_FFMPEG_CPU_PER_FRAME=" + c.CPUPerFrame.String(),
+		"REEL_FFMPEG_MAX_MEMORY=" + strconv.FormatInt(c.MaxMemory, 10), "REEL_FFMPEG_CPU_PER_FRAME=" + c.CPUPerFrame.String(), "REEL_SHUTDOWN_TIMEOUT=" + c.ShutdownTimeout.String(),
 	}
 }
 

@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	"github.com/tus/tusd/v2/pkg/s3store"
+	expslog "golang.org/x/exp/slog"
+
+	"github.com/reel-video/reel/pipeline"
+)
+
+// UploadsPrefix is where resumable uploads are stored in the masters
+// bucket, each beside its ".info" record.
+const UploadsPrefix = "uploads/"
+
+// ResumableConfig configures the tus endpoint.
+type ResumableConfig struct {
+	// S3 is the client tusd's S3 store uses (an aws-sdk-go-v2 S3 client).
+	S3     s3store.S3API
+	Bucket string
+	// TempDir buffers each part on disk before it goes to S3, so memory
+	// stays flat whatever the upload's size.
+	TempDir string
+	MaxSize int64
+	// Stall ends a PATCH whose client sends nothing for this long; the
+	// bytes received so far are kept.
+	Stall time.Duration
+}
+
+// Resumable is the tus 1.0 endpoint at /v1/uploads/: POST creates an
+// upload, PATCH appends from its offset, HEAD tells the offset to resume
+// from, DELETE abandons it. A finished upload becomes a job through
+// POST /v1/jobs with {"upload": ID}.
+type Resumable struct {
+	h     *handler.Handler
+	store s3store.S3Store
+}
+
+// UploadPartSize is the size of each part buffered and sent to S3.
+const UploadPartSize = 16 << 20
+
+// NewResumable builds the tus endpoint over tusd's S3 store.
+func NewResumable(cfg ResumableConfig) (*Resumable, error) {
+	st := s3store.New(cfg.Bucket, cfg.S3)
+	st.ObjectPrefix = strings.TrimSuffix(UploadsPrefix, "/")
+	st.TemporaryDirectory = cfg.TempDir
+	st.PreferredPartSize = UploadPartSize
+	st.MaxBufferedParts = 2
+	st.SetConcurrentPartUploads(2)
+	composer := handler.NewStoreComposer()
+	st.UseIn(composer)
+	memorylocker.New().UseIn(composer)
+	stall := cfg.Stall
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	h, err := handler.NewHandler(handler.Config{
+		BasePath: "/v1/uploads/", StoreComposer: composer, MaxSize: cfg.MaxSize,
+		DisableDownload: true, DisableConcatenation: true, NetworkTimeout: stall,
+		// tusd logs every request at info; its warnings and errors are kept.
+		Logger: expslog.New(expslog.NewTextHandler(os.Stderr, &expslog.HandlerOptions{Level: expslog.LevelWarn})),
+		PreUploadCreateCallback: func(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+			c, _ := ev.Context.Value(callerKey{}).(*callerInfo)
+			if c == nil {
+				return handler.HTTPResponse{}, handler.FileInfoChanges{}, handler.NewError("unauthorized", "no API key", http.StatusUnauthorized)
+			}
+			if ev.Upload.SizeIsDeferred || ev.Upload.Size <= 0 {
+				return handler.HTTPResponse{}, handler.FileInfoChanges{}, handler.NewError("invalid",
+					"send Upload-Length with the file's size (more than 0 bytes); deferred lengths are not accepted", http.StatusBadRequest)
+			}
+			meta := handler.MetaData{"filename": displayName(ev.Upload.MetaData["filename"]), "tenant": c.Tenant, "key": c.ID}
+			return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: meta}, nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tus handler: %w", err)
+	}
+	return &Resumable{h: h, store: st}, nil
+}
+
+// Handler serves the endpoint; HEAD, PATCH and DELETE of another tenant's
+// upload are answered 404.
+func (u *Resumable) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/uploads"), "/")
+		if id != "" && r.Method != http.MethodOptions {
+			info, err := u.Info(r.Context(), id)
+			if err == nil && !ownsUpload(r, info) {
+				err = handler.ErrNotFound
+			}
+			if err != nil {
+				if errors.Is(err, handler.ErrNotFound) {
+					w.Header().Set("Tus-Resumable", "1.0.0")
+					writeError(w, http.StatusNotFound, "not_found", "no upload with id "+id+"; start a new one")
+					return
+				}
+				writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot read the upload now; try again shortly")
+				return
+			}
+		}
+		// tusd reads the caller from the request context in its hooks.
+		c := caller(r)
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, &callerInfo{Tenant: c.Tenant, ID: c.ID}))
+		http.StripPrefix("/v1/uploads", u.h).ServeHTTP(w, r)
+	})
+}
+
+// callerInfo is the caller as tusd's hooks see it.
+type callerInfo struct{ Tenant, ID string }
+
+func ownsUpload(r *http.Request, info handler.FileInfo) bool {
+	c := caller(r)
+	return c.Admin || (c.Tenant != "" && info.MetaData["tenant"] == c.Tenant)
+}
+
+// Info returns an upload's record.
+func (u *Resumable) Info(ctx context.Context, id string) (handler.FileInfo, error) {
+	up, err := u.store.GetUpload(ctx, id)
+	if err != nil {
+		return handler.FileInfo{}, err
+	}
+	return up.GetInfo(ctx)
+}
+
+// jobForUpload is the id of the job made from an upload: the same upload
+// always makes the same job, so a client that lost the answer can ask again.
+func jobForUpload(uploadID string) string {
+	return uuid.NewSHA1(uploadNamespace, []byte(uploadID)).String()
+}
+
+var uploadNamespace = uuid.MustParse("6f1c2a4e-8f0b-4d7e-9b7a-2a7f3c1d5e90")
+
+// createFromResumable makes the job of a finished resumable upload.
+func (s *Server) createFromResumable(w http.ResponseWriter, r *http.Request, req createRequest) {
+	if s.Resumable == nil {
+		writeError(w, http.StatusNotFound, "not_found", "resumable uploads are not enabled on this server")
+		return
+	}
+	info, err := s.Resumable.Info(r.Context(), req.Upload)
+	if err == nil && !ownsUpload(r, info) {
+		err = handler.ErrNotFound
+	}
+	if errors.Is(err, handler.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no upload with id "+req.Upload)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if info.Offset != info.Size {
+		writeError(w, http.StatusConflict, "upload_incomplete",
+			fmt.Sprintf("upload %s has %d of %d bytes; finish it (PATCH from offset %d) first", req.Upload, info.Offset, info.Size, info.Offset))
+		return
+	}
+	id := jobForUpload(info.ID)
+	if j, err := s.Svc.Store.Get(r.Context(), id); err == nil {
+		s.writeView(w, r, http.StatusOK, j)
+		return
+	}
+	l, err := parseLadder(req.Ladder)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
+		return
+	}
+	src := pipeline.SourceRef{Bucket: info.Storage["Bucket"], Key: info.Storage["Key"], Name: info.MetaData["filename"], Size: info.Size}
+	if src.Bucket == "" || !strings.HasPrefix(src.Key, UploadsPrefix) {
+		s.fail(w, r, fmt.Errorf("upload %s has no storage location", info.ID))
+		return
+	}
+	s.submit(w, r, &pipeline.Job{ID: id, Tenant: info.MetaData["tenant"], Ladder: l, Input: src})
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/reel-video/reel/store"
+)
+
+// AdminTenant is the tenant of the admin key a server creates for itself.
+const AdminTenant = "admin"
+
+// ensureAdminKey makes sure the key in path is a registered admin key:
+// a key already in the file is registered if Redis lost it; with no file,
+// a new key is created and written there, readable by its owner only.
+func ensureAdminKey(ctx context.Context, keys *store.Keys, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key := strings.TrimSpace(string(data))
+		if _, err := keys.Lookup(ctx, key); err == nil {
+			return key, nil
+		} else if !errors.Is(err, store.ErrNoKey) {
+			return "", err
+		}
+		if _, err := keys.Register(ctx, key, AdminTenant, true); err != nil {
+			return "", fmt.Errorf("admin key file %s: %w", path, err)
+		}
+		return key, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("admin key file: %w", err)
+	}
+	key, _, err := keys.Create(ctx, AdminTenant, true)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(key+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return key, os.Rename(tmp, path)
+}

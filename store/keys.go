@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Key is an API key's record. The key itself is never stored: only its
+// SHA-256, under which the record is found.
+type Key struct {
+	// ID is the first characters of the key's hash: enough to name it in
+	// a listing or to revoke it, useless to authenticate.
+	ID      string    `json:"id"`
+	Tenant  string    `json:"tenant"`
+	Admin   bool      `json:"admin"`
+	Created time.Time `json:"created"`
+}
+
+// ErrNoKey is returned for a key that does not exist or was revoked.
+var ErrNoKey = errors.New("unknown API key")
+
+const (
+	keysIndex = "reel:keys"  // hash: key ID -> key hash
+	keyPrefix = "reel:key:"  // + hash: the Key record
+	keyIDLen  = 12           // hex characters of the hash used as ID
+	keyLead   = "reel_"      // every key starts with this
+	rateKey   = "reel:rate:" // + key ID + ":" + window: requests counted
+)
+
+var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidTenant reports whether name can name a tenant: 1 to 63 lower-case
+// letters, digits, '-' and '_', starting with a letter or digit.
+func ValidTenant(name string) bool { return tenantRE.MatchString(name) }
+
+// Keys keeps API keys in Redis.
+type Keys struct {
+	C *redis.Client
+}
+
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Create makes a new key for tenant and returns it with its record; the
+// key is shown this once.
+func (k *Keys) Create(ctx context.Context, tenant string, admin bool) (string, Key, error) {
+	if !ValidTenant(tenant) {
+		return "", Key{}, fmt.Errorf("tenant %q: use 1 to 63 lower-case letters, digits, '-' or '_'", tenant)
+	}
+	var raw [20]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", Key{}, err
+	}
+	key := keyLead + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
+	rec, err := k.Register(ctx, key, tenant, admin)
+	if err != nil {
+		return "", Key{}, err
+	}
+	return key, rec, nil
+}
+
+// Register stores a key chosen elsewhere (an admin key file), replacing
+// any record it had.
+func (k *Keys) Register(ctx context.Context, key, tenant string, admin bool) (Key, error) {
+	if !strings.HasPrefix(key, keyLead) || len(key) < len(keyLead)+20 {
+		return Key{}, fmt.Errorf("an API key starts with %q and has at least 20 more characters", keyLead)
+	}
+	if !ValidTenant(tenant) {
+		return Key{}, fmt.Errorf("tenant %q: use 1 to 63 lower-case letters, digits, '-' or '_'", tenant)
+	}
+	rec := Key{ID: hashKey(key)[:keyIDLen], Tenant: tenant, Admin: admin, Created: time.Now().UTC()}
+	return rec, k.store(ctx, hashKey(key), rec)
+}
+
+func (k *Keys) store(ctx context.Context, hash string, rec Key) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = k.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, keyPrefix+hash, data, 0)
+		p.HSet(ctx, keysIndex, rec.ID, hash)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store key: %w", err)
+	}
+	return nil
+}
+
+// Lookup returns the record of key, or ErrNoKey.
+func (k *Keys) Lookup(ctx context.Context, key string) (Key, error) {
+	if !strings.HasPrefix(key, keyLead) {
+		return Key{}, ErrNoKey
+	}
+	data, err := k.C.Get(ctx, keyPrefix+hashKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Key{}, ErrNoKey
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("look up key: %w", err)
+	}
+	var rec Key
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return Key{}, fmt.Errorf("look up key: %w", err)
+	}
+	return rec, nil
+}
+
+// List returns every key's record, by tenant and then creation.
+func (k *Keys) List(ctx context.Context) ([]Key, error) {
+	hashes, err := k.C.HGetAll(ctx, keysIndex).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := []Key{}
+	for _, h := range hashes {
+		data, err := k.C.Get(ctx, keyPrefix+h).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		var rec Key
+		if json.Unmarshal(data, &rec) == nil {
+			out = append(out, rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Tenant != out[j].Tenant {
+			return out[i].Tenant < out[j].Tenant
+		}
+		return out[i].Created.Before(out[j].Created)
+	})
+	return out, nil
+}
+
+// Revoke deletes the key with the given ID.
+func (k *Keys) Revoke(ctx context.Context, id string) error {
+	h, err := k.C.HGet(ctx, keysIndex, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return ErrNoKey
+	}
+	if err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	_, err = k.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keyPrefix+h)
+		p.HDel(ctx, keysIndex, id)
+		return nil
+	})
+	return err
+}
+
+// Allow counts one request of key id in the current window of length per
+// and reports whether it is within limit, and if not how long until the
+// window ends. Every API instance shares the count through Redis.
+func (k *Keys) Allow(ctx context.Context, id string, limit int, per time.Duration) (bool, time.Duration, error) {
+	now := time.Now()
+	window := now.Truncate(per)
+	key := fmt.Sprintf("%s%s:%d", rateKey, id, window.Unix())
+	var n *redis.IntCmd
+	_, err := k.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.Incr(ctx, key)
+		p.Expire(ctx, key, 2*per)
+		return nil
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("rate limit: %w", err)
+	}
+	return n.Val() <= int64(limit), window.Add(per).Sub(now), nil
+}
