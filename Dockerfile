@@ -11,7 +11,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/reel /usr/local/bin/reel
-RUN useradd --system --uid 10001 reel && mkdir -p /work && chown reel /work
+RUN useradd --system --uid 10001 reel && mkdir -p /work /keys && chown reel /work /keys
 USER reel
 ENV REEL_WORK_DIR=/work
 ENTRYPOINT ["reel"]

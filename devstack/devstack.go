@@ -48,11 +48,7 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(name string, cmd *exec.Cmd, addr, logPath string) (*Proc, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
+func start(name string, cmd *exec.Cmd, addr string, logf *os.File) (*Proc, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Die with the parent: a crashed `reel dev` leaves no servers behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
@@ -86,8 +82,9 @@ func LookBin(explicit, name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH or in the Go bin directory; run `make deps` to install it", name)
 }
 
-// prepare finds the server binary, creates its data folder and picks a port.
-func prepare(bin, name, dir string) (string, int, error) {
+// prepare finds the server binary, creates its data folder and picks a
+// free port unless port is set.
+func prepare(bin, name, dir string, port int) (string, int, error) {
 	bin, err := LookBin(bin, name)
 	if err != nil {
 		return "", 0, err
@@ -95,21 +92,34 @@ func prepare(bin, name, dir string) (string, int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", 0, err
 	}
-	port, err := FreePort()
+	if port > 0 {
+		return bin, port, nil
+	}
+	port, err = FreePort()
 	return bin, port, err
 }
 
 // StartRedis starts redis-server with its data under dir, with AOF
 // persistence, and waits until it answers.
 func StartRedis(ctx context.Context, bin, dir string) (*Proc, error) {
-	bin, port, err := prepare(bin, "redis-server", dir)
+	return StartRedisOn(ctx, bin, dir, 0)
+}
+
+// StartRedisOn is StartRedis on a given port (0: a free one), to restart a
+// server where its clients expect it.
+func StartRedisOn(ctx context.Context, bin, dir string, port int) (*Proc, error) {
+	bin, port, err := prepare(bin, "redis-server", dir, port)
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 		"--appendonly", "yes", "--save", "", "--protected-mode", "yes")
-	p, err := start("redis-server", cmd, addr, filepath.Join(dir, "redis.log"))
+	logf, err := os.OpenFile(filepath.Join(dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p, err := start("redis-server", cmd, addr, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +139,12 @@ const (
 // StartMinio starts a MinIO server with its data under dir and waits until
 // it is ready.
 func StartMinio(ctx context.Context, bin, dir string) (*Proc, error) {
-	bin, port, err := prepare(bin, "minio", dir)
+	return StartMinioOn(ctx, bin, dir, 0)
+}
+
+// StartMinioOn is StartMinio on a given port (0: a free one).
+func StartMinioOn(ctx context.Context, bin, dir string, port int) (*Proc, error) {
+	bin, port, err := prepare(bin, "minio", dir, port)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +156,11 @@ func StartMinio(ctx context.Context, bin, dir string) (*Proc, error) {
 	cmd := exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", "127.0.0.1:"+strconv.Itoa(cport), filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+MinioUser, "MINIO_ROOT_PASSWORD="+MinioPassword,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	p, err := start("minio", cmd, addr, filepath.Join(dir, "minio.log"))
+	logf, err := os.OpenFile(filepath.Join(dir, "minio.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p, err := start("minio", cmd, addr, logf)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -32,6 +34,53 @@ type Config struct {
 	// PublicURL is the base URL players fetch the origin bucket from; default
 	// the endpoint's own URL with the bucket as first path element.
 	PublicURL string
+	// RetryFor is how long a transfer keeps retrying, with growing pauses,
+	// while the store is unreachable or answers 5xx; default 2 minutes.
+	RetryFor time.Duration
+}
+
+// DefaultRetryFor is how long transfers ride out an unreachable store.
+const DefaultRetryFor = 2 * time.Minute
+
+// transient reports whether err may pass if tried again: the store was
+// unreachable, or answered 5xx or 429. Missing objects, refused requests
+// and local file errors are final.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var er minio.ErrorResponse
+	if errors.As(err, &er) && er.StatusCode != 0 {
+		return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests
+	}
+	return true
+}
+
+// retry runs f until it succeeds, fails for good, or RetryFor has passed,
+// pausing 1 s, 2 s, 4 s … up to 15 s between tries.
+func (s *S3) retry(ctx context.Context, f func() error) error {
+	limit := s.cfg.RetryFor
+	if limit <= 0 {
+		limit = DefaultRetryFor
+	}
+	deadline := time.Now().Add(limit)
+	pause := time.Second
+	for {
+		err := f()
+		if !transient(err) || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 15*time.Second)
+	}
 }
 
 // S3 is the object store.
@@ -121,7 +170,10 @@ func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, con
 
 // PutFile uploads a local file.
 func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error {
-	_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize})
+	err := s.retry(ctx, func() error {
+		_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
 	}
@@ -130,7 +182,7 @@ func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheC
 
 // GetFile downloads bucket/key to a local file.
 func (s *S3) GetFile(ctx context.Context, bucket, key, path string) error {
-	if err := s.C.FGetObject(ctx, bucket, key, path, minio.GetObjectOptions{}); err != nil {
+	if err := s.retry(ctx, func() error { return s.C.FGetObject(ctx, bucket, key, path, minio.GetObjectOptions{}) }); err != nil {
 		return fmt.Errorf("s3 get %s/%s: %w", bucket, key, err)
 	}
 	return nil
@@ -138,7 +190,11 @@ func (s *S3) GetFile(ctx context.Context, bucket, key, path string) error {
 
 // Stat returns an object's size, or an error if it does not exist.
 func (s *S3) Stat(ctx context.Context, bucket, key string) (int64, error) {
-	info, err := s.C.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	var info minio.ObjectInfo
+	err := s.retry(ctx, func() (err error) {
+		info, err = s.C.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("s3 stat %s/%s: %w", bucket, key, err)
 	}
@@ -156,7 +212,11 @@ func IsNotFound(err error) bool {
 
 // PresignGet returns a URL that reads bucket/key for d, for ffmpeg to stream.
 func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error) {
-	u, err := s.C.PresignedGetObject(ctx, bucket, key, d, url.Values{})
+	var u *url.URL
+	err := s.retry(ctx, func() (err error) {
+		u, err = s.C.PresignedGetObject(ctx, bucket, key, d, url.Values{})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("s3 presign %s/%s: %w", bucket, key, err)
 	}
@@ -166,10 +226,13 @@ func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration
 // Copy copies an object server-side, setting its Content-Type and
 // Cache-Control.
 func (s *S3) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string) error {
-	_, err := s.C.CopyObject(ctx,
-		minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey, ReplaceMetadata: true,
-			UserMetadata: map[string]string{"Content-Type": contentType, "Cache-Control": cacheControl}},
-		minio.CopySrcOptions{Bucket: srcBucket, Object: srcKey})
+	err := s.retry(ctx, func() error {
+		_, err := s.C.CopyObject(ctx,
+			minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey, ReplaceMetadata: true,
+				UserMetadata: map[string]string{"Content-Type": contentType, "Cache-Control": cacheControl}},
+			minio.CopySrcOptions{Bucket: srcBucket, Object: srcKey})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("s3 copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
 	}
@@ -179,24 +242,35 @@ func (s *S3) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, con
 // List returns the keys under prefix.
 func (s *S3) List(ctx context.Context, bucket, prefix string) ([]string, error) {
 	var keys []string
-	for obj := range s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if obj.Err != nil {
-			return nil, fmt.Errorf("s3 list %s/%s: %w", bucket, prefix, obj.Err)
+	err := s.retry(ctx, func() error {
+		keys = nil
+		for obj := range s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if obj.Err != nil {
+				return obj.Err
+			}
+			keys = append(keys, obj.Key)
 		}
-		keys = append(keys, obj.Key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 list %s/%s: %w", bucket, prefix, err)
 	}
 	return keys, nil
 }
 
 // RemovePrefix deletes every object under prefix.
 func (s *S3) RemovePrefix(ctx context.Context, bucket, prefix string) error {
-	objs := s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
-	for res := range s.C.RemoveObjects(ctx, bucket, objs, minio.RemoveObjectsOptions{}) {
-		if res.Err != nil {
-			return fmt.Errorf("s3 remove %s/%s: %w", bucket, res.ObjectName, res.Err)
+	return s.retry(ctx, func() error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // stops the listing if removal fails early
+		objs := s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+		for res := range s.C.RemoveObjects(ctx, bucket, objs, minio.RemoveObjectsOptions{}) {
+			if res.Err != nil {
+				return fmt.Errorf("s3 remove %s/%s: %w", bucket, res.ObjectName, res.Err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // SDKClient returns an aws-sdk-go-v2 S3 client for the same store, for

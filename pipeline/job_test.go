@@ -3,9 +3,12 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"github.com/reel-video/reel/media"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/reel-video/reel/media"
 )
 
 func TestTransitions(t *testing.T) {
@@ -202,6 +205,50 @@ func TestValidID(t *testing.T) {
 	for id, want := range map[string]bool{"0c6f3c1e-4a2b-4c1d-9e8f-123456789abc": true, "../../etc": false, "short": false, "ABCDEFGHIJ": false} {
 		if ValidID(id) != want {
 			t.Errorf("ValidID(%q) != %v", id, want)
+		}
+	}
+}
+
+func TestResume(t *testing.T) {
+	plan, err := MakePlan(300, 25, 1, 4, 1) // 3 chunks
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPieces := plan
+	withPieces.Pieces = []Piece{{Key: "p0"}}
+	kinds := func(ts []Task) []string {
+		var out []string
+		for _, t := range ts {
+			s := string(t.Kind)
+			if t.Kind == TaskEncode {
+				s += ":" + strconv.Itoa(t.Chunk)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		job      Job
+		done     map[string]bool
+		counters map[string]float64
+		status   Status
+		tasks    []string
+	}{
+		{"failed probing", Job{}, nil, nil, StatusQueued, []string{"probe"}},
+		{"failed planning", Job{Source: &SourceInfo{}}, nil, nil, StatusProbing, []string{"plan"}},
+		{"failed splitting", Job{Source: &SourceInfo{}, Plan: &plan}, nil, nil, StatusSplitting, []string{"split"}},
+		{"one chunk and the audio left", Job{Source: &SourceInfo{}, Plan: &withPieces, HasAudio: true},
+			map[string]bool{ChunkUnit(0): true, ChunkUnit(2): true}, nil, StatusEncoding, []string{"encode:1", "audio"}},
+		{"failed packaging", Job{Source: &SourceInfo{}, Plan: &withPieces},
+			map[string]bool{ChunkUnit(0): true, ChunkUnit(1): true, ChunkUnit(2): true}, nil, StatusPackaging, []string{"package"}},
+		{"failed publishing", Job{Source: &SourceInfo{}, Plan: &withPieces},
+			map[string]bool{ChunkUnit(0): true, ChunkUnit(1): true, ChunkUnit(2): true}, map[string]float64{CounterPackage: 1}, StatusPublishing, []string{"publish"}},
+	}
+	for _, c := range cases {
+		st, ts := Resume(&c.job, c.done, c.counters)
+		if st != c.status || !slices.Equal(kinds(ts), c.tasks) {
+			t.Errorf("%s: %s %v, want %s %v", c.name, st, kinds(ts), c.status, c.tasks)
 		}
 	}
 }

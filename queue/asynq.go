@@ -44,15 +44,21 @@ func Timeout(t pipeline.Task) time.Duration {
 	return min(d, 24*time.Hour)
 }
 
-// RetryDelay is how long a failed task waits before its next try: at once
-// when its worker died (its lease expired), else asynq's growing delay
-// (about 15 s to 45 s first, then longer), which rides out a short Redis or
-// S3 outage.
-func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if errors.Is(err, asynq.ErrLeaseExpired) {
-		return time.Second
+// RetryDelay returns how long a failed task waits before its next try: at
+// once when its worker died (its lease expired); otherwise base doubled for
+// each earlier retry (at most 10 minutes) or, with base 0, asynq's own
+// growing delay (about 15 s to 45 s first, then longer). Either rides out
+// a short Redis or S3 outage.
+func RetryDelay(base time.Duration) asynq.RetryDelayFunc {
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		if errors.Is(err, asynq.ErrLeaseExpired) {
+			return time.Second
+		}
+		if base <= 0 {
+			return asynq.DefaultRetryDelayFunc(n, err, t)
+		}
+		return min(base<<min(n, 20), 10*time.Minute)
 	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
 // MaxRetry is how often a failing task is retried before its job fails.

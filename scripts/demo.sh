@@ -30,6 +30,10 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 export REEL_API="http://$addr"
+# reel dev writes an admin API key to its data folder; the CLI reads it from
+# REEL_API_KEY.
+REEL_API_KEY="$(cat "$data/admin.key")"
+export REEL_API_KEY
 ./bin/reel upload "$input" --watch
 echo
 echo "Play the HLS URL in Safari or any hls.js page, or: ffplay <HLS URL>"

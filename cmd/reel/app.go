@@ -221,7 +221,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
-		RetryDelayFunc: queue.RetryDelay,
+		RetryDelayFunc: queue.RetryDelay(c.RetryDelay),
 	})
 	mux := asynq.NewServeMux()
 	w.Register(mux)

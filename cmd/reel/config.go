@@ -45,6 +45,9 @@ type config struct {
 	// ShutdownTimeout is how long a stopping worker lets running tasks
 	// finish before it hands them back to the queue.
 	ShutdownTimeout time.Duration // REEL_SHUTDOWN_TIMEOUT
+	// RetryDelay is the first pause before a failed task is retried,
+	// doubled each time; 0 is asynq's own (15 s to 45 s, growing).
+	RetryDelay time.Duration // REEL_RETRY_DELAY
 	// API keys, rate limit and uploads.
 	AdminKeyFile string        // REEL_ADMIN_KEY_FILE: created with an admin key if missing
 	RateLimit    int           // REEL_RATE_LIMIT: jobs a key may create a minute (0: off)
@@ -110,10 +113,10 @@ func (c *config) fromEnv(getenv func(string) string) error {
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
-	}{{"REEL_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout}, {"REEL_UPLOAD_STALL_TIMEOUT", &c.StallTimeout}} {
+	}{{"REEL_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout}, {"REEL_UPLOAD_STALL_TIMEOUT", &c.StallTimeout}, {"REEL_RETRY_DELAY", &c.RetryDelay}} {
 		if v := getenv(d.key); v != "" {
 			x, err := time.ParseDuration(v)
-			if err != nil || x <= 0 {
+			if err != nil || x < 0 || (x == 0 && d.key != "REEL_RETRY_DELAY") {
 				return fmt.Errorf("%s=%q: want a duration such as 30s", d.key, v)
 			}
 			*d.dst = x
@@ -144,6 +147,8 @@ func (c *config) env() []string {
 		"REEL_S3_BUCKET=" + c.Bucket, "REEL_ORIGIN_BUCKET=" + c.OriginBucket, "REEL_PUBLIC_URL=" + c.PublicURL,
 		"REEL_WORK_DIR=" + c.WorkDir, "REEL_FFMPEG=" + c.FFmpeg, "REEL_FFPROBE=" + c.FFprobe,
 		"REEL_FFMPEG_MAX_MEMORY=" + strconv.FormatInt(c.MaxMemory, 10), "REEL_FFMPEG_CPU_PER_FRAME=" + c.CPUPerFrame.String(), "REEL_SHUTDOWN_TIMEOUT=" + c.ShutdownTimeout.String(),
+		"REEL_RETRY_DELAY=" + c.RetryDelay.String(), "REEL_UPLOAD_STALL_TIMEOUT=" + c.StallTimeout.String(),
+		"REEL_RATE_LIMIT=" + strconv.Itoa(c.RateLimit), "REEL_MAX_UPLOAD_BYTES=" + strconv.FormatInt(c.MaxUpload, 10),
 	}
 }
 

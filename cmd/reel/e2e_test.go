@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,15 +24,39 @@ import (
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/pipeline"
 )
 
 // devStack is one `reel dev --workers 2` shared by the end-to-end tests.
 type devStack struct {
-	bin string
-	api string
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	bin  string
+	api  string
+	data string // its --data folder
+	key  string // the admin API key reel dev wrote there
+	c    *http.Client
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+// bearer adds an API key to every request.
+type bearer struct{ key string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// readKey reads the admin key reel dev wrote to its data folder.
+func (s *devStack) readKey(t *testing.T) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.data, "admin.key"))
+	if err != nil {
+		t.Fatalf("reel dev wrote no admin key: %v", err)
+	}
+	s.key = strings.TrimSpace(string(data))
+	s.c = &http.Client{Transport: bearer{s.key}}
 }
 
 var e2eStack *devStack
@@ -48,6 +73,9 @@ func TestMain(m *testing.M) {
 	if e2eStack != nil {
 		e2eStack.stop()
 	}
+	if faults != nil {
+		faults.close()
+	}
 	os.Exit(code)
 }
 
@@ -61,16 +89,13 @@ func startStack(t *testing.T) *devStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "reel")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build reel: %v\n%s", err, out)
-	}
+	bin := buildReel(t)
 	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &devStack{bin: bin, api: "http://127.0.0.1:" + strconv.Itoa(port), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", filepath.Join(dir, "data"), "--workers", "2")
+	s := &devStack{bin: bin, api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), log: &bytes.Buffer{}}
+	s.cmd = exec.Command(bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", s.data, "--workers", "2")
 	logw := &syncWriter{b: s.log}
 	s.cmd.Stdout, s.cmd.Stderr = logw, logw
 	if err := s.cmd.Start(); err != nil {
@@ -91,8 +116,35 @@ func startStack(t *testing.T) *devStack {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	s.readKey(t)
 	e2eStack = s
 	return s
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildReel builds the reel binary once for every test that runs it.
+func buildReel(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "reel-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "reel")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build reel: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
 }
 
 type syncWriter struct {
@@ -139,7 +191,7 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 	w, _ := mw.CreateFormFile("file", filepath.Base(file))
 	_, _ = io.Copy(w, f)
 	_ = mw.Close()
-	resp, err := http.Post(s.api+"/v1/jobs", mw.FormDataContentType(), &body)
+	resp, err := s.c.Post(s.api+"/v1/jobs", mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +206,7 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 
 func (s *devStack) job(t *testing.T, id string) pipeline.View {
 	t.Helper()
-	resp, err := http.Get(s.api + "/v1/jobs/" + id)
+	resp, err := s.c.Get(s.api + "/v1/jobs/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +221,7 @@ func (s *devStack) job(t *testing.T, id string) pipeline.View {
 // events reads the job's server-sent events until the stream ends and
 // returns the status of each event.
 func (s *devStack) events(id string) []pipeline.Status {
-	resp, err := http.Get(s.api + "/v1/jobs/" + id + "/events")
+	resp, err := s.c.Get(s.api + "/v1/jobs/" + id + "/events")
 	if err != nil {
 		return nil
 	}
@@ -196,6 +248,7 @@ func (s *devStack) watch(t *testing.T, id string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.bin, "watch", id, "--api", s.api)
+	cmd.Env = append(os.Environ(), "REEL_API_KEY="+s.key)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
@@ -306,7 +359,12 @@ func TestSynthetic1080pWithAudio(t *testing.T) {
 		t.Errorf("server-sent events carried statuses %v", seen)
 	}
 	var ws struct{ Workers []map[string]any }
-	_, data := get(t, s.api+"/v1/workers")
+	resp, err := s.c.Get(s.api + "/v1/workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err := json.Unmarshal(data, &ws); err != nil || len(ws.Workers) != 2 || ws.Workers[0]["pid"] == nil || ws.Workers[0]["concurrency"] == nil {
 		t.Errorf("GET /v1/workers: %s", data)
 	}
@@ -440,7 +498,7 @@ func TestCancelMidEncode(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	req, _ := http.NewRequest(http.MethodDelete, s.api+"/v1/jobs/"+id, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,4 +524,38 @@ func TestCancelMidEncode(t *testing.T) {
 	if pids := ffmpegFor(id); len(pids) > 0 {
 		t.Fatalf("ffmpeg started again after cancel: %v", pids)
 	}
+	// Its intermediate objects are removed; the master is kept.
+	s3 := s.s3(t)
+	deadline = time.Now().Add(pipeline.CleanupSweepAfter + 30*time.Second)
+	for {
+		work, err := s3.List(context.Background(), s3.Bucket(), "work/"+id+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(work) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d intermediate objects left after cancel: %v", len(work), work[:min(len(work), 5)])
+		}
+		time.Sleep(time.Second)
+	}
+	if _, err := s3.Stat(context.Background(), s3.Bucket(), pipeline.MasterKey(id)); err != nil {
+		t.Errorf("master of the canceled job: %v", err)
+	}
+}
+
+// s3 connects to the stack's MinIO, as its banner gives it.
+func (s *devStack) s3(t *testing.T) *origin.S3 {
+	t.Helper()
+	m := regexp.MustCompile(`S3 http://(\S+)`).FindStringSubmatch(s.logText())
+	if m == nil {
+		t.Fatalf("no S3 address in the reel dev banner")
+	}
+	c, err := origin.New(origin.Config{Endpoint: m[1], AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
+		Bucket: "reel-masters", OriginBucket: "reel-origin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -96,7 +96,7 @@ func run(dir string, seconds int, uploadGB float64) error {
 		return fmt.Errorf("no job id in: %s", out)
 	}
 	var job pipeline.View
-	if err := getJSON(d.api+"/v1/jobs/"+id[1], &job); err != nil {
+	if err := getJSON(d.api+"/v1/jobs/"+id[1], d.key, &job); err != nil {
 		return err
 	}
 	uploadTime := job.CreatedAt.Sub(start.UTC())
@@ -156,6 +156,8 @@ type dev struct {
 	cmd   *exec.Cmd
 	api   string
 	redis string
+	data  string // the --data folder
+	key   string // the admin API key reel dev wrote there
 	s3    string
 	mu    sync.Mutex
 	lines []string
@@ -166,7 +168,7 @@ func startDev(dir string) (*dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dev{api: "http://127.0.0.1:" + strconv.Itoa(port)}
+	d := &dev{api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data")}
 	d.cmd = exec.Command("./bin/reel", "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", filepath.Join(dir, "data"), "--workers", "2")
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
@@ -193,6 +195,14 @@ func startDev(dir string) (*dev, error) {
 		if resp, err := http.Get(d.api + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				key, err := os.ReadFile(filepath.Join(d.data, "admin.key"))
+				if err != nil {
+					d.stop()
+					return nil, fmt.Errorf("reel dev wrote no admin key: %w", err)
+				}
+				d.key = strings.TrimSpace(string(key))
+				// The CLI runs below read the key from the environment.
+				os.Setenv("REEL_API_KEY", d.key)
 				return d, nil
 			}
 		}
@@ -324,8 +334,13 @@ func vmHWM(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
 }
 
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
+func getJSON(url, key string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

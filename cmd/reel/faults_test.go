@@ -1,0 +1,585 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/queue"
+)
+
+// faultStack is a `reel dev --workers 2` on a Redis and a MinIO the test
+// runs itself, so it can stop and restart them on the same ports and
+// folders. Its ffmpeg is a wrapper that logs every run and fails encodes
+// while a flag file exists.
+type faultStack struct {
+	*devStack
+	dir          string
+	redis, minio *devstack.Proc
+	redisPort    int
+	minioPort    int
+	s3           *origin.S3
+}
+
+var faults *faultStack
+
+const faultMaxUpload = 64 << 20
+
+func startFaults(t *testing.T) *faultStack {
+	t.Helper()
+	if faults != nil {
+		return faults
+	}
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio", "prlimit")
+	dir, err := os.MkdirTemp("", "reel-faults-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faultStack{dir: dir}
+	if f.redisPort, err = devstack.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if f.minioPort, err = devstack.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	f.startRedis(t)
+	f.startMinio(t)
+	if f.s3, err = origin.New(origin.Config{Endpoint: f.minio.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
+		Bucket: "reel-masters", OriginBucket: "reel-origin"}); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(dir, "ffmpeg-wrapper")
+	script := fmt.Sprintf(`#!/bin/sh
+echo "$*" >> %[1]s/ffmpeg.log
+if [ -e %[1]s/fail-encodes ]; then
+  case "$*" in *libx264*) echo "forced failure while %[1]s/fail-encodes exists" >&2; exit 1;; esac
+fi
+exec ffmpeg "$@"
+`, dir)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &devStack{bin: buildReel(t), api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), log: &bytes.Buffer{}}
+	s.cmd = exec.Command(s.bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", s.data, "--workers", "2",
+		"--redis", f.redis.Addr, "--s3", f.minio.Addr)
+	s.cmd.Env = append(os.Environ(), "REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword,
+		"REEL_MAX_UPLOAD_BYTES="+strconv.Itoa(faultMaxUpload), "REEL_UPLOAD_STALL_TIMEOUT=2s", "REEL_RETRY_DELAY=1s",
+		"REEL_SHUTDOWN_TIMEOUT=10s", "REEL_FFMPEG="+wrapper)
+	logw := &syncWriter{b: s.log}
+	s.cmd.Stdout, s.cmd.Stderr = logw, logw
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.devStack = s
+	faults = f
+	f.waitHealthy(t, 90*time.Second)
+	s.readKey(t)
+	return f
+}
+
+func (f *faultStack) startRedis(t *testing.T) {
+	t.Helper()
+	p, err := devstack.StartRedisOn(context.Background(), "", filepath.Join(f.dir, "redis"), f.redisPort)
+	if err != nil {
+		t.Fatalf("start redis: %v", err)
+	}
+	f.redis = p
+}
+
+func (f *faultStack) startMinio(t *testing.T) {
+	t.Helper()
+	p, err := devstack.StartMinioOn(context.Background(), "", filepath.Join(f.dir, "minio"), f.minioPort)
+	if err != nil {
+		t.Fatalf("start minio: %v", err)
+	}
+	f.minio = p
+}
+
+func (f *faultStack) waitHealthy(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(f.api + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stack not healthy:\n%s", f.logText())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (f *faultStack) close() {
+	f.stop()
+	f.minio.Stop()
+	f.redis.Stop()
+}
+
+// awaitEnd waits for the job to end and returns it.
+func (s *devStack) awaitEnd(t *testing.T, id string, d time.Duration) pipeline.View {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		v := s.job(t, id)
+		if v.Status.Terminal() {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s after %s", id, v.Status, d)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// encoding waits until an encode ffmpeg of the job runs and returns its
+// pid and its parent's (the worker).
+func encoding(t *testing.T, id string) (int, int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		for _, pid := range ffmpegFor(id) {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(cmdline), "libx264") {
+				if pp := parentPID(pid); pp > 0 {
+					return pid, pp
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no encode of job %s started", id)
+	return 0, 0
+}
+
+func parentPID(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// faultMaster is 24 s of 720p with audio: six chunks of one 4 s segment,
+// each a few seconds of encoding on two rungs.
+func faultMaster(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(os.TempDir(), "reel-fault-master.mp4")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	testenv.Generate(t, p+".tmp.mp4", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
+		"-t", "24", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
+	if err := os.Rename(p+".tmp.mp4", p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const faultLadder = `{"rungs":[{"height":720,"bitrate":2500000,"preset":"fast"},{"height":360,"bitrate":700000,"preset":"fast"}],"segment_seconds":4,"chunk_segments":1}`
+
+// checkComplete checks a job that should have completed: every rendition
+// has the plan's frames.
+func checkComplete(t *testing.T, s *devStack, v pipeline.View) {
+	t.Helper()
+	if v.Status != pipeline.StatusComplete {
+		t.Fatalf("job %s: %s %+v\nlog:\n%s", v.ID, v.Status, v.Error, tail(s.logText(), 3000))
+	}
+	for _, r := range v.Renditions {
+		if r.Frames != v.Source.OutputFrames {
+			t.Errorf("%s: %d frames, want %d", r.Name, r.Frames, v.Source.OutputFrames)
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func TestFaultWorkerKilled(t *testing.T) {
+	f := startFaults(t)
+	master := faultMaster(t)
+	calm := f.awaitEnd(t, f.submit(t, master, faultLadder), 5*time.Minute)
+	checkComplete(t, f.devStack, calm)
+
+	id := f.submit(t, master, faultLadder)
+	ff, worker := encoding(t, id)
+	t.Logf("SIGKILL worker %d while it runs ffmpeg %d", worker, ff)
+	start := time.Now()
+	if err := syscall.Kill(worker, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for alive(ff) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("ffmpeg %d of the killed worker still runs", ff)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("its ffmpeg was gone %s later", time.Since(start).Round(time.Millisecond))
+	v := f.awaitEnd(t, id, 6*time.Minute)
+	t.Logf("job complete %s after the kill", time.Since(start).Round(time.Second))
+	checkComplete(t, f.devStack, v)
+	// The same output as the undisturbed run, rung for rung.
+	for i, r := range v.Renditions {
+		c := calm.Renditions[i]
+		if r.Frames != c.Frames || r.Quality == nil || c.Quality == nil || abs(r.Quality.PSNR-c.Quality.PSNR) > 0.01 {
+			t.Errorf("%s: %d frames PSNR %v, undisturbed %d frames PSNR %v", r.Name, r.Frames, r.Quality, c.Frames, c.Quality)
+		}
+	}
+	// reel dev started a new worker in its place.
+	workers := f.workers(t)
+	if len(workers) < 2 {
+		t.Errorf("%d workers after the kill", len(workers))
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// workers lists the live worker pids.
+func (s *devStack) workers(t *testing.T) []int {
+	t.Helper()
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 1 && args[0] == s.bin && args[1] == "worker" && parentPID(pid) == s.cmd.Process.Pid && alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestFaultRollingRestart(t *testing.T) {
+	f := startFaults(t)
+	id := f.submit(t, faultMaster(t), faultLadder)
+	encoding(t, id)
+	before := f.workers(t)
+	start := time.Now()
+	if err := f.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// Each worker stops within its 10 s shutdown timeout and is replaced
+	// before the next one stops.
+	for {
+		after := f.workers(t)
+		replaced := len(after) == 2
+		for _, p := range before {
+			for _, q := range after {
+				if p == q {
+					replaced = false
+				}
+			}
+		}
+		if replaced {
+			t.Logf("both workers replaced in %s", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 2*(10+5)*time.Second {
+			t.Fatalf("workers %v not replaced by %v:\n%s", before, after, tail(f.logText(), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkComplete(t, f.devStack, f.awaitEnd(t, id, 6*time.Minute))
+}
+
+func TestFaultRedisRestart(t *testing.T) {
+	f := startFaults(t)
+	id := f.submit(t, faultMaster(t), faultLadder)
+	encoding(t, id)
+	f.redis.Stop() // SIGTERM: Redis writes its AOF and exits
+	t.Log("redis stopped mid-encode")
+	time.Sleep(3 * time.Second)
+	f.startRedis(t)
+	t.Log("redis restarted on the same port and data")
+	checkComplete(t, f.devStack, f.awaitEnd(t, id, 6*time.Minute))
+}
+
+func TestFaultS3Outage(t *testing.T) {
+	f := startFaults(t)
+	id := f.submit(t, faultMaster(t), faultLadder)
+	encoding(t, id)
+	f.minio.Stop()
+	t.Log("MinIO stopped mid-encode for 30 s")
+	time.Sleep(30 * time.Second)
+	if v := f.job(t, id); v.Status.Terminal() || v.Outputs != nil {
+		t.Fatalf("during the outage the job is %s with outputs %v", v.Status, v.Outputs)
+	}
+	f.startMinio(t)
+	v := f.awaitEnd(t, id, 8*time.Minute)
+	checkComplete(t, f.devStack, v)
+	// Everything the playlists name is there, whole.
+	verify(t, v, faultMaster(t), true, 4)
+}
+
+func TestFaultRetryAfterRetriesRunOut(t *testing.T) {
+	f := startFaults(t)
+	flag := filepath.Join(f.dir, "fail-encodes")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(flag)
+	id := f.submit(t, faultMaster(t), faultLadder)
+	v := f.awaitEnd(t, id, 5*time.Minute)
+	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != pipeline.CodeEncodeFailed ||
+		!strings.Contains(v.Error.Message, "forced failure") || !strings.Contains(v.Error.Message, fmt.Sprintf("after %d retries", queue.MaxRetry)) {
+		t.Fatalf("job: %s %+v", v.Status, v.Error)
+	}
+	t.Logf("failed: %s", v.Error.Message)
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: f.redis.Addr})
+	defer insp.Close()
+	archived, err := insp.ListArchivedTasks(queue.Name, asynq.PageSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range archived {
+		if strings.HasPrefix(a.ID, id+":encode:") {
+			n++
+			if a.Retried != queue.MaxRetry {
+				t.Errorf("archived %s after %d retries", a.ID, a.Retried)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no encode task of the job in asynq's archive")
+	}
+	splits := strings.Count(readFile(t, filepath.Join(f.dir, "ffmpeg.log")), "segment_list")
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(f.bin, "retry", id, "--watch", "--api", f.api)
+	cmd.Env = append(os.Environ(), "REEL_API_KEY="+f.key)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("reel retry: %v\n%s", err, out)
+	}
+	v = f.job(t, id)
+	checkComplete(t, f.devStack, v)
+	if again := strings.Count(readFile(t, filepath.Join(f.dir, "ffmpeg.log")), "segment_list"); again != splits {
+		t.Errorf("the retry split the master again (%d splits, %d before)", again, splits)
+	}
+	// A job that did not fail cannot be retried.
+	resp, err := f.c.Post(f.api+"/v1/jobs/"+id+"/retry", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("retry of a complete job: %d", resp.StatusCode)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// startAPI runs a separate `reel api` on the fault stack's Redis and MinIO.
+func (f *faultStack) startAPI(t *testing.T, port int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(f.bin, "api", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--redis", f.redis.Addr, "--s3", f.minio.Addr)
+	cmd.Env = append(os.Environ(), "REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword,
+		"REEL_WORK_DIR="+t.TempDir())
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	for i := 0; ; i++ {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd
+			}
+		}
+		if i > 300 {
+			t.Fatal("reel api did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestFaultAPIRestartMidUpload(t *testing.T) {
+	f := startFaults(t)
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	api := f.startAPI(t, port)
+	ctx := context.Background()
+	mastersBefore, err := f.s3.List(ctx, f.s3.Bucket(), "masters/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, jobsBefore := f.listJobs(t)
+
+	// A plain multipart upload cut off by the API's death: the client gets
+	// an error, and nothing is stored or processed.
+	pr, pw := io.Pipe()
+	go func() {
+		defer pw.Close()
+		fmt.Fprint(pw, "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n")
+		chunk := make([]byte, 256<<10)
+		for i := 0; i < 200; i++ {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/jobs", pr)
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := f.c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		errc <- err
+	}()
+	time.Sleep(time.Second)
+	_ = api.Process.Kill()
+	_ = api.Wait()
+	t.Logf("multipart client saw: %v", <-errc)
+	api = f.startAPI(t, port)
+
+	// `reel upload` through the same death and restart resumes.
+	big := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(big, make([]byte, 48<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(f.bin, "upload", big, "--api", url)
+	up.Env = append(os.Environ(), "REEL_API_KEY="+f.key)
+	stdout, _ := up.StdoutPipe()
+	up.Stderr = up.Stdout
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_ = api.Process.Kill()
+	_ = api.Wait()
+	time.Sleep(2 * time.Second)
+	api = f.startAPI(t, port)
+	defer func() { _ = api.Process.Signal(syscall.SIGTERM); _ = api.Wait() }()
+	var out []string
+	for l := range lines {
+		out = append(out, l)
+	}
+	if err := up.Wait(); err != nil {
+		t.Fatalf("reel upload: %v\n%s", err, strings.Join(out, "\n"))
+	}
+	text := strings.Join(out, "\n")
+	t.Logf("reel upload said:\n%s", text)
+	m := regexp.MustCompile(`job (\S+) queued`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no job from the resumed upload")
+	}
+	// The whole file arrived once; the multipart attempt left nothing.
+	uploads, _ := f.s3.List(ctx, f.s3.Bucket(), "uploads/")
+	whole := false
+	for _, k := range uploads {
+		if n, err := f.s3.Stat(ctx, f.s3.Bucket(), k); err == nil && n == 48<<20 {
+			whole = true
+		}
+	}
+	if !whole {
+		t.Errorf("no upload object of %d bytes among %v", 48<<20, uploads)
+	}
+	mastersAfter, _ := f.s3.List(ctx, f.s3.Bucket(), "masters/")
+	if len(mastersAfter) != len(mastersBefore) {
+		t.Errorf("the cut-off multipart upload left a master: %v", mastersAfter)
+	}
+	if _, jobsAfter := f.listJobs(t); jobsAfter != jobsBefore+1 {
+		t.Errorf("%d jobs after, %d before: want exactly the resumed upload's", jobsAfter, jobsBefore)
+	}
+	// The zeros are no video: the job fails on them, it does not hang.
+	if v := f.awaitEnd(t, m[1], 2*time.Minute); v.Status != pipeline.StatusFailed {
+		t.Errorf("job of zeros: %s", v.Status)
+	}
+}
+
+func (s *devStack) listJobs(t *testing.T) ([]pipeline.View, int) {
+	t.Helper()
+	resp, err := s.c.Get(s.api + "/v1/jobs?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Jobs  []pipeline.View
+		Total int
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		t.Fatal(err)
+	}
+	return l.Jobs, l.Total
+}
