@@ -110,8 +110,67 @@ func (u *Resumable) Handler() http.Handler {
 		// tusd reads the caller from the request context in its hooks.
 		c := caller(r)
 		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, &callerInfo{Tenant: c.Tenant, ID: c.ID}))
-		http.StripPrefix("/v1/uploads", u.h).ServeHTTP(w, r)
+		jw := &jsonErrors{ResponseWriter: w}
+		http.StripPrefix("/v1/uploads", u.h).ServeHTTP(jw, r)
+		jw.finish()
 	})
+}
+
+// jsonErrors turns tusd's plain-text error answers ("ERR_CODE: message")
+// into the API's JSON errors; other answers pass through untouched.
+type jsonErrors struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (j *jsonErrors) WriteHeader(code int) {
+	if code >= 400 && j.status == 0 {
+		j.status = code
+		return
+	}
+	j.ResponseWriter.WriteHeader(code)
+}
+
+func (j *jsonErrors) Write(p []byte) (int, error) {
+	if j.status != 0 {
+		if len(j.body) < 4096 {
+			j.body = append(j.body, p...)
+		}
+		return len(p), nil
+	}
+	return j.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (tusd sets
+// read deadlines through it).
+func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
+
+func (j *jsonErrors) finish() {
+	if j.status == 0 {
+		return
+	}
+	code, msg, ok := strings.Cut(strings.TrimSpace(string(j.body)), ": ")
+	if !ok {
+		code, msg = "", strings.TrimSpace(string(j.body))
+	}
+	switch code {
+	case "ERR_MAX_SIZE_EXCEEDED":
+		code, msg = "too_large", "the upload is larger than the limit (REEL_MAX_UPLOAD_BYTES)"
+	case "ERR_UPLOAD_NOT_FOUND":
+		code = "not_found"
+	case "ERR_MISMATCHED_OFFSET":
+		code, msg = "conflict", "Upload-Offset is not the upload's offset; HEAD the upload and send from its Upload-Offset"
+	case "":
+		code = "invalid"
+	default:
+		code = strings.ToLower(strings.TrimPrefix(code, "ERR_"))
+	}
+	if msg == "" {
+		msg = http.StatusText(j.status)
+	}
+	j.ResponseWriter.Header().Del("Content-Length")
+	writeError(j.ResponseWriter, j.status, code, msg)
 }
 
 // callerInfo is the caller as tusd's hooks see it.

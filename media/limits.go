@@ -119,6 +119,8 @@ func MediaCode(err error) string {
 	return ""
 }
 
+var pictureSizeRE = regexp.MustCompile(`Picture size (\d+)x(\d+) is invalid`)
+
 var notAllowedRE = regexp.MustCompile(`\[([a-z0-9_,]+) @ 0x[0-9a-f]+\] Format not on whitelist`)
 
 // classifyRead turns what ffprobe or ffmpeg printed when it could not open
@@ -135,6 +137,9 @@ func classifyRead(stderr string) error {
 			what = "it is a still image (" + name + ")"
 		}
 		return mediaErr(CodeUnsupportedFormat, "the master was refused: %s is not one Reel reads; upload a video file (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, MXF, FLV, Ogg, raw H.264/HEVC, Y4M)", what)
+	case pictureSizeRE.MatchString(stderr):
+		m := pictureSizeRE.FindStringSubmatch(stderr)
+		return mediaErr(CodeBadDimensions, "the video declares a frame size of %sx%s, which no decoder accepts", m[1], m[2])
 	case strings.Contains(stderr, "moov atom not found"):
 		return mediaErr(CodeTruncated, "the MP4/MOV master has no index (moov atom): the file is incomplete or was cut off; upload the whole file")
 	case strings.Contains(stderr, "Invalid data found when processing input"), strings.Contains(stderr, "could not find codec parameters"),

@@ -506,7 +506,8 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 
 	// `reel upload` through the same death and restart resumes.
 	big := filepath.Join(t.TempDir(), "big.bin")
-	if err := os.WriteFile(big, make([]byte, 48<<20), 0o644); err != nil {
+	const bigSize = 192 << 20
+	if err := os.WriteFile(big, make([]byte, bigSize), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	up := exec.Command(f.bin, "upload", big, "--api", url)
@@ -524,7 +525,7 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 		}
 		close(lines)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
 	_ = api.Process.Kill()
 	_ = api.Wait()
 	time.Sleep(2 * time.Second)
@@ -539,6 +540,9 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 	}
 	text := strings.Join(out, "\n")
 	t.Logf("reel upload said:\n%s", text)
+	if !strings.Contains(text, "upload interrupted at") {
+		t.Errorf("the upload was not interrupted (it finished before the API died?)")
+	}
 	m := regexp.MustCompile(`job (\S+) queued`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no job from the resumed upload")
@@ -547,12 +551,12 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 	uploads, _ := f.s3.List(ctx, f.s3.Bucket(), "uploads/")
 	whole := false
 	for _, k := range uploads {
-		if n, err := f.s3.Stat(ctx, f.s3.Bucket(), k); err == nil && n == 48<<20 {
+		if n, err := f.s3.Stat(ctx, f.s3.Bucket(), k); err == nil && n == bigSize {
 			whole = true
 		}
 	}
 	if !whole {
-		t.Errorf("no upload object of %d bytes among %v", 48<<20, uploads)
+		t.Errorf("no upload object of %d bytes among %v", bigSize, uploads)
 	}
 	mastersAfter, _ := f.s3.List(ctx, f.s3.Bucket(), "masters/")
 	if len(mastersAfter) != len(mastersBefore) {
