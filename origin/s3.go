@@ -1,5 +1,6 @@
 // Package origin stores masters, intermediate chunks and published titles
-// in S3-compatible object storage through minio-go.
+// in S3-compatible object storage through minio-go, retrying transfers
+// while the store is unreachable.
 package origin
 
 import (

@@ -1,5 +1,7 @@
 // Package queue runs pipeline tasks on Redis through asynq: enqueueing with
-// unique task ids, dropping a canceled job's tasks, and listing workers.
+// unique task ids and timeouts that grow with the work, retry delays,
+// dropping a canceled job's tasks, re-queueing a failed job's, and listing
+// workers.
 package queue
 
 import (

@@ -1,5 +1,6 @@
-// Package store keeps Reel's jobs, progress counters and fan-in sets in
-// Redis, and carries change notifications over Redis pub/sub.
+// Package store keeps Reel's jobs, progress counters, fan-in sets, API keys
+// (as their hashes) and rate-limit counts in Redis, and carries change
+// notifications over Redis pub/sub.
 package store
 
 import (
