@@ -347,6 +347,7 @@ type View struct {
 	Renditions []RenditionView `json:"renditions"`
 	Outputs    *Outputs        `json:"outputs,omitempty"`
 	Error      *JobError       `json:"error,omitempty"`
+	Retries    int             `json:"retries,omitempty"` // times retried after failing
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
@@ -356,7 +357,7 @@ type View struct {
 // NewView combines a job with its counters; urlFor turns an origin object
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
-	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error,
+	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Published != nil && j.Status == StatusComplete {
 		p := j.Published

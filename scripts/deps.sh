@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Reel's demo and tests need when it is missing: ffmpeg,
-# redis-server, docker-compose (for validating docker-compose.yml), chromium
+# redis-server, util-linux's prlimit (which bounds every ffmpeg run; part of
+# every Debian install), docker-compose (for validating docker-compose.yml), chromium
 # and nodejs/npm (for the player tests) from Debian's packages, MinIO with
 # `go install` at a pinned version, and the pinned hls.js and dash.js with
 # `npm ci` in player/.
@@ -18,6 +19,7 @@ command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v docker-compose >/dev/null || pkgs+=(docker-compose)
 command -v chromium >/dev/null || pkgs+=(chromium)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
+command -v prlimit >/dev/null || pkgs+=(util-linux)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "deps: installing ${pkgs[*]} with apt-get"
   $sudo apt-get update -qq

@@ -410,6 +410,9 @@ func TestFaultRetryAfterRetriesRunOut(t *testing.T) {
 	}
 	v = f.job(t, id)
 	checkComplete(t, f.devStack, v)
+	if v.Retries != 1 {
+		t.Errorf("retries %d, want 1", v.Retries)
+	}
 	if again := strings.Count(readFile(t, filepath.Join(f.dir, "ffmpeg.log")), "segment_list"); again != splits {
 		t.Errorf("the retry split the master again (%d splits, %d before)", again, splits)
 	}
