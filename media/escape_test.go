@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,11 +128,42 @@ func TestCorruptFramesAreReported(t *testing.T) {
 	}
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-i", bad, "-f", "null", "-"}
 	var ce *CorruptError
-	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Decoder: DecoderName("h264")}); !errors.As(err, &ce) {
+	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Strict: true, Decoder: DecoderName("h264")}); !errors.As(err, &ce) {
 		t.Fatalf("got %v, want a CorruptError", err)
 	}
+	t.Logf("damaged: %v", ce)
 	args[5] = src
-	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Decoder: "h264"}); err != nil {
+	if err := (&Runner{}).Run(context.Background(), Cmd{Args: args, Strict: true, Decoder: "h264"}); err != nil {
 		t.Fatalf("clean file: %v", err)
+	}
+	// A real clip whose pieces, joined by the concat demuxer, make the
+	// H.264 decoder log errors at the joint while every frame decodes to
+	// the same picture as the whole file: not damage.
+	clip := testenv.SharedMedia(t, "02_h264-high444_720p20_cockatoo_mp3.mp4")
+	pieces := filepath.Join(dir, "p%02d.mkv")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", clip, "-map", "0:v:0", "-c", "copy", "-f", "segment",
+		"-segment_format", "matroska", "-segment_times", "4", pieces).CombinedOutput(); err != nil {
+		t.Fatalf("split: %v %s", err, out)
+	}
+	list := filepath.Join(dir, "list.ffconcat")
+	body := "ffconcat version 1.0\nfile '" + filepath.Join(dir, "p00.mkv") + "'\nfile '" + filepath.Join(dir, "p01.mkv") + "'\n"
+	if err := os.WriteFile(list, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	joint := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", list, "-f", "null", "-"}
+	if err := (&Runner{}).Run(context.Background(), Cmd{Args: joint, Strict: true, Decoder: "h264"}); err != nil {
+		t.Fatalf("pieces of a clean clip: %v", err)
+	}
+}
+
+func TestErrorsHideSignedURLs(t *testing.T) {
+	u := "http://127.0.0.1:9000/reel-masters/masters/x/source?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc123"
+	err := classifyRead(u + ": Invalid data found when processing input\n")
+	if strings.Contains(err.Error(), "X-Amz") || !strings.Contains(err.Error(), "Invalid data") {
+		t.Errorf("classified: %v", err)
+	}
+	ee := &ExitError{Tool: "ffmpeg", Err: errors.New("exit status 1"), Stderr: "[http @ 0x1] HTTP error 503\n" + u + ": Server returned 5XX\n"}
+	if strings.Contains(ee.Error(), "X-Amz") || !strings.Contains(ee.Error(), "Server returned 5XX") {
+		t.Errorf("exit error: %v", ee)
 	}
 }

@@ -144,12 +144,22 @@ func classifyRead(stderr string) error {
 		return mediaErr(CodeTruncated, "the MP4/MOV master has no index (moov atom): the file is incomplete or was cut off; upload the whole file")
 	case strings.Contains(stderr, "Invalid data found when processing input"), strings.Contains(stderr, "could not find codec parameters"),
 		strings.Contains(stderr, "EBML header parsing failed"), strings.Contains(stderr, "Failed to read"):
-		return mediaErr(CodeUnreadable, "the master is not a media file ffmpeg can read (%s); upload a video file", lastLine(stderr))
+		return mediaErr(CodeUnreadable, "the master is not a media file ffmpeg can read (%s); upload a video file", strings.TrimPrefix(lastLine(stderr), "the master: "))
 	}
 	return mediaErr(CodeUnreadable, "ffprobe cannot read the master: %s; upload a video file", lastLine(stderr))
 }
 
+// signedURLRE matches a presigned S3 URL, which must not end up in a job's
+// error message: it reads the master until it expires.
+var signedURLRE = regexp.MustCompile(`https?://[^\s'"]*X-Amz-[^\s'"]*`)
+
+// redact replaces presigned URLs in s.
+func redact(s string) string {
+	return signedURLRE.ReplaceAllString(s, "the master")
+}
+
 func lastLine(s string) string {
+	s = strings.TrimPrefix(redact(s), "the master: ")
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	l := strings.TrimSpace(lines[len(lines)-1])
 	if l == "" {

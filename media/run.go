@@ -32,9 +32,13 @@ type Cmd struct {
 	Limits Limits
 	// OnProgress, if set, gets each -progress report.
 	OnProgress func(Progress)
-	// Decoder, if set, is the name the master's video decoder logs under
-	// (see DecoderName): an error it prints fails the run with a
-	// *CorruptError even when ffmpeg itself succeeds.
+	// Strict stops the run at the first decoded frame the decoder marks
+	// damaged (ffmpeg's -xerror) and returns a *CorruptError. Decoders also
+	// log errors about data they recover from without a damaged frame (at a
+	// joint between pieces, say); those do not stop it.
+	Strict bool
+	// Decoder is the name the input's video decoder logs under (see
+	// DecoderName), to quote its first error in a *CorruptError.
 	Decoder string
 }
 
@@ -53,7 +57,7 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	msg := strings.TrimSpace(e.Stderr)
+	msg := strings.TrimSpace(redact(e.Stderr))
 	if msg == "" {
 		return fmt.Sprintf("%s: %v", e.Tool, e.Err)
 	}
@@ -118,7 +122,11 @@ func (r *Runner) command(ctx context.Context, bin string, args []string, lim Lim
 // report. The process is killed when ctx is done. A run stopped by a limit
 // returns a *LimitError.
 func (r *Runner) Run(ctx context.Context, c Cmd) error {
-	cmd := r.command(ctx, r.ffmpeg(), c.Args, c.Limits)
+	args := c.Args
+	if c.Strict {
+		args = append([]string{"-xerror"}, args...)
+	}
+	cmd := r.command(ctx, r.ffmpeg(), args, c.Limits)
 	stderr := &tailBuffer{n: 4096}
 	watch := &lineWatch{prefix: "[" + c.Decoder + " @ "}
 	cmd.Stderr = stderr
@@ -140,15 +148,25 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		if le := limitError(cmd, c.Limits, stderr.String(), err); le != nil {
 			return le
 		}
-		if line := watch.first(); line != "" {
+		if tail := stderr.String(); c.Strict && damaged(tail, c.Decoder) {
+			line := watch.first()
+			if line == "" {
+				line = lastLine(tail)
+			}
 			return &CorruptError{Decoder: c.Decoder, Line: line}
 		}
 		return &ExitError{Tool: "ffmpeg", Err: err, Stderr: stderr.String()}
 	}
-	if line := watch.first(); line != "" {
-		return &CorruptError{Decoder: c.Decoder, Line: line}
-	}
 	return nil
+}
+
+// damaged reports whether a run stopped by -xerror stopped on damaged
+// input: a frame the decoder marked, a decode error, or a last word from
+// the decoder or its parser (which logs as NULL).
+func damaged(stderr, decoder string) bool {
+	last := lastLine(stderr)
+	return strings.Contains(stderr, "corrupt decoded frame") || strings.Contains(stderr, "Error while decoding stream") ||
+		strings.HasPrefix(last, "[NULL @ ") || (decoder != "" && strings.HasPrefix(last, "["+decoder+" @ "))
 }
 
 // limitError says which limit stopped a failed run, if one did: the CPU

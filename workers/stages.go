@@ -299,13 +299,16 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	frames := chunk.End - chunk.Start + win.Preroll
 	seconds := float64(frames) / j.Plan.FPS()
 	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(frames, seconds, rungs),
-		Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
+		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
 			// Progress counts the chunk's own frames, not its preroll.
 			done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
 			_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(done))
 		})})
 	if err != nil {
-		where := fmt.Sprintf("chunk %d (%.1f s to %.1f s)", t.Chunk, float64(chunk.Start)/j.Plan.FPS(), float64(chunk.End)/j.Plan.FPS())
+		// A damaged frame stops the encode wherever it is in what the chunk
+		// decodes, preroll included.
+		where := fmt.Sprintf("the frames chunk %d decodes (%.1f s to %.1f s)", t.Chunk,
+			float64(chunk.Start-win.Preroll)/j.Plan.FPS(), float64(chunk.End)/j.Plan.FPS())
 		return w.mediaFailure(ctx, j.ID, where, fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err))
 	}
 	var quality []media.QualityStats

@@ -449,11 +449,11 @@ func TestInvalidMasterFailsPermanently(t *testing.T) {
 	}
 	id := s.submit(t, bad, "")
 	code, out := s.watch(t, id)
-	if code == 0 || !strings.Contains(out, "invalid_media") {
+	if code == 0 || !strings.Contains(out, media.CodeUnreadable) {
 		t.Fatalf("watch exit %d:\n%s", code, out)
 	}
 	v := s.job(t, id)
-	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != pipeline.CodeInvalidMedia {
+	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != media.CodeUnreadable || strings.Contains(v.Error.Message, "X-Amz") {
 		t.Fatalf("job: %+v", v)
 	}
 }
