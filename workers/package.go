@@ -131,8 +131,11 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		return packager.Track{}, err
 	}
 	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
+	// A stream copy: CPU as for copying, each file as large as an encode's.
 	seconds := float64(j.Plan.Frames) / fps
-	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung})}); err != nil {
+	lim := w.Limits.streamLimits(seconds, 0)
+	lim.Output = w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung}).Output
+	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: lim}); err != nil {
 		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr, err := readTrack(out)
