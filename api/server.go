@@ -503,6 +503,12 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		s.createFromResumable(w, r, req)
 		return
 	}
+	// The masters bucket holds every tenant's uploads: naming an object in
+	// it is for operators, or a tenant could transcode another's master.
+	if !caller(r).Admin {
+		writeError(w, http.StatusForbidden, "forbidden", `a "source" in the masters bucket needs an admin key; upload the file instead (multipart, or tus with "upload")`)
+		return
+	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(req.Source, "s3://"), "/")
 	if !strings.HasPrefix(req.Source, "s3://") || !ok || key == "" {
 		writeError(w, http.StatusBadRequest, "invalid", `source must be "s3://BUCKET/KEY"`)

@@ -143,8 +143,13 @@ func TestCreateAndGet(t *testing.T) {
 	if l := decode(t, resp); l["total"].(float64) != 1 {
 		t.Errorf("list: %v", l)
 	}
-	// JSON form for a master already in S3.
-	resp, err = e.c.Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/masters/`+id+`/source","ladder":{"rungs":[{"height":240,"bitrate":300000}]}}`))
+	// JSON form for a master already in S3: for admins only, as the bucket
+	// holds every tenant's masters.
+	body := `{"source":"s3://reel-masters/masters/` + id + `/source"}`
+	if resp, err := e.c.Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(body)); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a tenant named another object in the masters bucket: %v %v", resp, err)
+	}
+	resp, err = e.newKey(t, "ops", true).Post(e.srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/masters/`+id+`/source","ladder":{"rungs":[{"height":240,"bitrate":300000}]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +191,7 @@ func TestRejects(t *testing.T) {
 	if err != nil || len(keys) != 0 {
 		t.Errorf("rejected uploads left objects: %v %v", keys, err)
 	}
+	admin := e.newKey(t, "ops", true)
 	for _, c := range []struct {
 		method, path, ctype, body string
 		status                    int
@@ -204,7 +210,7 @@ func TestRejects(t *testing.T) {
 		if c.ctype != "" {
 			req.Header.Set("Content-Type", c.ctype)
 		}
-		resp, err := e.c.Do(req)
+		resp, err := admin.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

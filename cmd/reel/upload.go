@@ -223,10 +223,14 @@ func (c *client) tusPatch(ctx context.Context, loc string, f *os.File, offset, s
 		return offset, err
 	}
 	resp.Body.Close()
-	if c.progress != nil {
-		c.progress(size, size)
+	reached, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		return offset, fmt.Errorf("the API answered a PATCH without a usable Upload-Offset: %w", err)
 	}
-	return strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if c.progress != nil {
+		c.progress(reached, size)
+	}
+	return reached, nil
 }
 
 type countingReader struct {
