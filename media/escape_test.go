@@ -107,9 +107,6 @@ func TestLimitsStopRuns(t *testing.T) {
 			t.Logf("%v", le)
 		})
 	}
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCorruptFramesAreReported(t *testing.T) {
@@ -121,7 +118,7 @@ func TestCorruptFramesAreReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	CorruptMiddle(data)
+	testenv.CorruptMiddle(data)
 	bad := filepath.Join(dir, "bad.mp4")
 	if err := os.WriteFile(bad, data, 0o644); err != nil {
 		t.Fatal(err)

@@ -182,16 +182,3 @@ func DecoderName(codec string) string {
 	}
 	return codec
 }
-
-// CorruptMiddle overwrites every seventh byte of 3000 in the middle of
-// data with bytes from a fixed sequence: a master damaged mid-stream, for
-// tests.
-func CorruptMiddle(data []byte) {
-	x := uint32(2463534242)
-	for i := len(data) / 2; i < len(data)/2+3000 && i < len(data); i += 7 {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		data[i] = byte(x)
-	}
-}

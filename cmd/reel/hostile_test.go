@@ -132,7 +132,7 @@ func hostileCases(dir string) []*hostileCase {
 	}
 	corrupt := func(t *testing.T, dir string) []byte {
 		d := gen("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p")(t, dir)
-		media.CorruptMiddle(d)
+		testenv.CorruptMiddle(d)
 		return d
 	}
 	sampleBomb := func(t *testing.T, dir string) []byte {
