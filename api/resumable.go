@@ -34,6 +34,10 @@ type ResumableConfig struct {
 	// Stall ends a PATCH whose client sends nothing for this long; the
 	// bytes received so far are kept.
 	Stall time.Duration
+	// Locker serializes the requests of one upload; it must be shared by
+	// every API instance (store.UploadLocker). Default: within this
+	// process only.
+	Locker handler.Locker
 }
 
 // Resumable is the tus 1.0 endpoint at /v1/uploads/: POST creates an
@@ -58,7 +62,11 @@ func NewResumable(cfg ResumableConfig) (*Resumable, error) {
 	st.SetConcurrentPartUploads(2)
 	composer := handler.NewStoreComposer()
 	st.UseIn(composer)
-	memorylocker.New().UseIn(composer)
+	if cfg.Locker != nil {
+		composer.UseLocker(cfg.Locker)
+	} else {
+		memorylocker.New().UseIn(composer)
+	}
 	stall := cfg.Stall
 	if stall <= 0 {
 		stall = DefaultStallTimeout

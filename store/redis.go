@@ -1,6 +1,6 @@
 // Package store keeps Reel's jobs, progress counters, fan-in sets, API keys
-// (as their hashes) and rate-limit counts in Redis, and carries change
-// notifications over Redis pub/sub.
+// (as their hashes), rate-limit counts and resumable-upload locks in Redis,
+// and carries change notifications over Redis pub/sub.
 package store
 
 import (

@@ -143,7 +143,8 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 			onAdminKey(key)
 		}
 	}
-	resumable, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: c.Bucket, TempDir: c.WorkDir, MaxSize: c.MaxUpload, Stall: c.StallTimeout})
+	resumable, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: c.Bucket, TempDir: c.WorkDir, MaxSize: c.MaxUpload,
+		Stall: c.StallTimeout, Locker: &store.UploadLocker{C: st.rdb}})
 	if err != nil {
 		return err
 	}
