@@ -94,31 +94,47 @@ func startStack(t *testing.T) *devStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &devStack{bin: bin, api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", s.data, "--workers", "2")
+	s := launchDev(t, bin, port, filepath.Join(dir, "data"), nil)
+	s.readKey(t)
+	e2eStack = s
+	return s
+}
+
+// launchDev starts `reel dev --workers 2` on port with data under data,
+// extra arguments and environment, and waits until it is healthy.
+func launchDev(t *testing.T, bin string, port int, data string, env []string, extra ...string) *devStack {
+	t.Helper()
+	s := &devStack{bin: bin, api: "http://127.0.0.1:" + strconv.Itoa(port), data: data, log: &bytes.Buffer{}}
+	args := append([]string{"dev", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--data", data, "--workers", "2"}, extra...)
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Env = append(os.Environ(), env...)
 	logw := &syncWriter{b: s.log}
 	s.cmd.Stdout, s.cmd.Stderr = logw, logw
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	if !healthy(s.api, 90*time.Second) {
+		s.stop()
+		t.Fatalf("reel dev not ready:\n%s", s.logText())
+	}
+	return s
+}
+
+// healthy waits up to d for GET url/healthz to answer 200.
+func healthy(url string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
 	for {
-		resp, err := http.Get(s.api + "/healthz")
-		if err == nil {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
-			s.stop()
-			t.Fatalf("reel dev not ready:\n%s", s.logText())
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
-	s.readKey(t)
-	e2eStack = s
-	return s
 }
 
 var (

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -82,21 +82,16 @@ exec ffmpeg "$@"
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &devStack{bin: buildReel(t), api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(s.bin, "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", s.data, "--workers", "2",
-		"--redis", f.redis.Addr, "--s3", f.minio.Addr)
-	s.cmd.Env = append(os.Environ(), "REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword,
-		"REEL_MAX_UPLOAD_BYTES="+strconv.Itoa(faultMaxUpload), "REEL_UPLOAD_STALL_TIMEOUT=2s", "REEL_RETRY_DELAY=1s",
-		"REEL_SHUTDOWN_TIMEOUT=10s", "REEL_FFMPEG="+wrapper)
-	logw := &syncWriter{b: s.log}
-	s.cmd.Stdout, s.cmd.Stderr = logw, logw
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.devStack = s
+	// On the test's own Redis and MinIO. If reel dev does not become
+	// healthy, launchDev stops it; Redis and MinIO die with the test
+	// process (their parent-death signal).
+	f.devStack = launchDev(t, buildReel(t), port, filepath.Join(dir, "data"), []string{
+		"REEL_S3_ACCESS_KEY=" + devstack.MinioUser, "REEL_S3_SECRET_KEY=" + devstack.MinioPassword,
+		"REEL_MAX_UPLOAD_BYTES=" + strconv.Itoa(faultMaxUpload), "REEL_UPLOAD_STALL_TIMEOUT=2s", "REEL_RETRY_DELAY=1s",
+		"REEL_SHUTDOWN_TIMEOUT=10s", "REEL_FFMPEG=" + wrapper,
+	}, "--redis", f.redis.Addr, "--s3", f.minio.Addr)
+	f.readKey(t)
 	faults = f
-	f.waitHealthy(t, 90*time.Second)
-	s.readKey(t)
 	return f
 }
 
@@ -116,24 +111,6 @@ func (f *faultStack) startMinio(t *testing.T) {
 		t.Fatalf("start minio: %v", err)
 	}
 	f.minio = p
-}
-
-func (f *faultStack) waitHealthy(t *testing.T, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get(f.api + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stack not healthy:\n%s", f.logText())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func (f *faultStack) close() {
@@ -267,7 +244,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	// The same output as the undisturbed run, rung for rung.
 	for i, r := range v.Renditions {
 		c := calm.Renditions[i]
-		if r.Frames != c.Frames || r.Quality == nil || c.Quality == nil || abs(r.Quality.PSNR-c.Quality.PSNR) > 0.01 {
+		if r.Frames != c.Frames || r.Quality == nil || c.Quality == nil || math.Abs(r.Quality.PSNR-c.Quality.PSNR) > 0.01 {
 			t.Errorf("%s: %d frames PSNR %v, undisturbed %d frames PSNR %v", r.Name, r.Frames, r.Quality, c.Frames, c.Quality)
 		}
 	}
@@ -276,13 +253,6 @@ func TestFaultWorkerKilled(t *testing.T) {
 	if len(workers) < 2 {
 		t.Errorf("%d workers after the kill", len(workers))
 	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // workers lists the live worker pids.
@@ -446,19 +416,12 @@ func (f *faultStack) startAPI(t *testing.T, port int) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; ; i++ {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd
-			}
-		}
-		if i > 300 {
-			t.Fatal("reel api did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !healthy("http://127.0.0.1:"+strconv.Itoa(port), 30*time.Second) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("reel api did not start")
 	}
+	return cmd
 }
 
 func TestFaultAPIRestartMidUpload(t *testing.T) {
