@@ -1,5 +1,5 @@
-// Package devstack starts local redis-server and MinIO processes on free
-// ports for `reel dev` and for tests, and stops them.
+// Package devstack starts local redis-server, MinIO and memcached processes
+// on free ports for `reel dev` and for tests, and stops them.
 package devstack
 
 import (
@@ -165,6 +165,38 @@ func StartMinioOn(ctx context.Context, bin, dir string, port int) (*Proc, error)
 		return nil, err
 	}
 	if err := waitHTTP(ctx, p, "http://"+addr+"/minio/health/ready"); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// StartMemcached starts a memcached server (Debian's `memcached`) with
+// memMB megabytes of cache on a free port and waits until it answers.
+func StartMemcached(ctx context.Context, bin, dir string, memMB int) (*Proc, error) {
+	return StartMemcachedOn(ctx, bin, dir, memMB, 0)
+}
+
+// StartMemcachedOn is StartMemcached on a given port (0: a free one).
+func StartMemcachedOn(ctx context.Context, bin, dir string, memMB, port int) (*Proc, error) {
+	bin, port, err := prepare(bin, "memcached", dir, port)
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", strconv.Itoa(max(memMB, 8))}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root") // memcached refuses to run as root unless told to
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "memcached.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p, err := start("memcached", exec.Command(bin, args...), addr, logf)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, p, addr); err != nil {
 		p.Stop()
 		return nil, err
 	}

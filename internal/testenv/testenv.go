@@ -1,6 +1,6 @@
-// Package testenv starts the real servers tests need (redis-server, MinIO)
-// on free ports, and finds shared media. Under CI=true a missing dependency
-// fails the test instead of skipping it.
+// Package testenv starts the real servers tests need (redis-server, MinIO,
+// memcached) on free ports, and finds shared media. Under CI=true a missing
+// dependency fails the test instead of skipping it.
 package testenv
 
 import (
@@ -44,6 +44,19 @@ func Redis(t testing.TB) string {
 	}
 	t.Cleanup(p.Stop)
 	return p.Addr
+}
+
+// Memcached starts a memcached server for the test and returns it, so a
+// test can stop it.
+func Memcached(t testing.TB) *devstack.Proc {
+	t.Helper()
+	Need(t, "memcached")
+	p, err := devstack.StartMemcached(context.Background(), "", t.TempDir(), 16)
+	if err != nil {
+		t.Fatalf("start memcached: %v", err)
+	}
+	t.Cleanup(p.Stop)
+	return p
 }
 
 // S3 starts a MinIO server for the test and returns a client with both
