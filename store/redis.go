@@ -1,6 +1,7 @@
 // Package store keeps Reel's jobs, progress counters, fan-in sets, API keys
-// (as their hashes), rate-limit counts and resumable-upload locks in Redis,
-// and carries change notifications over Redis pub/sub.
+// (as their hashes), rate-limit counts, resumable-upload locks, the edge
+// registry and the published-title announcements in Redis, and carries
+// change notifications over Redis pub/sub.
 package store
 
 import (

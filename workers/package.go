@@ -274,6 +274,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	}
 	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
 	var copied int
+	var published []string
 	pub := &publishedSet{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
 	for _, k := range keys {
 		rel := strings.TrimPrefix(k, src)
@@ -288,6 +289,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 		pub.add(vodPrefix(j.ID), rel)
+		published = append(published, vodPrefix(j.ID)+rel)
 		copied++
 		if copied%20 == 0 {
 			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, float64(copied)/float64(len(keys)))
@@ -303,6 +305,12 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 		return err
 	}
 	_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, 1)
+	if w.Announce != nil {
+		// Edges that miss the announcement still fill on first request.
+		if err := w.Announce(ctx, j.ID, published); err != nil {
+			w.log().Warn("cannot announce the title to the edges", "job", j.ID, "err", err)
+		}
+	}
 	if err := w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), workPrefix(j.ID)); err != nil {
 		w.log().Warn("cannot remove intermediate objects", "job", j.ID, "err", err)
 	}

@@ -52,6 +52,9 @@ type Worker struct {
 	Limits Limits
 	// ProgressEvery is the least time between progress reports; default 500ms.
 	ProgressEvery time.Duration
+	// Announce, if set, tells the edges that a title was published, with
+	// the origin keys of its objects, so they pre-position it.
+	Announce func(ctx context.Context, id string, keys []string) error
 }
 
 // Object key layout.
