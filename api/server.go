@@ -1,7 +1,7 @@
 // Package api is Reel's REST API: job submission with streamed and
 // resumable (tus) uploads, job status and listing, cancel and retry,
 // server-sent progress events, API keys with tenants and rate limits,
-// workers and health.
+// play URLs on the best edge, edges, workers and health.
 package api
 
 import (
@@ -57,7 +57,10 @@ type Server struct {
 	StallTimeout time.Duration
 	// Resumable serves tus uploads at /v1/uploads/ when set.
 	Resumable *Resumable
-	Log       *slog.Logger
+	// Steering picks edges for GET /v1/play; without it titles play from
+	// the origin.
+	Steering Steering
+	Log      *slog.Logger
 }
 
 // DefaultStallTimeout is how long an upload may send nothing.
@@ -76,6 +79,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/events", s.events)
 	mux.HandleFunc("POST /v1/jobs/{id}/retry", s.retryJob)
 	mux.HandleFunc("GET /v1/workers", s.workers)
+	mux.HandleFunc("GET /v1/play/{id}", s.play)
+	mux.HandleFunc("GET /v1/edges", s.edges)
 	mux.HandleFunc("POST /v1/keys", s.createKey)
 	mux.HandleFunc("GET /v1/keys", s.listKeys)
 	mux.HandleFunc("DELETE /v1/keys/{id}", s.revokeKey)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -184,4 +185,70 @@ func (k *Keys) Allow(ctx context.Context, id string, limit int, per time.Duratio
 		return false, 0, fmt.Errorf("rate limit: %w", err)
 	}
 	return n.Val() <= int64(limit), window.Add(per).Sub(now), nil
+}
+
+// KeyCacheTTL is how long CachedKeys trusts a key it found without asking
+// Redis again: a key revoked through another process keeps working there
+// that long at most.
+const KeyCacheTTL = 30 * time.Second
+
+// CachedKeys is Keys with the keys found remembered in process, by their
+// SHA-256. When Redis cannot be reached, a key found before is trusted
+// however old, so published titles keep playing while Redis is down.
+type CachedKeys struct {
+	*Keys
+	// OnStale, if set, is told when a remembered key is trusted because
+	// Redis failed.
+	OnStale func(k Key, err error)
+
+	mu    sync.Mutex
+	found map[[32]byte]cachedKey
+}
+
+type cachedKey struct {
+	key Key
+	at  time.Time
+}
+
+// Lookup finds a key, from memory when it was found less than
+// KeyCacheTTL ago.
+func (c *CachedKeys) Lookup(ctx context.Context, key string) (Key, error) {
+	h := sha256.Sum256([]byte(key))
+	c.mu.Lock()
+	cached, ok := c.found[h]
+	c.mu.Unlock()
+	if ok && time.Since(cached.at) < KeyCacheTTL {
+		return cached.key, nil
+	}
+	k, err := c.Keys.Lookup(ctx, key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		if c.found == nil || len(c.found) >= 10000 {
+			c.found = map[[32]byte]cachedKey{}
+		}
+		c.found[h] = cachedKey{k, time.Now()}
+	case errors.Is(err, ErrNoKey):
+		delete(c.found, h)
+	case ok:
+		if c.OnStale != nil {
+			c.OnStale(cached.key, err)
+		}
+		return cached.key, nil
+	}
+	return k, err
+}
+
+// Revoke revokes the key and forgets it here at once.
+func (c *CachedKeys) Revoke(ctx context.Context, id string) error {
+	err := c.Keys.Revoke(ctx, id)
+	c.mu.Lock()
+	for h, k := range c.found {
+		if k.key.ID == id {
+			delete(c.found, h)
+		}
+	}
+	c.mu.Unlock()
+	return err
 }
