@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: runs `reel dev`, uploads a master (INPUT=path, or a generated
-# 30 s 1080p test clip with audio), watches it with `reel watch`, and prints
-# the playback URLs. The stack keeps serving them until Ctrl-C (DEMO_EXIT=1
+# `make demo`: runs `reel dev` with two edges, uploads a master (INPUT=path,
+# or a generated 30 s 1080p test clip with audio), watches it with `reel
+# watch`, and prints the playback URLs on the origin and on an edge. The stack keeps serving them until Ctrl-C (DEMO_EXIT=1
 # stops it right after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ if [ -z "$input" ]; then
 fi
 [ -f "$input" ] || { echo "demo: INPUT=$input is not a file" >&2; exit 2; }
 
-./bin/reel dev --addr "$addr" --data "$data" --workers 2 2>"$data/reel-dev.log" &
+./bin/reel dev --addr "$addr" --data "$data" --workers 2 --edges 2 2>"$data/reel-dev.log" &
 dev=$!
 trap 'kill -TERM $dev 2>/dev/null; wait $dev 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 300); do
@@ -35,6 +35,10 @@ export REEL_API="http://$addr"
 REEL_API_KEY="$(cat "$data/admin.key")"
 export REEL_API_KEY
 ./bin/reel upload "$input" --watch
+id="$(curl -fsS -H "Authorization: Bearer $REEL_API_KEY" "$REEL_API/v1/jobs?limit=1" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+echo
+echo "Where a player in zone z1 plays it (GET /v1/play/$id):"
+curl -fsS -H "Authorization: Bearer $REEL_API_KEY" -H "X-Client-Zone: z1" "$REEL_API/v1/play/$id"
 echo
 echo "Play the HLS URL in Safari or any hls.js page, or: ffplay <HLS URL>"
 if [ "${DEMO_EXIT:-0}" = "1" ]; then exit 0; fi

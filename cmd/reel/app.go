@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/reel-video/reel/api"
 	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/queue"
@@ -30,9 +33,11 @@ import (
 const usage = `reel: a self-hosted video transcoding pipeline
 
 Servers:
-  reel dev    [--addr HOST:PORT] [--data DIR] [--workers N]   whole stack on one machine
-  reel api    [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
-  reel worker [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
+  reel dev     [--addr HOST:PORT] [--data DIR] [--workers N] [--edges N]   whole stack on one machine
+  reel api     [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
+  reel worker  [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
+  reel edge    --dir DIR [--zone Z] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
+  reel gateway --upstream ZONE=URL,... [--addr HOST:PORT] [--redis HOST:PORT]
 
 Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_API_KEY):
   reel upload FILE [--ladder FILE.json] [--watch]   resumable: run again to resume
@@ -58,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAPI(ctx, rest, stderr)
 	case "worker":
 		return runWorker(ctx, rest, stderr)
+	case "edge":
+		return runEdge(ctx, rest, stderr)
+	case "gateway":
+		return runGateway(ctx, rest, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":
 		return runClient(ctx, cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
@@ -99,10 +108,20 @@ type stack struct {
 	svc *pipeline.Service
 }
 
-func connect(c *config) *stack {
+// connect opens Redis and the queue; jobs are read through the shared
+// cache when one is configured.
+func connect(c *config, log *slog.Logger) (*stack, error) {
+	cache, err := c.cache(log)
+	if err != nil {
+		return nil, err
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
 	q := queue.New(c.redisOpt())
-	return &stack{rdb: rdb, q: q, svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}}
+	var st pipeline.Store = &store.Redis{C: rdb}
+	if cache != nil {
+		st = &pipeline.CachedStore{Store: st, Cache: cache}
+	}
+	return &stack{rdb: rdb, q: q, svc: &pipeline.Service{Store: st, Queue: q}}, nil
 }
 
 func (s *stack) Close() { _ = s.q.Close(); _ = s.rdb.Close() }
@@ -123,7 +142,10 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 // serveAPI runs the API until ctx ends. ready, if set, adds a readiness
 // condition to /healthz.
 func serveAPI(ctx context.Context, c *config, ready func(context.Context) error, onAdminKey func(string), log *slog.Logger) error {
-	st := connect(c)
+	st, err := connect(c, log)
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 	s3, err := c.s3()
 	if err != nil {
@@ -132,10 +154,19 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err := retry(ctx, 30*time.Second, func() error { return s3.EnsureBuckets(ctx) }); err != nil {
 		return fmt.Errorf("prepare buckets: %w", err)
 	}
-	keys := &store.Keys{C: st.rdb}
+	keys := &store.CachedKeys{Keys: &store.Keys{C: st.rdb}, OnStale: func(k store.Key, err error) {
+		log.Warn("key store unreachable; trusting a key found before", "key_id", k.ID, "err", err)
+	}}
+	zones, err := edge.ParseZoneMap(c.ZoneMap)
+	if err != nil {
+		return err
+	}
+	// Steering keeps its own edge map, so it answers while Redis is down.
+	steer := &edge.Steering{Registry: &store.Edges{C: st.rdb}, Zones: zones, Log: log}
+	go steer.Run(ctx)
 	if c.AdminKeyFile != "" {
 		var key string
-		err := retry(ctx, 30*time.Second, func() (err error) { key, err = ensureAdminKey(ctx, keys, c.AdminKeyFile); return err })
+		err := retry(ctx, 30*time.Second, func() (err error) { key, err = ensureAdminKey(ctx, keys.Keys, c.AdminKeyFile); return err })
 		if err != nil {
 			return err
 		}
@@ -150,7 +181,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	}
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
-		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable,
+		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Workers: func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {
 			if err := st.rdb.Ping(ctx).Err(); err != nil {
@@ -210,7 +241,10 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := logger("worker", stderr).With("pid", os.Getpid())
-	st := connect(c)
+	st, err := connect(c, log)
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 	s3, err := c.s3()
 	if err != nil {
@@ -218,7 +252,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
-	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log}
+	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
+		Announce: (&store.Edges{C: st.rdb}).Announce}
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
@@ -240,11 +275,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir string
-	var nWorkers int
+	var nWorkers, nEdges int
 	c, err := loadConfig("dev", args, stderr, func(fs *flag.FlagSet, c *config) {
 		fs.StringVar(&c.Addr, "addr", c.Addr, "API listen address")
 		fs.StringVar(&dataDir, "data", "reel-data", "directory for Redis and MinIO data and worker scratch space")
 		fs.IntVar(&nWorkers, "workers", 2, "number of worker processes")
+		fs.IntVar(&nEdges, "edges", 0, "number of edge processes, in zones z1..zN")
 		fs.IntVar(&c.Concurrency, "concurrency", 1, "tasks per worker process")
 	})
 	if err != nil {
@@ -253,12 +289,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if nWorkers < 1 || nWorkers > 64 {
 		return fmt.Errorf("reel dev: --workers must be 1..64, got %d", nWorkers)
 	}
+	if nEdges < 0 || nEdges > 16 {
+		return fmt.Errorf("reel dev: --edges must be 0..16, got %d", nEdges)
+	}
 	if dataDir, err = filepath.Abs(dataDir); err != nil {
 		return err
 	}
 	log := logger("dev", stderr)
-	// Shutdown order: API, then workers (SIGTERM, they hand back tasks), then
-	// MinIO and Redis, each by its deferred Stop.
+	// Shutdown order: API, then edges and workers (SIGTERM, workers hand
+	// back tasks), then memcached, MinIO and Redis, each by its deferred
+	// Stop.
 	if c.RedisAddr == "" {
 		p, err := devstack.StartRedis(ctx, os.Getenv("REEL_REDIS_SERVER"), filepath.Join(dataDir, "redis"))
 		if err != nil {
@@ -275,6 +315,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer p.Stop()
 		c.S3Endpoint, c.S3AccessKey, c.S3SecretKey = p.Addr, devstack.MinioUser, devstack.MinioPassword
 	}
+	if c.Memcached == "" {
+		// One cache replica per zone, as EVCache keeps one per zone.
+		var reps []string
+		for z := 1; z <= max(nEdges, 1); z++ {
+			p, err := devstack.StartMemcached(ctx, os.Getenv("REEL_MEMCACHED_SERVER"), filepath.Join(dataDir, "memcached", fmt.Sprintf("z%d", z)), 64)
+			if err != nil {
+				return err
+			}
+			defer p.Stop()
+			reps = append(reps, fmt.Sprintf("z%d=%s", z, p.Addr))
+		}
+		c.Memcached = strings.Join(reps, ";")
+	}
 	c.WorkDir = filepath.Join(dataDir, "work")
 	if err := os.MkdirAll(c.WorkDir, 0o755); err != nil {
 		return err
@@ -287,9 +340,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.AdminKeyFile = filepath.Join(dataDir, "admin.key")
-	ws := &workerSet{self: self, env: append(os.Environ(), c.env()...), concurrency: c.Concurrency, out: stderr, log: log}
+	env := append(os.Environ(), c.env()...)
+	ws := &procSet{self: self, kind: "worker", env: env, out: stderr, log: log,
+		args: func(int) []string { return []string{"worker", "--concurrency", strconv.Itoa(c.Concurrency)} }}
 	ws.start(nWorkers)
 	defer ws.stop()
+	if nEdges > 0 {
+		es := &procSet{self: self, kind: "edge", env: env, out: stderr, log: log, args: func(i int) []string {
+			zone := fmt.Sprintf("z%d", i+1)
+			return []string{"edge", "--name", "edge-" + zone, "--zone", zone, "--addr", "127.0.0.1:0",
+				"--dir", filepath.Join(dataDir, "edges", zone)}
+		}}
+		es.start(nEdges)
+		defer es.stop()
+	}
 	// SIGHUP restarts the workers one at a time (after a new build, say).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -316,7 +380,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	}
-	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  data %s  workers %d\n", c.Addr, c.RedisAddr, c.S3Endpoint, dataDir, nWorkers)
+	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  memcached %s  data %s  workers %d  edges %d\n",
+		c.Addr, c.RedisAddr, c.S3Endpoint, c.Memcached, dataDir, nWorkers, nEdges)
 	printKey := func(key string) {
 		fmt.Fprintf(stdout, "reel dev: admin API key %s (saved in %s)\n  export REEL_API=http://%s REEL_API_KEY=%s\n", key, c.AdminKeyFile, c.Addr, key)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/evcache"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/workers"
 )
@@ -52,13 +55,21 @@ type config struct {
 	AdminKeyFile string        // REEL_ADMIN_KEY_FILE: created with an admin key if missing
 	RateLimit    int           // REEL_RATE_LIMIT: jobs a key may create a minute (0: off)
 	StallTimeout time.Duration // REEL_UPLOAD_STALL_TIMEOUT
+	// Zone is this process's zone: its cache replica is read first.
+	Zone string // REEL_ZONE
+	// Memcached lists the cache replicas, one per zone:
+	// "z1=host:port[,host:port];z2=host:port". Empty: no shared cache.
+	Memcached string // REEL_MEMCACHED
+	// ZoneMap maps client networks to zones for steering:
+	// "10.1.0.0/16=z1,10.2.0.0/16=z2".
+	ZoneMap string // REEL_ZONE_MAP
 }
 
 func defaultConfig() config {
 	return config{
 		Addr: "127.0.0.1:8080", Bucket: "reel-masters", OriginBucket: "reel-origin",
 		Concurrency: 2, MaxUpload: 50 << 30, MaxMemory: workers.DefaultMemory, CPUPerFrame: workers.DefaultCPUPerFrame,
-		ShutdownTimeout: 30 * time.Second, RateLimit: 60, StallTimeout: 60 * time.Second, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
+		ShutdownTimeout: 30 * time.Second, Zone: "z1", RateLimit: 60, StallTimeout: 60 * time.Second, FFmpeg: "ffmpeg", FFprobe: "ffprobe", WorkDir: os.TempDir(),
 	}
 }
 
@@ -110,6 +121,9 @@ func (c *config) fromEnv(getenv func(string) string) error {
 		c.CPUPerFrame = d
 	}
 	str("REEL_ADMIN_KEY_FILE", &c.AdminKeyFile)
+	str("REEL_ZONE", &c.Zone)
+	str("REEL_MEMCACHED", &c.Memcached)
+	str("REEL_ZONE_MAP", &c.ZoneMap)
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
@@ -149,6 +163,7 @@ func (c *config) env() []string {
 		"REEL_FFMPEG_MAX_MEMORY=" + strconv.FormatInt(c.MaxMemory, 10), "REEL_FFMPEG_CPU_PER_FRAME=" + c.CPUPerFrame.String(), "REEL_SHUTDOWN_TIMEOUT=" + c.ShutdownTimeout.String(),
 		"REEL_RETRY_DELAY=" + c.RetryDelay.String(), "REEL_UPLOAD_STALL_TIMEOUT=" + c.StallTimeout.String(),
 		"REEL_RATE_LIMIT=" + strconv.Itoa(c.RateLimit), "REEL_MAX_UPLOAD_BYTES=" + strconv.FormatInt(c.MaxUpload, 10),
+		"REEL_ZONE=" + c.Zone, "REEL_MEMCACHED=" + c.Memcached, "REEL_ZONE_MAP=" + c.ZoneMap,
 	}
 }
 
@@ -170,6 +185,14 @@ func (c *config) Validate() error {
 	if c.MaxUpload < 1 {
 		errs = append(errs, "REEL_MAX_UPLOAD_BYTES must be positive")
 	}
+	if c.Memcached != "" {
+		if _, err := evcache.ParseReplicas(c.Memcached); err != nil {
+			errs = append(errs, "REEL_MEMCACHED: "+err.Error())
+		}
+	}
+	if _, err := edge.ParseZoneMap(c.ZoneMap); err != nil {
+		errs = append(errs, "REEL_ZONE_MAP: "+err.Error())
+	}
 	if len(errs) > 0 {
 		return errors.New("configuration: " + strings.Join(errs, "; "))
 	}
@@ -180,6 +203,18 @@ func (c *config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisAddr, "redis", c.RedisAddr, "Redis host:port (REEL_REDIS_ADDR)")
 	fs.StringVar(&c.S3Endpoint, "s3", c.S3Endpoint, "S3 endpoint host:port (REEL_S3_ENDPOINT)")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "scratch directory for worker tasks (REEL_WORK_DIR)")
+}
+
+// cache returns the shared cache client, or nil when none is configured.
+func (c *config) cache(log *slog.Logger) (*evcache.Client, error) {
+	if c.Memcached == "" {
+		return nil, nil
+	}
+	reps, err := evcache.ParseReplicas(c.Memcached)
+	if err != nil {
+		return nil, fmt.Errorf("REEL_MEMCACHED: %w", err)
+	}
+	return evcache.New(evcache.Config{Zone: c.Zone, Replicas: reps, Log: log})
 }
 
 func (c *config) redisOpt() asynq.RedisClientOpt {

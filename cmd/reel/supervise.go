@@ -5,21 +5,22 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// workerSet keeps n `reel worker` processes running for `reel dev`: one
-// that exits is started again, and a rolling restart replaces them one at
-// a time, each stopped with SIGTERM so it hands back what it holds.
-type workerSet struct {
-	self        string
-	env         []string
-	concurrency int
-	out         io.Writer
-	log         *slog.Logger
+// procSet keeps n child `reel` processes running for `reel dev` (workers,
+// edges): one that exits is started again, and a rolling restart replaces
+// them one at a time, each stopped with SIGTERM so it hands back what it
+// holds.
+type procSet struct {
+	self string
+	kind string             // "worker", "edge": for logs
+	args func(int) []string // the arguments of process i
+	env  []string
+	out  io.Writer
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	procs    []*exec.Cmd
@@ -27,7 +28,7 @@ type workerSet struct {
 	wg       sync.WaitGroup
 }
 
-func (ws *workerSet) start(n int) {
+func (ws *procSet) start(n int) {
 	ws.procs = make([]*exec.Cmd, n)
 	for i := range n {
 		ws.wg.Add(1)
@@ -35,12 +36,12 @@ func (ws *workerSet) start(n int) {
 	}
 }
 
-// slot runs worker i until the set stops, starting it again when it exits.
-func (ws *workerSet) slot(i int) {
+// slot runs process i until the set stops, starting it again when it exits.
+func (ws *procSet) slot(i int) {
 	defer ws.wg.Done()
 	backoff := time.Second
 	for {
-		cmd := exec.Command(ws.self, "worker", "--concurrency", strconv.Itoa(ws.concurrency))
+		cmd := exec.Command(ws.self, ws.args(i)...)
 		cmd.Env = ws.env
 		cmd.Stdout, cmd.Stderr = ws.out, ws.out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -67,14 +68,14 @@ func (ws *workerSet) slot(i int) {
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		ws.log.Warn("worker exited; starting another", "slot", i, "err", err, "after", backoff)
+		ws.log.Warn(ws.kind+" exited; starting another", "slot", i, "err", err, "after", backoff)
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
-// pid returns the process id of worker i, or 0.
-func (ws *workerSet) pid(i int) int {
+// pid returns the process id of process i, or 0.
+func (ws *procSet) pid(i int) int {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if p := ws.procs[i]; p != nil && p.Process != nil {
@@ -83,15 +84,15 @@ func (ws *workerSet) pid(i int) int {
 	return 0
 }
 
-// rollingRestart stops each worker in turn with SIGTERM and waits for its
-// replacement before moving to the next, so some worker always serves.
-func (ws *workerSet) rollingRestart(ctx context.Context) {
+// rollingRestart stops each process in turn with SIGTERM and waits for its
+// replacement before moving to the next, so some process always serves.
+func (ws *procSet) rollingRestart(ctx context.Context) {
 	for i := range ws.procs {
 		old := ws.pid(i)
 		if old == 0 {
 			continue
 		}
-		ws.log.Info("rolling restart: stopping worker", "slot", i, "pid", old)
+		ws.log.Info("rolling restart: stopping "+ws.kind, "slot", i, "pid", old)
 		_ = syscall.Kill(old, syscall.SIGTERM)
 		for ws.pid(i) == old || ws.pid(i) == 0 {
 			select {
@@ -100,7 +101,7 @@ func (ws *workerSet) rollingRestart(ctx context.Context) {
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		// Let the new worker register before the next one stops.
+		// Let the new process register before the next one stops.
 		select {
 		case <-ctx.Done():
 			return
@@ -110,8 +111,8 @@ func (ws *workerSet) rollingRestart(ctx context.Context) {
 	ws.log.Info("rolling restart done")
 }
 
-// stop sends every worker SIGTERM and waits for them to exit.
-func (ws *workerSet) stop() {
+// stop sends every process SIGTERM and waits for them to exit.
+func (ws *procSet) stop() {
 	ws.mu.Lock()
 	ws.stopping = true
 	for _, p := range ws.procs {

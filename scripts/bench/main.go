@@ -2,7 +2,9 @@
 // prints a table: pipeline wall time (upload to published, `reel dev
 // --workers 2`) against one ffmpeg run producing the same ladder as HLS
 // fMP4 from the same 60 s 1080p master, where the pipeline's time goes per
-// stage, and the API's peak RSS while a 2 GB master is uploaded.
+// stage, the API's peak RSS while a 2 GB master is uploaded, and the
+// gateway's overhead under a bounded load (requests/s and p99 latency with
+// and without `reel gateway`).
 package main
 
 import (
@@ -33,8 +35,14 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary one)")
 	seconds := flag.Int("seconds", 60, "master duration")
 	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory measurement (0 to skip)")
+	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
+	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
+	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
 	flag.Parse()
-	if err := run(*dir, *seconds, *uploadGB); err != nil {
+	if *onlyLoad {
+		*seconds, *uploadGB = 0, 0
+	}
+	if err := run(*dir, *seconds, *uploadGB, *loadN, *clients); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -46,13 +54,16 @@ func sh(name string, args ...string) error {
 	return cmd.Run()
 }
 
-func run(dir string, seconds int, uploadGB float64) error {
+func run(dir string, seconds int, uploadGB float64, loadN, clients int) error {
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "reel-bench-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
+	}
+	if seconds == 0 {
+		return onlyLoad(dir, loadN, clients)
 	}
 	master := filepath.Join(dir, "master.mp4")
 	fmt.Fprintf(os.Stderr, "bench: generating a %d s 1080p30 master with audio\n", seconds)
@@ -120,7 +131,37 @@ func run(dir string, seconds int, uploadGB float64) error {
 		fmt.Printf("\n## reel api memory while uploading a %.1f GB master\n\n| measure | MiB |\n| --- | --- |\n", uploadGB)
 		fmt.Printf("| peak RSS before upload | %.1f |\n| peak RSS after upload | %.1f |\n", rss[0], rss[1])
 	}
+	if loadN > 0 {
+		return measureGateway(d, id[1], loadN, clients)
+	}
 	return nil
+}
+
+// onlyLoad runs the gateway load test on a short title.
+func onlyLoad(dir string, n, c int) error {
+	master := filepath.Join(dir, "short.mp4")
+	if err := sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24",
+		"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", master); err != nil {
+		return err
+	}
+	d, err := startDev(dir)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	ladderFile := filepath.Join(dir, "ladder.json")
+	if err := os.WriteFile(ladderFile, []byte(`{"rungs":[{"height":144,"bitrate":150000}],"segment_seconds":2,"skip_quality":true}`), 0o644); err != nil {
+		return err
+	}
+	out, err := exec.Command("./bin/reel", "upload", master, "--watch", "--api", d.api, "--ladder", ladderFile).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("reel upload: %v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`job ([0-9a-f-]{36}) queued`).FindStringSubmatch(string(out))
+	if id == nil {
+		return fmt.Errorf("no job id in: %s", out)
+	}
+	return measureGateway(d, id[1], n, c)
 }
 
 // baselineArgs is the hand-written single ffmpeg run: the same rungs,

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/gateway"
+	"github.com/reel-video/reel/store"
+)
+
+// gatewayFile is the optional JSON configuration file of `reel gateway`
+// (REEL_GATEWAY_CONFIG, --config), for what does not fit a variable.
+type gatewayFile struct {
+	Groups map[string][]*gateway.Upstream `json:"groups"` // more upstream groups (shards)
+	Routes []*gateway.Route               `json:"routes"`
+	Shard  *struct {
+		Header string            `json:"header"` // a header name, or "tenant"
+		Map    map[string]string `json:"map"`
+		Groups []string          `json:"groups"`
+	} `json:"shard"`
+	Reject []struct {
+		Header  string `json:"header"`
+		Pattern string `json:"pattern"`
+	} `json:"reject"`
+	AddHeaders    map[string]string `json:"add_headers"`
+	RemoveHeaders []string          `json:"remove_headers"`
+}
+
+// parseUpstreams reads "z1=http://host:port,z2=http://host:port".
+func parseUpstreams(s string) ([]*gateway.Upstream, error) {
+	var out []*gateway.Upstream
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		zone, u, ok := strings.Cut(part, "=")
+		if !ok || zone == "" || !strings.HasPrefix(u, "http") {
+			return nil, fmt.Errorf("upstream %q: want ZONE=http://HOST:PORT", part)
+		}
+		out = append(out, &gateway.Upstream{Zone: zone, URL: u})
+	}
+	return out, nil
+}
+
+// keyTenants checks API keys against the key store for the gateway.
+type keyTenants struct{ keys *store.CachedKeys }
+
+func (k keyTenants) Tenant(ctx context.Context, key string) (string, error) {
+	rec, err := k.keys.Lookup(ctx, key)
+	if errors.Is(err, store.ErrNoKey) {
+		return "", gateway.ErrUnknownKey
+	}
+	return rec.Tenant, err
+}
+
+func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
+	upstreams, canary, cfgFile, rejectUA := os.Getenv("REEL_GATEWAY_UPSTREAMS"), os.Getenv("REEL_GATEWAY_CANARY"), os.Getenv("REEL_GATEWAY_CONFIG"), os.Getenv("REEL_GATEWAY_REJECT_UA")
+	share, rateLimit := 0.0, 50.0
+	for k, dst := range map[string]*float64{"REEL_GATEWAY_CANARY_SHARE": &share, "REEL_GATEWAY_RATE_LIMIT": &rateLimit} {
+		if v := os.Getenv(k); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return fmt.Errorf("%s=%q: want a number", k, v)
+			}
+			*dst = f
+		}
+	}
+	c, err := loadConfig("gateway", args, stderr, func(fs *flag.FlagSet, c *config) {
+		c.Addr = "127.0.0.1:8000"
+		fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (REEL_ADDR)")
+		fs.StringVar(&upstreams, "upstream", upstreams, "API instances: ZONE=URL,... (REEL_GATEWAY_UPSTREAMS)")
+		fs.StringVar(&canary, "canary", canary, "canary API instances: ZONE=URL,... (REEL_GATEWAY_CANARY)")
+		fs.Float64Var(&share, "canary-share", share, "share of requests sent to the canary, 0..1 (REEL_GATEWAY_CANARY_SHARE)")
+		fs.Float64Var(&rateLimit, "rate-limit", rateLimit, "requests a second per API key, 0 off (REEL_GATEWAY_RATE_LIMIT)")
+		fs.StringVar(&cfgFile, "config", cfgFile, "JSON file with routes, groups, shard, reject rules and headers (REEL_GATEWAY_CONFIG)")
+	})
+	if err != nil {
+		return err
+	}
+	log := logger("gateway", stderr)
+	main, err := parseUpstreams(upstreams)
+	if err != nil {
+		return err
+	}
+	if len(main) == 0 {
+		return errors.New("configuration: REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
+	}
+	if share > 1 {
+		return fmt.Errorf("configuration: REEL_GATEWAY_CANARY_SHARE (--canary-share) must be 0..1, got %g", share)
+	}
+	gc := gateway.Config{Groups: map[string][]*gateway.Upstream{gateway.MainGroup: main}, Log: log}
+	if canary != "" {
+		if gc.Groups[gateway.CanaryGroup], err = parseUpstreams(canary); err != nil {
+			return err
+		}
+	} else if share > 0 {
+		return errors.New("configuration: a canary share needs canary instances (REEL_GATEWAY_CANARY)")
+	}
+	var file gatewayFile
+	if cfgFile != "" {
+		raw, err := os.ReadFile(cfgFile)
+		if err != nil {
+			return fmt.Errorf("gateway config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&file); err != nil {
+			return fmt.Errorf("gateway config %s: %w", cfgFile, err)
+		}
+		for name, ups := range file.Groups {
+			gc.Groups[name] = ups
+		}
+		gc.Routes = file.Routes
+	}
+	filters := []gateway.Filter{gateway.RequestID{}}
+	if rejectUA != "" {
+		file.Reject = append(file.Reject, struct {
+			Header  string `json:"header"`
+			Pattern string `json:"pattern"`
+		}{"User-Agent", rejectUA})
+	}
+	for _, r := range file.Reject {
+		re, err := regexp.Compile(r.Pattern)
+		if err != nil || r.Header == "" {
+			return fmt.Errorf("gateway reject rule %q on %q: want a header and a valid regular expression", r.Pattern, r.Header)
+		}
+		filters = append(filters, gateway.RejectRule{Header: r.Header, Pattern: re})
+	}
+	check := gateway.APIKey{Open: []string{"/healthz"}}
+	if c.RedisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+		defer rdb.Close()
+		check.Keys = keyTenants{&store.CachedKeys{Keys: &store.Keys{C: rdb}}}
+	}
+	filters = append(filters, check)
+	if rateLimit > 0 {
+		filters = append(filters, &gateway.RateLimit{PerSecond: rateLimit, Burst: int(2 * rateLimit)})
+	}
+	if share > 0 {
+		filters = append(filters, gateway.Canary{Share: share})
+	}
+	if s := file.Shard; s != nil {
+		for _, g := range append(s.Groups, groupsOf(s.Map)...) {
+			if _, ok := gc.Groups[g]; !ok {
+				return fmt.Errorf("gateway config: shard group %q has no upstreams in \"groups\"", g)
+			}
+		}
+		filters = append(filters, gateway.Shard{Header: s.Header, Map: s.Map, Groups: s.Groups})
+	}
+	filters = append(filters, gateway.Gzip{}, gateway.Headers{Add: file.AddHeaders, Remove: file.RemoveHeaders})
+	gc.Filters = filters
+	if cache, err := c.cache(log); err != nil {
+		return err
+	} else if cache != nil {
+		gc.Fallbacks = cache
+	}
+	g, err := gateway.New(gc)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway listen %s: %w", c.Addr, err)
+	}
+	hctx, stopChecks := context.WithCancel(context.Background())
+	defer stopChecks()
+	go g.Run(hctx)
+	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("gateway listening", "addr", ln.Addr().String(), "upstreams", len(main), "canary_share", share)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}
+
+func groupsOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}

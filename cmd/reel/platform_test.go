@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// platform is a `reel dev --edges 2` on Redis and MinIO the test owns, so
+// it can stop them.
+type platform struct {
+	*devStack
+	dir   string
+	redis *devstack.Proc
+	minio *devstack.Proc
+	rport int
+}
+
+func startPlatform(t *testing.T) *platform {
+	t.Helper()
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio", "memcached")
+	p := &platform{dir: t.TempDir()}
+	var err error
+	if p.rport, err = devstack.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if p.redis, err = devstack.StartRedisOn(context.Background(), "", filepath.Join(p.dir, "redis"), p.rport); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.redis.Stop() })
+	if p.minio, err = devstack.StartMinio(context.Background(), "", filepath.Join(p.dir, "minio")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.minio.Stop)
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.devStack = launchDev(t, buildReel(t), port, filepath.Join(p.dir, "data"), []string{
+		"REEL_S3_ACCESS_KEY=" + devstack.MinioUser, "REEL_S3_SECRET_KEY=" + devstack.MinioPassword,
+	}, "--redis", p.redis.Addr, "--s3", p.minio.Addr, "--edges", "2")
+	t.Cleanup(p.stop)
+	p.readKey(t)
+	return p
+}
+
+func (s *devStack) edges(t *testing.T) map[string]edge.View {
+	t.Helper()
+	resp, err := s.c.Get(s.api + "/v1/edges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Edges []edge.View }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]edge.View{}
+	for _, e := range out.Edges {
+		m[e.Name] = e
+	}
+	return m
+}
+
+// play asks where a client in zone plays the title.
+func (s *devStack) play(t *testing.T, id, zone string) (api.Play, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.api+"/v1/play/"+id, nil)
+	if zone != "" {
+		req.Header.Set("X-Client-Zone", zone)
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p api.Play
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	return p, resp.StatusCode
+}
+
+func until(t *testing.T, d time.Duration, what string, ok func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !ok() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// fetchAll GETs every object of a title from base (an edge or the origin)
+// and returns the X-Cache header values seen and each body's length.
+func fetchAll(t *testing.T, base string, keys []string) (map[string]int, map[string]int) {
+	t.Helper()
+	caches, sizes := map[string]int{}, map[string]int{}
+	for _, k := range keys {
+		resp, err := http.Get(base + "/" + k)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s from %s: %d", k, base, resp.StatusCode)
+		}
+		caches[resp.Header.Get("X-Cache")]++
+		sizes[k] = len(body)
+	}
+	return caches, sizes
+}
+
+// TestPlatform runs the delivery side end to end on real processes: a
+// title is published and pre-positioned on both edges, steered by zone,
+// steered around an edge that stops answering and back, keeps playing
+// with Redis down and the API stopped, and an edge restarted keeps its
+// disk.
+func TestPlatform(t *testing.T) {
+	p := startPlatform(t)
+	until(t, 30*time.Second, "two healthy edges", func() bool {
+		e := p.edges(t)
+		return len(e) == 2 && e["edge-z1"].Healthy && e["edge-z2"].Healthy
+	})
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "platform.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+	id := p.submit(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":144,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
+	v := p.awaitEnd(t, id, 3*time.Minute)
+	if v.Status != pipeline.StatusComplete {
+		t.Fatalf("job %s: %+v", v.Status, v.Error)
+	}
+	keys, err := p.s3(t).List(context.Background(), "reel-origin", "vod/"+id+"/")
+	if err != nil || len(keys) < 10 {
+		t.Fatalf("published keys: %v %v", keys, err)
+	}
+
+	// Fill: both edges pre-position the title, all of it (the window is
+	// always open in dev).
+	took := until(t, 30*time.Second, "both edges hold the whole title", func() bool {
+		for _, e := range p.edges(t) {
+			var st edge.Status
+			resp, err := http.Get(e.URL + "/healthz")
+			if err != nil {
+				return false
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if st.TitlesHeld != 1 || st.ObjectsHeld != len(keys) || st.FillPending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("both edges held all %d objects %v after the job completed", len(keys), took)
+
+	// Steering by zone.
+	edges := p.edges(t)
+	for _, zone := range []string{"z1", "z2"} {
+		pl, code := p.play(t, id, zone)
+		if code != 200 || pl.Edge != "edge-"+zone || !strings.HasPrefix(pl.HLS, edges["edge-"+zone].URL+"/vod/"+id+"/") ||
+			!strings.HasPrefix(pl.DASH, edges["edge-"+zone].URL+"/") {
+			t.Fatalf("play from %s: %d %+v", zone, code, pl)
+		}
+	}
+	// Every object from an edge: a hit, the same bytes as the origin.
+	caches, sizes := fetchAll(t, edges["edge-z2"].URL, keys)
+	_, want := fetchAll(t, strings.TrimSuffix(v.Outputs.HLS, "/vod/"+id+"/master.m3u8"), keys)
+	if caches["HIT"] != len(keys) {
+		t.Fatalf("X-Cache from the pre-positioned edge: %v", caches)
+	}
+	for k, n := range want {
+		if sizes[k] != n {
+			t.Fatalf("%s: %d bytes from the edge, %d from the origin", k, sizes[k], n)
+		}
+	}
+	seg := v.Outputs.HLS[:strings.LastIndex(v.Outputs.HLS, "/")] + "/" + v.Renditions[0].Name + "/seg_00000.m4s"
+	seg = strings.Replace(seg, strings.TrimSuffix(v.Outputs.HLS, "/vod/"+id+"/master.m3u8"), edges["edge-z2"].URL, 1)
+	req, _ := http.NewRequest(http.MethodGet, seg, nil)
+	req.Header.Set("Range", "bytes=0-99")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 206 || resp.ContentLength != 100 {
+		t.Fatalf("range from the edge: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// An edge that stops answering is out of the steering set within 5 s,
+	// and back once it answers.
+	z2 := edges["edge-z2"].PID
+	if err := syscall.Kill(z2, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	out := until(t, 5*time.Second, "z2 clients steered away from a stopped edge", func() bool {
+		pl, _ := p.play(t, id, "z2")
+		return pl.Edge == "edge-z1"
+	})
+	_ = syscall.Kill(z2, syscall.SIGCONT)
+	back := until(t, 5*time.Second, "the edge back in the steering set", func() bool {
+		pl, _ := p.play(t, id, "z2")
+		return pl.Edge == "edge-z2"
+	})
+	t.Logf("stopped edge out of the steering set after %v, back %v after it answered again", out.Round(10*time.Millisecond), back.Round(10*time.Millisecond))
+
+	// Degraded: Redis down. Steering answers from its last edge map, the
+	// job from the cache, the key from memory.
+	p.redis.Stop()
+	pl, code := p.play(t, id, "z1")
+	if code != 200 || pl.Edge != "edge-z1" {
+		t.Fatalf("play with Redis down: %d %+v", code, pl)
+	}
+	// And the API stopped too: the title plays from the edge.
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }()
+		if c, err := (&http.Client{Timeout: time.Second}).Get(p.api + "/healthz"); err == nil {
+			c.Body.Close()
+			t.Fatal("the API still answers")
+		}
+		if caches, _ := fetchAll(t, pl.HLS[:strings.LastIndex(pl.HLS, "/vod/")], keys); caches["HIT"] != len(keys) {
+			t.Fatalf("edge with Redis and the API down: %v", caches)
+		}
+		ctx, page := browser(t)
+		res := play(t, ctx, page, "hls", pl.HLS, "2")
+		t.Logf("hls.js from edge-z1 with Redis and the API down: %+v", res)
+		checkPlayback(t, res, v)
+	}()
+
+	// Redis back (same port and data); an edge killed is restarted by
+	// reel dev and keeps what it held on disk.
+	if p.redis, err = devstack.StartRedisOn(context.Background(), "", filepath.Join(p.dir, "redis"), p.rport); err != nil {
+		t.Fatal(err)
+	}
+	before := p.edges(t)["edge-z1"]
+	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, "edge-z1 restarted", func() bool {
+		e := p.edges(t)["edge-z1"]
+		return e.Healthy && e.PID != before.PID && e.PID != 0
+	})
+	after := p.edges(t)["edge-z1"]
+	if after.BytesHeld != before.BytesHeld || after.TitlesHeld != 1 {
+		t.Fatalf("restarted edge holds %d bytes of %d titles, before %d", after.BytesHeld, after.TitlesHeld, before.BytesHeld)
+	}
+	if caches, _ := fetchAll(t, after.URL, keys); caches["HIT"] != len(keys) {
+		t.Fatalf("restarted edge: %v", caches)
+	}
+}
+
+// TestGatewayInstanceKilled runs two `reel api` instances behind a `reel
+// gateway` and SIGKILLs one under load: requests go on through the other.
+func TestGatewayInstanceKilled(t *testing.T) {
+	p := startPlatform(t)
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "gw.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast")
+	id := p.submit(t, master, `{"rungs":[{"height":144,"bitrate":150000}],"segment_seconds":2}`)
+	if v := p.awaitEnd(t, id, 3*time.Minute); v.Status != pipeline.StatusComplete {
+		t.Fatalf("job: %s", v.Status)
+	}
+	env := append(os.Environ(), "REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword, "REEL_WORK_DIR="+t.TempDir())
+	start := func(args ...string) (*exec.Cmd, string) {
+		port, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(p.bin, append([]string{args[0], "--addr", addr}, args[1:]...)...)
+		cmd.Env = append(env, "REEL_GATEWAY_RATE_LIMIT=0")
+		var log bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &syncWriter{b: &log}, &syncWriter{b: &log}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		if !healthy("http://"+addr, 30*time.Second) {
+			t.Fatalf("reel %s did not start", args[0])
+		}
+		return cmd, "http://" + addr
+	}
+	api1, url1 := start("api", "--redis", p.redis.Addr, "--s3", p.minio.Addr)
+	_, url2 := start("api", "--redis", p.redis.Addr, "--s3", p.minio.Addr)
+	_, gw := start("gateway", "--upstream", "z1="+url1+",z2="+url2, "--redis", p.redis.Addr)
+
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	paths := []string{"/v1/jobs/" + id, "/v1/play/" + id, "/v1/jobs?limit=5"}
+	const clients = 8
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := i; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := p.c.Get(gw + paths[n%len(paths)])
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+					mu.Lock()
+					if err != nil {
+						failures = append(failures, err.Error())
+					} else {
+						failures = append(failures, resp.Status)
+					}
+					mu.Unlock()
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	beforeKill := ok.Load()
+	_ = api1.Process.Kill()
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests answered (%d before the kill), %d failed: %v", ok.Load(), beforeKill, failed.Load(), failures)
+	// At most the requests in flight on the killed instance may fail; the
+	// gateway sends GETs whose connection broke to the other instance.
+	if failed.Load() > clients || ok.Load()-beforeKill < 50 {
+		t.Fatalf("%d failed requests (bound %d), %d answered after the kill", failed.Load(), clients, ok.Load()-beforeKill)
+	}
+	resp, err := http.Get(gw + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`reel_gateway_requests_total{code="200",group="main",route="jobs"}`, `reel_gateway_breaker_state{route="play"} 0`,
+		`reel_gateway_upstream_healthy{group="main",instance="0",url="` + url1 + `",zone="z1"} 0`} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("gateway /metrics lacks %s", want)
+		}
+	}
+}
