@@ -61,6 +61,9 @@ type Edge struct {
 	fillMu      sync.Mutex
 	fillPending []string
 	fillCursor  string
+	// paced holds, by key, the flag that ends the pacing of a fill
+	// download a client is now waiting for.
+	paced sync.Map
 }
 
 // New opens the cache folder (keeping what it holds) and returns an edge.
@@ -192,6 +195,9 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	e.misses.Add(1)
 	h.Set("X-Cache", "MISS")
+	if urgent, ok := e.paced.Load(key); ok {
+		urgent.(*atomic.Bool).Store(true) // a client waits: no more pacing
+	}
 	o, err := e.fetch(key, nil)
 	switch {
 	case err == nil:
@@ -310,7 +316,10 @@ func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter) (*ob
 	}
 	var body io.Reader = resp.Body
 	if lim != nil {
-		body = &pacedReader{ctx: ctx, r: resp.Body, lim: lim}
+		urgent := new(atomic.Bool)
+		e.paced.Store(key, urgent)
+		defer e.paced.Delete(key)
+		body = &pacedReader{ctx: ctx, r: resp.Body, lim: lim, urgent: urgent}
 	}
 	n, err := io.Copy(tmp, body)
 	if cerr := tmp.Close(); err == nil {
@@ -332,19 +341,24 @@ func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter) (*ob
 	return e.disk.put(o, tmp.Name())
 }
 
-// pacedReader reads no faster than its limiter allows.
+// pacedReader reads no faster than its limiter allows, until urgent is
+// set.
 type pacedReader struct {
-	ctx context.Context
-	r   io.Reader
-	lim *rate.Limiter
+	ctx    context.Context
+	r      io.Reader
+	lim    *rate.Limiter
+	urgent *atomic.Bool
 }
 
 func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.urgent.Load() {
+		return p.r.Read(b)
+	}
 	if burst := p.lim.Burst(); len(b) > burst {
 		b = b[:burst]
 	}
 	n, err := p.r.Read(b)
-	if n > 0 {
+	if n > 0 && !p.urgent.Load() {
 		if werr := p.lim.WaitN(p.ctx, n); werr != nil {
 			return n, werr
 		}

@@ -359,3 +359,29 @@ func TestParseWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestClientJoinsPacedFill: a client asking for an object the deferred fill
+// is fetching slowly joins that fetch (the origin is asked once) and ends
+// its pacing instead of waiting for it.
+func TestClientJoinsPacedFill(t *testing.T) {
+	o := newOrigin(t)
+	keys := []string{"vod/job-0010/a/seg_00000.m4s", "vod/job-0010/a/seg_00001.m4s"}
+	o.put(keys[0], 100)
+	want := o.put(keys[1], 60_000)
+	// At 2 kB/s the second segment would take half a minute.
+	e, srv := newEdge(t, o, t.TempDir(), 10<<20, FillConfig{First: 1, Rate: 2000}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ann := &announcements{ch: make(chan Title, 1)}
+	go e.Fill(ctx, ann)
+	ann.ch <- Title{Cursor: "1-0", ID: "job-0010", Keys: keys}
+	waitFor(t, 10*time.Second, func() bool { return o.count(keys[1]) == 1 })
+	// Paced, the answer would take 30 s; unpaced it is at once.
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+	req, _ := http.NewRequestWithContext(rctx, http.MethodGet, srv.URL+"/"+keys[1], nil)
+	resp, body := fetch(t, req)
+	if resp.StatusCode != 200 || !bytes.Equal(body, want) || o.count(keys[1]) != 1 {
+		t.Fatalf("client during a paced fill: %d, %d bytes, origin asked %d times", resp.StatusCode, len(body), o.count(keys[1]))
+	}
+}

@@ -165,7 +165,9 @@ func (s *Steering) merge(infos []Info) {
 		v, ok := s.edges[in.Name]
 		if !ok || v.URL != in.URL || v.PID != in.PID {
 			nv := &View{Name: in.Name, Zone: in.Zone, URL: in.URL, PID: in.PID}
-			if ok {
+			if ok && v.URL == in.URL {
+				// Restarted on the same address: keep its health until
+				// the next check. A new address is checked first.
 				nv.Healthy, nv.CheckedAt = v.Healthy, v.CheckedAt
 			}
 			s.edges[in.Name] = nv

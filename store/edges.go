@@ -98,12 +98,12 @@ func (e *Edges) Announce(ctx context.Context, id string, keys []string) error {
 }
 
 // Read returns the titles announced after cursor ("" reads from the
-// oldest kept), waiting up to 5 s for one.
+// oldest kept), waiting up to 2 s for one.
 func (e *Edges) Read(ctx context.Context, cursor string) ([]edge.Title, error) {
 	if cursor == "" {
 		cursor = "0"
 	}
-	res, err := e.C.XRead(ctx, &redis.XReadArgs{Streams: []string{titlesKey, cursor}, Count: 16, Block: 5 * time.Second}).Result()
+	res, err := e.C.XRead(ctx, &redis.XReadArgs{Streams: []string{titlesKey, cursor}, Count: 16, Block: 2 * time.Second}).Result()
 	if err == redis.Nil {
 		return nil, nil
 	}

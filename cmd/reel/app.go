@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -154,8 +155,11 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err := retry(ctx, 30*time.Second, func() error { return s3.EnsureBuckets(ctx) }); err != nil {
 		return fmt.Errorf("prepare buckets: %w", err)
 	}
+	var staleLogged atomic.Int64
 	keys := &store.CachedKeys{Keys: &store.Keys{C: st.rdb}, OnStale: func(k store.Key, err error) {
-		log.Warn("key store unreachable; trusting a key found before", "key_id", k.ID, "err", err)
+		if now := time.Now().Unix(); now-staleLogged.Swap(now) >= 10 { // once in 10 s at most
+			log.Warn("key store unreachable; trusting keys found before", "key_id", k.ID, "err", err)
+		}
 	}}
 	zones, err := edge.ParseZoneMap(c.ZoneMap)
 	if err != nil {
