@@ -115,15 +115,21 @@ func StartRedisOn(ctx context.Context, bin, dir string, port int) (*Proc, error)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 		"--appendonly", "yes", "--save", "", "--protected-mode", "yes")
-	logf, err := os.OpenFile(filepath.Join(dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	return launch(ctx, "redis-server", cmd, filepath.Join(dir, "redis.log"), addr, func(p *Proc) error { return waitTCP(ctx, p, addr) })
+}
+
+// launch starts a server logging to logPath and waits until ready says it
+// serves; a server that does not become ready is stopped.
+func launch(ctx context.Context, name string, cmd *exec.Cmd, logPath, addr string, ready func(*Proc) error) (*Proc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	p, err := start("redis-server", cmd, addr, logf)
+	p, err := start(name, cmd, addr, logf)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, p, addr); err != nil {
+	if err := ready(p); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -156,19 +162,9 @@ func StartMinioOn(ctx context.Context, bin, dir string, port int) (*Proc, error)
 	cmd := exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", "127.0.0.1:"+strconv.Itoa(cport), filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+MinioUser, "MINIO_ROOT_PASSWORD="+MinioPassword,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	logf, err := os.OpenFile(filepath.Join(dir, "minio.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	p, err := start("minio", cmd, addr, logf)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/minio/health/ready"); err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return p, nil
+	return launch(ctx, "minio", cmd, filepath.Join(dir, "minio.log"), addr, func(p *Proc) error {
+		return waitHTTP(ctx, p, "http://"+addr+"/minio/health/ready")
+	})
 }
 
 // StartMemcached starts a memcached server (Debian's `memcached`) with
@@ -188,19 +184,9 @@ func StartMemcachedOn(ctx context.Context, bin, dir string, memMB, port int) (*P
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses to run as root unless told to
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "memcached.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	p, err := start("memcached", exec.Command(bin, args...), addr, logf)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(ctx, p, addr); err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return p, nil
+	return launch(ctx, "memcached", exec.Command(bin, args...), filepath.Join(dir, "memcached.log"), addr, func(p *Proc) error {
+		return waitTCP(ctx, p, addr)
+	})
 }
 
 func waitTCP(ctx context.Context, p *Proc, addr string) error {

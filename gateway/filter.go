@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math/big"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -184,7 +185,11 @@ func (*RateLimit) Phase() Phase { return Inbound }
 func (f *RateLimit) Apply(x *Exchange) error {
 	id := x.KeyHash
 	if id == "" {
-		id = "addr:" + strings.Split(x.Req.RemoteAddr, ":")[0]
+		host, _, err := net.SplitHostPort(x.Req.RemoteAddr)
+		if err != nil {
+			host = x.Req.RemoteAddr
+		}
+		id = "addr:" + host
 	}
 	f.mu.Lock()
 	if f.buckets == nil || len(f.buckets) > 100000 {
@@ -233,8 +238,7 @@ func (f Canary) Apply(x *Exchange) error {
 	if f.Share <= 0 || x.Group != MainGroup {
 		return nil
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if float64(n.Int64()) < f.Share*1_000_000 {
+	if mrand.Float64() < f.Share {
 		x.Group = CanaryGroup
 	}
 	return nil
@@ -311,10 +315,15 @@ func (Gzip) Apply(x *Exchange) error {
 
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
-			return !strings.Contains(strings.ReplaceAll(q, " ", ""), "q=0") || strings.Contains(q, "q=0.")
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
 		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			q, err := strconv.ParseFloat(v, 64)
+			return err == nil && q > 0
+		}
+		return true
 	}
 	return false
 }

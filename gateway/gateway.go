@@ -261,9 +261,9 @@ func (g *Gateway) protect(r *Route, bal *balancer) error {
 
 type exchangeKey struct{}
 
-// exchange returns the exchange a request carries.
-func exchange(r *http.Request) *Exchange {
-	x, _ := r.Context().Value(exchangeKey{}).(*Exchange)
+// exchange returns the exchange a request's context carries.
+func exchange(ctx context.Context) *Exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*Exchange)
 	return x
 }
 
@@ -356,7 +356,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // outbound runs the outbound filters on an upstream's response.
 func (g *Gateway) outbound(resp *http.Response) error {
-	x := exchange(resp.Request)
+	x := exchange(resp.Request.Context())
 	if x == nil {
 		return nil
 	}
@@ -374,7 +374,7 @@ func (g *Gateway) outbound(resp *http.Response) error {
 
 // proxyError answers a request the policies or the upstreams failed.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := exchange(r)
+	x := exchange(r.Context())
 	status, code, msg, reason := http.StatusBadGateway, "bad_gateway", "no API instance answered; try again shortly", ""
 	switch {
 	case errors.Is(err, bulkhead.ErrFull):
@@ -431,7 +431,7 @@ type storedAnswer struct {
 // fallback answers from the last good answer, or fails as the call did.
 func (g *Gateway) fallback(exec failsafe.Execution[*http.Response]) (*http.Response, error) {
 	resp, err := exec.LastResult(), exec.LastError()
-	x, _ := exec.Context().Value(exchangeKey{}).(*Exchange)
+	x := exchange(exec.Context())
 	if x == nil || x.Req.Method != http.MethodGet || x.KeyHash == "" {
 		return resp, err
 	}

@@ -204,10 +204,16 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", c.Addr, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("api listening", "addr", ln.Addr().String())
+	return serve(ctx, ln, srv.Handler())
+}
+
+// serve answers HTTP on ln until ctx ends, then lets requests in flight
+// finish for up to 10 s.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("api listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -131,19 +130,10 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		edge.Heartbeat(bg, reg, edge.Info{Name: ec.Name, Zone: c.Zone, URL: ec.URL, PID: os.Getpid()}, time.Second, log)
 		done <- struct{}{}
 	}()
-	hs := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	st := e.Status()
 	log.Info("edge listening", "url", ec.URL, "origin", ec.Origin, "budget", ec.Budget, "held_bytes", st.BytesHeld,
 		"held_titles", st.TitlesHeld, "fill_window", window.String(), "fill_rate", ec.FillRate)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = hs.Shutdown(sctx)
-		cancel()
-	}
+	err = serve(ctx, ln, e.Handler())
 	stopBg()
 	<-done
 	<-done

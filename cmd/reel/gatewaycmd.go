@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -178,19 +176,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	hctx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	go g.Run(hctx)
-	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "upstreams", len(main), "canary_share", share)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	return nil
+	return serve(ctx, ln, g)
 }
 
 func groupsOf(m map[string]string) []string {
