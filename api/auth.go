@@ -36,9 +36,17 @@ func caller(r *http.Request) store.Key {
 // "Authorization: Bearer KEY" and answers 401 otherwise.
 func (s *Server) authenticate(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.Method == http.MethodOptions {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") || r.Method == http.MethodOptions {
 			h.ServeHTTP(w, r)
 			return
+		}
+		if r.URL.Path == "/monitoring" || strings.HasPrefix(r.URL.Path, "/monitoring/") {
+			basicAsBearer(r)
+			if r.Header.Get("Authorization") == "" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="reel monitoring (any user name; an admin API key as password)"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", "sign in with an admin API key as the password")
+				return
+			}
 		}
 		const hint = "send an API key as 'Authorization: Bearer KEY' (an admin creates one with `reel keys create --tenant NAME`)"
 		auth := r.Header.Get("Authorization")

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
 )
 
@@ -60,7 +61,15 @@ type Server struct {
 	// Steering picks edges for GET /v1/play; without it titles play from
 	// the origin.
 	Steering Steering
-	Log      *slog.Logger
+	// Metrics, if set, counts requests and is served at /metrics.
+	Metrics *metrics.Metrics
+	// Monitoring, if set, is asynq's web UI, served at /monitoring/ to
+	// admin keys.
+	Monitoring http.Handler
+	// HLSJS is where the web page at /ui/ loads hls.js from: a URL, or a
+	// local file the API serves; default DefaultHLSJS.
+	HLSJS string
+	Log   *slog.Logger
 }
 
 // DefaultStallTimeout is how long an upload may send nothing.
@@ -89,10 +98,17 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/v1/uploads", s.Resumable.Handler())
 	}
 	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	if s.Monitoring != nil {
+		mux.HandleFunc("/monitoring/", s.monitoring)
+		mux.Handle("GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
+	}
+	mux.Handle("GET /ui/", s.page())
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; see the README's API reference", r.Method, r.URL.Path))
 	})
-	return s.recoverer(s.authenticate(mux))
+	return s.observe(s.recoverer(s.authenticate(routed(mux))))
 }
 
 func (s *Server) log() *slog.Logger {
@@ -373,6 +389,7 @@ func parseLadder(raw []byte) (ladder.Ladder, error) {
 }
 
 func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, limit int64) {
+	start := time.Now()
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "malformed multipart body: "+err.Error())
@@ -452,7 +469,9 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, lim
 		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
 		return
 	}
-	s.submit(w, r, &pipeline.Job{ID: id, Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}})
+	j := &pipeline.Job{ID: id, Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}}
+	j.AddTiming("upload", start.UTC(), time.Now().UTC())
+	s.submit(w, r, j)
 }
 
 // readErrors remembers the first error reading the client's body, so that a

@@ -51,7 +51,33 @@ type Ladder struct {
 	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
 	// which decodes every chunk a second time.
 	SkipQuality bool `json:"skip_quality,omitempty"`
+	// Mode is "fixed" (the default: the rungs as given) or "per-title":
+	// the rungs (default: the Default ladder's) are candidates, and the
+	// resolutions, quality targets and bitrates are chosen for the title
+	// from trial encodes (see PerTitle).
+	Mode string `json:"mode,omitempty"`
+	// QualityFloor and QualityCeiling bound a per-title ladder's quality,
+	// in dB PSNR at the top candidate's size: no rung but the lowest is
+	// picked below the floor, and none spends bits above the ceiling.
+	// Defaults 30 and 45.
+	QualityFloor   float64 `json:"quality_floor,omitempty"`
+	QualityCeiling float64 `json:"quality_ceiling,omitempty"`
 }
+
+// Ladder modes.
+const (
+	ModeFixed    = "fixed"
+	ModePerTitle = "per-title"
+)
+
+// Per-title quality bounds by default, in dB PSNR.
+const (
+	DefaultQualityFloor   = 30.0
+	DefaultQualityCeiling = 45.0
+)
+
+// PerTitle reports whether the ladder is chosen per title.
+func (l Ladder) PerTitle() bool { return l.Mode == ModePerTitle }
 
 // Codecs a rung may ask for.
 const (
@@ -132,6 +158,20 @@ func (l Ladder) Normalize() Ladder {
 	if l.AudioBitrate == 0 {
 		l.AudioBitrate = DefaultAudioBitrate
 	}
+	if l.Mode == "" {
+		l.Mode = ModeFixed
+	}
+	if l.Mode == ModePerTitle {
+		if len(l.Rungs) == 0 {
+			l.Rungs = Default().Rungs
+		}
+		if l.QualityFloor == 0 {
+			l.QualityFloor = DefaultQualityFloor
+		}
+		if l.QualityCeiling == 0 {
+			l.QualityCeiling = DefaultQualityCeiling
+		}
+	}
 	rungs := make([]Rung, len(l.Rungs))
 	for i, r := range l.Rungs {
 		if r.Codec == "" {
@@ -165,6 +205,18 @@ var presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": 
 
 // Validate reports the first problem with a normalized ladder, naming the field.
 func (l Ladder) Validate() error {
+	switch l.Mode {
+	case ModeFixed:
+		if l.QualityFloor != 0 || l.QualityCeiling != 0 {
+			return errors.New(`ladder: quality_floor and quality_ceiling apply to "mode": "per-title" only`)
+		}
+	case ModePerTitle:
+		if l.QualityFloor < 15 || l.QualityCeiling > 60 || l.QualityFloor >= l.QualityCeiling {
+			return fmt.Errorf("ladder: quality_floor (%g) and quality_ceiling (%g) must be dB PSNR with 15 <= floor < ceiling <= 60", l.QualityFloor, l.QualityCeiling)
+		}
+	default:
+		return fmt.Errorf(`ladder: mode %q is not "fixed" or "per-title"`, l.Mode)
+	}
 	if len(l.Rungs) == 0 {
 		return errors.New("ladder: rungs: at least one rung is required")
 	}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type Config struct {
 	// RetryFor is how long a transfer keeps retrying, with growing pauses,
 	// while the store is unreachable or answers 5xx; default 2 minutes.
 	RetryFor time.Duration
+	// OnBytes, if set, is told the bytes each transfer moved: direction
+	// "out" for uploads, "in" for downloads.
+	OnBytes func(direction string, n int64)
 }
 
 // DefaultRetryFor is how long transfers ride out an unreachable store.
@@ -166,6 +170,7 @@ func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, con
 	if err != nil {
 		return 0, fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
 	}
+	s.count("out", info.Size)
 	return info.Size, nil
 }
 
@@ -178,6 +183,7 @@ func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheC
 	if err != nil {
 		return fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
 	}
+	s.countFile("out", path)
 	return nil
 }
 
@@ -186,7 +192,23 @@ func (s *S3) GetFile(ctx context.Context, bucket, key, path string) error {
 	if err := s.retry(ctx, func() error { return s.C.FGetObject(ctx, bucket, key, path, minio.GetObjectOptions{}) }); err != nil {
 		return fmt.Errorf("s3 get %s/%s: %w", bucket, key, err)
 	}
+	s.countFile("in", path)
 	return nil
+}
+
+func (s *S3) count(direction string, n int64) {
+	if s.cfg.OnBytes != nil {
+		s.cfg.OnBytes(direction, n)
+	}
+}
+
+func (s *S3) countFile(direction, path string) {
+	if s.cfg.OnBytes == nil {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil {
+		s.cfg.OnBytes(direction, fi.Size())
+	}
 }
 
 // Stat returns an object's size, or an error if it does not exist.

@@ -6,6 +6,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/reel-video/reel/ladder"
@@ -20,6 +21,7 @@ const (
 	StatusQueued     Status = "queued"
 	StatusProbing    Status = "probing"
 	StatusSplitting  Status = "splitting"
+	StatusAnalyzing  Status = "analyzing" // per-title ladders: trial encodes
 	StatusEncoding   Status = "encoding"
 	StatusPackaging  Status = "packaging"
 	StatusPublishing Status = "publishing"
@@ -29,8 +31,8 @@ const (
 )
 
 var order = map[Status]int{
-	StatusQueued: 0, StatusProbing: 1, StatusSplitting: 2, StatusEncoding: 3,
-	StatusPackaging: 4, StatusPublishing: 5, StatusComplete: 6, StatusFailed: 6, StatusCanceled: 6,
+	StatusQueued: 0, StatusProbing: 1, StatusSplitting: 2, StatusAnalyzing: 3, StatusEncoding: 4,
+	StatusPackaging: 5, StatusPublishing: 6, StatusComplete: 7, StatusFailed: 7, StatusCanceled: 7,
 }
 
 // Terminal reports whether no stage runs after s.
@@ -173,16 +175,96 @@ type Job struct {
 	Source     *SourceInfo   `json:"source,omitempty"`
 	Renditions []Rendition   `json:"renditions"`
 	Plan       *Plan         `json:"plan,omitempty"`
-	HasAudio   bool          `json:"has_audio"`
-	Audio      *AudioTrack   `json:"audio,omitempty"`
-	Published  *Published    `json:"published,omitempty"`
-	Error      *JobError     `json:"error,omitempty"`
+	// Analysis is a per-title ladder's trial encodes and choice.
+	Analysis  *Analysis   `json:"analysis,omitempty"`
+	HasAudio  bool        `json:"has_audio"`
+	Audio     *AudioTrack `json:"audio,omitempty"`
+	Published *Published  `json:"published,omitempty"`
+	Error     *JobError   `json:"error,omitempty"`
 	// Retries counts the times the job was retried after failing.
-	Retries    int        `json:"retries,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Retries int `json:"retries,omitempty"`
+	// Timings holds each stage's time, keyed by stage: upload and the
+	// task kinds (probe, analyze, plan, split, encode, audio, package,
+	// publish).
+	Timings    map[string]*Timing `json:"timings,omitempty"`
+	CreatedAt  time.Time          `json:"created_at"`
+	UpdatedAt  time.Time          `json:"updated_at"`
+	StartedAt  *time.Time         `json:"started_at,omitempty"`
+	FinishedAt *time.Time         `json:"finished_at,omitempty"`
+}
+
+// Timing is one stage's time in a job: from its first task's start to
+// its last task's end, and the time its tasks ran, summed over tasks run
+// at once and over retries.
+type Timing struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Seconds is the wall span End - Start.
+	Seconds float64 `json:"seconds"`
+	// TaskSeconds is the tasks' own time, summed.
+	TaskSeconds float64 `json:"task_seconds"`
+	Tasks       int     `json:"tasks"`
+}
+
+// AddTiming records that one task (or the upload) of stage ran from start
+// to end.
+func (j *Job) AddTiming(stage string, start, end time.Time) {
+	if j.Timings == nil {
+		j.Timings = map[string]*Timing{}
+	}
+	t := j.Timings[stage]
+	if t == nil {
+		t = &Timing{Start: start, End: end}
+		j.Timings[stage] = t
+	}
+	if start.Before(t.Start) {
+		t.Start = start
+	}
+	if end.After(t.End) {
+		t.End = end
+	}
+	t.Seconds = round3(t.End.Sub(t.Start).Seconds())
+	t.TaskSeconds = round3(t.TaskSeconds + end.Sub(start).Seconds())
+	t.Tasks++
+}
+
+// StageDurations returns each stage's wall span.
+func (j *Job) StageDurations() map[string]time.Duration {
+	m := make(map[string]time.Duration, len(j.Timings))
+	for s, t := range j.Timings {
+		m[s] = t.End.Sub(t.Start)
+	}
+	return m
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// Analysis records how a per-title ladder was chosen: trial encodes of
+// sampled chunks at several CRFs per candidate size, their bitrate and
+// PSNR at the reference size, the convex hull and the chosen points.
+type Analysis struct {
+	Metric  string         `json:"metric"` // "psnr"
+	Width   int            `json:"width"`  // the reference size
+	Height  int            `json:"height"`
+	Samples []Sample       `json:"samples"`
+	Points  []ladder.Trial `json:"points"`
+	// Chosen are the ladder's rungs with the bitrate and PSNR the trials
+	// predict for them.
+	Chosen []ladder.Choice `json:"chosen"`
+	// FixedBitrate sums the candidate rungs' own trial bitrates (the
+	// fixed ladder), Bitrate the chosen rungs'.
+	FixedBitrate float64 `json:"fixed_bitrate"`
+	Bitrate      float64 `json:"bitrate"`
+	// Seconds is the analysis's wall time.
+	Seconds float64 `json:"seconds"`
+}
+
+// Sample is a stretch of the title the analysis encoded: the first frames
+// of a chunk.
+type Sample struct {
+	Chunk  int     `json:"chunk"`
+	Start  float64 `json:"start"` // seconds
+	Frames int64   `json:"frames"`
 }
 
 // AudioTrack describes the encoded audio once the audio task is done.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 )
 
@@ -250,5 +251,35 @@ func TestResume(t *testing.T) {
 		if st != c.status || !slices.Equal(kinds(ts), c.tasks) {
 			t.Errorf("%s: %s %v, want %s %v", c.name, st, kinds(ts), c.status, c.tasks)
 		}
+	}
+}
+
+func TestTimings(t *testing.T) {
+	var j Job
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	j.AddTiming("encode", t0.Add(2*time.Second), t0.Add(5*time.Second))
+	j.AddTiming("encode", t0.Add(1*time.Second), t0.Add(4*time.Second))
+	j.AddTiming("probe", t0, t0.Add(time.Second))
+	e := j.Timings["encode"]
+	if e.Tasks != 2 || e.Seconds != 4 || e.TaskSeconds != 6 || !e.Start.Equal(t0.Add(time.Second)) {
+		t.Errorf("encode timing %+v", e)
+	}
+	if d := j.StageDurations(); d["probe"] != time.Second || d["encode"] != 4*time.Second {
+		t.Errorf("stage durations %v", d)
+	}
+}
+
+func TestResumePerTitle(t *testing.T) {
+	j := &Job{ID: "job-1", Ladder: ladder.Ladder{Mode: ladder.ModePerTitle}, Source: &SourceInfo{},
+		Plan: &Plan{Pieces: []Piece{{Key: "p"}}, Chunks: []Chunk{{Index: 0, End: 10}}}}
+	if st, tasks := Resume(j, nil, nil); st != StatusSplitting || len(tasks) != 1 || tasks[0].Kind != TaskAnalyze {
+		t.Errorf("per-title job without analysis resumes at %s with %v", st, tasks)
+	}
+	j.Analysis = &Analysis{}
+	if st, tasks := Resume(j, nil, nil); st != StatusEncoding || tasks[0].Kind != TaskEncode {
+		t.Errorf("analysed job resumes at %s with %v", st, tasks)
+	}
+	if !CanMove(StatusSplitting, StatusAnalyzing) || !CanMove(StatusAnalyzing, StatusEncoding) || CanMove(StatusEncoding, StatusAnalyzing) {
+		t.Error("analyzing is not between splitting and encoding")
 	}
 }

@@ -39,9 +39,11 @@ type TaskKind string
 
 // The stage tasks, in order.
 const (
-	TaskProbe   TaskKind = "probe"
-	TaskPlan    TaskKind = "plan"
-	TaskSplit   TaskKind = "split"
+	TaskProbe TaskKind = "probe"
+	TaskPlan  TaskKind = "plan"
+	TaskSplit TaskKind = "split"
+	// TaskAnalyze chooses a per-title ladder from trial encodes.
+	TaskAnalyze TaskKind = "analyze"
 	TaskEncode  TaskKind = "encode"
 	TaskAudio   TaskKind = "audio"
 	TaskPackage TaskKind = "package"
@@ -170,6 +172,14 @@ func (s *Service) UnitDone(ctx context.Context, j *Job, unit string) error {
 	return s.Queue.Enqueue(ctx, Task{Kind: TaskPackage, JobID: j.ID})
 }
 
+// RecordTiming adds a task's run to the job's timings.
+func (s *Service) RecordTiming(ctx context.Context, id, stage string, start, end time.Time) (*Job, error) {
+	return s.Store.Update(ctx, id, func(j *Job) error {
+		j.AddTiming(stage, start.UTC(), end.UTC())
+		return nil
+	})
+}
+
 // Fail marks the job failed, unless it already ended.
 func (s *Service) Fail(ctx context.Context, id, code, msg string) error {
 	_, err := s.Store.Update(ctx, id, func(j *Job) error {
@@ -257,6 +267,8 @@ func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, 
 		return StatusProbing, []Task{{Kind: TaskPlan, JobID: j.ID}}
 	case len(j.Plan.Pieces) == 0:
 		return StatusSplitting, []Task{{Kind: TaskSplit, JobID: j.ID}}
+	case j.Ladder.PerTitle() && j.Analysis == nil:
+		return StatusSplitting, []Task{{Kind: TaskAnalyze, JobID: j.ID}}
 	}
 	var tasks []Task
 	for _, c := range j.Plan.Chunks {
@@ -294,7 +306,8 @@ func EncodeTask(j *Job, k int) Task {
 
 // Tasks lists every task the job has or may have.
 func Tasks(j *Job) []Task {
-	ts := []Task{{Kind: TaskProbe, JobID: j.ID}, {Kind: TaskPlan, JobID: j.ID}, {Kind: TaskSplit, JobID: j.ID}, {Kind: TaskAudio, JobID: j.ID}}
+	ts := []Task{{Kind: TaskProbe, JobID: j.ID}, {Kind: TaskPlan, JobID: j.ID}, {Kind: TaskSplit, JobID: j.ID}, {Kind: TaskAnalyze, JobID: j.ID},
+		{Kind: TaskAudio, JobID: j.ID}}
 	if j.Plan != nil {
 		for _, c := range j.Plan.Chunks {
 			ts = append(ts, Task{Kind: TaskEncode, JobID: j.ID, Chunk: c.Index})
@@ -338,26 +351,29 @@ type RenditionView struct {
 
 // View is the job as the API shows it.
 type View struct {
-	ID         string          `json:"id"`
-	Tenant     string          `json:"tenant,omitempty"`
-	Status     Status          `json:"status"`
-	Name       string          `json:"name,omitempty"`
-	Progress   ProgressView    `json:"progress"`
-	Source     *SourceInfo     `json:"source,omitempty"`
-	Renditions []RenditionView `json:"renditions"`
-	Outputs    *Outputs        `json:"outputs,omitempty"`
-	Error      *JobError       `json:"error,omitempty"`
-	Retries    int             `json:"retries,omitempty"` // times retried after failing
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	ID         string             `json:"id"`
+	Tenant     string             `json:"tenant,omitempty"`
+	Status     Status             `json:"status"`
+	Name       string             `json:"name,omitempty"`
+	Progress   ProgressView       `json:"progress"`
+	Source     *SourceInfo        `json:"source,omitempty"`
+	Renditions []RenditionView    `json:"renditions"`
+	Outputs    *Outputs           `json:"outputs,omitempty"`
+	Error      *JobError          `json:"error,omitempty"`
+	Retries    int                `json:"retries,omitempty"` // times retried after failing
+	Timings    map[string]*Timing `json:"timings,omitempty"`
+	// Analysis is a per-title ladder's trial encodes and choice.
+	Analysis   *Analysis  `json:"analysis,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 // NewView combines a job with its counters; urlFor turns an origin object
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
-	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries,
+	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries, Timings: j.Timings, Analysis: j.Analysis,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Published != nil && j.Status == StatusComplete {
 		p := j.Published

@@ -30,7 +30,8 @@ func Type(k pipeline.TaskKind) string { return TypePrefix + string(k) }
 // never stopped while healthy.
 var timeouts = map[pipeline.TaskKind]time.Duration{
 	pipeline.TaskProbe: 10 * time.Minute, pipeline.TaskPlan: time.Minute, pipeline.TaskSplit: 30 * time.Minute,
-	pipeline.TaskEncode: 10 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
+	pipeline.TaskAnalyze: 60 * time.Minute,
+	pipeline.TaskEncode:  10 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
 	pipeline.TaskPackage: 30 * time.Minute, pipeline.TaskPublish: 30 * time.Minute, pipeline.TaskCleanup: 10 * time.Minute,
 }
 

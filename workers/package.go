@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
@@ -273,26 +276,37 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 		return 0
 	}
 	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
-	var copied int
 	var published []string
 	pub := &publishedSet{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
-	for _, k := range keys {
-		rel := strings.TrimPrefix(k, src)
-		if path.Base(rel) == ffmpegPlaylist {
-			continue
+	var copied atomic.Int64
+	// Server-side copies of one rank run several at a time; a rank starts
+	// once the one before it is whole.
+	for r := 0; r <= 2; r++ {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(publishParallelism)
+		for _, k := range keys {
+			rel := strings.TrimPrefix(k, src)
+			if rank(k) != r || path.Base(rel) == ffmpegPlaylist {
+				continue
+			}
+			cache := cacheImmutable
+			if rank(k) > 0 || path.Ext(k) == ".vtt" {
+				cache = cacheManifest
+			}
+			pub.add(vodPrefix(j.ID), rel)
+			published = append(published, vodPrefix(j.ID)+rel)
+			g.Go(func() error {
+				if err := w.Objects.Copy(gctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), vodPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
+					return err
+				}
+				if n := copied.Add(1); n%20 == 0 {
+					_ = w.Svc.Store.SetCounter(gctx, j.ID, pipeline.CounterPublish, float64(n)/float64(len(keys)))
+				}
+				return nil
+			})
 		}
-		cache := cacheImmutable
-		if rank(k) > 0 || path.Ext(k) == ".vtt" {
-			cache = cacheManifest
-		}
-		if err := w.Objects.Copy(ctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), vodPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
+		if err := g.Wait(); err != nil {
 			return err
-		}
-		pub.add(vodPrefix(j.ID), rel)
-		published = append(published, vodPrefix(j.ID)+rel)
-		copied++
-		if copied%20 == 0 {
-			_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, float64(copied)/float64(len(keys)))
 		}
 	}
 	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
@@ -316,6 +330,9 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	}
 	return nil
 }
+
+// publishParallelism bounds the copies publish runs at once.
+const publishParallelism = 8
 
 // publishedSet collects the keys of a title as publish copies them.
 type publishedSet pipeline.Published

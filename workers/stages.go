@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,10 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 			return nil // a duplicate plan task must not undo the split
 		}
 		j.Plan = &plan
+		j.Renditions = nil
+		if l.PerTitle() {
+			return nil // the analysis chooses the rungs
+		}
 		j.Renditions = make([]pipeline.Rendition, len(rungs))
 		for i, r := range rungs {
 			j.Renditions[i] = pipeline.Rendition{Rung: r, Frames: plan.Frames}
@@ -138,13 +143,25 @@ func (w *Worker) split(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
-	j, err = w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
+	next := pipeline.StatusEncoding
+	if j.Ladder.PerTitle() && j.Analysis == nil {
+		next = pipeline.StatusAnalyzing
+	}
+	j, err = w.Svc.Begin(ctx, t.JobID, next)
 	if err != nil {
 		return err
 	}
 	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterSplit, 1); err != nil {
 		return err
 	}
+	if j.Ladder.PerTitle() && j.Analysis == nil {
+		return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskAnalyze, JobID: j.ID})
+	}
+	return w.fanOut(ctx, j)
+}
+
+// fanOut queues the audio task and one encode task per chunk.
+func (w *Worker) fanOut(ctx context.Context, j *pipeline.Job) error {
 	if j.HasAudio {
 		if err := w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskAudio, JobID: j.ID}); err != nil {
 			return err
@@ -255,6 +272,21 @@ func writeConcat(path string, files []string, durations, inpoints []float64) err
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
+// fetchPieces downloads the pieces a chunk window reads into dir and
+// returns the ffconcat list that joins them.
+func (w *Worker) fetchPieces(ctx context.Context, j *pipeline.Job, win pipeline.Window, dir string) (string, error) {
+	var files []string
+	for _, i := range win.Pieces {
+		p := filepath.Join(dir, filepath.Base(j.Plan.Pieces[i].Key))
+		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), j.Plan.Pieces[i].Key, p); err != nil {
+			return "", err
+		}
+		files = append(files, p)
+	}
+	list := filepath.Join(dir, "pieces.ffconcat")
+	return list, writeConcat(list, files, win.Durations, nil)
+}
+
 // encode decodes one chunk once and encodes every video rung from it.
 func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
@@ -273,16 +305,8 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		return err
 	}
 	defer cleanup()
-	var files []string
-	for _, i := range win.Pieces {
-		p := filepath.Join(dir, filepath.Base(j.Plan.Pieces[i].Key))
-		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), j.Plan.Pieces[i].Key, p); err != nil {
-			return err
-		}
-		files = append(files, p)
-	}
-	list := filepath.Join(dir, "pieces.ffconcat")
-	if err := writeConcat(list, files, win.Durations, nil); err != nil {
+	list, err := w.fetchPieces(ctx, j, win, dir)
+	if err != nil {
 		return err
 	}
 	rungs := make([]ladder.Rung, len(j.Renditions))
@@ -298,6 +322,7 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	})
 	frames := chunk.End - chunk.Start + win.Preroll
 	seconds := float64(frames) / j.Plan.FPS()
+	encStart := time.Now()
 	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(frames, seconds, rungs),
 		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
 			// Progress counts the chunk's own frames, not its preroll.
@@ -310,6 +335,12 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		where := fmt.Sprintf("the frames chunk %d decodes (%.1f s to %.1f s)", t.Chunk,
 			float64(chunk.Start-win.Preroll)/j.Plan.FPS(), float64(chunk.End)/j.Plan.FPS())
 		return w.mediaFailure(ctx, j.ID, where, fmt.Errorf("encode %s chunk %d: %w", j.ID, t.Chunk, err))
+	}
+	encoded := time.Since(encStart)
+	for _, codec := range ladder.Codecs {
+		if slices.ContainsFunc(rungs, func(r ladder.Rung) bool { return r.Codec == codec }) {
+			w.Metrics.Encode(codec, frames, j.Plan.FPS(), encoded)
+		}
 	}
 	var quality []media.QualityStats
 	if !j.Ladder.SkipQuality {

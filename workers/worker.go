@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/queue"
 )
@@ -55,6 +56,8 @@ type Worker struct {
 	// Announce, if set, tells the edges that a title was published, with
 	// the origin keys of its objects, so they pre-position it.
 	Announce func(ctx context.Context, id string, keys []string) error
+	// Metrics, if set, records tasks, encode speed and finished jobs.
+	Metrics *metrics.Metrics
 }
 
 // Object key layout.
@@ -70,7 +73,8 @@ func encodedKey(id, rung string, k int) string {
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	handlers := map[pipeline.TaskKind]func(context.Context, pipeline.Task) error{
 		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
-		pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
+		pipeline.TaskAnalyze: w.analyze,
+		pipeline.TaskEncode:  w.encode, pipeline.TaskAudio: w.audio,
 		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
 	}
 	for kind, h := range handlers {
@@ -91,16 +95,30 @@ func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.T
 		if kind == pipeline.TaskEncode {
 			log = log.With("chunk", t.Chunk)
 		}
+		retried, _ := asynq.GetRetryCount(ctx)
 		err = h(ctx, t)
+		end := time.Now()
 		switch {
 		case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound):
+			w.Metrics.Task(string(kind), "skipped", retried > 0, end.Sub(start))
 			log.Info("job ended; task skipped")
 			return nil
 		case err != nil:
-			log.Warn("task failed", "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
+			w.Metrics.Task(string(kind), "failed", retried > 0, end.Sub(start))
+			log.Warn("task failed", "err", err, "elapsed", end.Sub(start).Round(time.Millisecond))
 			return err
 		}
-		log.Info("task done", "elapsed", time.Since(start).Round(time.Millisecond))
+		w.Metrics.Task(string(kind), "done", retried > 0, end.Sub(start))
+		log.Info("task done", "elapsed", end.Sub(start).Round(time.Millisecond))
+		if kind != pipeline.TaskCleanup {
+			j, err := w.Svc.RecordTiming(ctx, t.JobID, string(kind), start, end)
+			if err != nil {
+				// The work is done; only its timing is lost.
+				log.Warn("cannot record the task's timing", "err", err)
+			} else if kind == pipeline.TaskPublish && j.Status == pipeline.StatusComplete && j.FinishedAt != nil {
+				w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
+			}
+		}
 		return nil
 	}
 }
@@ -134,7 +152,7 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		}
 		code := pipeline.CodeInternal
 		switch t.Kind {
-		case pipeline.TaskEncode, pipeline.TaskAudio, pipeline.TaskSplit, pipeline.TaskPackage:
+		case pipeline.TaskEncode, pipeline.TaskAudio, pipeline.TaskSplit, pipeline.TaskAnalyze, pipeline.TaskPackage:
 			code = pipeline.CodeEncodeFailed
 		}
 		var inv *invalidMedia
@@ -144,6 +162,8 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		msg := fmt.Sprintf("%s task failed after %d retries: %v", t.Kind, retried, err)
 		if err := w.Svc.Fail(context.Background(), t.JobID, code, msg); err != nil {
 			w.log().Error("cannot mark job failed", "job", t.JobID, "err", err)
+		} else if j, err := w.Svc.Store.Get(context.Background(), t.JobID); err == nil && j.FinishedAt != nil {
+			w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
 		}
 	})
 }

@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/api"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/queue"
 	"github.com/reel-video/reel/store"
@@ -148,7 +150,9 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 		return err
 	}
 	defer st.Close()
-	s3, err := c.s3()
+	m := metrics.New()
+	m.Registry.MustRegister(queue.Collector{Inspector: st.q.Inspector})
+	s3, err := c.s3(m)
 	if err != nil {
 		return err
 	}
@@ -186,7 +190,9 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
-		Workers: func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
+		Metrics: m, HLSJS: c.HLSJS,
+		Monitoring: asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: c.redisOpt()}),
+		Workers:    func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {
 			if err := st.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis: %w", err)
@@ -243,6 +249,7 @@ func retry(ctx context.Context, d time.Duration, f func() error) error {
 func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	c, err := loadConfig("worker", args, stderr, func(fs *flag.FlagSet, c *config) {
 		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "tasks run at once (REEL_CONCURRENCY)")
+		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus /metrics on this address (REEL_METRICS_ADDR)")
 	})
 	if err != nil {
 		return err
@@ -256,14 +263,26 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	s3, err := c.s3()
+	m := metrics.New()
+	s3, err := c.s3(m)
 	if err != nil {
 		return err
+	}
+	if c.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("worker metrics listen %s: %w", c.MetricsAddr, err)
+		}
+		m.Registry.MustRegister(queue.Collector{Inspector: st.q.Inspector})
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		log.Info("worker metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+		go func() { _ = serve(ctx, ln, mux) }()
 	}
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
-		Announce: (&store.Edges{C: st.rdb}).Announce}
+		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m}
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
@@ -352,7 +371,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	c.AdminKeyFile = filepath.Join(dataDir, "admin.key")
 	env := append(os.Environ(), c.env()...)
 	ws := &procSet{self: self, kind: "worker", env: env, out: stderr, log: log,
-		args: func(int) []string { return []string{"worker", "--concurrency", strconv.Itoa(c.Concurrency)} }}
+		args: func(int) []string {
+			return []string{"worker", "--concurrency", strconv.Itoa(c.Concurrency), "--metrics-addr", "127.0.0.1:0"}
+		}}
 	ws.start(nWorkers)
 	defer ws.stop()
 	if nEdges > 0 {

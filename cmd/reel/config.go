@@ -14,6 +14,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/evcache"
+	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/workers"
 )
@@ -63,6 +64,12 @@ type config struct {
 	// ZoneMap maps client networks to zones for steering:
 	// "10.1.0.0/16=z1,10.2.0.0/16=z2".
 	ZoneMap string // REEL_ZONE_MAP
+	// MetricsAddr is where a worker serves /metrics; empty: not served.
+	// The API serves them on its own address.
+	MetricsAddr string // REEL_METRICS_ADDR, --metrics-addr
+	// HLSJS is where the API's web page loads hls.js from: a URL or a
+	// local file path.
+	HLSJS string // REEL_UI_HLSJS
 }
 
 func defaultConfig() config {
@@ -124,6 +131,8 @@ func (c *config) fromEnv(getenv func(string) string) error {
 	str("REEL_ZONE", &c.Zone)
 	str("REEL_MEMCACHED", &c.Memcached)
 	str("REEL_ZONE_MAP", &c.ZoneMap)
+	str("REEL_METRICS_ADDR", &c.MetricsAddr)
+	str("REEL_UI_HLSJS", &c.HLSJS)
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
@@ -164,6 +173,7 @@ func (c *config) env() []string {
 		"REEL_RETRY_DELAY=" + c.RetryDelay.String(), "REEL_UPLOAD_STALL_TIMEOUT=" + c.StallTimeout.String(),
 		"REEL_RATE_LIMIT=" + strconv.Itoa(c.RateLimit), "REEL_MAX_UPLOAD_BYTES=" + strconv.FormatInt(c.MaxUpload, 10),
 		"REEL_ZONE=" + c.Zone, "REEL_MEMCACHED=" + c.Memcached, "REEL_ZONE_MAP=" + c.ZoneMap,
+		"REEL_UI_HLSJS=" + c.HLSJS,
 	}
 }
 
@@ -221,9 +231,14 @@ func (c *config) redisOpt() asynq.RedisClientOpt {
 	return asynq.RedisClientOpt{Addr: c.RedisAddr, Password: c.RedisPassword}
 }
 
-func (c *config) s3() (*origin.S3, error) {
-	return origin.New(origin.Config{
+// s3 connects to the object store; m, if set, counts the bytes moved.
+func (c *config) s3(m *metrics.Metrics) (*origin.S3, error) {
+	cfg := origin.Config{
 		Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Secure: c.S3Secure,
 		Region: c.S3Region, Bucket: c.Bucket, OriginBucket: c.OriginBucket, PublicURL: c.PublicURL,
-	})
+	}
+	if m != nil {
+		cfg.OnBytes = m.S3
+	}
+	return origin.New(cfg)
 }

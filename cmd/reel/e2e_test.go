@@ -94,7 +94,9 @@ func startStack(t *testing.T) *devStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := launchDev(t, bin, port, filepath.Join(dir, "data"), nil)
+	// The web page loads the pinned hls.js the player tests use.
+	hlsjs := filepath.Join(testenv.RepoRoot(), "player", playerFiles["/hls.min.js"])
+	s := launchDev(t, bin, port, filepath.Join(dir, "data"), []string{"REEL_UI_HLSJS=" + hlsjs})
 	s.readKey(t)
 	e2eStack = s
 	return s

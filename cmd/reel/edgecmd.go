@@ -94,7 +94,7 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("configuration: " + strings.Join(errs, "; "))
 	}
 	if ec.Origin == "" {
-		s3, err := c.s3()
+		s3, err := c.s3(nil)
 		if err != nil {
 			return err
 		}
