@@ -44,7 +44,8 @@ type Ladder struct {
 	Rungs []Rung `json:"rungs"`
 	// SegmentSeconds is the target CMAF segment duration; default 4.
 	SegmentSeconds float64 `json:"segment_seconds,omitempty"`
-	// ChunkSegments is how many segments one encode chunk covers; default 3.
+	// ChunkSegments is how many segments one encode chunk covers; 0 (the
+	// default) sizes chunks to the workers (see pipeline.AutoChunkSegments).
 	ChunkSegments int `json:"chunk_segments,omitempty"`
 	// AudioBitrate is the AAC-LC stereo bitrate in bit/s; default 128000.
 	AudioBitrate int `json:"audio_bitrate,omitempty"`
@@ -57,9 +58,9 @@ type Ladder struct {
 	// from trial encodes (see PerTitle).
 	Mode string `json:"mode,omitempty"`
 	// QualityFloor and QualityCeiling bound a per-title ladder's quality,
-	// in dB PSNR at the top candidate's size: no rung but the lowest is
-	// picked below the floor, and none spends bits above the ceiling.
-	// Defaults 30 and 45.
+	// in dB PSNR at the top candidate's size: a rung (but the lowest) is
+	// lifted to the floor where that costs no more than the fixed rung,
+	// and none spends bits above the ceiling. Defaults 30 and 45.
 	QualityFloor   float64 `json:"quality_floor,omitempty"`
 	QualityCeiling float64 `json:"quality_ceiling,omitempty"`
 }
@@ -109,7 +110,7 @@ var profiles = map[string][]string{
 // Defaults applied by Normalize.
 const (
 	DefaultSegmentSeconds = 4.0
-	DefaultChunkSegments  = 3
+	DefaultChunkSegments  = 3 // when the workers' slots are not known
 	DefaultAudioBitrate   = 128000
 	DefaultPreset         = "veryfast"
 	MaxRungs              = 12
@@ -151,9 +152,6 @@ func Parse(data []byte) (Ladder, error) {
 func (l Ladder) Normalize() Ladder {
 	if l.SegmentSeconds == 0 {
 		l.SegmentSeconds = DefaultSegmentSeconds
-	}
-	if l.ChunkSegments == 0 {
-		l.ChunkSegments = DefaultChunkSegments
 	}
 	if l.AudioBitrate == 0 {
 		l.AudioBitrate = DefaultAudioBitrate
@@ -226,8 +224,8 @@ func (l Ladder) Validate() error {
 	if l.SegmentSeconds < 1 || l.SegmentSeconds > 20 {
 		return fmt.Errorf("ladder: segment_seconds must be between 1 and 20, got %g", l.SegmentSeconds)
 	}
-	if l.ChunkSegments < 1 || l.ChunkSegments > 150 {
-		return fmt.Errorf("ladder: chunk_segments must be between 1 and 150, got %d", l.ChunkSegments)
+	if l.ChunkSegments < 0 || l.ChunkSegments > 150 {
+		return fmt.Errorf("ladder: chunk_segments must be 0 (sized to the workers) or between 1 and 150, got %d", l.ChunkSegments)
 	}
 	if l.AudioBitrate < 32000 || l.AudioBitrate > 512000 {
 		return fmt.Errorf("ladder: audio_bitrate must be between 32000 and 512000 bit/s, got %d", l.AudioBitrate)

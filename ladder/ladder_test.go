@@ -66,7 +66,7 @@ func TestParse(t *testing.T) {
 	if r.Name != "480p" || r.Codec != CodecH264 || r.Preset != DefaultPreset || r.MaxRate != 1500000 || r.BufSize != 2000000 {
 		t.Errorf("defaults not applied: %+v", r)
 	}
-	if l.SegmentSeconds != 2 || l.ChunkSegments != DefaultChunkSegments {
+	if l.SegmentSeconds != 2 || l.ChunkSegments != 0 || l.Mode != ModeFixed {
 		t.Errorf("ladder defaults: %+v", l)
 	}
 }

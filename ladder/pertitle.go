@@ -23,11 +23,12 @@ type Trial struct {
 	OnHull bool `json:"on_hull,omitempty"`
 }
 
-// TrialCRFs are the CRFs a candidate rung is tried at: its own, one
-// clearly better and one clearly cheaper.
+// TrialCRFs are the CRFs a candidate rung is tried at: its own and two
+// cheaper. A per-title rung never aims above the quality of the fixed rung
+// it replaces, so the cheaper side is where the choice lies.
 func TrialCRFs(r Rung) []int {
 	out := []int{}
-	for _, d := range []int{-6, 0, 8} {
+	for _, d := range []int{0, 5, 10} {
 		c := min(max(r.CRF+d, 1), MaxCRF[r.Codec])
 		if !slices.Contains(out, c) {
 			out = append(out, c)
@@ -85,37 +86,37 @@ type point struct {
 	bitrate, psnr float64
 }
 
-// cheapest returns the highest CRF of one size's trials (sorted by CRF)
-// that still reaches quality q, interpolating between trials (quality
-// linearly, bitrate log-linearly in CRF), and whether any does.
+// cheapest returns the cheapest point of one size's trials (sorted by CRF)
+// that reaches quality q: a trial, or a CRF between two neighbouring
+// trials of which the lower reaches q and the higher does not
+// (interpolating quality linearly and bitrate log-linearly in CRF, with
+// the CRF rounded down so the quality holds). Quality need not fall as
+// CRF rises (it can barely move on easy content); every such pair is
+// tried. It reports false when no trial reaches q.
 func cheapest(curve []Trial, q float64) (point, bool) {
-	at := func(t Trial) point {
-		return point{t.Codec, t.Width, t.Height, t.CRF, t.Bitrate, t.PSNR}
+	var best point
+	found := false
+	take := func(p point) {
+		if !found || p.bitrate < best.bitrate {
+			best, found = p, true
+		}
 	}
-	if len(curve) == 0 || curve[0].PSNR < q {
-		return point{}, false
-	}
-	last := curve[len(curve)-1]
-	if last.PSNR >= q {
-		return at(last), true
-	}
-	for i := len(curve) - 2; i >= 0; i-- {
-		a, b := curve[i], curve[i+1]
+	for i, a := range curve {
 		if a.PSNR < q {
 			continue
 		}
-		// a reaches q, b does not: the integer CRF between them that
-		// still does.
+		take(point{a.Codec, a.Width, a.Height, a.CRF, a.Bitrate, a.PSNR})
+		if i+1 >= len(curve) || curve[i+1].PSNR >= q {
+			continue
+		}
+		b := curve[i+1]
 		f := (a.PSNR - q) / (a.PSNR - b.PSNR)
 		crf := a.CRF + int(math.Floor(f*float64(b.CRF-a.CRF)))
 		f = float64(crf-a.CRF) / float64(b.CRF-a.CRF)
-		p := at(a)
-		p.crf = crf
-		p.psnr = a.PSNR + f*(b.PSNR-a.PSNR)
-		p.bitrate = math.Exp(math.Log(a.Bitrate) + f*(math.Log(b.Bitrate)-math.Log(a.Bitrate)))
-		return p, true
+		take(point{a.Codec, a.Width, a.Height, crf, math.Exp(math.Log(a.Bitrate) + f*(math.Log(b.Bitrate)-math.Log(a.Bitrate))),
+			a.PSNR + f*(b.PSNR-a.PSNR)})
 	}
-	return at(curve[0]), true
+	return best, found
 }
 
 // MergeDB is the quality difference under which two chosen rungs count as
@@ -135,12 +136,12 @@ type Choice struct {
 // the ladder's rungs fitted to the source (Select); trials hold every
 // candidate's size at TrialCRFs. For each candidate, the fixed ladder's
 // own point (its size at its CRF) sets the quality to match, lowered to
-// the ceiling and, but for the lowest rung, raised to the floor; the rung
-// is then the cheapest point of any size of that codec reaching it. So no
+// the ceiling; the rung is then the cheapest point of any size of that
+// codec reaching it, or, but for the lowest rung, the cheapest reaching the
+// floor when the match falls short of it and that costs no more. So no
 // rung spends more bits than the fixed rung it replaces for equal or
 // better quality (capped at the ceiling). A rung less than MergeDB better
-// than the one below it, or under 5% dearer, is dropped. Trials are
-// marked OnHull.
+// than the one below it is dropped. Trials are marked OnHull.
 func PerTitle(l Ladder, candidates []Rung, trials []Trial) ([]Choice, error) {
 	if len(trials) == 0 {
 		return nil, errors.New("ladder: per-title: no trial encodes")
@@ -192,11 +193,7 @@ func PerTitle(l Ladder, candidates []Rung, trials []Trial) ([]Choice, error) {
 			fx = append(fx, fixed{c, point{codec, t.Width, t.Height, t.CRF, t.Bitrate, t.PSNR}})
 		}
 		sort.Slice(fx, func(a, b int) bool { return fx[a].p.bitrate < fx[b].p.bitrate })
-		for i, f := range fx {
-			q := min(f.p.psnr, l.QualityCeiling)
-			if i > 0 {
-				q = max(q, l.QualityFloor)
-			}
+		reach := func(q float64) (point, bool) {
 			best, found := point{}, false
 			for _, c := range cands {
 				p, ok := cheapest(curves[key{codec, c.Height}], q)
@@ -204,25 +201,24 @@ func PerTitle(l Ladder, candidates []Rung, trials []Trial) ([]Choice, error) {
 					best, found = p, true
 				}
 			}
+			return best, found
+		}
+		for i, f := range fx {
+			best, found := reach(min(f.p.psnr, l.QualityCeiling))
 			if !found {
-				best = f.p // nothing reaches the floor: keep the fixed rung
+				best = f.p
+			}
+			// The floor where it costs no more than the fixed rung.
+			if fl, ok := reach(l.QualityFloor); i > 0 && best.psnr < l.QualityFloor && ok && fl.bitrate <= f.p.bitrate {
+				best = fl
 			}
 			targets = append(targets, target{best, byHeight[best.height]})
 		}
-		// Merge rungs too close together, keeping the lowest and the best.
+		// Drop rungs that add too little quality over the rung below.
 		var kept []target
-		for i, t := range targets {
-			if len(kept) == 0 {
+		for _, t := range targets {
+			if len(kept) == 0 || t.p.psnr >= kept[len(kept)-1].p.psnr+MergeDB {
 				kept = append(kept, t)
-				continue
-			}
-			last := kept[len(kept)-1]
-			apart := t.p.bitrate > last.p.bitrate*1.05 && t.p.psnr >= last.p.psnr+MergeDB
-			switch {
-			case apart:
-				kept = append(kept, t)
-			case i == len(targets)-1 && len(kept) > 1 && t.p.psnr > last.p.psnr:
-				kept[len(kept)-1] = t
 			}
 		}
 		slices.Reverse(kept)
@@ -233,7 +229,7 @@ func PerTitle(l Ladder, candidates []Rung, trials []Trial) ([]Choice, error) {
 			r.Bitrate = min(max(int(math.Round(t.p.bitrate/1000))*1000, 50000), r.MaxRate)
 			r.Name = rungName(r.Height, codec)
 			if names[r.Name] {
-				r.Name = fmt.Sprintf("%s-%dk", r.Name, r.Bitrate/1000)
+				r.Name = fmt.Sprintf("%s-crf%d", r.Name, r.CRF)
 			}
 			names[r.Name] = true
 			out = append(out, Choice{Rung: r, Bitrate: math.Round(t.p.bitrate), PSNR: math.Round(t.p.psnr*100) / 100})

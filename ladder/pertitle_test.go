@@ -105,3 +105,52 @@ func TestMarkHull(t *testing.T) {
 		}
 	}
 }
+
+// TestPerTitleFlatCurves: on a slideshow, quality barely moves with CRF
+// and is not monotonic in it; every fixed rung must still be matched.
+func TestPerTitleFlatCurves(t *testing.T) {
+	l := Ladder{Mode: ModePerTitle}.Normalize()
+	cands, err := Select(l, Source{Width: 1920, Height: 1080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := map[int][3][2]float64{ // height: CRF 23, 28, 33 as {bitrate, PSNR}
+		234:  {{9136, 33.02}, {11338, 33.11}, {6734, 32.74}},
+		360:  {{9328, 35.78}, {12898, 35.91}, {7840, 35.43}},
+		540:  {{11786, 38.69}, {14246, 38.77}, {10164, 38.13}},
+		720:  {{15592, 40.82}, {16522, 40.84}, {12606, 40.51}},
+		1080: {{23302, 56.37}, {23204, 63.36}, {20228, 50.57}},
+	}
+	var trials []Trial
+	for _, c := range cands {
+		for i, crf := range TrialCRFs(c) {
+			p := pts[c.Height][i]
+			trials = append(trials, Trial{Codec: c.Codec, Width: c.Width, Height: c.Height, CRF: crf, Bitrate: p[0], PSNR: p[1]})
+		}
+	}
+	cs, err := PerTitle(l, cands, trials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range trials {
+		if f.CRF != 23 {
+			continue
+		}
+		best := 0.0
+		for _, c := range cs {
+			if c.Bitrate <= f.Bitrate {
+				best = max(best, c.PSNR)
+			}
+		}
+		if want := min(f.PSNR, l.QualityCeiling) - MergeDB; best < want {
+			t.Errorf("at the %dp rung's %.0f bit/s the ladder offers %.2f dB, want >= %.2f (chosen %+v)", f.Height, f.Bitrate, best, want, cs)
+		}
+	}
+	names := map[string]bool{}
+	for _, c := range cs {
+		if names[c.Rung.Name] {
+			t.Errorf("name %s used twice", c.Rung.Name)
+		}
+		names[c.Rung.Name] = true
+	}
+}

@@ -283,3 +283,21 @@ func TestResumePerTitle(t *testing.T) {
 		t.Error("analyzing is not between splitting and encoding")
 	}
 }
+
+func TestAutoChunkSegments(t *testing.T) {
+	for _, c := range []struct {
+		frames, seg int64
+		slots, want int
+	}{
+		{1800, 120, 2, 8},   // 60 s at 4 s segments on 2 slots: 2 chunks
+		{420, 120, 2, 3},    // 14 s: no chunk under 3 segments
+		{18000, 120, 2, 15}, // 600 s: 10 chunks of 60 s
+		{1800, 120, 16, 3},  // more slots than chunks
+		{1800, 120, 3, 5},   // 3 chunks of 20 s
+		{1800, 120, 0, ladder.DefaultChunkSegments},
+	} {
+		if got := AutoChunkSegments(c.frames, c.seg, c.slots); got != c.want {
+			t.Errorf("%d frames, %d-frame segments, %d slots: %d segments a chunk, want %d", c.frames, c.seg, c.slots, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 )
 
@@ -73,6 +74,32 @@ const pieceMargin = 1.0
 // vfrMargin is how far before a variable-rate chunk's first slot its
 // pieces must start: the frame on screen at that slot may be older.
 const vfrMargin = 1.0
+
+// Chunk sizes AutoChunkSegments chooses between, in segments.
+const (
+	MinAutoChunkSegments = 3  // a chunk's preroll is at most a third of it
+	MaxAutoChunkSegments = 15 // a retried chunk loses at most this much
+)
+
+// AutoChunkSegments sizes chunks to the workers: the fewest chunks, a
+// multiple of slots (the tasks all workers run at once), that keep each
+// chunk within MaxAutoChunkSegments segments, but no chunk under
+// MinAutoChunkSegments. So every slot gets about the same work, and few
+// chunks pay the preroll. With slots unknown (0), DefaultChunkSegments.
+func AutoChunkSegments(frames, segFrames int64, slots int) int {
+	if slots <= 0 || segFrames <= 0 || frames <= 0 {
+		return ladder.DefaultChunkSegments
+	}
+	segs := (frames + segFrames - 1) / segFrames
+	per := int64(MaxAutoChunkSegments)
+	for k := int64(1); ; k++ {
+		if p := (segs + int64(slots)*k - 1) / (int64(slots) * k); p <= MaxAutoChunkSegments {
+			per = p
+			break
+		}
+	}
+	return int(max(per, MinAutoChunkSegments))
+}
 
 // MakePlan cuts frames at rate num/den into segments of about segSeconds
 // and chunks of chunkSegments segments. Every chunk but the last holds a

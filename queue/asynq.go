@@ -205,6 +205,19 @@ func (q *Asynq) Workers(ctx context.Context) ([]Worker, error) {
 	return out, nil
 }
 
+// Slots is how many tasks the live workers of Reel's queue run at once.
+func (q *Asynq) Slots(ctx context.Context) (int, error) {
+	ws, err := q.Workers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, w := range ws {
+		n += w.Concurrency
+	}
+	return n, nil
+}
+
 // ParsePayload reads a pipeline task back from an asynq task.
 func ParsePayload(t *asynq.Task) (pipeline.Task, error) {
 	var pt pipeline.Task

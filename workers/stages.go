@@ -103,7 +103,18 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
-	plan, err := pipeline.MakePlan(src.OutputFrames, c.Rate.Num, c.Rate.Den, l.SegmentSeconds, l.ChunkSegments)
+	chunkSegs := l.ChunkSegments
+	if chunkSegs == 0 {
+		slots := 0
+		if w.Slots != nil {
+			if slots, err = w.Slots(ctx); err != nil {
+				w.log().Warn("cannot count the workers' slots; chunks of the default size", "job", j.ID, "err", err)
+			}
+		}
+		segFrames := media.SegmentFrames(c.Rate, l.SegmentSeconds)
+		chunkSegs = pipeline.AutoChunkSegments(src.OutputFrames, segFrames, slots)
+	}
+	plan, err := pipeline.MakePlan(src.OutputFrames, c.Rate.Num, c.Rate.Den, l.SegmentSeconds, chunkSegs)
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}

@@ -58,6 +58,9 @@ type Worker struct {
 	Announce func(ctx context.Context, id string, keys []string) error
 	// Metrics, if set, records tasks, encode speed and finished jobs.
 	Metrics *metrics.Metrics
+	// Slots, if set, counts the tasks all workers run at once, to size a
+	// job's chunks when its ladder leaves chunk_segments at 0.
+	Slots func(ctx context.Context) (int, error)
 }
 
 // Object key layout.

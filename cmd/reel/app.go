@@ -282,7 +282,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
-		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m}
+		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Slots: st.q.Slots}
 	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,

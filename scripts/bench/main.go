@@ -1,10 +1,19 @@
-// Command bench measures Reel against a hand-written ffmpeg command and
-// prints a table: pipeline wall time (upload to published, `reel dev
-// --workers 2`) against one ffmpeg run producing the same ladder as HLS
-// fMP4 from the same 60 s 1080p master, where the pipeline's time goes per
-// stage, the API's peak RSS while a 2 GB master is uploaded, and the
-// gateway's overhead under a bounded load (requests/s and p99 latency with
-// and without `reel gateway`).
+// Command bench measures Reel side by side and prints Markdown tables
+// with one line per target:
+//   - overhead: pipeline wall time (upload to published, `reel dev
+//     --workers 2`) against one hand-written ffmpeg producing the same
+//     ladder as HLS fMP4 from the same 60 s 1080p master (both commands
+//     printed), where the pipeline's time goes per stage (the job's
+//     timings), and the time to first playable;
+//   - scaling: one worker pinned to one core against two workers each
+//     pinned to its own core (taskset), same master;
+//   - upload: the API's peak RSS while a 2 GB master streams in, and the
+//     upload's throughput against writing the same bytes to S3 directly;
+//   - status under load: GET /v1/jobs/{id} latency with 100 clients while
+//     a job encodes;
+//   - per-title ladders: bits and quality against the fixed ladder on easy,
+//     hard and real content, and the analysis's cost;
+//   - the gateway's overhead under a bounded load.
 package main
 
 import (
@@ -19,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,19 +43,54 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary one)")
-	seconds := flag.Int("seconds", 60, "master duration")
-	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory measurement (0 to skip)")
+	seconds := flag.Int("seconds", 60, "master duration of the overhead run")
+	scaleSeconds := flag.Int("scale-seconds", 20, "master duration of the scaling runs (0 to skip)")
+	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory and throughput measurement (0 to skip)")
+	statusN := flag.Int("status", 10000, "GET /v1/jobs/{id} requests of the status load test (0 to skip)")
+	perTitle := flag.Int("per-title-seconds", 30, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
+	realClips := flag.Int("per-title-clips", 4, "clips of ../shared/media in the per-title runs")
 	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
+	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, upload, status, per-title, gateway")
 	flag.Parse()
 	if *onlyLoad {
-		*seconds, *uploadGB = 0, 0
+		*only = "gateway"
 	}
-	if err := run(*dir, *seconds, *uploadGB, *loadN, *clients); err != nil {
+	o := opts{seconds: *seconds, scaleSeconds: *scaleSeconds, uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
+		loadN: *loadN, clients: *clients, realClips: *realClips, sections: map[string]bool{}}
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.sections[s] = true
+		}
+	}
+	if err := run(*dir, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+type opts struct {
+	seconds, scaleSeconds, statusN, perTitle, loadN, clients, realClips int
+	uploadGB                                                            float64
+	sections                                                            map[string]bool
+}
+
+// on reports whether a section runs.
+func (o opts) on(section string) bool { return len(o.sections) == 0 || o.sections[section] }
+
+// report collects one line per target, printed at the end.
+type report struct{ targets []string }
+
+func (r *report) target(format string, args ...any) {
+	r.targets = append(r.targets, fmt.Sprintf(format, args...))
+}
+
+func pass(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
 }
 
 func sh(name string, args ...string) error {
@@ -54,7 +99,7 @@ func sh(name string, args ...string) error {
 	return cmd.Run()
 }
 
-func run(dir string, seconds int, uploadGB float64, loadN, clients int) error {
+func run(dir string, o opts) error {
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "reel-bench-"); err != nil {
@@ -62,89 +107,202 @@ func run(dir string, seconds int, uploadGB float64, loadN, clients int) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	if seconds == 0 {
-		return onlyLoad(dir, loadN, clients)
-	}
-	master := filepath.Join(dir, "master.mp4")
-	fmt.Fprintf(os.Stderr, "bench: generating a %d s 1080p30 master with audio\n", seconds)
-	if err := sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=12:allf=t", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", master); err != nil {
-		return err
-	}
-
-	fmt.Fprintln(os.Stderr, "bench: hand-written ffmpeg, same ladder, HLS fMP4")
-	start := time.Now()
-	if err := sh("ffmpeg", baselineArgs(master, filepath.Join(dir, "baseline"))...); err != nil {
-		return fmt.Errorf("baseline ffmpeg: %w", err)
-	}
-	baseline := time.Since(start)
-
-	fmt.Fprintln(os.Stderr, "bench: reel dev --workers 2")
-	d, err := startDev(dir)
-	if err != nil {
-		return err
-	}
-	defer d.stop()
-	start = time.Now()
-	// The default ladder without the quality measurement, which the
-	// hand-written ffmpeg does not make either.
-	l := ladder.Default()
-	l.SkipQuality = true
-	ladderFile := filepath.Join(dir, "ladder.json")
-	if data, err := json.Marshal(l); err != nil {
-		return err
-	} else if err := os.WriteFile(ladderFile, data, 0o644); err != nil {
-		return err
-	}
-	out, err := exec.Command("./bin/reel", "upload", master, "--watch", "--api", d.api, "--ladder", ladderFile).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("reel upload: %v\n%s", err, out)
-	}
-	pipelineWall := time.Since(start)
-	id := regexp.MustCompile(`job ([0-9a-f-]{36}) queued`).FindStringSubmatch(string(out))
-	if id == nil {
-		return fmt.Errorf("no job id in: %s", out)
-	}
-	var job pipeline.View
-	if err := getJSON(d.api+"/v1/jobs/"+id[1], d.key, &job); err != nil {
-		return err
-	}
-	uploadTime := job.CreatedAt.Sub(start.UTC())
-
-	fmt.Printf("\n## Pipeline vs one ffmpeg (%d s 1080p30 master, default ladder, %d rungs)\n\n", seconds, len(job.Renditions))
-	fmt.Println("| measure | seconds |\n| --- | --- |")
-	fmt.Printf("| one hand-written ffmpeg (split/scale, %d x264 outputs + AAC, HLS fMP4) | %.1f |\n", len(job.Renditions), baseline.Seconds())
-	fmt.Printf("| Reel, upload to published (reel dev --workers 2, skip_quality) | %.1f |\n", pipelineWall.Seconds())
-	fmt.Printf("| ratio Reel / ffmpeg | %.2f |\n", pipelineWall.Seconds()/baseline.Seconds())
-	fmt.Printf("\n## Where the pipeline's time goes\n\n| stage | wall span s | task time s | tasks |\n| --- | --- | --- | --- |\n")
-	fmt.Printf("| upload (API to S3) | %.1f | | |\n", uploadTime.Seconds())
-	for _, s := range d.stages(id[1]) {
-		fmt.Printf("| %s | %.1f | %.1f | %d |\n", s.name, s.span.Seconds(), s.busy.Seconds(), s.n)
-	}
-
-	if uploadGB > 0 {
-		rss, err := measureUpload(d, dir, uploadGB)
+	fmt.Printf("# make bench\n\n%s\n", machine())
+	rep := &report{}
+	defer func() {
+		if len(rep.targets) > 0 {
+			fmt.Printf("\n## Targets\n\n")
+			for _, t := range rep.targets {
+				fmt.Println("- " + t)
+			}
+		}
+	}()
+	if o.on("overhead") || o.on("upload") || o.on("status") || o.on("per-title") {
+		d, err := startDev(filepath.Join(dir, "main"), 2)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("\n## reel api memory while uploading a %.1f GB master\n\n| measure | MiB |\n| --- | --- |\n", uploadGB)
-		fmt.Printf("| peak RSS before upload | %.1f |\n| peak RSS after upload | %.1f |\n", rss[0], rss[1])
+		defer d.stop()
+		if o.on("overhead") && o.seconds > 0 {
+			if err := overhead(rep, d, dir, o.seconds); err != nil {
+				return err
+			}
+		}
+		if o.on("upload") && o.uploadGB > 0 {
+			if err := upload(rep, d, dir, o.uploadGB); err != nil {
+				return err
+			}
+		}
+		if o.on("status") && o.statusN > 0 {
+			if err := statusLoad(rep, d, dir, o.statusN, 100); err != nil {
+				return err
+			}
+		}
+		if o.on("per-title") && o.perTitle > 0 {
+			if err := perTitleRuns(rep, d, dir, o.perTitle, o.realClips); err != nil {
+				return err
+			}
+		}
+		d.stop()
 	}
-	if loadN > 0 {
-		return measureGateway(d, id[1], loadN, clients)
+	if o.on("scaling") && o.scaleSeconds > 0 {
+		if err := scaling(rep, dir, o.scaleSeconds); err != nil {
+			return err
+		}
+	}
+	if o.on("gateway") && o.loadN > 0 {
+		return onlyLoad(filepath.Join(dir, "gateway"), o.loadN, o.clients)
 	}
 	return nil
 }
 
+// machine describes the machine the bench ran on.
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(data), "\n", 2)[0]); len(f) >= 2 {
+			if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+				mem = fmt.Sprintf(", %.1f GiB memory", kb/(1<<20))
+			}
+		}
+	}
+	ff, _ := exec.Command("ffmpeg", "-hide_banner", "-version").Output()
+	ver := strings.SplitN(string(ff), "\n", 2)[0]
+	return fmt.Sprintf("Machine: %s, %d CPUs%s; %s; %s.", model, runtime.NumCPU(), mem, runtime.Version(), ver)
+}
+
+// master generates a 1080p30 master with noise-like content and audio.
+func master(path string, seconds int) error {
+	fmt.Fprintf(os.Stderr, "bench: generating a %d s 1080p30 master with audio\n", seconds)
+	return sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=12:allf=t", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
+}
+
+// skipQualityLadder writes the default ladder without the quality
+// measurement, which the hand-written ffmpeg does not make either.
+func skipQualityLadder(dir string) (string, error) {
+	l := ladder.Default()
+	l.SkipQuality = true
+	file := filepath.Join(dir, "ladder.json")
+	data, err := json.Marshal(l)
+	if err != nil {
+		return "", err
+	}
+	return file, os.WriteFile(file, data, 0o644)
+}
+
+// uploadJob runs `reel upload FILE --watch` and returns the job, read
+// back when it ended, and the wall time.
+func (d *dev) uploadJob(file, ladderFile string) (pipeline.View, time.Duration, error) {
+	var job pipeline.View
+	args := []string{"upload", file, "--watch", "--api", d.api}
+	if ladderFile != "" {
+		args = append(args, "--ladder", ladderFile)
+	}
+	start := time.Now()
+	out, err := exec.Command("./bin/reel", args...).CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		return job, wall, fmt.Errorf("reel upload: %v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`job ([0-9a-f-]{36}) queued`).FindStringSubmatch(string(out))
+	if id == nil {
+		return job, wall, fmt.Errorf("no job id in: %s", out)
+	}
+	err = getJSON(d.api+"/v1/jobs/"+id[1], d.key, &job)
+	return job, wall, err
+}
+
+func overhead(rep *report, d *dev, dir string, seconds int) error {
+	file := filepath.Join(dir, "master.mp4")
+	if err := master(file, seconds); err != nil {
+		return err
+	}
+	base := baselineArgs(file, filepath.Join(dir, "baseline"))
+	fmt.Fprintln(os.Stderr, "bench: hand-written ffmpeg, same ladder, HLS fMP4")
+	start := time.Now()
+	if err := sh("ffmpeg", base...); err != nil {
+		return fmt.Errorf("baseline ffmpeg: %w", err)
+	}
+	baseline := time.Since(start)
+	ladderFile, err := skipQualityLadder(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: reel dev --workers 2")
+	job, wall, err := d.uploadJob(file, ladderFile)
+	if err != nil {
+		return err
+	}
+	ratio := wall.Seconds() / baseline.Seconds()
+	fmt.Printf("\n## Pipeline vs one ffmpeg (%d s 1080p30 master, default ladder, %d rungs)\n\n", seconds, len(job.Renditions))
+	fmt.Printf("```\nffmpeg %s\n./bin/reel upload %s --watch --ladder %s   # on reel dev --workers 2\n```\n\n",
+		strings.Join(quoteArgs(base), " "), file, ladderFile)
+	fmt.Println("| measure | seconds |\n| --- | --- |")
+	fmt.Printf("| one hand-written ffmpeg (split/scale, %d x264 outputs + AAC, HLS fMP4) | %.1f |\n", len(job.Renditions), baseline.Seconds())
+	fmt.Printf("| Reel, upload to published (reel dev --workers 2, skip_quality) | %.1f |\n", wall.Seconds())
+	fmt.Printf("| ratio Reel / ffmpeg | %.2f |\n", ratio)
+	rep.target("overhead: Reel / one ffmpeg = %.2f (target <= 1.10): %s", ratio, pass(ratio <= 1.10))
+
+	fmt.Printf("\n## Where the pipeline's time goes (the job's timings)\n\n| stage | wall span s | task time s | tasks |\n| --- | --- | --- | --- |\n")
+	type row struct {
+		name string
+		t    *pipeline.Timing
+	}
+	var rows []row
+	for name, t := range job.Timings {
+		rows = append(rows, row{name, t})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].t.Start.Before(rows[j].t.Start) })
+	for _, r := range rows {
+		fmt.Printf("| %s | %.1f | %.1f | %d |\n", r.name, r.t.Seconds, r.t.TaskSeconds, r.t.Tasks)
+	}
+	if p := job.Timings["publish"]; p != nil && job.FinishedAt != nil {
+		// Publish copies media first and the master playlist last: a title
+		// is playable, every rung's first segment included, once publish ends.
+		ttfp := p.End.Sub(job.CreatedAt).Seconds()
+		total := job.FinishedAt.Sub(job.CreatedAt).Seconds()
+		fmt.Printf("\n## Time to first playable\n\n| measure | seconds |\n| --- | --- |\n")
+		fmt.Printf("| upload complete to master playlist and every rung's first segment on the origin | %.1f |\n", ttfp)
+		fmt.Printf("| upload complete to job complete | %.1f |\n| ratio | %.2f |\n", total, ttfp/total)
+		rep.target("time to first playable: %.1f s of a %.1f s job (%.2f of the job time)", ttfp, total, ttfp/total)
+	}
+	return nil
+}
+
+// quoteArgs quotes arguments a shell would split.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " ;[]%*,:'\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
 // onlyLoad runs the gateway load test on a short title.
 func onlyLoad(dir string, n, c int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	master := filepath.Join(dir, "short.mp4")
 	if err := sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24",
 		"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", master); err != nil {
 		return err
 	}
-	d, err := startDev(dir)
+	d, err := startDev(dir, 2)
 	if err != nil {
 		return err
 	}
@@ -204,13 +362,14 @@ type dev struct {
 	lines []string
 }
 
-func startDev(dir string) (*dev, error) {
+// startDev starts `reel dev --workers N` with its data under dir.
+func startDev(dir string, workers int) (*dev, error) {
 	port, err := devstack.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	d := &dev{api: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data")}
-	d.cmd = exec.Command("./bin/reel", "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", filepath.Join(dir, "data"), "--workers", "2")
+	d.cmd = exec.Command("./bin/reel", "dev", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", filepath.Join(dir, "data"), "--workers", strconv.Itoa(workers))
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -267,78 +426,20 @@ func (d *dev) stop() {
 	_ = d.cmd.Wait()
 }
 
-type stage struct {
-	name       string
-	first, end time.Time
-	span, busy time.Duration
-	n          int
-}
-
-var taskLine = regexp.MustCompile(`^time=(\S+) .*msg="task done".* task=(\w+) job=(\S+).* elapsed=(\S+)`)
-
-// stages reads the workers' "task done" log lines of job id.
-func (d *dev) stages(id string) []stage {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	by := map[string]*stage{}
-	for _, l := range d.lines {
-		m := taskLine.FindStringSubmatch(l)
-		if m == nil || m[3] != id {
-			continue
-		}
-		end, err1 := time.Parse(time.RFC3339Nano, m[1])
-		el, err2 := time.ParseDuration(m[4])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		s := by[m[2]]
-		if s == nil {
-			s = &stage{name: m[2], first: end.Add(-el), end: end}
-			by[m[2]] = s
-		}
-		if st := end.Add(-el); st.Before(s.first) {
-			s.first = st
-		}
-		if end.After(s.end) {
-			s.end = end
-		}
-		s.busy += el
-		s.n++
-	}
-	var out []stage
-	for _, s := range by {
-		s.span = s.end.Sub(s.first)
-		out = append(out, *s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].first.Before(out[j].first) })
-	return out
-}
-
 // measureUpload runs a separate `reel api` on the dev stack's Redis and S3,
-// streams a sparse file of gb gigabytes through it with `reel upload`, and
-// returns the API's peak RSS (VmHWM) before and after, in MiB.
-func measureUpload(d *dev, dir string, gb float64) ([2]float64, error) {
+// streams file through it with `reel upload`, and returns the API's peak
+// RSS (VmHWM) before and after, in MiB, and the upload's wall time.
+func measureUpload(d *dev, file string) ([2]float64, time.Duration, error) {
 	var res [2]float64
-	big := filepath.Join(dir, "big.bin")
-	f, err := os.Create(big)
-	if err != nil {
-		return res, err
-	}
-	err = f.Truncate(int64(gb * (1 << 30))) // sparse: reads as zeros, costs no disk
-	f.Close()
-	if err != nil {
-		return res, err
-	}
-	defer os.Remove(big)
 	port, err := devstack.FreePort()
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	api := exec.Command("./bin/reel", "api", "--addr", "127.0.0.1:"+strconv.Itoa(port))
 	api.Env = append(os.Environ(), "REEL_REDIS_ADDR="+d.redis, "REEL_S3_ENDPOINT="+d.s3,
 		"REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword)
 	if err := api.Start(); err != nil {
-		return res, err
+		return res, 0, err
 	}
 	defer func() { _ = api.Process.Signal(syscall.SIGTERM); _ = api.Wait() }()
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -350,15 +451,17 @@ func measureUpload(d *dev, dir string, gb float64) ([2]float64, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if res[0], err = vmHWM(api.Process.Pid); err != nil {
-		return res, err
+		return res, 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "./bin/reel", "upload", big, "--api", url).CombinedOutput(); err != nil {
-		return res, fmt.Errorf("upload: %v %s", err, out)
+	start := time.Now()
+	if out, err := exec.CommandContext(ctx, "./bin/reel", "upload", file, "--api", url).CombinedOutput(); err != nil {
+		return res, 0, fmt.Errorf("upload: %v %s", err, out)
 	}
+	wall := time.Since(start)
 	res[1], err = vmHWM(api.Process.Pid)
-	return res, err
+	return res, wall, err
 }
 
 func vmHWM(pid int) (float64, error) {
