@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -46,14 +47,25 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 	}
 	defer cleanup()
 	fps := j.Plan.FPS()
+	// Rungs are packaged a few at a time: each is mostly S3 transfers and a
+	// stream copy.
 	tracks := make([]packager.Track, len(j.Renditions))
+	var packed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(packParallelism)
 	for i, r := range j.Renditions {
-		tr, err := w.packRung(ctx, j, r, dir, fps)
-		if err != nil {
-			return err
-		}
-		tracks[i] = tr
-		_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPackage, float64(i+1)/float64(len(j.Renditions)+1))
+		g.Go(func() error {
+			tr, err := w.packRung(gctx, j, r, dir, fps)
+			if err != nil {
+				return err
+			}
+			tracks[i] = tr
+			_ = w.Svc.Store.SetCounter(gctx, j.ID, pipeline.CounterPackage, float64(packed.Add(1))/float64(len(j.Renditions)+1))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	var audio *packager.Track
 	if j.HasAudio {
@@ -215,10 +227,16 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (p
 	if err != nil {
 		return packager.Track{}, fmt.Errorf("audio playlist: %w", err)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(publishParallelism)
 	for i := range segs {
-		if segs[i].Size, err = w.Objects.Stat(ctx, w.Objects.Bucket(), prefix+segs[i].URI); err != nil {
-			return packager.Track{}, err
-		}
+		g.Go(func() (err error) {
+			segs[i].Size, err = w.Objects.Stat(gctx, w.Objects.Bucket(), prefix+segs[i].URI)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return packager.Track{}, err
 	}
 	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Timescale: 48000, Init: initName, Segments: segs}
 	p := filepath.Join(out, mediaPlaylist)
@@ -257,6 +275,7 @@ func contentType(name string) string {
 // playlists, then the master playlist and MPD, so that a title is visible
 // only once whole.
 func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
+	start := time.Now()
 	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusPublishing)
 	if err != nil {
 		return err
@@ -309,15 +328,18 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	j, err = w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
 		if j.Status.Terminal() {
 			return pipeline.ErrJobEnded
 		}
 		j.Published = (*pipeline.Published)(pub)
+		j.AddTiming(string(pipeline.TaskPublish), start.UTC(), time.Now().UTC())
 		return j.Move(pipeline.StatusComplete, w.Svc.Time())
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
 	_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, 1)
 	if w.Announce != nil {
 		// Edges that miss the announcement still fill on first request.
@@ -331,8 +353,13 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	return nil
 }
 
-// publishParallelism bounds the copies publish runs at once.
-const publishParallelism = 8
+// publishParallelism bounds the S3 requests publish (and the audio
+// track's size checks) run at once; packParallelism the rungs packaged at
+// once.
+const (
+	publishParallelism = 8
+	packParallelism    = 4
+)
 
 // publishedSet collects the keys of a title as publish copies them.
 type publishedSet pipeline.Published

@@ -113,13 +113,12 @@ func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.T
 		}
 		w.Metrics.Task(string(kind), "done", retried > 0, end.Sub(start))
 		log.Info("task done", "elapsed", end.Sub(start).Round(time.Millisecond))
-		if kind != pipeline.TaskCleanup {
-			j, err := w.Svc.RecordTiming(ctx, t.JobID, string(kind), start, end)
-			if err != nil {
+		// Publish records its own timing as it completes the job, so a
+		// client that sees the job complete sees all of its timings.
+		if kind != pipeline.TaskCleanup && kind != pipeline.TaskPublish {
+			if _, err := w.Svc.RecordTiming(ctx, t.JobID, string(kind), start, end); err != nil {
 				// The work is done; only its timing is lost.
 				log.Warn("cannot record the task's timing", "err", err)
-			} else if kind == pipeline.TaskPublish && j.Status == pipeline.StatusComplete && j.FinishedAt != nil {
-				w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
 			}
 		}
 		return nil

@@ -187,11 +187,13 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err != nil {
 		return err
 	}
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: c.redisOpt()})
+	defer monitoring.Close()
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS,
-		Monitoring: asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: c.redisOpt()}),
+		Monitoring: monitoring,
 		Workers:    func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {
 			if err := st.rdb.Ping(ctx).Err(); err != nil {

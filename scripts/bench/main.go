@@ -47,7 +47,7 @@ func main() {
 	scaleSeconds := flag.Int("scale-seconds", 20, "master duration of the scaling runs (0 to skip)")
 	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory and throughput measurement (0 to skip)")
 	statusN := flag.Int("status", 10000, "GET /v1/jobs/{id} requests of the status load test (0 to skip)")
-	perTitle := flag.Int("per-title-seconds", 30, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
+	perTitle := flag.Int("per-title-seconds", 60, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
 	realClips := flag.Int("per-title-clips", 4, "clips of ../shared/media in the per-title runs")
 	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
