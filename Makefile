@@ -21,7 +21,7 @@ test: deps ## run every test with the race detector on real redis-server, MinIO 
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh
 
-bench: deps build ## compare the pipeline's wall time with one hand-written ffmpeg; upload memory
+bench: deps build ## overhead vs one ffmpeg, scaling, upload memory and throughput, status latency, per-title bits, gateway
 	./scripts/bench.sh
 
 lint: ## gofmt, go vet and staticcheck

@@ -19,7 +19,7 @@ import (
 // every other frame: about 7 times the real encode's cost per sampled
 // frame, so the analysis costs about a tenth of the encode.
 const (
-	SampleEvery     = 30.0
+	SampleEvery     = 60.0
 	MaxSamples      = 8
 	SampleShare     = 0.015
 	MinSampleFrames = 12

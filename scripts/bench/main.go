@@ -44,7 +44,7 @@ import (
 func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary one)")
 	seconds := flag.Int("seconds", 60, "master duration of the overhead run")
-	scaleSeconds := flag.Int("scale-seconds", 20, "master duration of the scaling runs (0 to skip)")
+	scaleSeconds := flag.Int("scale-seconds", 60, "master duration of the scaling runs (0 to skip)")
 	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory and throughput measurement (0 to skip)")
 	statusN := flag.Int("status", 10000, "GET /v1/jobs/{id} requests of the status load test (0 to skip)")
 	perTitle := flag.Int("per-title-seconds", 60, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
