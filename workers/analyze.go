@@ -44,7 +44,7 @@ func (w *Worker) analyze(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 		a.Seconds = math.Round(time.Since(start).Seconds()*1000) / 1000
-		if j, err = w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+		if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
 			if j.Analysis != nil {
 				return nil // a duplicate task got there first
 			}
@@ -58,6 +58,7 @@ func (w *Worker) analyze(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
+	// Begin reads the job back with its chosen rungs.
 	if j, err = w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding); err != nil {
 		return err
 	}
