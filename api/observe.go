@@ -119,6 +119,14 @@ func basicAsBearer(r *http.Request) {
 func (s *Server) page() http.Handler {
 	sub, _ := fs.Sub(ui, "ui")
 	files := http.FileServerFS(sub)
+	src := s.HLSJS
+	if src == "" {
+		src = DefaultHLSJS
+	} else if !isURL(src) {
+		src = "/ui/hls.min.js"
+	}
+	index, err := fs.ReadFile(sub, "index.html")
+	index = []byte(strings.Replace(string(index), "{{HLSJS}}", src, 1))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/ui/")
 		switch {
@@ -126,21 +134,14 @@ func (s *Server) page() http.Handler {
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 			http.ServeFile(w, r, s.HLSJS)
 		case name == "" || name == "index.html":
-			data, err := fs.ReadFile(sub, "index.html")
 			if err != nil {
 				http.NotFound(w, r)
 				return
 			}
-			src := s.HLSJS
-			if src == "" {
-				src = DefaultHLSJS
-			} else if !isURL(src) {
-				src = "/ui/hls.min.js"
-			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-cache")
 			w.Header().Set("X-Frame-Options", "DENY")
-			_, _ = w.Write([]byte(strings.Replace(string(data), "{{HLSJS}}", src, 1)))
+			_, _ = w.Write(index)
 		default:
 			http.StripPrefix("/ui/", files).ServeHTTP(w, r)
 		}

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type Metrics struct {
 	s3Bytes     *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
+	handler     http.Handler
 }
 
 // New makes a registry with Reel's series and the Go and process
@@ -61,13 +63,12 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(m.tasks, m.retries, m.taskSeconds, m.encodeFPS, m.encodeSpeed, m.stage, m.jobs, m.s3Bytes,
 		m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 	return m
 }
 
 // Handler serves the registry in Prometheus' text format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
-}
+func (m *Metrics) Handler() http.Handler { return m.handler }
 
 // Task records one task run: result is done, failed or skipped; retry
 // says it was a retry.
@@ -126,5 +127,5 @@ func codeLabel(code int) string {
 	if code < 100 || code > 999 {
 		return "other"
 	}
-	return string(rune('0'+code/100)) + string(rune('0'+code/10%10)) + string(rune('0'+code%10))
+	return strconv.Itoa(code)
 }

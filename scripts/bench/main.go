@@ -201,11 +201,13 @@ func skipQualityLadder(dir string) (string, error) {
 	return file, os.WriteFile(file, data, 0o644)
 }
 
-// uploadJob runs `reel upload FILE --watch` and returns the job, read
-// back when it ended, and the wall time.
-func (d *dev) uploadJob(file, ladderFile string) (pipeline.View, time.Duration, error) {
-	var job pipeline.View
-	args := []string{"upload", file, "--watch", "--api", d.api}
+// upload runs `reel upload FILE` (with --watch, until the job ends) and
+// returns the job's id and the command's wall time.
+func (d *dev) upload(file, ladderFile string, watch bool) (string, time.Duration, error) {
+	args := []string{"upload", file, "--api", d.api}
+	if watch {
+		args = append(args, "--watch")
+	}
 	if ladderFile != "" {
 		args = append(args, "--ladder", ladderFile)
 	}
@@ -213,13 +215,25 @@ func (d *dev) uploadJob(file, ladderFile string) (pipeline.View, time.Duration, 
 	out, err := exec.Command("./bin/reel", args...).CombinedOutput()
 	wall := time.Since(start)
 	if err != nil {
-		return job, wall, fmt.Errorf("reel upload: %v\n%s", err, out)
+		return "", wall, fmt.Errorf("reel upload: %v\n%s", err, out)
 	}
-	id := regexp.MustCompile(`job ([0-9a-f-]{36}) queued`).FindStringSubmatch(string(out))
+	id := jobQueued.FindStringSubmatch(string(out))
 	if id == nil {
-		return job, wall, fmt.Errorf("no job id in: %s", out)
+		return "", wall, fmt.Errorf("no job id in: %s", out)
 	}
-	err = getJSON(d.api+"/v1/jobs/"+id[1], d.key, &job)
+	return id[1], wall, nil
+}
+
+var jobQueued = regexp.MustCompile(`job ([0-9a-f-]{36}) queued`)
+
+// uploadJob runs `reel upload FILE --watch` and returns the job, read
+// back when it ended, and the wall time.
+func (d *dev) uploadJob(file, ladderFile string) (pipeline.View, time.Duration, error) {
+	var job pipeline.View
+	id, wall, err := d.upload(file, ladderFile, true)
+	if err == nil {
+		err = getJSON(d.api+"/v1/jobs/"+id, d.key, &job)
+	}
 	return job, wall, err
 }
 
@@ -311,15 +325,11 @@ func onlyLoad(dir string, n, c int) error {
 	if err := os.WriteFile(ladderFile, []byte(`{"rungs":[{"height":144,"bitrate":150000}],"segment_seconds":2,"skip_quality":true}`), 0o644); err != nil {
 		return err
 	}
-	out, err := exec.Command("./bin/reel", "upload", master, "--watch", "--api", d.api, "--ladder", ladderFile).CombinedOutput()
+	id, _, err := d.upload(master, ladderFile, true)
 	if err != nil {
-		return fmt.Errorf("reel upload: %v\n%s", err, out)
+		return err
 	}
-	id := regexp.MustCompile(`job ([0-9a-f-]{36}) queued`).FindStringSubmatch(string(out))
-	if id == nil {
-		return fmt.Errorf("no job id in: %s", out)
-	}
-	return measureGateway(d, id[1], n, c)
+	return measureGateway(d, id, n, c)
 }
 
 // baselineArgs is the hand-written single ffmpeg run: the same rungs,

@@ -67,14 +67,9 @@ func statusLoad(rep *report, d *dev, dir string, n, c int) error {
 	if err := master(file, 20); err != nil {
 		return err
 	}
-	cmd := exec.Command("./bin/reel", "upload", file, "--api", d.api)
-	out, err := cmd.CombinedOutput()
+	id, _, err := d.upload(file, "", false)
 	if err != nil {
-		return fmt.Errorf("reel upload: %v\n%s", err, out)
-	}
-	id := jobID(string(out))
-	if id == "" {
-		return fmt.Errorf("no job id in: %s", out)
+		return err
 	}
 	var job pipeline.View
 	for deadline := time.Now().Add(2 * time.Minute); ; {
@@ -100,15 +95,6 @@ func statusLoad(rep *report, d *dev, dir string, n, c int) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func jobID(out string) string {
-	for _, f := range strings.Fields(out) {
-		if len(f) == 36 && strings.Count(f, "-") == 4 {
-			return f
-		}
-	}
-	return ""
-}
 
 // scaling encodes the same master with one worker pinned to one core and
 // with two workers each pinned to its own core.
@@ -188,7 +174,7 @@ type content struct {
 
 // perTitleRuns encodes easy, hard and real titles with the fixed default
 // ladder and with a per-title ladder, both with the quality measurement.
-func perTitleRuns(rep *report, d *dev, dir string, seconds int, real int) error {
+func perTitleRuns(rep *report, d *dev, dir string, seconds, clips int) error {
 	sec := strconv.Itoa(seconds)
 	cs := []content{
 		{name: "flat animation (flat bars, a moving block, 720p25)", kind: "easy", args: []string{"-f", "lavfi", "-i",
@@ -201,13 +187,13 @@ func perTitleRuns(rep *report, d *dev, dir string, seconds int, real int) error 
 			"testsrc2=size=2560x1440:rate=25,crop=1280:720:x=mod(t*900\\,1280):y=mod(t*350\\,720)"}},
 	}
 	shared := filepath.Join("..", "shared", "media")
-	if real == 0 {
+	if clips == 0 {
 		shared = filepath.Join(dir, "no-real-clips")
 	}
 	for _, f := range []string{"02_h264-high444_720p20_cockatoo_mp3.mp4", "03_vp8_640x360-24_rocket-launch_vorbis.webm",
 		"06_mpeg2_720x405-25_city_noaudio.mpg", "08_msmpeg4v3_768x576-10_80s-pedestrians_noaudio.avi"} {
-		if _, err := os.Stat(filepath.Join(shared, f)); err == nil && real > 0 {
-			real--
+		if _, err := os.Stat(filepath.Join(shared, f)); err == nil && clips > 0 {
+			clips--
 			cs = append(cs, content{name: f, kind: "real", file: filepath.Join(shared, f)})
 		}
 	}
