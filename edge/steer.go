@@ -118,7 +118,11 @@ func (s *Steering) ClientZone(r *http.Request) string {
 }
 
 // Run refreshes the edge map and checks every edge until ctx ends. When
-// the registry cannot be read, the last known map is kept.
+// the registry cannot be read, the last known map is kept. A registry that
+// comes back may have lost every registration (a Redis restarted without
+// them, or with them expired): for one registration lifetime after that
+// (five intervals, see Heartbeat) an edge missing from it is kept, so the
+// edges have time to register again before steering forgets them.
 func (s *Steering) Run(ctx context.Context) {
 	if s.Interval <= 0 {
 		s.Interval = time.Second
@@ -136,6 +140,7 @@ func (s *Steering) Run(ctx context.Context) {
 	s.client = &http.Client{Timeout: s.Interval * 8 / 10}
 	s.mu.Unlock()
 	var registryDown bool
+	var keepUntil time.Time
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
@@ -143,9 +148,13 @@ func (s *Steering) Run(ctx context.Context) {
 		if err != nil && !registryDown && ctx.Err() == nil {
 			s.Log.Warn("cannot read the edge registry; steering with the last known edges", "err", err)
 		}
+		if err == nil && registryDown {
+			keepUntil = time.Now().Add(5 * s.Interval)
+			s.Log.Info("edge registry readable again; keeping the known edges while they register", "for", 5*s.Interval)
+		}
 		registryDown = err != nil
 		if err == nil {
-			s.merge(infos)
+			s.merge(infos, time.Now().After(keepUntil))
 		}
 		s.checkAll(ctx)
 		select {
@@ -156,7 +165,9 @@ func (s *Steering) Run(ctx context.Context) {
 	}
 }
 
-func (s *Steering) merge(infos []Info) {
+// merge applies the registry's list. Edges missing from it are dropped
+// only when prune is set.
+func (s *Steering) merge(infos []Info, prune bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[string]bool{}
@@ -174,7 +185,7 @@ func (s *Steering) merge(infos []Info) {
 		}
 	}
 	for name := range s.edges {
-		if !seen[name] {
+		if prune && !seen[name] {
 			delete(s.edges, name) // its registration lapsed
 		}
 	}

@@ -121,6 +121,26 @@ func TestSteering(t *testing.T) {
 	if v, ok := s.Pick("z2", "job-0001"); !ok || v.Name != "b1" {
 		t.Fatalf("with the registry down: %+v %v", v, ok)
 	}
+	// The registry comes back empty (Redis restarted and lost the
+	// registrations): the known edges stay while they register again...
+	reg.mu.Lock()
+	saved := reg.infos
+	reg.infos, reg.err = nil, nil
+	reg.mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	if v, ok := s.Pick("z2", "job-0001"); !ok || v.Name != "b1" || len(s.Edges()) != 3 {
+		t.Fatalf("just after the registry came back empty: %+v %v, %d edges", v, ok, len(s.Edges()))
+	}
+	// ...and an edge that does not register within a registration's
+	// lifetime is forgotten.
+	reg.mu.Lock()
+	reg.infos = saved[:2]
+	reg.mu.Unlock()
+	waitFor(t, 5*time.Second, func() bool { return len(s.Edges()) == 2 })
+	if v, ok := s.Pick("z2", "job-0001"); !ok || v.Zone != "z1" {
+		t.Fatalf("b1 not registered again: %+v %v", v, ok)
+	}
+
 	// No edge healthy: no pick, the API falls back to the origin.
 	for _, r := range edges {
 		r.srv.Close()
