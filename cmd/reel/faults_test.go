@@ -170,6 +170,20 @@ func parentPID(pid int) int {
 	return pp
 }
 
+// signalPID sends sig to one process of the stack. A pid of 0 or below names
+// a process group (0 is the test's own, which in CI also holds go test,
+// make and the CI script), so a lookup that came back empty fails the test
+// instead of signalling everything around it.
+func signalPID(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	if pid <= 1 || pid == os.Getpid() {
+		t.Fatalf("refusing to send %v to pid %d: the process was not found", sig, pid)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("%v to pid %d: %v", sig, pid, err)
+	}
+}
+
 func alive(pid int) bool {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -228,9 +242,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	ff, worker := encoding(t, id)
 	t.Logf("SIGKILL worker %d while it runs ffmpeg %d", worker, ff)
 	start := time.Now()
-	if err := syscall.Kill(worker, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	signalPID(t, worker, syscall.SIGKILL)
 	for alive(ff) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("ffmpeg %d of the killed worker still runs", ff)

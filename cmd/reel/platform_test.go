@@ -206,14 +206,12 @@ func TestPlatform(t *testing.T) {
 	// An edge that stops answering is out of the steering set within 5 s,
 	// and back once it answers.
 	z2 := edges["edge-z2"].PID
-	if err := syscall.Kill(z2, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	signalPID(t, z2, syscall.SIGSTOP)
 	out := until(t, 5*time.Second, "z2 clients steered away from a stopped edge", func() bool {
 		pl, _ := p.play(t, id, "z2")
 		return pl.Edge == "edge-z1"
 	})
-	_ = syscall.Kill(z2, syscall.SIGCONT)
+	signalPID(t, z2, syscall.SIGCONT)
 	back := until(t, 5*time.Second, "the edge back in the steering set", func() bool {
 		pl, _ := p.play(t, id, "z2")
 		return pl.Edge == "edge-z2"
@@ -251,10 +249,15 @@ func TestPlatform(t *testing.T) {
 	if p.redis, err = devstack.StartRedisOn(context.Background(), "", filepath.Join(p.dir, "redis"), p.rport); err != nil {
 		t.Fatal(err)
 	}
-	before := p.edges(t)["edge-z1"]
-	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	// The API was stopped for longer than a registration lasts: wait for
+	// edge-z1 to be listed again before taking its pid.
+	var before edge.View
+	listed := until(t, 30*time.Second, "edge-z1 listed again after Redis came back", func() bool {
+		before = p.edges(t)["edge-z1"]
+		return before.Healthy && before.PID > 0
+	})
+	t.Logf("edge-z1 listed and healthy %v after Redis came back", listed.Round(10*time.Millisecond))
+	signalPID(t, before.PID, syscall.SIGKILL)
 	until(t, 30*time.Second, "edge-z1 restarted", func() bool {
 		e := p.edges(t)["edge-z1"]
 		return e.Healthy && e.PID != before.PID && e.PID != 0
