@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,6 +32,7 @@ type playerResult struct {
 	} `json:"switches"`
 	Stalls   int     `json:"stalls"`
 	Ended    bool    `json:"ended"`
+	EndedBy  string  `json:"endedBy"` // "video" (the element's event) or "dash.js"
 	Duration float64 `json:"duration"`
 	Played   float64 `json:"played"`
 	Levels   int     `json:"levels"`
@@ -156,15 +158,17 @@ var playedTable = struct {
 }{ok: map[string]bool{}}
 
 // play loads src in the test page with the given player and waits until
-// the video ends (or a minute passes).
+// the video ends or fails (90 s at most). A run that does neither fails the
+// test with what the page's media pipeline held at that moment.
 func play(t *testing.T, ctx context.Context, page, player, src, rate string) playerResult {
 	t.Helper()
 	u := page + "?" + url.Values{"player": {player}, "src": {src}, "rate": {rate}}.Encode()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 100*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("open %s: %v", u, err)
 	}
+	deadline := time.Now().Add(90 * time.Second)
 	var res playerResult
 	for {
 		r, err := chromedp.Run(ctx, chromedp.Evaluate[*playerResult](`window.reelResult`))
@@ -176,6 +180,11 @@ func play(t *testing.T, ctx context.Context, page, player, src, rate string) pla
 		}
 		if res.Ended || len(res.Errors) > 0 {
 			return res
+		}
+		if time.Now().After(deadline) {
+			state, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.reelState()`))
+			raw, _ := json.Marshal(state)
+			t.Fatalf("%s did not end within 90 s: last report %+v\nmedia state: %s (%v)", player, res, raw, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
