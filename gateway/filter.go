@@ -229,8 +229,12 @@ func (f Router) Apply(x *Exchange) error {
 		Message: "no gateway route for " + x.Req.Method + " " + x.Req.URL.Path}
 }
 
-// Canary sends Share (0..1) of the requests to the canary group.
-type Canary struct{ Share float64 }
+// Canary sends Share (0..1) of the requests to the canary group: those for
+// which Draw (default math/rand/v2's Float64) returns less than Share.
+type Canary struct {
+	Share float64
+	Draw  func() float64
+}
 
 func (Canary) Name() string { return "canary" }
 func (Canary) Phase() Phase { return Endpoint }
@@ -238,7 +242,11 @@ func (f Canary) Apply(x *Exchange) error {
 	if f.Share <= 0 || x.Group != MainGroup {
 		return nil
 	}
-	if mrand.Float64() < f.Share {
+	draw := f.Draw
+	if draw == nil {
+		draw = mrand.Float64
+	}
+	if draw() < f.Share {
 		x.Group = CanaryGroup
 	}
 	return nil

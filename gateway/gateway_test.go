@@ -138,11 +138,15 @@ func TestTwoTierRoundRobinAndHealth(t *testing.T) {
 func TestFilterChain(t *testing.T) {
 	main1, canary, shardB := newUpstream(t, "main"), newUpstream(t, "canary"), newUpstream(t, "shard-b")
 	keys := keyMap{"key-a": "acme", "key-b": "bravo"}
+	// Every fourth request draws under the share: the chain's canary count
+	// is exact here (TestCanaryShare checks the random draw's share).
+	var draws atomic.Int64
+	everyFourth := func() float64 { return float64(draws.Add(1)%4) / 4 }
 	_, gw := startGateway(t, Config{
 		Groups: map[string][]*Upstream{MainGroup: {{URL: main1.URL}}, CanaryGroup: {{URL: canary.URL}}, "b": {{URL: shardB.URL}}},
 		Filters: []Filter{RequestID{}, RejectRule{Header: "User-Agent", Pattern: regexp.MustCompile(`(?i)badbot`)},
 			APIKey{Keys: keys, Open: []string{"/healthz"}}, &RateLimit{PerSecond: 5, Burst: 20},
-			Canary{Share: 0.25}, Shard{Header: "tenant", Map: map[string]string{"bravo": "b"}},
+			Canary{Share: 0.25, Draw: everyFourth}, Shard{Header: "tenant", Map: map[string]string{"bravo": "b"}},
 			Gzip{}, Headers{Add: map[string]string{"X-Served-By": "reel-gateway"}, Remove: []string{"X-Internal"}}},
 	})
 	// Inbound: request id, key check, reject rule.
