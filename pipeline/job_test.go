@@ -66,8 +66,16 @@ func TestMakePlan(t *testing.T) {
 	if n != 1000 || len(p.Chunks) != 3 {
 		t.Fatalf("chunks cover %d frames in %d chunks", n, len(p.Chunks))
 	}
-	if cuts := p.Cuts(); len(cuts) != 2 || cuts[0] < 12.011 || cuts[0] > 12.013 {
+	// Each cut comes before its chunk's window (the chunk's start less a
+	// 120-frame preroll) by half a 360-frame chunk: 360-120-180 = 60 and
+	// 720-120-180 = 420 frames in.
+	if cuts := p.Cuts(); len(cuts) != 2 || abs(cuts[0]-60*1.001/30) > 1e-9 || abs(cuts[1]-420*1.001/30) > 1e-9 {
 		t.Fatalf("cuts %v", cuts)
+	}
+	// Long chunks: the lead is MaxCutLead.
+	long, _ := MakePlan(3000, 25, 1, 4, 15)
+	if cuts := long.Cuts(); len(cuts) != 1 || abs(cuts[0]-(60-4-MaxCutLead)) > 1e-9 {
+		t.Fatalf("cuts of 60 s chunks %v", cuts)
 	}
 	for _, bad := range [][5]float64{{0, 30, 1, 4, 3}, {10, 0, 1, 4, 3}, {10, 30, 1, 0, 3}, {10, 30, 1, 4, 0}} {
 		if _, err := MakePlan(int64(bad[0]), int(bad[1]), int(bad[2]), bad[3], int(bad[4])); err == nil {
@@ -138,7 +146,7 @@ func TestChunkWindowDecimatedAndVFR(t *testing.T) {
 	p, _ := MakePlan(600, 60, 1, 4, 1)
 	p.PrerollFrames = 0
 	p.Conform = media.Conform{InputRate: media.Rational{Num: 120, Den: 1}, Rate: media.Rational{Num: 60, Den: 1}, Decimate: 2}
-	if cuts := p.Cuts(); len(cuts) != 2 || abs(cuts[0]-4) > 1e-9 || abs(cuts[1]-8) > 1e-9 {
+	if cuts := p.Cuts(); len(cuts) != 2 || abs(cuts[0]-2) > 1e-9 || abs(cuts[1]-6) > 1e-9 {
 		t.Fatalf("decimated cuts %v", cuts)
 	}
 	p.Pieces = []Piece{{"a", 0, true}, {"b", 4, true}, {"c", 8, true}}

@@ -145,12 +145,30 @@ func (p Plan) since(n int64) float64 {
 	return float64(n*int64(max(p.Conform.Decimate, 1))) / p.inputFPS()
 }
 
+// MaxCutLead is how far at most a cut of the split comes before the
+// start of the chunk window it serves (see Cuts).
+const MaxCutLead = 10.0
+
 // Cuts are the times, relative to the first frame, at which the split
-// starts new pieces: the chunk boundaries.
+// starts new pieces. The split cuts at the master's first keyframe at or
+// after each time, and a chunk decodes its window (preroll included) from
+// the start of the piece the window starts in, dropping the frames before
+// it. So each cut comes a lead before a window's start, not at the chunk
+// boundary: when the master's keyframes are at most the lead apart, the
+// piece starts at or before the window and at most the lead's worth of
+// frames is decoded for nothing (a cut at the boundary would leave the
+// window in the piece before, a whole chunk earlier). The lead is
+// MaxCutLead, and at most half the chunk before, so cuts stay in order.
 func (p Plan) Cuts() []float64 {
 	var cuts []float64
-	for _, c := range p.Chunks[1:] {
-		cuts = append(cuts, p.since(c.Start))
+	for k := 1; k < len(p.Chunks); k++ {
+		prev := p.Chunks[k-1]
+		lead := min(MaxCutLead, (p.since(prev.End)-p.since(prev.Start))/2)
+		t := p.since(p.Chunks[k].Start-p.Preroll(k)) - lead
+		if t <= 0 || (len(cuts) > 0 && t <= cuts[len(cuts)-1]) {
+			continue
+		}
+		cuts = append(cuts, t)
 	}
 	return cuts
 }
