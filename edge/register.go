@@ -12,15 +12,19 @@ type Registrar interface {
 	Deregister(ctx context.Context, name string) error
 }
 
-// Heartbeat registers in every period (with a time to live of five
-// periods) until ctx ends, then deregisters. A registry that cannot be
-// reached is retried; the edge serves meanwhile.
+// RegistrationPeriods is how many heartbeat periods a registration lives:
+// an edge that misses that many in a row lapses.
+const RegistrationPeriods = 5
+
+// Heartbeat registers in every period (with a time to live of
+// RegistrationPeriods periods) until ctx ends, then deregisters. A registry
+// that cannot be reached is retried; the edge serves meanwhile.
 func Heartbeat(ctx context.Context, reg Registrar, in Info, every time.Duration, log *slog.Logger) {
 	var failing bool
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		err := reg.Register(ctx, in, 5*every)
+		err := reg.Register(ctx, in, RegistrationPeriods*every)
 		if err != nil && !failing && ctx.Err() == nil {
 			log.Warn("cannot register in the edge registry; serving meanwhile", "err", err)
 		} else if err == nil && failing {

@@ -121,7 +121,7 @@ func (s *Steering) ClientZone(r *http.Request) string {
 // the registry cannot be read, the last known map is kept. A registry that
 // comes back may have lost every registration (a Redis restarted without
 // them, or with them expired): for one registration lifetime after that
-// (five intervals, see Heartbeat) an edge missing from it is kept, so the
+// (RegistrationPeriods intervals, see Heartbeat) an edge missing from it is kept, so the
 // edges have time to register again before steering forgets them.
 func (s *Steering) Run(ctx context.Context) {
 	if s.Interval <= 0 {
@@ -149,8 +149,9 @@ func (s *Steering) Run(ctx context.Context) {
 			s.Log.Warn("cannot read the edge registry; steering with the last known edges", "err", err)
 		}
 		if err == nil && registryDown {
-			keepUntil = time.Now().Add(5 * s.Interval)
-			s.Log.Info("edge registry readable again; keeping the known edges while they register", "for", 5*s.Interval)
+			keep := RegistrationPeriods * s.Interval
+			keepUntil = time.Now().Add(keep)
+			s.Log.Info("edge registry readable again; keeping the known edges while they register", "for", keep)
 		}
 		registryDown = err != nil
 		if err == nil {
