@@ -32,8 +32,8 @@ lint: ## gofmt, go vet and staticcheck
 fuzz: ## run each fuzz target for 20 s
 	$(GO) test ./ladder -run '^$$' -fuzz FuzzParse -fuzztime 20s
 	$(GO) test ./media -run '^$$' -fuzz FuzzParseProbe -fuzztime 20s
-	$(GO) test ./media -run '^$$' -fuzz FuzzCodecString -fuzztime 20s
-	$(GO) test ./media -run '^$$' -fuzz FuzzIFrameRange -fuzztime 20s
+	$(GO) test ./packager -run '^$$' -fuzz FuzzCodecString -fuzztime 20s
+	$(GO) test ./packager -run '^$$' -fuzz FuzzIFrameRange -fuzztime 20s
 	$(GO) test ./packager -run '^$$' -fuzz FuzzParseMediaPlaylist -fuzztime 20s
 
 clean: ## remove build output and demo data

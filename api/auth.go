@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/pipeline"
-	"github.com/reel-video/reel/store"
 )
 
 // Keys authenticates API keys and counts their requests.
 type Keys interface {
-	Lookup(ctx context.Context, key string) (store.Key, error)
-	Create(ctx context.Context, tenant string, admin bool) (string, store.Key, error)
-	List(ctx context.Context) ([]store.Key, error)
+	Lookup(ctx context.Context, key string) (pipeline.Key, error)
+	Create(ctx context.Context, tenant string, admin bool) (string, pipeline.Key, error)
+	List(ctx context.Context) ([]pipeline.Key, error)
 	Revoke(ctx context.Context, id string) error
 	Allow(ctx context.Context, id string, limit int, per time.Duration) (bool, time.Duration, error)
 }
@@ -27,8 +26,8 @@ type Keys interface {
 type callerKey struct{}
 
 // caller returns the key a request was authenticated with.
-func caller(r *http.Request) store.Key {
-	k, _ := r.Context().Value(callerKey{}).(store.Key)
+func caller(r *http.Request) pipeline.Key {
+	k, _ := r.Context().Value(callerKey{}).(pipeline.Key)
 	return k
 }
 
@@ -57,7 +56,7 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 			return
 		}
 		k, err := s.Keys.Lookup(r.Context(), strings.TrimSpace(key))
-		if errors.Is(err, store.ErrNoKey) {
+		if errors.Is(err, pipeline.ErrNoKey) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="reel", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "the API key is not known or was revoked: "+hint)
 			return
@@ -136,7 +135,7 @@ type createKeyRequest struct {
 // record.
 type KeyCreated struct {
 	Secret string `json:"key"`
-	store.Key
+	pipeline.Key
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
@@ -150,8 +149,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid", `malformed JSON body: want {"tenant": "NAME", "admin": false}: `+err.Error())
 		return
 	}
-	if !store.ValidTenant(req.Tenant) {
-		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("tenant %q: use 1 to 63 lower-case letters, digits, '-' or '_'", req.Tenant))
+	if !pipeline.ValidTenant(req.Tenant) {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("tenant %q: %s", req.Tenant, pipeline.TenantRule))
 		return
 	}
 	key, rec, err := s.Keys.Create(r.Context(), req.Tenant, req.Admin)
@@ -184,7 +183,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.Keys.Revoke(r.Context(), id)
-	if errors.Is(err, store.ErrNoKey) {
+	if errors.Is(err, pipeline.ErrNoKey) {
 		writeError(w, http.StatusNotFound, "not_found", "no key with id "+strconv.Quote(id))
 		return
 	}

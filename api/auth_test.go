@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/pipeline"
 )
 
 func do(t *testing.T, c *http.Client, method, url, ctype, body string) (*http.Response, map[string]any) {
@@ -233,7 +234,7 @@ func TestResumableUpload(t *testing.T) {
 	if resp, again := do(t, e.c, "POST", u+"/v1/jobs", "application/json", job); resp.StatusCode != 200 || again["id"] != m["id"] {
 		t.Errorf("second ask: %d %v", resp.StatusCode, again)
 	}
-	keys, err := e.s3.List(context.Background(), e.s3.Bucket(), api.UploadsPrefix)
+	keys, err := e.s3.List(context.Background(), e.s3.Bucket(), pipeline.UploadsPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}

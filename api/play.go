@@ -3,15 +3,19 @@ package api
 import (
 	"net/http"
 
-	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/pipeline"
 )
 
-// Steering picks the edge a player fetches a title from.
+// Steering picks the edge a player fetches a title from (edge.Steering).
 type Steering interface {
+	// ClientZone is the zone a request comes from, or "".
 	ClientZone(r *http.Request) string
-	Pick(zone, title string) (edge.View, bool)
-	Edges() []edge.View
+	// Route returns the base URL, name and zone of the best healthy edge
+	// for a client in zone asking for title; ok is false when no edge is
+	// healthy.
+	Route(zone, title string) (url, name, edgeZone string, ok bool)
+	// Status is the edge map as steering sees it, for GET /v1/edges.
+	Status() any
 }
 
 // Play is the answer to GET /v1/play/{id}: where this client plays the
@@ -42,9 +46,9 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	url := s.PublicURL
 	if s.Steering != nil {
 		p.ClientZone = s.Steering.ClientZone(r)
-		if v, ok := s.Steering.Pick(p.ClientZone, j.ID); ok {
-			p.Edge, p.EdgeZone = v.Name, v.Zone
-			url = func(key string) string { return v.URL + "/" + key }
+		if base, name, zone, ok := s.Steering.Route(p.ClientZone, j.ID); ok {
+			p.Edge, p.EdgeZone = name, zone
+			url = func(key string) string { return base + "/" + key }
 		}
 	}
 	p.HLS, p.DASH = url(j.Published.HLS), url(j.Published.DASH)
@@ -62,9 +66,9 @@ func (s *Server) edges(w http.ResponseWriter, r *http.Request) {
 	if !requireAdmin(w, r) {
 		return
 	}
-	list := []edge.View{}
+	var list any = []any{}
 	if s.Steering != nil {
-		list = s.Steering.Edges()
+		list = s.Steering.Status()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"edges": list})
 }

@@ -15,14 +15,14 @@ import (
 type steering struct{ edges []edge.View }
 
 func (s steering) ClientZone(r *http.Request) string { return r.Header.Get("X-Client-Zone") }
-func (s steering) Edges() []edge.View                { return s.edges }
-func (s steering) Pick(zone, title string) (edge.View, bool) {
+func (s steering) Status() any                       { return s.edges }
+func (s steering) Route(zone, title string) (string, string, string, bool) {
 	for _, e := range s.edges {
 		if e.Healthy && e.Zone == zone {
-			return e, true
+			return e.URL, e.Name, e.Zone, true
 		}
 	}
-	return edge.View{}, false
+	return "", "", "", false
 }
 
 func TestPlayAndEdges(t *testing.T) {

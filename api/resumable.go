@@ -12,24 +12,22 @@ import (
 	"github.com/google/uuid"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
-	"github.com/tus/tusd/v2/pkg/s3store"
 	expslog "golang.org/x/exp/slog"
 
 	"github.com/reel-video/reel/pipeline"
 )
 
-// UploadsPrefix is where resumable uploads are stored in the masters
-// bucket, each beside its ".info" record.
-const UploadsPrefix = "uploads/"
+// UploadStore keeps resumable uploads: tusd's S3 store
+// (origin.S3.UploadStore) in production.
+type UploadStore interface {
+	handler.DataStore
+	UseIn(composer *handler.StoreComposer)
+}
 
 // ResumableConfig configures the tus endpoint.
 type ResumableConfig struct {
-	// S3 is the client tusd's S3 store uses (an aws-sdk-go-v2 S3 client).
-	S3     s3store.S3API
-	Bucket string
-	// TempDir buffers each part on disk before it goes to S3, so memory
-	// stays flat whatever the upload's size.
-	TempDir string
+	// Store keeps the uploads and their records.
+	Store   UploadStore
 	MaxSize int64
 	// Stall ends a PATCH whose client sends nothing for this long; the
 	// bytes received so far are kept.
@@ -46,20 +44,12 @@ type ResumableConfig struct {
 // POST /v1/jobs with {"upload": ID}.
 type Resumable struct {
 	h     *handler.Handler
-	store s3store.S3Store
+	store handler.DataStore
 }
 
-// UploadPartSize is the size of each part buffered and sent to S3.
-const UploadPartSize = 16 << 20
-
-// NewResumable builds the tus endpoint over tusd's S3 store.
+// NewResumable builds the tus endpoint over cfg.Store.
 func NewResumable(cfg ResumableConfig) (*Resumable, error) {
-	st := s3store.New(cfg.Bucket, cfg.S3)
-	st.ObjectPrefix = strings.TrimSuffix(UploadsPrefix, "/")
-	st.TemporaryDirectory = cfg.TempDir
-	st.PreferredPartSize = UploadPartSize
-	st.MaxBufferedParts = 2
-	st.SetConcurrentPartUploads(2)
+	st := cfg.Store
 	composer := handler.NewStoreComposer()
 	st.UseIn(composer)
 	if cfg.Locker != nil {
@@ -240,7 +230,7 @@ func (s *Server) createFromResumable(w http.ResponseWriter, r *http.Request, req
 		return
 	}
 	src := pipeline.SourceRef{Bucket: info.Storage["Bucket"], Key: info.Storage["Key"], Name: info.MetaData["filename"], Size: info.Size}
-	if src.Bucket == "" || !strings.HasPrefix(src.Key, UploadsPrefix) {
+	if src.Bucket == "" || !strings.HasPrefix(src.Key, pipeline.UploadsPrefix) {
 		s.fail(w, r, fmt.Errorf("upload %s has no storage location", info.ID))
 		return
 	}

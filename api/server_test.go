@@ -49,7 +49,7 @@ func setup(t *testing.T, maxUpload int64, opts ...func(*api.Server)) *env {
 	q := queue.New(asynq.RedisClientOpt{Addr: addr})
 	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
 	keys := &store.Keys{C: rdb}
-	res, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: s3.Bucket(), TempDir: t.TempDir(), MaxSize: maxUpload,
+	res, err := api.NewResumable(api.ResumableConfig{Store: s3.UploadStore(t.TempDir()), MaxSize: maxUpload,
 		Locker: &store.UploadLocker{C: rdb}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reel-video/reel/pipeline"
 )
 
 // object is one cached origin object: its data file and what the origin
@@ -109,13 +111,14 @@ func (d *disk) name(key string) string {
 	return filepath.Join(d.dir, "objects", hex.EncodeToString(sum[:]))
 }
 
-// titleOf returns the title id of a key "vod/{id}/...".
+// titleOf returns the title id of a published key "vod/{id}/...".
 func titleOf(key string) string {
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) < 3 || parts[0] != "vod" {
+	rest, ok := strings.CutPrefix(key, pipeline.PublishedRoot)
+	id, _, more := strings.Cut(rest, "/")
+	if !ok || !more {
 		return ""
 	}
-	return parts[1]
+	return id
 }
 
 func (d *disk) add(o *object, front bool) {
@@ -264,7 +267,7 @@ func (d *disk) titleList() []string {
 // validKey reports whether key is a published object's key: "vod/" then
 // clean path elements of safe characters.
 func validKey(key string) bool {
-	if !strings.HasPrefix(key, "vod/") || len(key) > 512 || path.Clean(key) != key {
+	if !strings.HasPrefix(key, pipeline.PublishedRoot) || len(key) > 512 || path.Clean(key) != key {
 		return false
 	}
 	for _, el := range strings.Split(key, "/") {

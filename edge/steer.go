@@ -280,6 +280,15 @@ func (s *Steering) Edges() []View {
 	return out
 }
 
+// Route is Pick for the API: the chosen edge's base URL, name and zone.
+func (s *Steering) Route(zone, title string) (url, name, edgeZone string, ok bool) {
+	v, ok := s.Pick(zone, title)
+	return v.URL, v.Name, v.Zone, ok
+}
+
+// Status is Edges for the API's edge listing.
+func (s *Steering) Status() any { return s.Edges() }
+
 // Pick returns the best healthy edge for a client in zone asking for
 // title: one in the client's zone if any is healthy, otherwise any
 // healthy one; among those, one that holds the title, then the least

@@ -8,6 +8,7 @@ import (
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
 
 // globalArgs come first in every ffmpeg run Reel makes.
@@ -54,8 +55,8 @@ type EncodeSpec struct {
 	// ConcatList is an ffconcat file listing the pieces that cover the chunk.
 	ConcatList string
 	// Conform and Window turn the decoded pieces into the chunk's frames.
-	Conform Conform
-	Window  Window
+	Conform timeline.Conform
+	Window  timeline.Window
 	// Preroll is how many frames at the start of the window come before
 	// the chunk: encoded to warm the encoder up, then left out by the
 	// packager, which starts each chunk at its keyframe.
@@ -66,38 +67,13 @@ type EncodeSpec struct {
 	Outputs []string
 }
 
-// Timescale returns an MP4 track timescale in which every frame duration of
-// rate fr is a whole number of ticks.
-func Timescale(fr Rational) int {
-	if fr.Num <= 0 || fr.Den <= 0 {
-		return 90000
-	}
-	if (90000*fr.Den)%fr.Num == 0 {
-		return 90000
-	}
-	ts := fr.Num
-	for ts < 10000 {
-		ts += fr.Num
-	}
-	return ts
-}
-
-// SegmentFrames is the number of frames in one segment of the given length.
-func SegmentFrames(fr Rational, seconds float64) int64 {
-	n := int64(seconds*fr.Float() + 0.5)
-	if n < 1 {
-		n = 1
-	}
-	return n
-}
-
 // EncodeArgs builds the ffmpeg run for one chunk. The chunk's frames are
 // conformed once (timing, deinterlacing, rotation, 8-bit 4:2:0 BT.709),
 // split, scaled per rung to square pixels, and encoded with a keyframe at
 // every segment boundary and nowhere else.
 func EncodeArgs(s EncodeSpec) []string {
 	in := ffmpeg.Input(s.ConcatList, pieceInput())
-	v := s.Conform.frames(in.Get("v:0"), s.Window)
+	v := conformFrames(s.Conform, in.Get("v:0"), s.Window)
 	return encodeOutputs(v, s.Conform.Rate, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
 }
 
@@ -106,15 +82,15 @@ func EncodeArgs(s EncodeSpec) []string {
 // result chunked output is held to. firstSlot is the plan's first output
 // slot (used for variable-rate masters). Rotation is left to ffmpeg's own
 // autorotation, so the reference also checks Reel's reading of it.
-func ReferenceArgs(input string, c Conform, firstSlot int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+func ReferenceArgs(input string, c timeline.Conform, firstSlot int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
 	kw := ffmpeg.KwArgs{"protocol_whitelist": "file"}
 	c.Rotate = 0
-	v := c.frames(ffmpeg.Input(input, kw).Get("v:0"), Window{FirstSlot: firstSlot})
+	v := conformFrames(c, ffmpeg.Input(input, kw).Get("v:0"), timeline.Window{FirstSlot: firstSlot})
 	return encodeOutputs(v, c.Rate, 0, segSeconds, rungs, outputs)
 }
 
-func encodeOutputs(v *ffmpeg.Stream, rate Rational, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
-	segFrames := SegmentFrames(rate, segSeconds)
+func encodeOutputs(v *ffmpeg.Stream, rate timeline.Rational, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+	segFrames := timeline.SegmentFrames(rate, segSeconds)
 	outs := make([]*ffmpeg.Stream, len(rungs))
 	var split *ffmpeg.Node
 	if len(rungs) > 1 {
@@ -147,7 +123,7 @@ func scaleTo(v *ffmpeg.Stream, r ladder.Rung) *ffmpeg.Stream {
 // seen) does not. A GOP of
 // exactly one segment with scene-cut keyframes off puts a closed-GOP
 // keyframe on every segment boundary of every rung and nowhere else.
-func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr Rational) ffmpeg.KwArgs {
+func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr timeline.Rational) ffmpeg.KwArgs {
 	g := strconv.FormatInt(segFrames, 10)
 	// Half a frame early, so float rounding of t never moves a keyframe.
 	first := (float64(preroll) - 0.5) / fr.Float()
@@ -163,7 +139,7 @@ func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr Rational) ffmpeg.KwAr
 		"color_trc":             "bt709",
 		"colorspace":            "bt709",
 		"color_range":           "tv",
-		"video_track_timescale": strconv.Itoa(Timescale(fr)),
+		"video_track_timescale": strconv.Itoa(timeline.Timescale(fr)),
 		// Frames already carry their final timestamps: nothing is to be
 		// duplicated or dropped on the way to the encoder.
 		"fps_mode": "passthrough",

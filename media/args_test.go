@@ -6,6 +6,7 @@ import (
 
 	"github.com/reel-video/reel/internal/golden"
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
 
 func lines(args []string) []byte { return []byte(strings.Join(args, "\n") + "\n") }
@@ -15,30 +16,30 @@ func TestEncodeArgsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfr := ConformFor(VideoInfo{Width: 1920, Height: 1080, SAR: Rational{1, 1}, FrameRate: Rational{30000, 1001},
-		AvgFrameRate: Rational{30000, 1001}, PixFmt: "yuv420p", FieldOrder: "progressive"}, "")
+	cfr := ConformFor(VideoInfo{Width: 1920, Height: 1080, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 30000, Den: 1001},
+		AvgFrameRate: timeline.Rational{Num: 30000, Den: 1001}, PixFmt: "yuv420p", FieldOrder: "progressive"}, "")
 	spec := EncodeSpec{
-		ConcatList: "/w/pieces.ffconcat", Conform: cfr, Window: Window{Start: 3.983333, End: 15.983333},
+		ConcatList: "/w/pieces.ffconcat", Conform: cfr, Window: timeline.Window{Start: 3.983333, End: 15.983333},
 		SegmentSeconds: 4, Rungs: rungs[:3],
 		Outputs: []string{"/w/1080p.mp4", "/w/720p.mp4", "/w/540p.mp4"},
 	}
 	golden.Equal(t, "encode_3rungs.args", lines(EncodeArgs(spec)))
 
 	// An interlaced, anamorphic, full-range 50i master, last chunk.
-	dv := ConformFor(VideoInfo{Width: 720, Height: 576, SAR: Rational{64, 45}, FrameRate: Rational{25, 1},
-		AvgFrameRate: Rational{25, 1}, PixFmt: "yuvj422p", FieldOrder: "tt"}, "")
-	spec.Conform, spec.Window, spec.Rungs, spec.Outputs = dv, Window{Start: 11.98}, rungs[4:], []string{"/w/234p.mp4"}
+	dv := ConformFor(VideoInfo{Width: 720, Height: 576, SAR: timeline.Rational{Num: 64, Den: 45}, FrameRate: timeline.Rational{Num: 25, Den: 1},
+		AvgFrameRate: timeline.Rational{Num: 25, Den: 1}, PixFmt: "yuvj422p", FieldOrder: "tt"}, "")
+	spec.Conform, spec.Window, spec.Rungs, spec.Outputs = dv, timeline.Window{Start: 11.98}, rungs[4:], []string{"/w/234p.mp4"}
 	golden.Equal(t, "encode_1rung_last.args", lines(EncodeArgs(spec)))
 
 	// A variable-rate 120 fps portrait phone clip with HEVC and VP9 rungs.
-	phone := ConformFor(VideoInfo{Width: 1920, Height: 1080, SAR: Rational{1, 1}, FrameRate: Rational{120, 1},
-		AvgFrameRate: Rational{11700, 100}, PixFmt: "yuv420p", ColorSpace: "bt709", Rotation: 90}, "")
+	phone := ConformFor(VideoInfo{Width: 1920, Height: 1080, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 120, Den: 1},
+		AvgFrameRate: timeline.Rational{Num: 11700, Den: 100}, PixFmt: "yuv420p", ColorSpace: "bt709", Rotation: 90}, "")
 	multi := ladder.Ladder{Rungs: []ladder.Rung{{Codec: ladder.CodecHEVC, Height: 720, Bitrate: 2000000}, {Codec: ladder.CodecVP9, Height: 360, Bitrate: 700000}}}.Normalize()
 	mr, err := ladder.Select(multi, ladder.Source{Width: phone.DisplayWidth, Height: phone.DisplayHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec = EncodeSpec{ConcatList: "/w/pieces.ffconcat", Conform: phone, Window: Window{Base: 8.008, FirstSlot: 480, EndSlot: 720},
+	spec = EncodeSpec{ConcatList: "/w/pieces.ffconcat", Conform: phone, Window: timeline.Window{Base: 8.008, FirstSlot: 480, EndSlot: 720},
 		SegmentSeconds: 4, Rungs: mr, Outputs: []string{"/w/a.mp4", "/w/b.mp4"}}
 	golden.Equal(t, "encode_vfr_codecs.args", lines(EncodeArgs(spec)))
 }
@@ -47,27 +48,27 @@ func TestConformFor(t *testing.T) {
 	cases := []struct {
 		name string
 		v    VideoInfo
-		want Conform
+		want timeline.Conform
 	}{
-		{"hd progressive", VideoInfo{Width: 1280, Height: 720, SAR: Rational{1, 1}, FrameRate: Rational{20, 1}, AvgFrameRate: Rational{20, 1}, PixFmt: "yuv444p"},
-			Conform{InputRate: Rational{20, 1}, Rate: Rational{20, 1}, Decimate: 1, InRange: "tv", InMatrix: "bt709", DisplayWidth: 1280, DisplayHeight: 720}},
-		{"dvd anamorphic interlaced", VideoInfo{Width: 720, Height: 480, SAR: Rational{32, 27}, FrameRate: Rational{30000, 1001}, AvgFrameRate: Rational{30000, 1001}, FieldOrder: "bb"},
-			Conform{InputRate: Rational{30000, 1001}, Rate: Rational{30000, 1001}, Decimate: 1, Deinterlace: "bff", InRange: "tv", InMatrix: "bt601", DisplayWidth: 853, DisplayHeight: 480}},
-		{"high speed", VideoInfo{Width: 1280, Height: 720, SAR: Rational{1, 1}, FrameRate: Rational{240, 1}, AvgFrameRate: Rational{240, 1}},
-			Conform{InputRate: Rational{240, 1}, Rate: Rational{60, 1}, Decimate: 4, InRange: "tv", InMatrix: "bt709", DisplayWidth: 1280, DisplayHeight: 720}},
-		{"100 fps", VideoInfo{Width: 640, Height: 360, SAR: Rational{1, 1}, FrameRate: Rational{100, 1}, AvgFrameRate: Rational{100, 1}},
-			Conform{InputRate: Rational{100, 1}, Rate: Rational{50, 1}, Decimate: 2, InRange: "tv", InMatrix: "bt601", DisplayWidth: 640, DisplayHeight: 360}},
-		{"phone vfr portrait full range", VideoInfo{Width: 1920, Height: 1080, SAR: Rational{1, 1}, FrameRate: Rational{30, 1}, AvgFrameRate: Rational{2650, 100}, ColorRange: "pc", ColorSpace: "smpte170m", Rotation: 270},
-			Conform{InputRate: Rational{30, 1}, Rate: Rational{30, 1}, Decimate: 1, VFR: true, Rotate: 270, InRange: "pc", InMatrix: "bt601", DisplayWidth: 1080, DisplayHeight: 1920}},
-		{"gaps but equal rates", VideoInfo{Width: 320, Height: 240, SAR: Rational{1, 1}, FrameRate: Rational{30, 1}, AvgFrameRate: Rational{30, 1}, Duration: 10, Frames: 250},
-			Conform{InputRate: Rational{30, 1}, Rate: Rational{30, 1}, Decimate: 1, VFR: true, InRange: "tv", InMatrix: "bt601", DisplayWidth: 320, DisplayHeight: 240}},
+		{"hd progressive", VideoInfo{Width: 1280, Height: 720, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 20, Den: 1}, AvgFrameRate: timeline.Rational{Num: 20, Den: 1}, PixFmt: "yuv444p"},
+			timeline.Conform{InputRate: timeline.Rational{Num: 20, Den: 1}, Rate: timeline.Rational{Num: 20, Den: 1}, Decimate: 1, InRange: "tv", InMatrix: "bt709", DisplayWidth: 1280, DisplayHeight: 720}},
+		{"dvd anamorphic interlaced", VideoInfo{Width: 720, Height: 480, SAR: timeline.Rational{Num: 32, Den: 27}, FrameRate: timeline.Rational{Num: 30000, Den: 1001}, AvgFrameRate: timeline.Rational{Num: 30000, Den: 1001}, FieldOrder: "bb"},
+			timeline.Conform{InputRate: timeline.Rational{Num: 30000, Den: 1001}, Rate: timeline.Rational{Num: 30000, Den: 1001}, Decimate: 1, Deinterlace: "bff", InRange: "tv", InMatrix: "bt601", DisplayWidth: 853, DisplayHeight: 480}},
+		{"high speed", VideoInfo{Width: 1280, Height: 720, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 240, Den: 1}, AvgFrameRate: timeline.Rational{Num: 240, Den: 1}},
+			timeline.Conform{InputRate: timeline.Rational{Num: 240, Den: 1}, Rate: timeline.Rational{Num: 60, Den: 1}, Decimate: 4, InRange: "tv", InMatrix: "bt709", DisplayWidth: 1280, DisplayHeight: 720}},
+		{"100 fps", VideoInfo{Width: 640, Height: 360, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 100, Den: 1}, AvgFrameRate: timeline.Rational{Num: 100, Den: 1}},
+			timeline.Conform{InputRate: timeline.Rational{Num: 100, Den: 1}, Rate: timeline.Rational{Num: 50, Den: 1}, Decimate: 2, InRange: "tv", InMatrix: "bt601", DisplayWidth: 640, DisplayHeight: 360}},
+		{"phone vfr portrait full range", VideoInfo{Width: 1920, Height: 1080, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 30, Den: 1}, AvgFrameRate: timeline.Rational{Num: 2650, Den: 100}, ColorRange: "pc", ColorSpace: "smpte170m", Rotation: 270},
+			timeline.Conform{InputRate: timeline.Rational{Num: 30, Den: 1}, Rate: timeline.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true, Rotate: 270, InRange: "pc", InMatrix: "bt601", DisplayWidth: 1080, DisplayHeight: 1920}},
+		{"gaps but equal rates", VideoInfo{Width: 320, Height: 240, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 30, Den: 1}, AvgFrameRate: timeline.Rational{Num: 30, Den: 1}, Duration: 10, Frames: 250},
+			timeline.Conform{InputRate: timeline.Rational{Num: 30, Den: 1}, Rate: timeline.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true, InRange: "tv", InMatrix: "bt601", DisplayWidth: 320, DisplayHeight: 240}},
 	}
 	for _, c := range cases {
 		if got := ConformFor(c.v, ""); got != c.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
 		}
 	}
-	if c := ConformFor(VideoInfo{Width: 720, Height: 576, SAR: Rational{1, 1}, FrameRate: Rational{25, 1}, FieldOrder: "unknown"}, "tff"); c.Deinterlace != "tff" {
+	if c := ConformFor(VideoInfo{Width: 720, Height: 576, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 25, Den: 1}, FieldOrder: "unknown"}, "tff"); c.Deinterlace != "tff" {
 		t.Errorf("measured field order ignored: %+v", c)
 	}
 }
@@ -77,15 +78,4 @@ func TestOtherArgsGolden(t *testing.T) {
 	golden.Equal(t, "audio.args", lines(AudioArgs("http://s3/m", AudioSpec{Stream: 2, Shift: 0.54, Duration: 7.6, Bitrate: 128000, SegSeconds: 4}, "/w/a/index.m3u8", "init.mp4", "/w/a/seg_%05d.m4s")))
 	golden.Equal(t, "package.args", lines(PackageArgs("/w/720p.ffconcat", 4, "/w/720p/ffmpeg.m3u8", "init.mp4", "/w/720p/seg_%05d.m4s")))
 	golden.Equal(t, "probe.args", lines(ProbeArgs("http://s3/m")))
-}
-
-func TestTimescale(t *testing.T) {
-	for fr, want := range map[Rational]int{{30, 1}: 90000, {30000, 1001}: 90000, {24000, 1001}: 24000, {25, 1}: 90000, {7, 1}: 10003} {
-		if got := Timescale(fr); got != want {
-			t.Errorf("Timescale(%v) = %d, want %d", fr, got, want)
-		}
-	}
-	if got := SegmentFrames(Rational{30000, 1001}, 4); got != 120 {
-		t.Errorf("SegmentFrames 29.97 = %d", got)
-	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/packager"
+	"github.com/reel-video/reel/timeline"
 )
 
 // TestCodecStringsFromEncoders encodes a short clip with each ladder codec's
@@ -28,7 +30,7 @@ func TestCodecStringsFromEncoders(t *testing.T) {
 			r := ladder.Ladder{Rungs: []ladder.Rung{{Codec: codec, Width: 320, Height: 240, Bitrate: 400000}}}.Normalize().Rungs[0]
 			enc := filepath.Join(dir, "enc.mp4")
 			args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2"}
-			for k, v := range CodecArgs(r, 25, 0, Rational{25, 1}) {
+			for k, v := range CodecArgs(r, 25, 0, timeline.Rational{Num: 25, Den: 1}) {
 				args = append(args, "-"+k)
 				if v != "" {
 					args = append(args, v.(string))
@@ -47,7 +49,7 @@ func TestCodecStringsFromEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := CodecString(init)
+			s, err := packager.CodecString(init)
 			if err != nil || !re.MatchString(s) {
 				t.Fatalf("codec string %q, %v; want %s", s, err, re)
 			}
@@ -55,29 +57,11 @@ func TestCodecStringsFromEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			off, n, err := IFrameRange(seg)
+			off, n, err := packager.IFrameRange(seg)
 			if err != nil || off < 0 || n <= 8 || off+n > int64(len(seg)) || string(seg[off+4:off+8]) != "moof" {
 				t.Fatalf("I-frame range %d+%d of %d bytes: %v", off, n, len(seg), err)
 			}
 			t.Logf("%s: %s, keyframe %d of %d segment bytes", codec, s, n, len(seg))
 		})
 	}
-}
-
-func TestIFrameRangeRejectsGarbage(t *testing.T) {
-	for _, in := range [][]byte{nil, []byte("garbage!"), {0, 0, 0, 8, 'm', 'o', 'o', 'f'}, {0, 0, 0, 99, 'm', 'o', 'o', 'f'}} {
-		if _, _, err := IFrameRange(in); err == nil {
-			t.Errorf("IFrameRange(%q) succeeded", in)
-		}
-	}
-}
-
-func FuzzIFrameRange(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 16, 'm', 'o', 'o', 'f', 0, 0, 0, 8, 't', 'r', 'a', 'f'})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		off, n, err := IFrameRange(data)
-		if err == nil && (off < 0 || n <= 0 || off+n > int64(len(data))) {
-			t.Fatalf("range %d+%d outside %d bytes", off, n, len(data))
-		}
-	})
 }

@@ -8,62 +8,26 @@ import (
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
 
-// MaxOutputRate is the highest frame rate Reel writes. Faster sources are
-// slowed by keeping every n-th frame, n the smallest whole number that
-// brings the rate to MaxOutputRate or below (120 → 60, 100 → 50, 90 → 45,
-// 240 → 60), so motion stays even and no frame is blended.
-const MaxOutputRate = 60
-
-// Conform says how a master's decoded frames are made uniform before they
-// are scaled for each rung: progressive, upright, constant rate at most
-// MaxOutputRate, 8-bit 4:2:0 limited range in BT.709. It is derived from
-// the probe once, stored in the job's plan, and used by every chunk (and by
-// the single-pass reference the tests compare with).
-type Conform struct {
-	// InputRate is the master's nominal frame rate.
-	InputRate Rational `json:"input_rate"`
-	// Rate is the output frame rate.
-	Rate Rational `json:"rate"`
-	// Decimate keeps every n-th frame of a constant-rate master (1: all).
-	Decimate int `json:"decimate"`
-	// VFR marks a master whose timestamps do not follow its nominal rate
-	// (gaps, jitter): frames are resampled onto the output rate by their
-	// timestamps (ffmpeg's fps filter) instead of being counted.
-	VFR bool `json:"vfr,omitempty"`
-	// Deinterlace is "" for progressive sources, else the field order
-	// bwdif is told: "tff" or "bff".
-	Deinterlace string `json:"deinterlace,omitempty"`
-	// Rotate is the clockwise rotation applied, 0, 90, 180 or 270.
-	Rotate int `json:"rotate,omitempty"`
-	// InRange is the source's range, "tv" (limited) or "pc" (full).
-	InRange string `json:"in_range"`
-	// InMatrix is the source's YUV matrix as the scale filter names it.
-	InMatrix string `json:"in_matrix"`
-	// DisplayWidth and DisplayHeight are the upright, square-pixel size of
-	// the picture: what rungs are fitted to.
-	DisplayWidth  int `json:"display_width"`
-	DisplayHeight int `json:"display_height"`
-}
-
 // standardRates are the rates a variable-rate master's nominal rate snaps to.
-var standardRates = []Rational{{24000, 1001}, {24, 1}, {25, 1}, {30000, 1001}, {30, 1}, {48, 1}, {50, 1}, {60000, 1001}, {60, 1}, {90, 1}, {100, 1}, {120, 1}, {240, 1}}
+var standardRates = []timeline.Rational{{Num: 24000, Den: 1001}, {Num: 24, Den: 1}, {Num: 25, Den: 1}, {Num: 30000, Den: 1001}, {Num: 30, Den: 1}, {Num: 48, Den: 1}, {Num: 50, Den: 1}, {Num: 60000, Den: 1001}, {Num: 60, Den: 1}, {Num: 90, Den: 1}, {Num: 100, Den: 1}, {Num: 120, Den: 1}, {Num: 240, Den: 1}}
 
 // ConformFor derives the conform of a probed video stream. fieldOrder
 // overrides the stream's field order when the caller measured it (idet);
 // pass "" to use the stream's.
-func ConformFor(v VideoInfo, fieldOrder string) Conform {
-	c := Conform{InputRate: v.FrameRate.Reduce(), Decimate: 1, Rotate: v.Rotation, InRange: "tv"}
+func ConformFor(v VideoInfo, fieldOrder string) timeline.Conform {
+	c := timeline.Conform{InputRate: v.FrameRate.Reduce(), Decimate: 1, Rotate: v.Rotation, InRange: "tv"}
 	c.VFR = isVFR(v)
 	if c.VFR {
 		c.InputRate = nominalRate(v)
 	}
-	n := int(math.Ceil(c.InputRate.Float()/MaxOutputRate - 1e-9))
+	n := int(math.Ceil(c.InputRate.Float()/timeline.MaxOutputRate - 1e-9))
 	if n < 1 {
 		n = 1
 	}
-	c.Rate = Rational{c.InputRate.Num, c.InputRate.Den * n}.Reduce()
+	c.Rate = timeline.Rational{Num: c.InputRate.Num, Den: c.InputRate.Den * n}.Reduce()
 	if !c.VFR {
 		c.Decimate = n
 	}
@@ -108,7 +72,7 @@ func isVFR(v VideoInfo) bool {
 // nominalRate is the constant rate a variable-rate stream is resampled to:
 // its r_frame_rate when that is a standard rate, else the standard rate
 // nearest its average rate.
-func nominalRate(v VideoInfo) Rational {
+func nominalRate(v VideoInfo) timeline.Rational {
 	for _, s := range standardRates {
 		if math.Abs(s.Float()-v.FrameRate.Float()) < 0.001*s.Float() {
 			return s
@@ -149,40 +113,11 @@ func inMatrix(v VideoInfo) string {
 	return "bt709"
 }
 
-// FirstSlot is the output frame slot of a variable-rate master's first
-// frame: slot n is the frame shown at time n / Rate on the master's
-// timeline.
-func (c Conform) FirstSlot(start float64) int64 {
-	return int64(math.Round(start * c.Rate.Float()))
-}
-
-// OutputFrames is the number of frames Reel writes for a master of frames
-// frames starting at start and lasting duration seconds.
-func (c Conform) OutputFrames(frames int64, start, duration float64) int64 {
-	if c.VFR {
-		return int64(math.Round((start+duration)*c.Rate.Float())) - c.FirstSlot(start)
-	}
-	k := int64(max(c.Decimate, 1))
-	return (frames + k - 1) / k
-}
-
-// Window selects a chunk's frames from its decoded input. For a
-// constant-rate master it is a span of the input timeline (Start, End in
-// seconds, End 0 meaning to the end) holding exactly the chunk's input
-// frames. For a variable-rate master the input timeline is shifted by Base
-// back to the master's own, and output slots [FirstSlot, EndSlot) are kept
-// (EndSlot 0 meaning to the end).
-type Window struct {
-	Start, End         float64
-	Base               float64
-	FirstSlot, EndSlot int64
-}
-
 // frames applies the conform's timing, deinterlacing, rotation and color
 // conversion to the decoded video stream v: the result is the chunk's
 // frames, numbered from zero at the output rate, upright, 8-bit 4:2:0
 // limited-range BT.709 at the source's size.
-func (c Conform) frames(v *ffmpeg.Stream, w Window) *ffmpeg.Stream {
+func conformFrames(c timeline.Conform, v *ffmpeg.Stream, w timeline.Window) *ffmpeg.Stream {
 	deint := func(v *ffmpeg.Stream) *ffmpeg.Stream {
 		if c.Deinterlace == "" {
 			return v

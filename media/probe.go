@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/reel-video/reel/timeline"
 	"math"
 	"os/exec"
 	"regexp"
@@ -20,41 +21,6 @@ import (
 // retrying will not help.
 var ErrInvalidMedia = errors.New("invalid media")
 
-// Rational is a ratio such as a frame rate (30000/1001) or an aspect ratio.
-type Rational struct {
-	Num int `json:"num"`
-	Den int `json:"den"`
-}
-
-// Float returns the value of r, or 0 when the denominator is 0.
-func (r Rational) Float() float64 {
-	if r.Den == 0 {
-		return 0
-	}
-	return float64(r.Num) / float64(r.Den)
-}
-
-func (r Rational) String() string { return fmt.Sprintf("%d/%d", r.Num, r.Den) }
-
-// ParseRational reads "30000/1001", "16:9" or "25".
-func ParseRational(s string) (Rational, error) {
-	s = strings.TrimSpace(s)
-	sep := strings.IndexAny(s, "/:")
-	if sep < 0 {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return Rational{}, fmt.Errorf("rational %q: %w", s, err)
-		}
-		return Rational{n, 1}, nil
-	}
-	n, err1 := strconv.Atoi(s[:sep])
-	d, err2 := strconv.Atoi(s[sep+1:])
-	if err1 != nil || err2 != nil {
-		return Rational{}, fmt.Errorf("rational %q is not N/D", s)
-	}
-	return Rational{n, d}, nil
-}
-
 // VideoInfo describes the video stream Reel transcodes.
 type VideoInfo struct {
 	Index  int    `json:"index"`
@@ -62,16 +28,16 @@ type VideoInfo struct {
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
 	// SAR is the sample (pixel) aspect ratio, 1:1 when the stream has none.
-	SAR Rational `json:"sar"`
+	SAR timeline.Rational `json:"sar"`
 	// FrameRate is the nominal rate: r_frame_rate, the rate all timestamps
 	// fit, unless it is implausible next to the average rate.
-	FrameRate Rational `json:"frame_rate"`
+	FrameRate timeline.Rational `json:"frame_rate"`
 	// AvgFrameRate is frames over duration; it differs from FrameRate for
 	// variable-rate streams.
-	AvgFrameRate Rational `json:"avg_frame_rate"`
-	PixFmt       string   `json:"pix_fmt"`
-	Frames       int64    `json:"frames"`
-	Duration     float64  `json:"duration"`
+	AvgFrameRate timeline.Rational `json:"avg_frame_rate"`
+	PixFmt       string            `json:"pix_fmt"`
+	Frames       int64             `json:"frames"`
+	Duration     float64           `json:"duration"`
 	// StartTime is the timestamp of the stream's first frame, in seconds.
 	StartTime float64 `json:"start_time"`
 	// FieldOrder is ffprobe's field_order: progressive, tt, bb, tb, bt or
@@ -206,13 +172,13 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 			videoFound = true
 			v := VideoInfo{Index: s.Index, Codec: s.CodecName, Width: s.Width, Height: s.Height, PixFmt: s.PixFmt,
 				FieldOrder: s.FieldOrder, ColorRange: s.ColorRange, ColorSpace: s.ColorSpace}
-			v.SAR, _ = ParseRational(s.SampleAspect)
+			v.SAR, _ = timeline.ParseRational(s.SampleAspect)
 			if v.SAR.Num <= 0 || v.SAR.Den <= 0 {
-				v.SAR = Rational{1, 1}
+				v.SAR = timeline.Rational{Num: 1, Den: 1}
 			}
 			v.SAR = v.SAR.Reduce()
-			v.FrameRate, _ = ParseRational(s.RFrameRate)
-			v.AvgFrameRate, _ = ParseRational(s.AvgFrameRate)
+			v.FrameRate, _ = timeline.ParseRational(s.RFrameRate)
+			v.AvgFrameRate, _ = timeline.ParseRational(s.AvgFrameRate)
 			if avg := v.AvgFrameRate; avg.Num > 0 && avg.Den > 0 &&
 				(v.FrameRate.Float() <= 0 || v.FrameRate.Float() > 2*avg.Float()) {
 				v.FrameRate = avg
@@ -305,21 +271,6 @@ func rotation(tag string, matrix func() (float64, bool)) int {
 		deg += 360
 	}
 	return deg
-}
-
-// Reduce returns r in lowest terms.
-func (r Rational) Reduce() Rational {
-	a, b := r.Num, r.Den
-	for b != 0 {
-		a, b = b, a%b
-	}
-	if a < 0 {
-		a = -a
-	}
-	if a == 0 {
-		return r
-	}
-	return Rational{r.Num / a, r.Den / a}
 }
 
 // ProbeArgs returns the ffprobe arguments for input: streams and format,

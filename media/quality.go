@@ -3,7 +3,6 @@ package media
 import (
 	"bufio"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -11,47 +10,8 @@ import (
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
-
-// QualityStats are the sums behind a rendition's PSNR and SSIM, kept per
-// chunk so that chunks (and retried chunks) combine exactly.
-type QualityStats struct {
-	Frames int64 `json:"frames"`
-	// MSESum is the sum over frames of the mean squared error of Y, U and
-	// V weighted by plane size (ffmpeg psnr's mse_avg).
-	MSESum float64 `json:"mse_sum"`
-	// SSIMSum is the sum over frames of ffmpeg ssim's "All" value.
-	SSIMSum float64 `json:"ssim_sum"`
-}
-
-// Add returns the combined stats of s and o.
-func (s QualityStats) Add(o QualityStats) QualityStats {
-	return QualityStats{Frames: s.Frames + o.Frames, MSESum: s.MSESum + o.MSESum, SSIMSum: s.SSIMSum + o.SSIMSum}
-}
-
-// maxPSNR stands for identical pictures, whose PSNR is infinite.
-const maxPSNR = 100
-
-// PSNR is 10·log10(255² / mean MSE) in dB over all frames: the PSNR of the
-// whole sequence, as ffmpeg's psnr filter prints it, capped at 100 dB.
-func (s QualityStats) PSNR() float64 {
-	if s.Frames == 0 {
-		return 0
-	}
-	mse := s.MSESum / float64(s.Frames)
-	if mse <= 0 {
-		return maxPSNR
-	}
-	return math.Min(10*math.Log10(255*255/mse), maxPSNR)
-}
-
-// SSIM is the mean per-frame SSIM (all planes).
-func (s QualityStats) SSIM() float64 {
-	if s.Frames == 0 {
-		return 0
-	}
-	return s.SSIMSum / float64(s.Frames)
-}
 
 // QualitySpec describes the measurement of one encoded chunk: the chunk's
 // source frames (decoded and conformed exactly as for the encode) against
@@ -61,8 +21,8 @@ type QualitySpec struct {
 	// master, read as ReferenceArgs reads it.
 	ConcatList string
 	Master     string
-	Conform    Conform
-	Window     Window
+	Conform    timeline.Conform
+	Window     timeline.Window
 	// Preroll frames at the start of the window and of each encoded file
 	// are left out of the measurement.
 	Preroll int64
@@ -89,7 +49,7 @@ func QualityArgs(s QualitySpec) []string {
 		}
 		return v.Filter("trim", ffmpeg.Args{}, ffmpeg.KwArgs{"start_frame": s.Preroll}).Filter("setpts", ffmpeg.Args{"N"})
 	}
-	ref := skip(s.Conform.frames(in.Get("v:0"), s.Window))
+	ref := skip(conformFrames(s.Conform, in.Get("v:0"), s.Window))
 	var split *ffmpeg.Node
 	if len(s.Rungs) > 1 {
 		split = ref.Split()
@@ -115,8 +75,8 @@ func QualityArgs(s QualitySpec) []string {
 
 // ReadQuality sums the per-frame statistics ffmpeg's psnr and ssim filters
 // wrote to psnrLog and ssimLog.
-func ReadQuality(psnrLog, ssimLog string) (QualityStats, error) {
-	var q QualityStats
+func ReadQuality(psnrLog, ssimLog string) (timeline.QualityStats, error) {
+	var q timeline.QualityStats
 	var ssimFrames int64
 	if err := eachField(psnrLog, "mse_avg", func(v float64) { q.MSESum += v; q.Frames++ }); err != nil {
 		return q, err

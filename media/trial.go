@@ -10,6 +10,7 @@ import (
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
 
 // TrialSpec describes the trial encodes of one sample of a title for a
@@ -19,8 +20,8 @@ import (
 // the source at the reference size.
 type TrialSpec struct {
 	ConcatList     string
-	Conform        Conform
-	Window         Window
+	Conform        timeline.Conform
+	Window         timeline.Window
 	Frames         int64
 	SegmentSeconds float64
 	Trials         []ladder.Rung
@@ -35,7 +36,7 @@ type TrialSpec struct {
 }
 
 func (s TrialSpec) source() *ffmpeg.Stream {
-	v := s.Conform.frames(ffmpeg.Input(s.ConcatList, pieceInput()).Get("v:0"), s.Window)
+	v := conformFrames(s.Conform, ffmpeg.Input(s.ConcatList, pieceInput()).Get("v:0"), s.Window)
 	return v.Filter("trim", ffmpeg.Args{}, ffmpeg.KwArgs{"end_frame": s.Frames})
 }
 
@@ -79,8 +80,8 @@ func everyOther(v *ffmpeg.Stream) *ffmpeg.Stream {
 
 // ReadPSNR returns the sums of a psnr stats file: frames and mean squared
 // error (its PSNR is QualityStats.PSNR).
-func ReadPSNR(path string) (QualityStats, error) {
-	var q QualityStats
+func ReadPSNR(path string) (timeline.QualityStats, error) {
+	var q timeline.QualityStats
 	err := eachField(path, "mse_avg", func(v float64) { q.MSESum += v; q.Frames++ })
 	if err == nil && q.Frames == 0 {
 		err = fmt.Errorf("quality: %s: no frames measured", path)

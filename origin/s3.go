@@ -20,6 +20,9 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/tus/tusd/v2/pkg/s3store"
+
+	"github.com/reel-video/reel/pipeline"
 )
 
 // Config says where the object store is.
@@ -296,9 +299,26 @@ func (s *S3) RemovePrefix(ctx context.Context, bucket, prefix string) error {
 	})
 }
 
-// SDKClient returns an aws-sdk-go-v2 S3 client for the same store, for
+// UploadPartSize is the size of each part of a resumable upload, buffered
+// on disk and then sent to S3.
+const UploadPartSize = 16 << 20
+
+// UploadStore is tusd's S3 store for resumable uploads in the masters
+// bucket, under pipeline.UploadsPrefix. Each part is buffered in tempDir
+// before it is sent, so memory stays flat whatever the upload's size.
+func (s *S3) UploadStore(tempDir string) s3store.S3Store {
+	st := s3store.New(s.cfg.Bucket, s.sdkClient())
+	st.ObjectPrefix = strings.TrimSuffix(pipeline.UploadsPrefix, "/")
+	st.TemporaryDirectory = tempDir
+	st.PreferredPartSize = UploadPartSize
+	st.MaxBufferedParts = 2
+	st.SetConcurrentPartUploads(2)
+	return st
+}
+
+// sdkClient returns an aws-sdk-go-v2 S3 client for the same store, for
 // libraries built on that SDK (tusd's S3 store).
-func (s *S3) SDKClient() *awss3.Client {
+func (s *S3) sdkClient() *awss3.Client {
 	scheme := "http"
 	if s.cfg.Secure {
 		scheme = "https"

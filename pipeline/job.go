@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/ladder"
-	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/timeline"
 )
 
 // Status is a job's stage.
@@ -115,17 +115,10 @@ type SourceInfo struct {
 	// frames every rendition has (estimated for variable-rate masters,
 	// corrected once packaged); FirstSlot is the conform's first output
 	// slot for variable-rate masters.
-	Conform      media.Conform `json:"conform"`
-	OutputFrames int64         `json:"output_frames"`
-	FirstSlot    int64         `json:"first_slot,omitempty"`
+	Conform      timeline.Conform `json:"conform"`
+	OutputFrames int64            `json:"output_frames"`
+	FirstSlot    int64            `json:"first_slot,omitempty"`
 }
-
-// MasterPrefix holds everything stored for a job's master; MasterKey is the
-// master itself, in the masters bucket.
-func MasterPrefix(id string) string { return "masters/" + id + "/" }
-
-// MasterKey is where an uploaded master is stored.
-func MasterKey(id string) string { return MasterPrefix(id) + "source" }
 
 // Rendition is one rung chosen for this job.
 type Rendition struct {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/ladder"
-	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/timeline"
 )
 
 func TestTransitions(t *testing.T) {
@@ -145,7 +145,7 @@ func TestChunkWindowDecimatedAndVFR(t *testing.T) {
 	// are 480 input frames each.
 	p, _ := MakePlan(600, 60, 1, 4, 1)
 	p.PrerollFrames = 0
-	p.Conform = media.Conform{InputRate: media.Rational{Num: 120, Den: 1}, Rate: media.Rational{Num: 60, Den: 1}, Decimate: 2}
+	p.Conform = timeline.Conform{InputRate: timeline.Rational{Num: 120, Den: 1}, Rate: timeline.Rational{Num: 60, Den: 1}, Decimate: 2}
 	if cuts := p.Cuts(); len(cuts) != 2 || abs(cuts[0]-2) > 1e-9 || abs(cuts[1]-6) > 1e-9 {
 		t.Fatalf("decimated cuts %v", cuts)
 	}
@@ -162,7 +162,7 @@ func TestChunkWindowDecimatedAndVFR(t *testing.T) {
 	// chunk's pieces start a margin before its first slot.
 	p, _ = MakePlan(300, 30, 1, 2, 1) // 60-frame chunks
 	p.PrerollFrames = 0
-	p.Conform = media.Conform{InputRate: media.Rational{Num: 30, Den: 1}, Rate: media.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true}
+	p.Conform = timeline.Conform{InputRate: timeline.Rational{Num: 30, Den: 1}, Rate: timeline.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true}
 	p.FirstSlot = 3
 	p.Pieces = []Piece{{"a", 0.1, true}, {"b", 2.1, true}, {"c", 2.9, true}, {"d", 6.1, true}}
 	w, err = p.ChunkWindow(1)

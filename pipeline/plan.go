@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/reel-video/reel/ladder"
-	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/timeline"
 )
 
 // Chunk is a range of source frames [Start, End) encoded by one task.
@@ -15,7 +15,7 @@ type Chunk struct {
 	End   int64 `json:"end"`
 	// Quality holds, once the chunk is encoded, the PSNR and SSIM sums of
 	// each rendition (in rendition order) against the chunk's source.
-	Quality []media.QualityStats `json:"quality,omitempty"`
+	Quality []timeline.QualityStats `json:"quality,omitempty"`
 }
 
 // Piece is one stream-copied slice of the master made by the split stage.
@@ -40,9 +40,9 @@ type Plan struct {
 	Chunks         []Chunk `json:"chunks"`
 	Pieces         []Piece `json:"pieces,omitempty"`
 	// Conform is how every chunk's frames are made uniform.
-	Conform media.Conform `json:"conform"`
+	Conform timeline.Conform `json:"conform"`
 	// FirstSlot is, for a variable-rate master, the output slot of its
-	// first frame (see media.Conform.FirstSlot).
+	// first frame (see timeline.Conform.FirstSlot).
 	FirstSlot int64 `json:"first_slot,omitempty"`
 	// PrerollFrames is how many frames before its start each chunk (but
 	// the first) encodes and throws away, so the encoder's rate control
@@ -116,9 +116,9 @@ func MakePlan(frames int64, num, den int, segSeconds float64, chunkSegments int)
 		segFrames = 1
 	}
 	chunkFrames := segFrames * int64(chunkSegments)
-	rate := media.Rational{Num: num, Den: den}
+	rate := timeline.Rational{Num: num, Den: den}
 	p := Plan{FrameRateNum: num, FrameRateDen: den, SegmentSeconds: segSeconds, SegmentFrames: segFrames, Frames: frames,
-		Conform: media.Conform{InputRate: rate, Rate: rate, Decimate: 1}, PrerollFrames: max(segFrames, int64(math.Round(PrerollSeconds*fps)))}
+		Conform: timeline.Conform{InputRate: rate, Rate: rate, Decimate: 1}, PrerollFrames: max(segFrames, int64(math.Round(PrerollSeconds*fps)))}
 	for start, i := int64(0), 0; start < frames; start, i = start+chunkFrames, i+1 {
 		p.Chunks = append(p.Chunks, Chunk{Index: i, Start: start, End: min(start+chunkFrames, frames)})
 	}
@@ -175,11 +175,11 @@ func (p Plan) Cuts() []float64 {
 
 // Window says how one chunk is read: which pieces to join (starting at a
 // clean one), and how the chunk's frames are selected from the joined
-// timeline (media.Window).
+// timeline (timeline.Window).
 type Window struct {
 	Pieces    []int
 	Durations []float64 // duration of each listed piece but the last
-	Select    media.Window
+	Select    timeline.Window
 	// Preroll is how many frames before the chunk Select includes.
 	Preroll int64
 }
@@ -234,7 +234,7 @@ func (p Plan) ChunkWindow(k int) (Window, error) {
 	}
 	base := p.Pieces[w.Pieces[0]].Start
 	if p.Conform.VFR {
-		w.Select = media.Window{Base: base, FirstSlot: p.FirstSlot + c.Start}
+		w.Select = timeline.Window{Base: base, FirstSlot: p.FirstSlot + c.Start}
 		if !last {
 			w.Select.EndSlot = p.FirstSlot + c.End
 		}

@@ -9,28 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/pipeline"
 )
-
-// Key is an API key's record. The key itself is never stored: only its
-// SHA-256, under which the record is found.
-type Key struct {
-	// ID is the first characters of the key's hash: enough to name it in
-	// a listing or to revoke it, useless to authenticate.
-	ID      string    `json:"id"`
-	Tenant  string    `json:"tenant"`
-	Admin   bool      `json:"admin"`
-	Created time.Time `json:"created"`
-}
-
-// ErrNoKey is returned for a key that does not exist or was revoked.
-var ErrNoKey = errors.New("unknown API key")
 
 const (
 	keysIndex = "reel:keys"  // hash: key ID -> key hash
@@ -39,12 +27,6 @@ const (
 	keyLead   = "reel_"      // every key starts with this
 	rateKey   = "reel:rate:" // + key ID + ":" + window: requests counted
 )
-
-var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// ValidTenant reports whether name can name a tenant: 1 to 63 lower-case
-// letters, digits, '-' and '_', starting with a letter or digit.
-func ValidTenant(name string) bool { return tenantRE.MatchString(name) }
 
 // Keys keeps API keys in Redis.
 type Keys struct {
@@ -58,36 +40,36 @@ func hashKey(key string) string {
 
 // Create makes a new key for tenant and returns it with its record; the
 // key is shown this once.
-func (k *Keys) Create(ctx context.Context, tenant string, admin bool) (string, Key, error) {
-	if !ValidTenant(tenant) {
-		return "", Key{}, fmt.Errorf("tenant %q: use 1 to 63 lower-case letters, digits, '-' or '_'", tenant)
+func (k *Keys) Create(ctx context.Context, tenant string, admin bool) (string, pipeline.Key, error) {
+	if !pipeline.ValidTenant(tenant) {
+		return "", pipeline.Key{}, fmt.Errorf("tenant %q: %s", tenant, pipeline.TenantRule)
 	}
 	var raw [20]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", Key{}, err
+		return "", pipeline.Key{}, err
 	}
 	key := keyLead + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
 	rec, err := k.Register(ctx, key, tenant, admin)
 	if err != nil {
-		return "", Key{}, err
+		return "", pipeline.Key{}, err
 	}
 	return key, rec, nil
 }
 
 // Register stores a key chosen elsewhere (an admin key file), replacing
 // any record it had.
-func (k *Keys) Register(ctx context.Context, key, tenant string, admin bool) (Key, error) {
+func (k *Keys) Register(ctx context.Context, key, tenant string, admin bool) (pipeline.Key, error) {
 	if !strings.HasPrefix(key, keyLead) || len(key) < len(keyLead)+20 {
-		return Key{}, fmt.Errorf("an API key starts with %q and has at least 20 more characters", keyLead)
+		return pipeline.Key{}, fmt.Errorf("an API key starts with %q and has at least 20 more characters", keyLead)
 	}
-	if !ValidTenant(tenant) {
-		return Key{}, fmt.Errorf("tenant %q: use 1 to 63 lower-case letters, digits, '-' or '_'", tenant)
+	if !pipeline.ValidTenant(tenant) {
+		return pipeline.Key{}, fmt.Errorf("tenant %q: %s", tenant, pipeline.TenantRule)
 	}
-	rec := Key{ID: hashKey(key)[:keyIDLen], Tenant: tenant, Admin: admin, Created: time.Now().UTC()}
+	rec := pipeline.Key{ID: hashKey(key)[:keyIDLen], Tenant: tenant, Admin: admin, Created: time.Now().UTC()}
 	return rec, k.store(ctx, hashKey(key), rec)
 }
 
-func (k *Keys) store(ctx context.Context, hash string, rec Key) error {
+func (k *Keys) store(ctx context.Context, hash string, rec pipeline.Key) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -103,32 +85,32 @@ func (k *Keys) store(ctx context.Context, hash string, rec Key) error {
 	return nil
 }
 
-// Lookup returns the record of key, or ErrNoKey.
-func (k *Keys) Lookup(ctx context.Context, key string) (Key, error) {
+// Lookup returns the record of key, or pipeline.ErrNoKey.
+func (k *Keys) Lookup(ctx context.Context, key string) (pipeline.Key, error) {
 	if !strings.HasPrefix(key, keyLead) {
-		return Key{}, ErrNoKey
+		return pipeline.Key{}, pipeline.ErrNoKey
 	}
 	data, err := k.C.Get(ctx, keyPrefix+hashKey(key)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return Key{}, ErrNoKey
+		return pipeline.Key{}, pipeline.ErrNoKey
 	}
 	if err != nil {
-		return Key{}, fmt.Errorf("look up key: %w", err)
+		return pipeline.Key{}, fmt.Errorf("look up key: %w", err)
 	}
-	var rec Key
+	var rec pipeline.Key
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return Key{}, fmt.Errorf("look up key: %w", err)
+		return pipeline.Key{}, fmt.Errorf("look up key: %w", err)
 	}
 	return rec, nil
 }
 
 // List returns every key's record, by tenant and then creation.
-func (k *Keys) List(ctx context.Context) ([]Key, error) {
+func (k *Keys) List(ctx context.Context) ([]pipeline.Key, error) {
 	hashes, err := k.C.HGetAll(ctx, keysIndex).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	out := []Key{}
+	out := []pipeline.Key{}
 	for _, h := range hashes {
 		data, err := k.C.Get(ctx, keyPrefix+h).Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -137,7 +119,7 @@ func (k *Keys) List(ctx context.Context) ([]Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
-		var rec Key
+		var rec pipeline.Key
 		if json.Unmarshal(data, &rec) == nil {
 			out = append(out, rec)
 		}
@@ -155,7 +137,7 @@ func (k *Keys) List(ctx context.Context) ([]Key, error) {
 func (k *Keys) Revoke(ctx context.Context, id string) error {
 	h, err := k.C.HGet(ctx, keysIndex, id).Result()
 	if errors.Is(err, redis.Nil) {
-		return ErrNoKey
+		return pipeline.ErrNoKey
 	}
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
@@ -199,20 +181,20 @@ type CachedKeys struct {
 	*Keys
 	// OnStale, if set, is told when a remembered key is trusted because
 	// Redis failed.
-	OnStale func(k Key, err error)
+	OnStale func(k pipeline.Key, err error)
 
 	mu    sync.Mutex
 	found map[[32]byte]cachedKey
 }
 
 type cachedKey struct {
-	key Key
+	key pipeline.Key
 	at  time.Time
 }
 
 // Lookup finds a key, from memory when it was found less than
 // KeyCacheTTL ago.
-func (c *CachedKeys) Lookup(ctx context.Context, key string) (Key, error) {
+func (c *CachedKeys) Lookup(ctx context.Context, key string) (pipeline.Key, error) {
 	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
 	cached, ok := c.found[h]
@@ -229,7 +211,7 @@ func (c *CachedKeys) Lookup(ctx context.Context, key string) (Key, error) {
 			c.found = map[[32]byte]cachedKey{}
 		}
 		c.found[h] = cachedKey{k, time.Now()}
-	case errors.Is(err, ErrNoKey):
+	case errors.Is(err, pipeline.ErrNoKey):
 		delete(c.found, h)
 	case ok:
 		if c.OnStale != nil {

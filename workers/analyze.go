@@ -10,6 +10,7 @@ import (
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/timeline"
 )
 
 // Per-title sampling: one sample per SampleEvery of the title (at least
@@ -103,10 +104,10 @@ func (w *Worker) trials(ctx context.Context, t pipeline.Task, j *pipeline.Job) (
 		}
 	}
 	fps := j.Plan.FPS()
-	gop := media.SegmentFrames(c.Rate, j.Plan.SegmentSeconds)
+	gop := timeline.SegmentFrames(c.Rate, j.Plan.SegmentSeconds)
 	a := &pipeline.Analysis{Metric: "psnr", Width: ref.Width, Height: ref.Height}
 	bits := make([]float64, len(trials))
-	quality := make([]media.QualityStats, len(trials))
+	quality := make([]timeline.QualityStats, len(trials))
 	ks := samples(j.Plan, float64(j.Plan.Frames)/fps)
 	for _, k := range ks {
 		s, b, q, err := w.sample(ctx, t, j, k, sampleFrames(j.Plan, len(ks)), trials, ref, gop)
@@ -150,7 +151,7 @@ func sampleFrames(p *pipeline.Plan, n int) int64 {
 
 // sample runs the trial encodes of chunk k's first frames and
 // returns each trial's bits per frame and quality sums.
-func (w *Worker) sample(ctx context.Context, t pipeline.Task, j *pipeline.Job, k int, frames int64, trials []ladder.Rung, ref ladder.Rung, gop int64) (pipeline.Sample, []float64, []media.QualityStats, error) {
+func (w *Worker) sample(ctx context.Context, t pipeline.Task, j *pipeline.Job, k int, frames int64, trials []ladder.Rung, ref ladder.Rung, gop int64) (pipeline.Sample, []float64, []timeline.QualityStats, error) {
 	var s pipeline.Sample
 	win, err := j.Plan.ChunkWindow(k)
 	if err != nil {
@@ -188,7 +189,7 @@ func (w *Worker) sample(ctx context.Context, t pipeline.Task, j *pipeline.Job, k
 	if err != nil {
 		return s, nil, nil, fmt.Errorf("analyze %s chunk %d: %w", j.ID, k, err)
 	}
-	q := make([]media.QualityStats, len(trials))
+	q := make([]timeline.QualityStats, len(trials))
 	for i := range trials {
 		if q[i], err = media.ReadPSNR(spec.PSNRLogs[i]); err != nil {
 			return s, nil, nil, fmt.Errorf("analyze %s chunk %d: %w", j.ID, k, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/timeline"
 )
 
 // Names inside a track folder.
@@ -89,7 +90,7 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
 		}
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), outPrefix(j.ID)+name, p, contentType(name), ""); err != nil {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID)+name, p, contentType(name), ""); err != nil {
 			return err
 		}
 	}
@@ -102,7 +103,7 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 			peak, avg := tracks[i].Bandwidth()
 			r.Codecs, r.Bandwidth, r.AverageBandwidth = tracks[i].Codecs, peak, avg
 			r.Frames = int64(math.Round(tracks[i].Duration() * fps))
-			var q media.QualityStats
+			var q timeline.QualityStats
 			for _, c := range j.Plan.Chunks {
 				if i < len(c.Quality) {
 					q = q.Add(c.Quality[i])
@@ -135,7 +136,7 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 	for _, c := range j.Plan.Chunks {
 		inpoints = append(inpoints, float64(j.Plan.Preroll(c.Index))/fps)
 		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
-		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, c.Index), p); err != nil {
+		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, c.Index), p); err != nil {
 			return packager.Track{}, err
 		}
 		files = append(files, p)
@@ -161,7 +162,7 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 	if err != nil {
 		return packager.Track{}, err
 	}
-	if tr.Codecs, err = media.CodecString(init); err != nil {
+	if tr.Codecs, err = packager.CodecString(init); err != nil {
 		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	for _, seg := range tr.Segments {
@@ -169,21 +170,21 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		if err != nil {
 			return packager.Track{}, err
 		}
-		off, n, err := media.IFrameRange(data)
+		off, n, err := packager.IFrameRange(data)
 		if err != nil {
 			return packager.Track{}, fmt.Errorf("package %s %s: %s: %w", j.ID, r.Name, seg.URI, err)
 		}
 		tr.IFrames = append(tr.IFrames, packager.Range{Offset: off, Length: n})
 	}
 	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
-	tr.Timescale = media.Timescale(media.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen})
+	tr.Timescale = timeline.Timescale(timeline.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen})
 	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
 		return packager.Track{}, err
 	}
 	if err := os.WriteFile(filepath.Join(out, packager.IFramePlaylist), packager.IFramePlaylistFor(tr), 0o644); err != nil {
 		return packager.Track{}, err
 	}
-	if err := w.uploadDir(ctx, out, outPrefix(j.ID)+r.Name+"/"); err != nil {
+	if err := w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+r.Name+"/"); err != nil {
 		return packager.Track{}, err
 	}
 	return tr, nil
@@ -215,7 +216,7 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (p
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return packager.Track{}, err
 	}
-	prefix := outPrefix(j.ID) + audioTrack + "/"
+	prefix := pipeline.PackagedPrefix(j.ID) + audioTrack + "/"
 	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), prefix+ffmpegPlaylist, filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
@@ -280,7 +281,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return err
 	}
-	src := outPrefix(j.ID)
+	src := pipeline.PackagedPrefix(j.ID)
 	keys, err := w.Objects.List(ctx, w.Objects.Bucket(), src)
 	if err != nil {
 		return err
@@ -296,7 +297,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	}
 	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
 	var published []string
-	pub := &publishedSet{HLS: vodPrefix(j.ID) + masterName, DASH: vodPrefix(j.ID) + mpdName}
+	pub := &publishedSet{HLS: pipeline.PublishedPrefix(j.ID) + masterName, DASH: pipeline.PublishedPrefix(j.ID) + mpdName}
 	var copied atomic.Int64
 	// Server-side copies of one rank run several at a time; a rank starts
 	// once the one before it is whole.
@@ -312,10 +313,10 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 			if rank(k) > 0 || path.Ext(k) == ".vtt" {
 				cache = cacheManifest
 			}
-			pub.add(vodPrefix(j.ID), rel)
-			published = append(published, vodPrefix(j.ID)+rel)
+			pub.add(pipeline.PublishedPrefix(j.ID), rel)
+			published = append(published, pipeline.PublishedPrefix(j.ID)+rel)
 			g.Go(func() error {
-				if err := w.Objects.Copy(gctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), vodPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
+				if err := w.Objects.Copy(gctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
 					return err
 				}
 				if n := copied.Add(1); n%20 == 0 {
@@ -347,7 +348,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 			w.log().Warn("cannot announce the title to the edges", "job", j.ID, "err", err)
 		}
 	}
-	if err := w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), workPrefix(j.ID)); err != nil {
+	if err := w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), pipeline.WorkPrefix(j.ID)); err != nil {
 		w.log().Warn("cannot remove intermediate objects", "job", j.ID, "err", err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/timeline"
 )
 
 // presignFor is how long ffmpeg may read a master through one URL.
@@ -111,7 +112,7 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 				w.log().Warn("cannot count the workers' slots; chunks of the default size", "job", j.ID, "err", err)
 			}
 		}
-		segFrames := media.SegmentFrames(c.Rate, l.SegmentSeconds)
+		segFrames := timeline.SegmentFrames(c.Rate, l.SegmentSeconds)
 		chunkSegs = pipeline.AutoChunkSegments(src.OutputFrames, segFrames, slots)
 	}
 	plan, err := pipeline.MakePlan(src.OutputFrames, c.Rate.Num, c.Rate.Den, l.SegmentSeconds, chunkSegs)
@@ -256,7 +257,7 @@ func (w *Worker) storePiece(ctx context.Context, j *pipeline.Job, path string, f
 			return pipeline.Piece{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	key := pieceKey(j.ID, name)
+	key := pipeline.PieceKey(j.ID, name)
 	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
 		return pipeline.Piece{}, err
 	}
@@ -353,14 +354,14 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 			w.Metrics.Encode(codec, frames, j.Plan.FPS(), encoded)
 		}
 	}
-	var quality []media.QualityStats
+	var quality []timeline.QualityStats
 	if !j.Ladder.SkipQuality {
 		if quality, err = w.measure(ctx, j, list, win, rungs, outs, dir, frames); err != nil {
 			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
 	for i, r := range j.Renditions {
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), encodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
 			return err
 		}
 	}
@@ -414,7 +415,7 @@ func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return w.mediaFailure(ctx, j.ID, "the audio", fmt.Errorf("audio %s: %w", j.ID, err))
 	}
-	if err := w.uploadDir(ctx, dir, outPrefix(j.ID)+audioTrack+"/"); err != nil {
+	if err := w.uploadDir(ctx, dir, pipeline.PackagedPrefix(j.ID)+audioTrack+"/"); err != nil {
 		return err
 	}
 	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
@@ -448,7 +449,7 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 
 // measure computes each rung's PSNR and SSIM against the chunk's source
 // frames, decoded and conformed as for the encode.
-func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string, frames int64) ([]media.QualityStats, error) {
+func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string, frames int64) ([]timeline.QualityStats, error) {
 	spec := media.QualitySpec{ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll, Rungs: rungs, Encoded: outs}
 	for i := range rungs {
 		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(dir, fmt.Sprintf("psnr-%d.log", i)))
@@ -458,7 +459,7 @@ func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win 
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.QualityArgs(spec), Limits: lim}); err != nil {
 		return nil, err
 	}
-	q := make([]media.QualityStats, len(rungs))
+	q := make([]timeline.QualityStats, len(rungs))
 	for i := range rungs {
 		var err error
 		if q[i], err = media.ReadQuality(spec.PSNRLogs[i], spec.SSIMLogs[i]); err != nil {
@@ -485,9 +486,9 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 	if c.VFR {
 		notes = append(notes, fmt.Sprintf("variable frame rate (average %s fps): resampled by timestamp to a constant %s fps", ratio(s.AvgFrameRate), ratio(c.Rate.String())))
 	} else if c.Decimate > 1 {
-		notes = append(notes, fmt.Sprintf("%s fps is above %d: every %d frames one is kept, for %s fps", ratio(c.InputRate.String()), media.MaxOutputRate, c.Decimate, ratio(c.Rate.String())))
+		notes = append(notes, fmt.Sprintf("%s fps is above %d: every %d frames one is kept, for %s fps", ratio(c.InputRate.String()), timeline.MaxOutputRate, c.Decimate, ratio(c.Rate.String())))
 	}
-	if sar, err := media.ParseRational(s.SAR); err == nil && sar.Num != sar.Den {
+	if sar, err := timeline.ParseRational(s.SAR); err == nil && sar.Num != sar.Den {
 		notes = append(notes, fmt.Sprintf("pixel aspect %s: scaled to square pixels at %dx%d display size", s.SAR, c.DisplayWidth, c.DisplayHeight))
 	}
 	if c.InRange == "pc" {
@@ -508,7 +509,7 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 
 // ratio prints a frame rate such as "30000/1001" as "29.97".
 func ratio(r string) string {
-	q, err := media.ParseRational(r)
+	q, err := timeline.ParseRational(r)
 	if err != nil || q.Den == 0 {
 		return r
 	}

@@ -55,7 +55,7 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.PosterArgs(in, pos, poster), Limits: w.Limits.streamLimits(0, 0)}); err != nil {
 		return err
 	}
-	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), outPrefix(j.ID)+posterName, poster, contentType(posterName), ""); err != nil {
+	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID)+posterName, poster, contentType(posterName), ""); err != nil {
 		return err
 	}
 
@@ -96,5 +96,5 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	if err := os.WriteFile(filepath.Join(out, thumbsVTT), vtt, 0o644); err != nil {
 		return err
 	}
-	return w.uploadDir(ctx, out, outPrefix(j.ID)+thumbsDir+"/")
+	return w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+thumbsDir+"/")
 }

@@ -63,15 +63,6 @@ type Worker struct {
 	Slots func(ctx context.Context) (int, error)
 }
 
-// Object key layout.
-func workPrefix(id string) string     { return "work/" + id + "/" }
-func pieceKey(id, name string) string { return workPrefix(id) + "pieces/" + name }
-func outPrefix(id string) string      { return workPrefix(id) + "out/" }
-func vodPrefix(id string) string      { return "vod/" + id + "/" }
-func encodedKey(id, rung string, k int) string {
-	return fmt.Sprintf("%senc/%s/%05d.mp4", workPrefix(id), rung, k)
-}
-
 // Register adds the handlers to mux.
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	handlers := map[pipeline.TaskKind]func(context.Context, pipeline.Task) error{
@@ -135,8 +126,8 @@ func (w *Worker) cleanup(ctx context.Context, t pipeline.Task) error {
 	if j.Status != pipeline.StatusCanceled {
 		return nil
 	}
-	return errors.Join(w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), workPrefix(j.ID)),
-		w.Objects.RemovePrefix(ctx, w.Objects.OriginBucket(), vodPrefix(j.ID)))
+	return errors.Join(w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), pipeline.WorkPrefix(j.ID)),
+		w.Objects.RemovePrefix(ctx, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID)))
 }
 
 // ErrorHandler fails the job when a task gives up: a permanent error, or

@@ -160,7 +160,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 		return fmt.Errorf("prepare buckets: %w", err)
 	}
 	var staleLogged atomic.Int64
-	keys := &store.CachedKeys{Keys: &store.Keys{C: st.rdb}, OnStale: func(k store.Key, err error) {
+	keys := &store.CachedKeys{Keys: &store.Keys{C: st.rdb}, OnStale: func(k pipeline.Key, err error) {
 		if now := time.Now().Unix(); now-staleLogged.Swap(now) >= 10 { // once in 10 s at most
 			log.Warn("key store unreachable; trusting keys found before", "key_id", k.ID, "err", err)
 		}
@@ -182,7 +182,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 			onAdminKey(key)
 		}
 	}
-	resumable, err := api.NewResumable(api.ResumableConfig{S3: s3.SDKClient(), Bucket: c.Bucket, TempDir: c.WorkDir, MaxSize: c.MaxUpload,
+	resumable, err := api.NewResumable(api.ResumableConfig{Store: s3.UploadStore(c.WorkDir), MaxSize: c.MaxUpload,
 		Stall: c.StallTimeout, Locker: &store.UploadLocker{C: st.rdb}})
 	if err != nil {
 		return err

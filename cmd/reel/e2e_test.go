@@ -26,6 +26,7 @@ import (
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/timeline"
 )
 
 // devStack is one `reel dev --workers 2` shared by the end-to-end tests.
@@ -298,7 +299,7 @@ func ffprobeFrames(t *testing.T, input string) int64 {
 // master as ffmpeg decodes it (rotation applied), scaled to w x h and
 // converted from the source's range and matrix (as the job found them) to
 // limited-range BT.709 like the rendition.
-func minPSNR(t *testing.T, rendition, master string, w, h int, c media.Conform) float64 {
+func minPSNR(t *testing.T, rendition, master string, w, h int, c timeline.Conform) float64 {
 	t.Helper()
 	// A folder of its own: test names may hold characters that mean
 	// something in a filter graph.

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/gateway"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
 )
 
@@ -58,7 +59,7 @@ type keyTenants struct{ keys *store.CachedKeys }
 
 func (k keyTenants) Tenant(ctx context.Context, key string) (string, error) {
 	rec, err := k.keys.Lookup(ctx, key)
-	if errors.Is(err, store.ErrNoKey) {
+	if errors.Is(err, pipeline.ErrNoKey) {
 		return "", gateway.ErrUnknownKey
 	}
 	return rec.Tenant, err

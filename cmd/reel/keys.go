@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
 )
-
-// AdminTenant is the tenant of the admin key a server creates for itself.
-const AdminTenant = "admin"
 
 // ensureAdminKey makes sure the key in path is a registered admin key:
 // a key already in the file is registered if Redis lost it; with no file,
@@ -24,17 +22,17 @@ func ensureAdminKey(ctx context.Context, keys *store.Keys, path string) (string,
 		key := strings.TrimSpace(string(data))
 		if _, err := keys.Lookup(ctx, key); err == nil {
 			return key, nil
-		} else if !errors.Is(err, store.ErrNoKey) {
+		} else if !errors.Is(err, pipeline.ErrNoKey) {
 			return "", err
 		}
-		if _, err := keys.Register(ctx, key, AdminTenant, true); err != nil {
+		if _, err := keys.Register(ctx, key, pipeline.AdminTenant, true); err != nil {
 			return "", fmt.Errorf("admin key file %s: %w", path, err)
 		}
 		return key, nil
 	case !errors.Is(err, os.ErrNotExist):
 		return "", fmt.Errorf("admin key file: %w", err)
 	}
-	key, _, err := keys.Create(ctx, AdminTenant, true)
+	key, _, err := keys.Create(ctx, pipeline.AdminTenant, true)
 	if err != nil {
 		return "", err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/timeline"
 )
 
 // codecPrefix is the RFC 6381 prefix each ladder codec must produce.
@@ -35,7 +36,7 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 		t.Fatalf("job %s: status %s error %+v", v.ID, v.Status, v.Error)
 	}
 	fps := v.Source.Conform.Rate.Float()
-	if fps <= 0 || fps > media.MaxOutputRate {
+	if fps <= 0 || fps > timeline.MaxOutputRate {
 		t.Errorf("output frame rate %s", v.Source.Conform.Rate)
 	}
 	_, master8 := get(t, v.Outputs.HLS)
@@ -171,7 +172,7 @@ func oracle(t *testing.T, v pipeline.View, master string, segSeconds float64) in
 	out := filepath.Join(dir, "single.mp4")
 	c := v.Source.Conform
 	runTool(t, "ffmpeg", media.ReferenceArgs(master, c, v.Source.FirstSlot, segSeconds, []ladder.Rung{top.Rung}, []string{out})...)
-	spec := media.QualitySpec{Master: master, Conform: c, Window: media.Window{FirstSlot: v.Source.FirstSlot}, Rungs: []ladder.Rung{top.Rung},
+	spec := media.QualitySpec{Master: master, Conform: c, Window: timeline.Window{FirstSlot: v.Source.FirstSlot}, Rungs: []ladder.Rung{top.Rung},
 		Encoded: []string{out}, PSNRLogs: []string{filepath.Join(dir, "psnr.log")}, SSIMLogs: []string{filepath.Join(dir, "ssim.log")}}
 	runTool(t, "ffmpeg", media.QualityArgs(spec)...)
 	q, err := media.ReadQuality(spec.PSNRLogs[0], spec.SSIMLogs[0])

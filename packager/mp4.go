@@ -1,4 +1,4 @@
-package media
+package packager
 
 import (
 	"encoding/binary"

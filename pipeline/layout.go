@@ -1,0 +1,52 @@
+package pipeline
+
+import "fmt"
+
+// The object-key layout of Reel's two buckets. Every key Reel writes is
+// built here.
+//
+// The masters bucket (private):
+//
+//	masters/{job}/source         a master uploaded with multipart
+//	uploads/{upload}[.info]      a resumable (tus) upload and its record
+//	work/{job}/pieces/{name}     the split's stream-copied pieces
+//	work/{job}/enc/{rung}/{k}    chunk k of a rung, encoded
+//	work/{job}/out/...           the packaged title, before publishing
+//
+// The origin bucket (public read):
+//
+//	vod/{job}/...                a published title
+const (
+	mastersRoot = "masters/"
+	// UploadsPrefix holds the resumable uploads, each beside its ".info"
+	// record.
+	UploadsPrefix = "uploads/"
+	workRoot      = "work/"
+	// PublishedRoot holds every published title in the origin bucket.
+	PublishedRoot = "vod/"
+)
+
+// MasterPrefix holds everything stored for a job's master; MasterKey is the
+// master itself, in the masters bucket.
+func MasterPrefix(id string) string { return mastersRoot + id + "/" }
+
+// MasterKey is where an uploaded master is stored.
+func MasterKey(id string) string { return MasterPrefix(id) + "source" }
+
+// WorkPrefix holds a job's intermediate objects in the masters bucket:
+// removed when the job is published or canceled.
+func WorkPrefix(id string) string { return workRoot + id + "/" }
+
+// PieceKey is where the split stores one of the master's pieces.
+func PieceKey(id, name string) string { return WorkPrefix(id) + "pieces/" + name }
+
+// EncodedKey is where chunk k of a rung is stored once encoded.
+func EncodedKey(id, rung string, k int) string {
+	return fmt.Sprintf("%senc/%s/%05d.mp4", WorkPrefix(id), rung, k)
+}
+
+// PackagedPrefix holds the packaged title before it is published.
+func PackagedPrefix(id string) string { return WorkPrefix(id) + "out/" }
+
+// PublishedPrefix holds a published title in the origin bucket.
+func PublishedPrefix(id string) string { return PublishedRoot + id + "/" }
