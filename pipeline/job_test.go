@@ -189,7 +189,7 @@ func TestNewView(t *testing.T) {
 	p, _ := MakePlan(240, 30, 1, 4, 1)
 	j := &Job{ID: "job-12345", Status: StatusEncoding, Plan: &p, HasAudio: true,
 		Renditions: []Rendition{{Frames: 240}}, Source: &SourceInfo{}}
-	v := NewView(j, map[string]float64{"probe": 1, "split": 1, ChunkCounter(0): 120, ChunkCounter(1): 60, "audio": 0.5}, nil)
+	v := NewView(j, map[string]float64{"probe": 1, "split": 1, chunkUnit(0): 120, chunkUnit(1): 60, "audio": 0.5}, nil)
 	if v.Progress.ChunksDone != 1 || v.Progress.ChunksTotal != 2 {
 		t.Errorf("chunks %d/%d", v.Progress.ChunksDone, v.Progress.ChunksTotal)
 	}
@@ -248,11 +248,11 @@ func TestResume(t *testing.T) {
 		{"failed planning", Job{Source: &SourceInfo{}}, nil, nil, StatusProbing, []string{"plan"}},
 		{"failed splitting", Job{Source: &SourceInfo{}, Plan: &plan}, nil, nil, StatusSplitting, []string{"split"}},
 		{"one chunk and the audio left", Job{Source: &SourceInfo{}, Plan: &withPieces, HasAudio: true},
-			map[string]bool{ChunkUnit(0): true, ChunkUnit(2): true}, nil, StatusEncoding, []string{"encode:1", "audio"}},
+			map[string]bool{chunkUnit(0): true, chunkUnit(2): true}, nil, StatusEncoding, []string{"encode:1", "audio"}},
 		{"failed packaging", Job{Source: &SourceInfo{}, Plan: &withPieces},
-			map[string]bool{ChunkUnit(0): true, ChunkUnit(1): true, ChunkUnit(2): true}, nil, StatusPackaging, []string{"package"}},
+			map[string]bool{chunkUnit(0): true, chunkUnit(1): true, chunkUnit(2): true}, nil, StatusPackaging, []string{"package"}},
 		{"failed publishing", Job{Source: &SourceInfo{}, Plan: &withPieces},
-			map[string]bool{ChunkUnit(0): true, ChunkUnit(1): true, ChunkUnit(2): true}, map[string]float64{CounterPackage: 1}, StatusPublishing, []string{"publish"}},
+			map[string]bool{chunkUnit(0): true, chunkUnit(1): true, chunkUnit(2): true}, map[string]float64{string(TaskPackage): 1}, StatusPublishing, []string{"publish"}},
 	}
 	for _, c := range cases {
 		st, ts := Resume(&c.job, c.done, c.counters)
@@ -280,7 +280,7 @@ func TestTimings(t *testing.T) {
 func TestResumePerTitle(t *testing.T) {
 	j := &Job{ID: "job-1", Ladder: ladder.Ladder{Mode: ladder.ModePerTitle}, Source: &SourceInfo{},
 		Plan: &Plan{Pieces: []Piece{{Key: "p"}}, Chunks: []Chunk{{Index: 0, End: 10}}}}
-	if st, tasks := Resume(j, nil, nil); st != StatusSplitting || len(tasks) != 1 || tasks[0].Kind != TaskAnalyze {
+	if st, tasks := Resume(j, nil, nil); st != StatusAnalyzing || len(tasks) != 1 || tasks[0].Kind != TaskAnalyze {
 		t.Errorf("per-title job without analysis resumes at %s with %v", st, tasks)
 	}
 	j.Analysis = &Analysis{}
@@ -309,3 +309,5 @@ func TestAutoChunkSegments(t *testing.T) {
 		}
 	}
 }
+
+func chunkUnit(k int) string { return Task{Kind: TaskEncode, Chunk: k}.Unit() }

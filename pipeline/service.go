@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -32,49 +31,6 @@ type Store interface {
 	DoneUnits(ctx context.Context, id string) (map[string]bool, error)
 	// Subscribe delivers a signal whenever the job changes, until ctx ends.
 	Subscribe(ctx context.Context, id string) (<-chan struct{}, error)
-}
-
-// TaskKind names a pipeline stage task.
-type TaskKind string
-
-// The stage tasks, in order.
-const (
-	TaskProbe TaskKind = "probe"
-	TaskPlan  TaskKind = "plan"
-	TaskSplit TaskKind = "split"
-	// TaskAnalyze chooses a per-title ladder from trial encodes.
-	TaskAnalyze TaskKind = "analyze"
-	TaskEncode  TaskKind = "encode"
-	TaskAudio   TaskKind = "audio"
-	TaskPackage TaskKind = "package"
-	TaskPublish TaskKind = "publish"
-	// TaskCleanup removes a canceled job's intermediate and published
-	// objects.
-	TaskCleanup TaskKind = "cleanup"
-)
-
-// Task is one unit of queued work.
-type Task struct {
-	Kind  TaskKind `json:"kind"`
-	JobID string   `json:"job_id"`
-	Chunk int      `json:"chunk,omitempty"`
-	// Seconds is the work the task holds, in seconds of 1080p video (an
-	// encode's frames over every rung); its timeout grows with it.
-	Seconds float64 `json:"seconds,omitempty"`
-	// Sweep marks the second, delayed run of a cleanup.
-	Sweep bool `json:"sweep,omitempty"`
-}
-
-// ID is the task's unique id: the queue refuses a second task with the same
-// id, which makes enqueueing a stage idempotent.
-func (t Task) ID() string {
-	if t.Kind == TaskEncode {
-		return t.JobID + ":" + string(t.Kind) + ":" + strconv.Itoa(t.Chunk)
-	}
-	if t.Sweep {
-		return t.JobID + ":" + string(t.Kind) + ":sweep"
-	}
-	return t.JobID + ":" + string(t.Kind)
 }
 
 // Queue runs tasks on workers.
@@ -117,81 +73,177 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 	return s.Queue.Enqueue(ctx, Task{Kind: TaskProbe, JobID: j.ID})
 }
 
-// ErrJobEnded is returned by Begin when the job is already complete, failed
-// or canceled: the task has nothing to do.
+// ErrJobEnded is returned by Begin and Done when the job is already
+// complete, failed or canceled: the task has nothing to do.
 var ErrJobEnded = errors.New("job already ended")
 
-// Begin moves the job to status (if it is not there or past it yet) and
-// returns it. A task that finds its job ended gets ErrJobEnded and stops.
-func (s *Service) Begin(ctx context.Context, id string, status Status) (*Job, error) {
-	return s.Store.Update(ctx, id, func(j *Job) error {
+// ErrNotDue is returned by Begin for a detached task whose job is not in
+// the status the task is for (a cleanup of a job that was not canceled).
+var ErrNotDue = errors.New("the job is not in the status this task is for")
+
+// ErrUnknownTask is returned for a task kind that is not in Stages.
+var ErrUnknownTask = errors.New("unknown task kind")
+
+// Begin starts task t: it moves the job to the status of the task's stage
+// (if it is not there or past it yet) and returns the job. A task that
+// finds its job ended gets ErrJobEnded and stops.
+func (s *Service) Begin(ctx context.Context, t Task) (*Job, error) {
+	st, ok := StageOf(t.Kind)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTask, t.Kind)
+	}
+	if st.Detached {
+		j, err := s.Store.Get(ctx, t.JobID)
+		if err == nil && j.Status != st.Status {
+			err = ErrNotDue
+		}
+		return j, err
+	}
+	return s.Store.Update(ctx, t.JobID, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
-		if CanMove(j.Status, status) {
-			return j.Move(status, s.Time())
+		if CanMove(j.Status, st.Status) {
+			return j.Move(st.Status, s.Time())
 		}
 		return nil
 	})
 }
 
-// Next queues the following task(s) after a stage that fans out to one task.
-func (s *Service) Next(ctx context.Context, t Task) error {
-	return s.Queue.Enqueue(ctx, t)
-}
-
-// UnitsTotal is the number of units (chunks and audio) the fan-in waits for.
-func UnitsTotal(j *Job) int64 {
-	if j.Plan == nil {
-		return 0
-	}
-	n := int64(len(j.Plan.Chunks))
-	if j.HasAudio {
-		n++
-	}
-	return n
-}
-
-// ChunkUnit and AudioUnit name the units of the fan-in.
-func ChunkUnit(k int) string { return "chunk:" + strconv.Itoa(k) }
-
-// AudioUnit is the audio task's unit.
-const AudioUnit = "audio"
-
-// UnitDone records a finished unit. When it was the last one, the package
-// task is queued; running this twice for the same unit, or for the last two
-// units at once, still queues the package task exactly once.
-func (s *Service) UnitDone(ctx context.Context, j *Job, unit string) error {
-	n, err := s.Store.AddDone(ctx, j.ID, unit)
-	if err != nil {
-		return fmt.Errorf("fan-in %s %s: %w", j.ID, unit, err)
-	}
-	if n < UnitsTotal(j) {
+// Progress reports how far task t has come: frames encoded for a
+// per-chunk task, a share from 0 to 1 for any other. Stages without a
+// progress weight keep no counter.
+func (s *Service) Progress(ctx context.Context, t Task, v float64) error {
+	if st, _ := StageOf(t.Kind); st.Weight == 0 {
 		return nil
 	}
-	return s.Queue.Enqueue(ctx, Task{Kind: TaskPackage, JobID: j.ID})
+	return s.Store.SetCounter(ctx, t.JobID, t.Unit(), v)
 }
 
-// RecordTiming adds a task's run to the job's timings.
-func (s *Service) RecordTiming(ctx context.Context, id, stage string, start, end time.Time) (*Job, error) {
-	return s.Store.Update(ctx, id, func(j *Job) error {
-		j.AddTiming(stage, start.UTC(), end.UTC())
+// Done is what a task's handler calls when its work is done, once. In one
+// update of the job it applies result (which may be nil), records the
+// task's timing from started, and moves the job on: to the status of the
+// stages queued next, or to complete after the last stage. Then it sets
+// the task's progress counter to done and queues what follows, or joins
+// the fan-in, whose last unit queues the stage after it. A duplicate
+// delivery does no harm: the result is applied again, and the queue
+// refuses tasks it already has. It returns the job as updated.
+func (s *Service) Done(ctx context.Context, t Task, started time.Time, result func(*Job) error) (*Job, error) {
+	st, ok := StageOf(t.Kind)
+	if !ok || st.Detached {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTask, t.Kind)
+	}
+	var queued []Task
+	j, err := s.Store.Update(ctx, t.JobID, func(j *Job) error {
+		if j.Status.Terminal() {
+			return ErrJobEnded
+		}
+		if result != nil {
+			if err := result(j); err != nil {
+				return err
+			}
+		}
+		now := s.Time()
+		j.AddTiming(string(t.Kind), started.UTC(), now)
+		queued = nil
+		if st.Join != "" {
+			return nil
+		}
+		if len(st.Next) == 0 {
+			return j.Move(StatusComplete, now)
+		}
+		queued = queueAfter(j, st.Next)
+		for _, q := range queued {
+			if to := stage(q.Kind).Status; CanMove(j.Status, to) {
+				if err := j.Move(to, now); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if st.Weight > 0 {
+		v := 1.0
+		if st.PerChunk && j.Plan != nil && t.Chunk >= 0 && t.Chunk < len(j.Plan.Chunks) {
+			c := j.Plan.Chunks[t.Chunk]
+			v = float64(c.End - c.Start)
+		}
+		if err := s.Store.SetCounter(ctx, j.ID, t.Unit(), v); err != nil {
+			return j, err
+		}
+	}
+	if st.Join != "" {
+		return j, s.join(ctx, j, t, st.Join)
+	}
+	for _, q := range queued {
+		if err := s.Queue.Enqueue(ctx, q); err != nil {
+			return j, err
+		}
+	}
+	return j, nil
 }
 
-// Fail marks the job failed, unless it already ended.
-func (s *Service) Fail(ctx context.Context, id, code, msg string) error {
-	_, err := s.Store.Update(ctx, id, func(j *Job) error {
+// join records that t's unit of the fan-in into target finished. When it
+// was the last one, the job moves to target's status and target's task is
+// queued; running this twice for the same unit, or for the last two units
+// at once, still queues it exactly once.
+func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) error {
+	n, err := s.Store.AddDone(ctx, j.ID, t.Unit())
+	if err != nil {
+		return fmt.Errorf("fan-in %s %s: %w", j.ID, t.Unit(), err)
+	}
+	if n < unitsTotal(j, target) {
+		return nil
+	}
+	next := queueAfter(j, []TaskKind{target})
+	if _, err := s.Store.Update(ctx, j.ID, func(j *Job) error {
+		if j.Status.Terminal() {
+			return ErrJobEnded
+		}
+		for _, q := range next {
+			if to := stage(q.Kind).Status; CanMove(j.Status, to) {
+				if err := j.Move(to, s.Time()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, q := range next {
+		if err := s.Queue.Enqueue(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Fail marks the job failed and returns it, unless it already ended (then
+// the job is nil).
+func (s *Service) Fail(ctx context.Context, id, code, msg string) (*Job, error) {
+	j, err := s.Store.Update(ctx, id, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
 		return j.Fail(code, msg, s.Time())
 	})
 	if errors.Is(err, ErrJobEnded) {
-		return nil
+		return nil, nil
 	}
-	return err
+	return j, err
+}
+
+// FailCode is the error code a job fails with when a task of kind gives
+// up after its retries.
+func FailCode(kind TaskKind) string {
+	if st, ok := StageOf(kind); ok {
+		return st.FailCode
+	}
+	return CodeInternal
 }
 
 // Cancel ends a job: status canceled, its queued tasks dropped, its running
@@ -257,84 +309,6 @@ func (s *Service) Retry(ctx context.Context, id string) (*Job, error) {
 	return j, nil
 }
 
-// Resume returns the status a failed job goes back to and the tasks that
-// finish it, given the units done and its progress counters.
-func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, []Task) {
-	switch {
-	case j.Source == nil:
-		return StatusQueued, []Task{{Kind: TaskProbe, JobID: j.ID}}
-	case j.Plan == nil:
-		return StatusProbing, []Task{{Kind: TaskPlan, JobID: j.ID}}
-	case len(j.Plan.Pieces) == 0:
-		return StatusSplitting, []Task{{Kind: TaskSplit, JobID: j.ID}}
-	case j.Ladder.PerTitle() && j.Analysis == nil:
-		return StatusSplitting, []Task{{Kind: TaskAnalyze, JobID: j.ID}}
-	}
-	var tasks []Task
-	for _, c := range j.Plan.Chunks {
-		if !done[ChunkUnit(c.Index)] {
-			tasks = append(tasks, EncodeTask(j, c.Index))
-		}
-	}
-	if j.HasAudio && !done[AudioUnit] {
-		tasks = append(tasks, Task{Kind: TaskAudio, JobID: j.ID})
-	}
-	switch {
-	case len(tasks) > 0:
-		return StatusEncoding, tasks
-	case counters[CounterPackage] < 1:
-		return StatusPackaging, []Task{{Kind: TaskPackage, JobID: j.ID}}
-	}
-	return StatusPublishing, []Task{{Kind: TaskPublish, JobID: j.ID}}
-}
-
-// EncodeTask is the encode task of chunk k, with its work in seconds of
-// 1080p video over every rung.
-func EncodeTask(j *Job, k int) Task {
-	t := Task{Kind: TaskEncode, JobID: j.ID, Chunk: k}
-	if j.Plan == nil || k < 0 || k >= len(j.Plan.Chunks) || j.Plan.FPS() <= 0 {
-		return t
-	}
-	c := j.Plan.Chunks[k]
-	var pixels float64
-	for _, r := range j.Renditions {
-		pixels += max(float64(r.Width*r.Height)/(1920*1080), 0.1)
-	}
-	t.Seconds = float64(c.End-c.Start+j.Plan.Preroll(k)) / j.Plan.FPS() * pixels
-	return t
-}
-
-// Tasks lists every task the job has or may have.
-func Tasks(j *Job) []Task {
-	ts := []Task{{Kind: TaskProbe, JobID: j.ID}, {Kind: TaskPlan, JobID: j.ID}, {Kind: TaskSplit, JobID: j.ID}, {Kind: TaskAnalyze, JobID: j.ID},
-		{Kind: TaskAudio, JobID: j.ID}}
-	if j.Plan != nil {
-		for _, c := range j.Plan.Chunks {
-			ts = append(ts, Task{Kind: TaskEncode, JobID: j.ID, Chunk: c.Index})
-		}
-	}
-	return append(ts, Task{Kind: TaskPackage, JobID: j.ID}, Task{Kind: TaskPublish, JobID: j.ID})
-
-}
-
-// Counter fields kept beside a job.
-const (
-	CounterProbe   = "probe"
-	CounterSplit   = "split"
-	CounterAudio   = "audio"
-	CounterPackage = "package"
-	CounterPublish = "publish"
-)
-
-// ChunkCounter holds the frames encoded so far in chunk k.
-func ChunkCounter(k int) string { return "chunk:" + strconv.Itoa(k) }
-
-// stage weights of the overall progress.
-var weights = []struct {
-	stage string
-	w     float64
-}{{"probe", 0.02}, {"split", 0.05}, {"encode", 0.75}, {"audio", 0.05}, {"package", 0.08}, {"publish", 0.05}}
-
 // ProgressView is a job's progress, each value in 0..1.
 type ProgressView struct {
 	Overall     float64            `json:"overall"`
@@ -398,38 +372,48 @@ func NewView(j *Job, counters map[string]float64, urlFor func(key string) string
 		v.Outputs = o
 	}
 	st := map[string]float64{}
-	for _, w := range weights {
-		st[w.stage] = clamp01(counters[w.stage])
+	for _, stg := range Stages {
+		if stg.Weight == 0 {
+			continue
+		}
+		name := string(stg.Kind)
+		switch {
+		case j.Status == StatusComplete:
+			st[name] = 1
+		case j.Source != nil && !stg.runs(j):
+			st[name] = 1 // known not to run, such as the audio of a silent title
+		case stg.PerChunk:
+			st[name] = 0
+			if j.Plan == nil {
+				break
+			}
+			var encoded float64
+			for _, t := range stg.tasks(j) {
+				c := j.Plan.Chunks[t.Chunk]
+				f := counters[t.Unit()]
+				encoded += min(f, float64(c.End-c.Start))
+				if f >= float64(c.End-c.Start) {
+					v.Progress.ChunksDone++
+				}
+			}
+			if j.Plan.Frames > 0 {
+				st[name] = clamp01(encoded / float64(j.Plan.Frames))
+			}
+		default:
+			st[name] = clamp01(counters[name])
+		}
+		v.Progress.Overall += stg.Weight * st[name]
 	}
-	var encoded float64
 	if j.Plan != nil {
 		v.Progress.ChunksTotal = len(j.Plan.Chunks)
-		for _, c := range j.Plan.Chunks {
-			f := counters[ChunkCounter(c.Index)]
-			encoded += min(f, float64(c.End-c.Start))
-			if f >= float64(c.End-c.Start) {
-				v.Progress.ChunksDone++
-			}
+		if j.Status == StatusComplete {
+			v.Progress.ChunksDone = v.Progress.ChunksTotal
 		}
-		if j.Plan.Frames > 0 {
-			st["encode"] = clamp01(encoded / float64(j.Plan.Frames))
-		}
-	}
-	if !j.HasAudio && j.Source != nil {
-		st["audio"] = 1
-	}
-	if j.Status == StatusComplete {
-		for k := range st {
-			st[k] = 1
-		}
-	}
-	for _, w := range weights {
-		v.Progress.Overall += w.w * st[w.stage]
 	}
 	v.Progress.Overall = clamp01(v.Progress.Overall)
 	v.Progress.Stages = st
 	for _, r := range j.Renditions {
-		v.Renditions = append(v.Renditions, RenditionView{Rendition: r, Progress: st["encode"]*0.9 + st["package"]*0.1})
+		v.Renditions = append(v.Renditions, RenditionView{Rendition: r, Progress: st[string(TaskEncode)]*0.9 + st[string(TaskPackage)]*0.1})
 	}
 	if v.Renditions == nil {
 		v.Renditions = []RenditionView{}

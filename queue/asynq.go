@@ -25,28 +25,6 @@ const TypePrefix = "reel:"
 // Type returns the asynq task type of a pipeline task kind.
 func Type(k pipeline.TaskKind) string { return TypePrefix + string(k) }
 
-// Timeouts bounds each task kind; a stuck ffmpeg is killed and retried.
-// An encode's timeout grows with its work (Task.Seconds) so a long chunk is
-// never stopped while healthy.
-var timeouts = map[pipeline.TaskKind]time.Duration{
-	pipeline.TaskProbe: 10 * time.Minute, pipeline.TaskPlan: time.Minute, pipeline.TaskSplit: 30 * time.Minute,
-	pipeline.TaskAnalyze: 60 * time.Minute,
-	pipeline.TaskEncode:  10 * time.Minute, pipeline.TaskAudio: 60 * time.Minute,
-	pipeline.TaskPackage: 30 * time.Minute, pipeline.TaskPublish: 30 * time.Minute, pipeline.TaskCleanup: 10 * time.Minute,
-}
-
-// encodePerSecond is the encode timeout per second of 1080p work.
-const encodePerSecond = 2 * time.Minute
-
-// Timeout is the time t may run before it is stopped and retried.
-func Timeout(t pipeline.Task) time.Duration {
-	d := timeouts[t.Kind]
-	if t.Kind == pipeline.TaskEncode {
-		d += time.Duration(t.Seconds * float64(encodePerSecond))
-	}
-	return min(d, 24*time.Hour)
-}
-
 // RetryDelay returns how long a failed task waits before its next try: at
 // once when its worker died (its lease expired); otherwise base doubled for
 // each earlier retry (at most 10 minutes) or, with base 0, asynq's own
@@ -97,7 +75,7 @@ func NewTask(t pipeline.Task) (*asynq.Task, error) {
 	}
 	return asynq.NewTask(Type(t.Kind), payload,
 		asynq.TaskID(t.ID()), asynq.Queue(Name), asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(Timeout(t)), asynq.Retention(Retention)), nil
+		asynq.Timeout(t.Timeout()), asynq.Retention(Retention)), nil
 }
 
 // Enqueue queues t once; a duplicate id is not an error.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -38,6 +39,14 @@ func newJob(t *testing.T, svc *pipeline.Service, id string, chunks int, audio bo
 	return j
 }
 
+func chunk(j *pipeline.Job, k int) pipeline.Task {
+	return pipeline.Task{Kind: pipeline.TaskEncode, JobID: j.ID, Chunk: k}
+}
+
+func audio(j *pipeline.Job) pipeline.Task {
+	return pipeline.Task{Kind: pipeline.TaskAudio, JobID: j.ID}
+}
+
 func countTasks(t *testing.T, q *asynq.Inspector, kind pipeline.TaskKind) int {
 	t.Helper()
 	tasks, err := q.ListPendingTasks(queue.Name, asynq.PageSize(1000))
@@ -57,8 +66,8 @@ func TestFanInFiresOnce(t *testing.T) {
 	svc, q := setup(t)
 	ctx := context.Background()
 	j := newJob(t, svc, "fanin-job-0001", 3, true)
-	for _, u := range []string{pipeline.ChunkUnit(0), pipeline.AudioUnit, pipeline.ChunkUnit(1)} {
-		if err := svc.UnitDone(ctx, j, u); err != nil {
+	for _, u := range []pipeline.Task{chunk(j, 0), audio(j), chunk(j, 1)} {
+		if _, err := svc.Done(ctx, u, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,8 +76,8 @@ func TestFanInFiresOnce(t *testing.T) {
 	}
 	// The last chunk completes twice (asynq is at-least-once) and a duplicate
 	// of an earlier chunk arrives too.
-	for _, u := range []string{pipeline.ChunkUnit(2), pipeline.ChunkUnit(2), pipeline.ChunkUnit(0)} {
-		if err := svc.UnitDone(ctx, j, u); err != nil {
+	for _, u := range []pipeline.Task{chunk(j, 2), chunk(j, 2), chunk(j, 0)} {
+		if _, err := svc.Done(ctx, u, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +96,7 @@ func TestFanInConcurrentLastUnits(t *testing.T) {
 			wg.Add(1)
 			go func(k int) {
 				defer wg.Done()
-				if err := svc.UnitDone(ctx, j, pipeline.ChunkUnit(k)); err != nil {
+				if _, err := svc.Done(ctx, chunk(j, k), time.Now(), nil); err != nil {
 					t.Error(err)
 				}
 			}(k)
@@ -104,7 +113,7 @@ func TestEnqueueIsIdempotentAndCancelDrops(t *testing.T) {
 	ctx := context.Background()
 	j := newJob(t, svc, "fanin-job-0003", 2, false)
 	for i := 0; i < 3; i++ {
-		if err := svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskEncode, JobID: j.ID, Chunk: 1}); err != nil {
+		if err := svc.Queue.Enqueue(ctx, chunk(j, 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,7 +130,7 @@ func TestEnqueueIsIdempotentAndCancelDrops(t *testing.T) {
 	if _, err := svc.Cancel(ctx, j.ID); err == nil {
 		t.Fatal("second cancel succeeded")
 	}
-	if _, err := svc.Begin(ctx, j.ID, pipeline.StatusEncoding); err != pipeline.ErrJobEnded {
+	if _, err := svc.Begin(ctx, chunk(j, 0)); err != pipeline.ErrJobEnded {
 		t.Fatalf("Begin on canceled job: %v", err)
 	}
 }

@@ -31,41 +31,35 @@ const (
 // analyze chooses a per-title ladder: it encodes sampled chunks at
 // several CRFs per candidate size, measures each trial's bitrate and PSNR
 // at the top candidate's size, and picks rungs on the convex hull
-// (ladder.PerTitle). Then it queues the audio and the encodes.
-func (w *Worker) analyze(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusAnalyzing)
-	if err != nil {
-		return err
-	}
+// (ladder.PerTitle). The pipeline then queues the audio and the encodes
+// of the chosen rungs.
+func (w *Worker) analyze(ctx context.Context, r *run) error {
+	j := r.job
 	if j.Plan == nil || len(j.Plan.Pieces) == 0 || j.Source == nil {
 		return fmt.Errorf("analyze %s: the job has no plan or pieces", j.ID)
 	}
+	var a *pipeline.Analysis
+	var rungs []ladder.Rung
 	if j.Analysis == nil {
 		start := time.Now()
-		a, rungs, err := w.trials(ctx, t, j)
-		if err != nil {
+		var err error
+		if a, rungs, err = w.trials(ctx, r); err != nil {
 			return err
 		}
 		a.Seconds = math.Round(time.Since(start).Seconds()*1000) / 1000
-		if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
-			if j.Analysis != nil {
-				return nil // a duplicate task got there first
-			}
-			j.Analysis = a
-			j.Renditions = make([]pipeline.Rendition, len(rungs))
-			for i, r := range rungs {
-				j.Renditions[i] = pipeline.Rendition{Rung: r, Frames: j.Plan.Frames}
-			}
-			return nil
-		}); err != nil {
-			return err
+	}
+	_, err := w.done(ctx, r, func(j *pipeline.Job) error {
+		if j.Analysis != nil || a == nil {
+			return nil // a duplicate task got there first
 		}
-	}
-	// Begin reads the job back with its chosen rungs.
-	if j, err = w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding); err != nil {
-		return err
-	}
-	return w.fanOut(ctx, j)
+		j.Analysis = a
+		j.Renditions = make([]pipeline.Rendition, len(rungs))
+		for i, r := range rungs {
+			j.Renditions[i] = pipeline.Rendition{Rung: r, Frames: j.Plan.Frames}
+		}
+		return nil
+	})
+	return err
 }
 
 // samples picks the chunks the analysis encodes, spread evenly.
@@ -81,7 +75,8 @@ func samples(p *pipeline.Plan, duration float64) []int {
 	return out
 }
 
-func (w *Worker) trials(ctx context.Context, t pipeline.Task, j *pipeline.Job) (*pipeline.Analysis, []ladder.Rung, error) {
+func (w *Worker) trials(ctx context.Context, r *run) (*pipeline.Analysis, []ladder.Rung, error) {
+	j := r.job
 	l := j.Ladder.Normalize()
 	c := j.Plan.Conform
 	cands, err := ladder.Select(l, ladder.Source{Width: c.DisplayWidth, Height: c.DisplayHeight})
@@ -110,7 +105,7 @@ func (w *Worker) trials(ctx context.Context, t pipeline.Task, j *pipeline.Job) (
 	quality := make([]timeline.QualityStats, len(trials))
 	ks := samples(j.Plan, float64(j.Plan.Frames)/fps)
 	for _, k := range ks {
-		s, b, q, err := w.sample(ctx, t, j, k, sampleFrames(j.Plan, len(ks)), trials, ref, gop)
+		s, b, q, err := w.sample(ctx, r, k, sampleFrames(j.Plan, len(ks)), trials, ref, gop)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -151,13 +146,14 @@ func sampleFrames(p *pipeline.Plan, n int) int64 {
 
 // sample runs the trial encodes of chunk k's first frames and
 // returns each trial's bits per frame and quality sums.
-func (w *Worker) sample(ctx context.Context, t pipeline.Task, j *pipeline.Job, k int, frames int64, trials []ladder.Rung, ref ladder.Rung, gop int64) (pipeline.Sample, []float64, []timeline.QualityStats, error) {
+func (w *Worker) sample(ctx context.Context, r *run, k int, frames int64, trials []ladder.Rung, ref ladder.Rung, gop int64) (pipeline.Sample, []float64, []timeline.QualityStats, error) {
 	var s pipeline.Sample
+	j := r.job
 	win, err := j.Plan.ChunkWindow(k)
 	if err != nil {
 		return s, nil, nil, err
 	}
-	dir, cleanup, err := w.tempDir(t)
+	dir, cleanup, err := w.tempDir(r)
 	if err != nil {
 		return s, nil, nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -34,15 +33,12 @@ const (
 
 // pack joins each rung's chunks without re-encoding, cuts CMAF segments,
 // and writes the HLS playlists and DASH MPD.
-func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusPackaging)
-	if err != nil {
-		return err
-	}
+func (w *Worker) pack(ctx context.Context, r *run) error {
+	j := r.job
 	if j.Plan == nil || len(j.Plan.Pieces) == 0 || (j.HasAudio && j.Audio == nil) {
 		return fmt.Errorf("package %s: the job's encode stage is not complete", j.ID)
 	}
-	dir, cleanup, err := w.tempDir(t)
+	dir, cleanup, err := w.tempDir(r)
 	if err != nil {
 		return err
 	}
@@ -54,14 +50,14 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 	var packed atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packParallelism)
-	for i, r := range j.Renditions {
+	for i, rend := range j.Renditions {
 		g.Go(func() error {
-			tr, err := w.packRung(gctx, j, r, dir, fps)
+			tr, err := w.packRung(gctx, j, rend, dir, fps)
 			if err != nil {
 				return err
 			}
 			tracks[i] = tr
-			_ = w.Svc.Store.SetCounter(gctx, j.ID, pipeline.CounterPackage, float64(packed.Add(1))/float64(len(j.Renditions)+1))
+			w.progress(gctx, r, float64(packed.Add(1))/float64(len(j.Renditions)+1))
 			return nil
 		})
 	}
@@ -94,7 +90,7 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		for i := range j.Renditions {
 			if i >= len(tracks) {
 				continue
@@ -114,13 +110,8 @@ func (w *Worker) pack(ctx context.Context, t pipeline.Task) error {
 			}
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPackage, 1); err != nil {
-		return err
-	}
-	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskPublish, JobID: j.ID})
+	})
+	return err
 }
 
 func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, error) {
@@ -275,12 +266,8 @@ func contentType(name string) string {
 // publish copies the packaged title to the origin: media first, then media
 // playlists, then the master playlist and MPD, so that a title is visible
 // only once whole.
-func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
-	start := time.Now()
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusPublishing)
-	if err != nil {
-		return err
-	}
+func (w *Worker) publish(ctx context.Context, r *run) error {
+	j := r.job
 	src := pipeline.PackagedPrefix(j.ID)
 	keys, err := w.Objects.List(ctx, w.Objects.Bucket(), src)
 	if err != nil {
@@ -301,12 +288,12 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 	var copied atomic.Int64
 	// Server-side copies of one rank run several at a time; a rank starts
 	// once the one before it is whole.
-	for r := 0; r <= 2; r++ {
+	for group := 0; group <= 2; group++ {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(publishParallelism)
 		for _, k := range keys {
 			rel := strings.TrimPrefix(k, src)
-			if rank(k) != r || path.Base(rel) == ffmpegPlaylist {
+			if rank(k) != group || path.Base(rel) == ffmpegPlaylist {
 				continue
 			}
 			cache := cacheImmutable
@@ -320,7 +307,7 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 					return err
 				}
 				if n := copied.Add(1); n%20 == 0 {
-					_ = w.Svc.Store.SetCounter(gctx, j.ID, pipeline.CounterPublish, float64(n)/float64(len(keys)))
+					w.progress(gctx, r, float64(n)/float64(len(keys)))
 				}
 				return nil
 			})
@@ -329,19 +316,17 @@ func (w *Worker) publish(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
-	j, err = w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
-		if j.Status.Terminal() {
-			return pipeline.ErrJobEnded
-		}
+	// The pipeline completes the job as it records where the title is,
+	// with publish's own timing, so a client that sees the job complete
+	// sees all of its timings.
+	j, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.Published = (*pipeline.Published)(pub)
-		j.AddTiming(string(pipeline.TaskPublish), start.UTC(), time.Now().UTC())
-		return j.Move(pipeline.StatusComplete, w.Svc.Time())
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
-	_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterPublish, 1)
 	if w.Announce != nil {
 		// Edges that miss the announcement still fill on first request.
 		if err := w.Announce(ctx, j.ID, published); err != nil {

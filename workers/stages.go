@@ -28,11 +28,8 @@ func (w *Worker) masterURL(ctx context.Context, j *pipeline.Job) (string, error)
 }
 
 // probe reads the master with ffprobe and records what it found.
-func (w *Worker) probe(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusProbing)
-	if err != nil {
-		return err
-	}
+func (w *Worker) probe(ctx context.Context, r *run) error {
+	j := r.job
 	u, err := w.masterURL(ctx, j)
 	if err != nil {
 		return err
@@ -76,24 +73,16 @@ func (w *Worker) probe(ctx context.Context, t pipeline.Task) error {
 		info.AudioStream, info.AudioStreams, info.AudioStart = a.Index, a.Streams, a.StartTime-res.StartTime
 	}
 	info.Notes = sourceNotes(info, res)
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.Source, j.HasAudio = info, res.Audio != nil
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterProbe, 1); err != nil {
-		return err
-	}
-	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskPlan, JobID: j.ID})
+	})
+	return err
 }
 
 // plan picks the rungs and cuts the video into chunks.
-func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusProbing)
-	if err != nil {
-		return err
-	}
+func (w *Worker) plan(ctx context.Context, r *run) error {
+	j := r.job
 	src := j.Source
 	if src == nil {
 		return fmt.Errorf("plan %s: job has no probe result", j.ID)
@@ -120,7 +109,7 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
 	plan.Conform, plan.FirstSlot = c, src.FirstSlot
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		if j.Plan != nil && len(j.Plan.Pieces) > 0 {
 			return nil // a duplicate plan task must not undo the split
 		}
@@ -134,82 +123,58 @@ func (w *Worker) plan(ctx context.Context, t pipeline.Task) error {
 			j.Renditions[i] = pipeline.Rendition{Rung: r, Frames: plan.Frames}
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskSplit, JobID: j.ID})
+	})
+	return err
 }
 
-// split cuts the master's video into pieces by stream copy, stores them,
-// and fans out one encode task per chunk plus the audio task.
-func (w *Worker) split(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusSplitting)
-	if err != nil {
-		return err
-	}
+// split cuts the master's video into pieces by stream copy and stores
+// them; the pipeline then queues the analysis or the encodes.
+func (w *Worker) split(ctx context.Context, r *run) error {
+	j := r.job
 	if j.Plan == nil {
 		return fmt.Errorf("split %s: job has no plan", j.ID)
 	}
+	var pieces []pipeline.Piece
 	if len(j.Plan.Pieces) == 0 {
-		if err := w.splitPieces(ctx, t, j); err != nil {
+		var err error
+		if pieces, err = w.splitPieces(ctx, r); err != nil {
 			return err
 		}
 	}
-	next := pipeline.StatusEncoding
-	if j.Ladder.PerTitle() && j.Analysis == nil {
-		next = pipeline.StatusAnalyzing
-	}
-	j, err = w.Svc.Begin(ctx, t.JobID, next)
-	if err != nil {
-		return err
-	}
-	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterSplit, 1); err != nil {
-		return err
-	}
-	if j.Ladder.PerTitle() && j.Analysis == nil {
-		return w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskAnalyze, JobID: j.ID})
-	}
-	return w.fanOut(ctx, j)
+	_, err := w.done(ctx, r, func(j *pipeline.Job) error {
+		if j.Plan != nil && len(j.Plan.Pieces) == 0 {
+			j.Plan.Pieces = pieces
+		}
+		return nil
+	})
+	return err
 }
 
-// fanOut queues the audio task and one encode task per chunk.
-func (w *Worker) fanOut(ctx context.Context, j *pipeline.Job) error {
-	if j.HasAudio {
-		if err := w.Svc.Next(ctx, pipeline.Task{Kind: pipeline.TaskAudio, JobID: j.ID}); err != nil {
-			return err
-		}
-	}
-	for _, c := range j.Plan.Chunks {
-		if err := w.Svc.Next(ctx, pipeline.EncodeTask(j, c.Index)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.Job) error {
-	dir, cleanup, err := w.tempDir(t)
+// splitPieces runs the split and stores the pieces.
+func (w *Worker) splitPieces(ctx context.Context, r *run) ([]pipeline.Piece, error) {
+	j := r.job
+	dir, cleanup, err := w.tempDir(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cleanup()
 	u, err := w.masterURL(ctx, j)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list := filepath.Join(dir, "pieces.csv")
 	lim := w.Limits.streamLimits(j.Source.Duration, j.Input.Size)
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.SplitArgs(u, j.Plan.Cuts(), filepath.Join(dir, "piece_%05d.mkv"), list), Limits: lim}); err != nil {
-		return w.mediaFailure(ctx, j.ID, "the split", fmt.Errorf("split %s: %w", j.ID, err))
+		return nil, w.mediaFailure(ctx, j.ID, "the split", fmt.Errorf("split %s: %w", j.ID, err))
 	}
 	f, err := os.Open(list)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("split %s: piece list: %w", j.ID, err)
+		return nil, fmt.Errorf("split %s: piece list: %w", j.ID, err)
 	}
 	// Each piece is inspected and uploaded on its own goroutine, a few at a
 	// time: the decode check is CPU, the upload is I/O.
@@ -227,16 +192,12 @@ func (w *Worker) splitPieces(ctx context.Context, t pipeline.Task, j *pipeline.J
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("split %s: %w", j.ID, err)
+		return nil, fmt.Errorf("split %s: %w", j.ID, err)
 	}
 	if len(pieces) == 0 {
-		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, errors.New("the master's video stream holds no packets that can be copied"))
+		return nil, w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, errors.New("the master's video stream holds no packets that can be copied"))
 	}
-	_, err = w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
-		j.Plan.Pieces = pieces
-		return nil
-	})
-	return err
+	return pieces, nil
 }
 
 // splitParallelism bounds the pieces inspected and uploaded at once.
@@ -300,11 +261,8 @@ func (w *Worker) fetchPieces(ctx context.Context, j *pipeline.Job, win pipeline.
 }
 
 // encode decodes one chunk once and encodes every video rung from it.
-func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
-	if err != nil {
-		return err
-	}
+func (w *Worker) encode(ctx context.Context, r *run) error {
+	j, t := r.job, r.task
 	if j.Plan == nil || t.Chunk < 0 || t.Chunk >= len(j.Plan.Chunks) {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInternal, fmt.Errorf("encode: chunk %d is not in the plan", t.Chunk))
 	}
@@ -312,7 +270,7 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 	if err != nil {
 		return err
 	}
-	dir, cleanup, err := w.tempDir(t)
+	dir, cleanup, err := w.tempDir(r)
 	if err != nil {
 		return err
 	}
@@ -327,7 +285,6 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		rungs[i], outs[i] = r.Rung, filepath.Join(dir, r.Name+".mp4")
 	}
 	chunk := j.Plan.Chunks[t.Chunk]
-	counter := pipeline.ChunkCounter(t.Chunk)
 	args := media.EncodeArgs(media.EncodeSpec{
 		ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
@@ -339,7 +296,7 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
 			// Progress counts the chunk's own frames, not its preroll.
 			done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
-			_ = w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(done))
+			w.progress(ctx, r, float64(done))
 		})})
 	if err != nil {
 		// A damaged frame stops the encode wherever it is in what the chunk
@@ -365,27 +322,19 @@ func (w *Worker) encode(ctx context.Context, t pipeline.Task) error {
 			return err
 		}
 	}
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		if j.Plan != nil && t.Chunk < len(j.Plan.Chunks) {
 			j.Plan.Chunks[t.Chunk].Quality = quality
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := w.Svc.Store.SetCounter(ctx, j.ID, counter, float64(chunk.End-chunk.Start)); err != nil {
-		return err
-	}
-	return w.Svc.UnitDone(ctx, j, pipeline.ChunkUnit(t.Chunk))
+	})
+	return err
 }
 
 // audio encodes the whole title's audio once into CMAF segments.
-func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Begin(ctx, t.JobID, pipeline.StatusEncoding)
-	if err != nil {
-		return err
-	}
-	dir, cleanup, err := w.tempDir(t)
+func (w *Worker) audio(ctx context.Context, r *run) error {
+	j := r.job
+	dir, cleanup, err := w.tempDir(r)
 	if err != nil {
 		return err
 	}
@@ -409,7 +358,7 @@ func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
 	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.streamLimits(dur, int64(l.AudioBitrate)*int64(dur+1)/8),
 		OnProgress: w.throttle(func(p media.Progress) {
 			if dur > 0 {
-				_ = w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, min(p.OutTime.Seconds()/dur, 0.99))
+				w.progress(ctx, r, min(p.OutTime.Seconds()/dur, 0.99))
 			}
 		})})
 	if err != nil {
@@ -418,16 +367,11 @@ func (w *Worker) audio(ctx context.Context, t pipeline.Task) error {
 	if err := w.uploadDir(ctx, dir, pipeline.PackagedPrefix(j.ID)+audioTrack+"/"); err != nil {
 		return err
 	}
-	if _, err := w.Svc.Store.Update(ctx, j.ID, func(j *pipeline.Job) error {
+	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.Audio = &pipeline.AudioTrack{Codecs: "mp4a.40.2", Channels: 2}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := w.Svc.Store.SetCounter(ctx, j.ID, pipeline.CounterAudio, 1); err != nil {
-		return err
-	}
-	return w.Svc.UnitDone(ctx, j, pipeline.AudioUnit)
+	})
+	return err
 }
 
 // uploadDir uploads the files of dir (not recursive) under prefix.

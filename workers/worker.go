@@ -63,22 +63,62 @@ type Worker struct {
 	Slots func(ctx context.Context) (int, error)
 }
 
-// Register adds the handlers to mux.
-func (w *Worker) Register(mux *asynq.ServeMux) {
-	handlers := map[pipeline.TaskKind]func(context.Context, pipeline.Task) error{
+// run is one task being handled: the task, its job as Begin returned it,
+// and when it started.
+type run struct {
+	task  pipeline.Task
+	job   *pipeline.Job
+	start time.Time
+	// recorded is set once the handler has called done.
+	recorded bool
+}
+
+// handler does one stage's work. It ends by calling done with its result
+// (every stage but a detached one), and never touches the store itself.
+type handler func(ctx context.Context, r *run) error
+
+// handlers maps every stage of pipeline.Stages to its handler.
+func (w *Worker) handlers() map[pipeline.TaskKind]handler {
+	return map[pipeline.TaskKind]handler{
 		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
-		pipeline.TaskAnalyze: w.analyze,
-		pipeline.TaskEncode:  w.encode, pipeline.TaskAudio: w.audio,
+		pipeline.TaskAnalyze: w.analyze, pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
 		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
-	}
-	for kind, h := range handlers {
-		mux.HandleFunc(queue.Type(kind), w.wrap(kind, h))
 	}
 }
 
-// wrap parses the payload, logs, and turns "job already ended" into success
-// so that late or duplicate tasks of a canceled job do nothing.
-func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.Task) error) asynq.HandlerFunc {
+// Register adds a handler for every stage of pipeline.Stages to mux.
+func (w *Worker) Register(mux *asynq.ServeMux) {
+	hs := w.handlers()
+	for _, st := range pipeline.Stages {
+		h, ok := hs[st.Kind]
+		if !ok {
+			panic("workers: no handler for stage " + string(st.Kind))
+		}
+		mux.HandleFunc(queue.Type(st.Kind), w.wrap(st, h))
+	}
+}
+
+// done hands the task's result to the pipeline, which records it with the
+// task's timing and queues what follows (pipeline.Service.Done).
+func (w *Worker) done(ctx context.Context, r *run, result func(*pipeline.Job) error) (*pipeline.Job, error) {
+	j, err := w.Svc.Done(ctx, r.task, r.start, result)
+	if err == nil {
+		r.recorded = true
+	}
+	return j, err
+}
+
+// progress reports how far the task has come (pipeline.Service.Progress);
+// a report that fails is dropped, the next one will do.
+func (w *Worker) progress(ctx context.Context, r *run, v float64) {
+	_ = w.Svc.Progress(ctx, r.task, v)
+}
+
+// wrap parses the payload, begins the task (which moves the job to the
+// stage's status), logs, and turns "job already ended" into success so
+// that late or duplicate tasks of a canceled job do nothing.
+func (w *Worker) wrap(st pipeline.Stage, h handler) asynq.HandlerFunc {
+	kind := st.Kind
 	return func(ctx context.Context, at *asynq.Task) error {
 		t, err := queue.ParsePayload(at)
 		if err != nil {
@@ -86,14 +126,21 @@ func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.T
 		}
 		start := time.Now()
 		log := w.log().With("task", string(kind), "job", t.JobID)
-		if kind == pipeline.TaskEncode {
+		if st.PerChunk {
 			log = log.With("chunk", t.Chunk)
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
-		err = h(ctx, t)
+		r := &run{task: t, start: start}
+		r.job, err = w.Svc.Begin(ctx, t)
+		if err == nil {
+			err = h(ctx, r)
+		}
+		if err == nil && !st.Detached && !r.recorded {
+			err = fmt.Errorf("%s task of job %s ended without recording its result", kind, t.JobID)
+		}
 		end := time.Now()
 		switch {
-		case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound):
+		case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound), errors.Is(err, pipeline.ErrNotDue):
 			w.Metrics.Task(string(kind), "skipped", retried > 0, end.Sub(start))
 			log.Info("job ended; task skipped")
 			return nil
@@ -104,28 +151,14 @@ func (w *Worker) wrap(kind pipeline.TaskKind, h func(context.Context, pipeline.T
 		}
 		w.Metrics.Task(string(kind), "done", retried > 0, end.Sub(start))
 		log.Info("task done", "elapsed", end.Sub(start).Round(time.Millisecond))
-		// Publish records its own timing as it completes the job, so a
-		// client that sees the job complete sees all of its timings.
-		if kind != pipeline.TaskCleanup && kind != pipeline.TaskPublish {
-			if _, err := w.Svc.RecordTiming(ctx, t.JobID, string(kind), start, end); err != nil {
-				// The work is done; only its timing is lost.
-				log.Warn("cannot record the task's timing", "err", err)
-			}
-		}
 		return nil
 	}
 }
 
 // cleanup removes a canceled job's intermediate objects and anything it
 // published. The master is kept: it is the user's upload.
-func (w *Worker) cleanup(ctx context.Context, t pipeline.Task) error {
-	j, err := w.Svc.Store.Get(ctx, t.JobID)
-	if err != nil {
-		return err
-	}
-	if j.Status != pipeline.StatusCanceled {
-		return nil
-	}
+func (w *Worker) cleanup(ctx context.Context, r *run) error {
+	j := r.job
 	return errors.Join(w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), pipeline.WorkPrefix(j.ID)),
 		w.Objects.RemovePrefix(ctx, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID)))
 }
@@ -143,19 +176,15 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
 			return
 		}
-		code := pipeline.CodeInternal
-		switch t.Kind {
-		case pipeline.TaskEncode, pipeline.TaskAudio, pipeline.TaskSplit, pipeline.TaskAnalyze, pipeline.TaskPackage:
-			code = pipeline.CodeEncodeFailed
-		}
+		code := pipeline.FailCode(t.Kind)
 		var inv *invalidMedia
 		if errors.As(err, &inv) {
 			code = inv.code
 		}
 		msg := fmt.Sprintf("%s task failed after %d retries: %v", t.Kind, retried, err)
-		if err := w.Svc.Fail(context.Background(), t.JobID, code, msg); err != nil {
+		if j, err := w.Svc.Fail(context.Background(), t.JobID, code, msg); err != nil {
 			w.log().Error("cannot mark job failed", "job", t.JobID, "err", err)
-		} else if j, err := w.Svc.Store.Get(context.Background(), t.JobID); err == nil && j.FinishedAt != nil {
+		} else if j != nil && j.FinishedAt != nil {
 			w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
 		}
 	})
@@ -168,7 +197,8 @@ func (w *Worker) log() *slog.Logger {
 	return w.Log
 }
 
-func (w *Worker) tempDir(t pipeline.Task) (string, func(), error) {
+func (w *Worker) tempDir(r *run) (string, func(), error) {
+	t := r.task
 	base := w.WorkDir
 	if base == "" {
 		base = os.TempDir()
@@ -192,7 +222,7 @@ func (e *invalidMedia) Unwrap() []error { return []error{e.err, asynq.SkipRetry}
 // failPermanently marks the job failed now and returns an error asynq will
 // not retry.
 func (w *Worker) failPermanently(ctx context.Context, id, code string, err error) error {
-	if ferr := w.Svc.Fail(ctx, id, code, err.Error()); ferr != nil {
+	if _, ferr := w.Svc.Fail(ctx, id, code, err.Error()); ferr != nil {
 		return ferr
 	}
 	if code != pipeline.CodeInternal && code != pipeline.CodeEncodeFailed {
