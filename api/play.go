@@ -18,20 +18,6 @@ type Steering interface {
 	Status() any
 }
 
-// Play is the answer to GET /v1/play/{id}: where this client plays the
-// title.
-type Play struct {
-	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
-	// HLSByCodec holds a master playlist per codec family, when the title
-	// has more than one.
-	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
-	// Edge is the edge's name, or "origin" when no edge is healthy.
-	Edge       string `json:"edge"`
-	EdgeZone   string `json:"edge_zone,omitempty"`
-	ClientZone string `json:"client_zone,omitempty"`
-}
-
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.loadJob(w, r)
 	if !ok {
@@ -42,7 +28,7 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 			"job "+j.ID+" is "+string(j.Status)+"; a title plays once its job is complete")
 		return
 	}
-	p := Play{Edge: "origin"}
+	p := pipeline.Play{Edge: "origin"}
 	url := s.PublicURL
 	if s.Steering != nil {
 		p.ClientZone = s.Steering.ClientZone(r)

@@ -344,6 +344,20 @@ type View struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
+// Play is the answer to GET /v1/play/{id}: where this client plays the
+// title.
+type Play struct {
+	HLS  string `json:"hls"`
+	DASH string `json:"dash"`
+	// HLSByCodec holds a master playlist per codec family, when the title
+	// has more than one.
+	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
+	// Edge is the edge's name, or "origin" when no edge is healthy.
+	Edge       string `json:"edge"`
+	EdgeZone   string `json:"edge_zone,omitempty"`
+	ClientZone string `json:"client_zone,omitempty"`
+}
+
 // NewView combines a job with its counters; urlFor turns an origin object
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/media"
@@ -41,6 +42,8 @@ Servers:
   reel worker  [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel edge    --dir DIR [--zone Z] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel gateway --upstream ZONE=URL,... [--addr HOST:PORT] [--redis HOST:PORT]
+
+  reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
 Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_API_KEY):
   reel upload FILE [--ladder FILE.json] [--watch]   resumable: run again to resume
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEdge(ctx, rest, stderr)
 	case "gateway":
 		return runGateway(ctx, rest, stderr)
+	case "config":
+		return runConfig(rest, stdout, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":
 		return runClient(ctx, cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
@@ -80,24 +85,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return exitCode(2)
 }
 
-func loadConfig(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet, *config)) (*config, error) {
-	c := defaultConfig()
-	if err := c.fromEnv(os.Getenv); err != nil {
-		return nil, err
-	}
-	fs := flag.NewFlagSet("reel "+name, flag.ContinueOnError)
+// runConfig prints every setting from its one definition, as text or as
+// the README's Markdown table.
+func runConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reel config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.serverFlags(fs)
-	if extra != nil {
-		extra(fs, &c)
-	}
+	md := fs.Bool("markdown", false, "print the README's Markdown table")
 	if err := fs.Parse(args); err != nil {
-		return nil, exitCode(2)
+		return exitCode(2)
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("reel %s: unexpected argument %q", name, fs.Arg(0))
+	if *md {
+		fmt.Fprint(stdout, config.Markdown())
+		return nil
 	}
-	return &c, nil
+	fmt.Fprint(stdout, config.Text())
+	return nil
 }
 
 func logger(component string, w io.Writer) *slog.Logger {
@@ -113,13 +115,13 @@ type stack struct {
 
 // connect opens Redis and the queue; jobs are read through the shared
 // cache when one is configured.
-func connect(c *config, log *slog.Logger) (*stack, error) {
-	cache, err := c.cache(log)
+func connect(c *config.Config, log *slog.Logger) (*stack, error) {
+	cache, err := cacheFor(c, log)
 	if err != nil {
 		return nil, err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
-	q := queue.New(c.redisOpt())
+	q := queue.New(redisOpt(c))
 	var st pipeline.Store = &store.Redis{C: rdb}
 	if cache != nil {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
@@ -130,13 +132,11 @@ func connect(c *config, log *slog.Logger) (*stack, error) {
 func (s *stack) Close() { _ = s.q.Close(); _ = s.rdb.Close() }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
-	c, err := loadConfig("api", args, stderr, func(fs *flag.FlagSet, c *config) {
-		fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (REEL_ADDR)")
-	})
+	c, err := loadServer("api", args, stderr, nil)
 	if err != nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate("api"); err != nil {
 		return err
 	}
 	return serveAPI(ctx, c, nil, nil, logger("api", stderr))
@@ -144,7 +144,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serveAPI runs the API until ctx ends. ready, if set, adds a readiness
 // condition to /healthz.
-func serveAPI(ctx context.Context, c *config, ready func(context.Context) error, onAdminKey func(string), log *slog.Logger) error {
+func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context) error, onAdminKey func(string), log *slog.Logger) error {
 	st, err := connect(c, log)
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	defer st.Close()
 	m := metrics.New()
 	m.Registry.MustRegister(queue.Collector{Inspector: st.q.Inspector})
-	s3, err := c.s3(m)
+	s3, err := s3For(c, m)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func serveAPI(ctx context.Context, c *config, ready func(context.Context) error,
 	if err != nil {
 		return err
 	}
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: c.redisOpt()})
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(c)})
 	defer monitoring.Close()
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
@@ -249,14 +249,11 @@ func retry(ctx context.Context, d time.Duration, f func() error) error {
 }
 
 func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
-	c, err := loadConfig("worker", args, stderr, func(fs *flag.FlagSet, c *config) {
-		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "tasks run at once (REEL_CONCURRENCY)")
-		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus /metrics on this address (REEL_METRICS_ADDR)")
-	})
+	c, err := loadServer("worker", args, stderr, nil)
 	if err != nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate("worker"); err != nil {
 		return err
 	}
 	log := logger("worker", stderr).With("pid", os.Getpid())
@@ -266,7 +263,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 	m := metrics.New()
-	s3, err := c.s3(m)
+	s3, err := s3For(c, m)
 	if err != nil {
 		return err
 	}
@@ -285,7 +282,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
 		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Slots: st.q.Slots}
-	srv := asynq.NewServer(c.redisOpt(), asynq.Config{
+	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
 		RetryDelayFunc: queue.RetryDelay(c.RetryDelay),
@@ -305,25 +302,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir string
-	var nWorkers, nEdges int
-	c, err := loadConfig("dev", args, stderr, func(fs *flag.FlagSet, c *config) {
-		fs.StringVar(&c.Addr, "addr", c.Addr, "API listen address")
-		fs.StringVar(&dataDir, "data", "reel-data", "directory for Redis and MinIO data and worker scratch space")
-		fs.IntVar(&nWorkers, "workers", 2, "number of worker processes")
-		fs.IntVar(&nEdges, "edges", 0, "number of edge processes, in zones z1..zN")
-		fs.IntVar(&c.Concurrency, "concurrency", 1, "tasks per worker process")
-	})
+	c, err := loadServer("dev", args, stderr, nil)
 	if err != nil {
 		return err
 	}
-	if nWorkers < 1 || nWorkers > 64 {
-		return fmt.Errorf("reel dev: --workers must be 1..64, got %d", nWorkers)
-	}
-	if nEdges < 0 || nEdges > 16 {
-		return fmt.Errorf("reel dev: --edges must be 0..16, got %d", nEdges)
-	}
-	if dataDir, err = filepath.Abs(dataDir); err != nil {
+	nWorkers, nEdges := c.DevWorkers, c.DevEdges
+	dataDir, err := filepath.Abs(c.DevData)
+	if err != nil {
 		return err
 	}
 	log := logger("dev", stderr)
@@ -331,7 +316,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// back tasks), then memcached, MinIO and Redis, each by its deferred
 	// Stop.
 	if c.RedisAddr == "" {
-		p, err := devstack.StartRedis(ctx, os.Getenv("REEL_REDIS_SERVER"), filepath.Join(dataDir, "redis"))
+		p, err := devstack.StartRedis(ctx, c.RedisServer, filepath.Join(dataDir, "redis"))
 		if err != nil {
 			return err
 		}
@@ -339,7 +324,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c.RedisAddr = p.Addr
 	}
 	if c.S3Endpoint == "" {
-		p, err := devstack.StartMinio(ctx, os.Getenv("REEL_MINIO"), filepath.Join(dataDir, "minio"))
+		p, err := devstack.StartMinio(ctx, c.MinioServer, filepath.Join(dataDir, "minio"))
 		if err != nil {
 			return err
 		}
@@ -350,7 +335,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// One cache replica per zone, as EVCache keeps one per zone.
 		var reps []string
 		for z := 1; z <= max(nEdges, 1); z++ {
-			p, err := devstack.StartMemcached(ctx, os.Getenv("REEL_MEMCACHED_SERVER"), filepath.Join(dataDir, "memcached", fmt.Sprintf("z%d", z)), 64)
+			p, err := devstack.StartMemcached(ctx, c.MemcachedServer, filepath.Join(dataDir, "memcached", fmt.Sprintf("z%d", z)), 64)
 			if err != nil {
 				return err
 			}
@@ -363,7 +348,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.WorkDir, 0o755); err != nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate("dev"); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -371,7 +356,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.AdminKeyFile = filepath.Join(dataDir, "admin.key")
-	env := append(os.Environ(), c.env()...)
+	env := append(os.Environ(), c.Env()...)
 	ws := &procSet{self: self, kind: "worker", env: env, out: stderr, log: log,
 		args: func(int) []string {
 			return []string{"worker", "--concurrency", strconv.Itoa(c.Concurrency), "--metrics-addr", "127.0.0.1:0"}
@@ -401,7 +386,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}()
-	insp := asynq.NewInspector(c.redisOpt())
+	insp := asynq.NewInspector(redisOpt(c))
 	defer insp.Close()
 	ready := func(ctx context.Context) error {
 		ws, err := (&queue.Asynq{Inspector: insp}).Workers(ctx)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -66,29 +64,15 @@ func (k keyTenants) Tenant(ctx context.Context, key string) (string, error) {
 }
 
 func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
-	upstreams, canary, cfgFile, rejectUA := os.Getenv("REEL_GATEWAY_UPSTREAMS"), os.Getenv("REEL_GATEWAY_CANARY"), os.Getenv("REEL_GATEWAY_CONFIG"), os.Getenv("REEL_GATEWAY_REJECT_UA")
-	share, rateLimit := 0.0, 50.0
-	for k, dst := range map[string]*float64{"REEL_GATEWAY_CANARY_SHARE": &share, "REEL_GATEWAY_RATE_LIMIT": &rateLimit} {
-		if v := os.Getenv(k); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 {
-				return fmt.Errorf("%s=%q: want a number", k, v)
-			}
-			*dst = f
-		}
-	}
-	c, err := loadConfig("gateway", args, stderr, func(fs *flag.FlagSet, c *config) {
-		c.Addr = "127.0.0.1:8000"
-		fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (REEL_ADDR)")
-		fs.StringVar(&upstreams, "upstream", upstreams, "API instances: ZONE=URL,... (REEL_GATEWAY_UPSTREAMS)")
-		fs.StringVar(&canary, "canary", canary, "canary API instances: ZONE=URL,... (REEL_GATEWAY_CANARY)")
-		fs.Float64Var(&share, "canary-share", share, "share of requests sent to the canary, 0..1 (REEL_GATEWAY_CANARY_SHARE)")
-		fs.Float64Var(&rateLimit, "rate-limit", rateLimit, "requests a second per API key, 0 off (REEL_GATEWAY_RATE_LIMIT)")
-		fs.StringVar(&cfgFile, "config", cfgFile, "JSON file with routes, groups, shard, reject rules and headers (REEL_GATEWAY_CONFIG)")
-	})
+	c, err := loadServer("gateway", args, stderr, nil)
 	if err != nil {
 		return err
 	}
+	if err := c.Validate("gateway"); err != nil {
+		return err
+	}
+	upstreams, canary, cfgFile, rejectUA := c.GatewayUpstreams, c.GatewayCanary, c.GatewayConfig, c.GatewayRejectUA
+	share, rateLimit := c.GatewayCanaryShare, c.GatewayRateLimit
 	log := logger("gateway", stderr)
 	main, err := parseUpstreams(upstreams)
 	if err != nil {
@@ -97,16 +81,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(main) == 0 {
 		return errors.New("configuration: REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
 	}
-	if share > 1 {
-		return fmt.Errorf("configuration: REEL_GATEWAY_CANARY_SHARE (--canary-share) must be 0..1, got %g", share)
-	}
 	gc := gateway.Config{Groups: map[string][]*gateway.Upstream{gateway.MainGroup: main}, Log: log}
 	if canary != "" {
 		if gc.Groups[gateway.CanaryGroup], err = parseUpstreams(canary); err != nil {
 			return err
 		}
-	} else if share > 0 {
-		return errors.New("configuration: a canary share needs canary instances (REEL_GATEWAY_CANARY)")
 	}
 	var file gatewayFile
 	if cfgFile != "" {
@@ -161,7 +140,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	filters = append(filters, gateway.Gzip{}, gateway.Headers{Add: file.AddHeaders, Remove: file.RemoveHeaders})
 	gc.Filters = filters
-	if cache, err := c.cache(log); err != nil {
+	if cache, err := cacheFor(c, log); err != nil {
 		return err
 	} else if cache != nil {
 		gc.Fallbacks = cache

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reel-video/reel/api"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/internal/testenv"
@@ -81,7 +80,7 @@ func (s *devStack) edges(t *testing.T) map[string]edge.View {
 }
 
 // play asks where a client in zone plays the title.
-func (s *devStack) play(t *testing.T, id, zone string) (api.Play, int) {
+func (s *devStack) play(t *testing.T, id, zone string) (pipeline.Play, int) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.api+"/v1/play/"+id, nil)
 	if zone != "" {
@@ -92,7 +91,7 @@ func (s *devStack) play(t *testing.T, id, zone string) (api.Play, int) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p api.Play
+	var p pipeline.Play
 	_ = json.NewDecoder(resp.Body).Decode(&p)
 	return p, resp.StatusCode
 }

@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/pipeline"
@@ -204,41 +205,48 @@ func skipQualityLadder(dir string) (string, error) {
 	return file, os.WriteFile(file, data, 0o644)
 }
 
-// upload runs `reel upload FILE` (with --watch, until the job ends) and
-// returns the job's id and the command's wall time.
+// upload sends file with the client library's resumable upload, as
+// `reel upload` does (with watch, until the job ends, polling as `reel
+// watch` does), and returns the job's id and the wall time.
 func (d *dev) upload(file, ladderFile string, watch bool) (string, time.Duration, error) {
-	args := []string{"upload", file, "--api", d.api}
-	if watch {
-		args = append(args, "--watch")
-	}
+	ctx := context.Background()
+	var o client.UploadOptions
 	if ladderFile != "" {
-		args = append(args, "--ladder", ladderFile)
+		data, err := os.ReadFile(ladderFile)
+		if err != nil {
+			return "", 0, err
+		}
+		o.Ladder = data
 	}
+	o.NoState = true
 	start := time.Now()
-	out, err := exec.Command("./bin/reel", args...).CombinedOutput()
+	v, err := d.client().Upload(ctx, file, o)
+	if err == nil && watch {
+		v, err = d.client().Wait(ctx, v.ID, 500*time.Millisecond)
+	}
 	wall := time.Since(start)
 	if err != nil {
-		return "", wall, fmt.Errorf("reel upload: %v\n%s", err, out)
+		return "", wall, fmt.Errorf("upload %s: %w", file, err)
 	}
-	id := jobQueued.FindStringSubmatch(string(out))
-	if id == nil {
-		return "", wall, fmt.Errorf("no job id in: %s", out)
-	}
-	return id[1], wall, nil
+	return v.ID, wall, nil
 }
 
-var jobQueued = regexp.MustCompile(`job ([0-9a-f-]{36}) queued`)
-
-// uploadJob runs `reel upload FILE --watch` and returns the job, read
-// back when it ended, and the wall time.
+// uploadJob uploads file, waits for its job to end and returns the job
+// and the wall time.
 func (d *dev) uploadJob(file, ladderFile string) (pipeline.View, time.Duration, error) {
-	var job pipeline.View
 	id, wall, err := d.upload(file, ladderFile, true)
-	if err == nil {
-		err = getJSON(d.api+"/v1/jobs/"+id, d.key, &job)
+	if err != nil {
+		return pipeline.View{}, wall, err
 	}
-	return job, wall, err
+	v, err := d.client().Job(context.Background(), id)
+	if err != nil {
+		return pipeline.View{}, wall, err
+	}
+	return *v, wall, nil
 }
+
+// client talks to the stack's API with its admin key.
+func (d *dev) client() *client.Client { return client.New(d.api, d.key) }
 
 func overhead(rep *report, d *dev, dir string, seconds, runs int) error {
 	file := filepath.Join(dir, "master.mp4")
@@ -430,8 +438,6 @@ func startDev(dir string, workers int) (*dev, error) {
 					return nil, fmt.Errorf("reel dev wrote no admin key: %w", err)
 				}
 				d.key = strings.TrimSpace(string(key))
-				// The CLI runs below read the key from the environment.
-				os.Setenv("REEL_API_KEY", d.key)
 				return d, nil
 			}
 		}
@@ -456,7 +462,8 @@ func (d *dev) stop() {
 }
 
 // measureUpload runs a separate `reel api` on the dev stack's Redis and S3,
-// streams file through it with `reel upload`, and returns the API's peak
+// streams file through it with the client's resumable upload (the code
+// `reel upload` runs), and returns the API's peak
 // RSS (VmHWM) before and after, in MiB, and the upload's wall time.
 func measureUpload(d *dev, file string) ([2]float64, time.Duration, error) {
 	var res [2]float64
@@ -485,8 +492,8 @@ func measureUpload(d *dev, file string) ([2]float64, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if out, err := exec.CommandContext(ctx, "./bin/reel", "upload", file, "--api", url).CombinedOutput(); err != nil {
-		return res, 0, fmt.Errorf("upload: %v %s", err, out)
+	if _, err := client.New(url, d.key).Upload(ctx, file, client.UploadOptions{NoState: true}); err != nil {
+		return res, 0, fmt.Errorf("upload: %w", err)
 	}
 	wall := time.Since(start)
 	res[1], err = vmHWM(api.Process.Pid)
@@ -505,18 +512,4 @@ func vmHWM(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
-}
-
-func getJSON(url, key string, v any) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
 }

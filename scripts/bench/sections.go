@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/origin"
@@ -71,9 +72,10 @@ func statusLoad(rep *report, d *dev, dir string, n, c int) error {
 	if err != nil {
 		return err
 	}
-	var job pipeline.View
+	ctx := context.Background()
+	job := &pipeline.View{}
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if err := getJSON(d.api+"/v1/jobs/"+id, d.key, &job); err != nil {
+		if job, err = d.client().Job(ctx, id); err != nil {
 			return err
 		}
 		if job.Status == pipeline.StatusEncoding || job.Status.Terminal() || time.Now().After(deadline) {
@@ -83,14 +85,16 @@ func statusLoad(rep *report, d *dev, dir string, n, c int) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench: %d status requests from %d clients while job %s is %s\n", n, c, id, job.Status)
 	r := load("GET /v1/jobs/{id}", d.api+"/v1/jobs/"+id, d.key, n, c)
-	_ = getJSON(d.api+"/v1/jobs/"+id, d.key, &job)
+	if job, err = d.client().Job(ctx, id); err != nil {
+		return err
+	}
 	fmt.Printf("\n## Job status under load (%d clients, %d requests, while the job encodes)\n\n", c, n)
 	fmt.Printf("| requests | errors | req/s | p50 ms | p99 ms | max ms | job status after |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %d | %d | %.0f | %.1f | %.1f | %.1f | %s |\n", r.n, r.errors, float64(r.n)/r.wall.Seconds(),
 		ms(r.p50), ms(r.p99), ms(r.max), job.Status)
 	rep.target("status under load: p99 %.1f ms with %d clients, %d errors", ms(r.p99), c, r.errors)
 	// Let the job finish so it does not weigh on the runs after.
-	_, _ = exec.Command("./bin/reel", "watch", id, "--api", d.api).CombinedOutput()
+	_, _ = d.client().Wait(ctx, id, 500*time.Millisecond)
 	return nil
 }
 
@@ -143,21 +147,18 @@ func scaling(rep *report, dir string, seconds int) error {
 // pinWorkers pins worker i (and every thread it has and every ffmpeg it
 // starts) to CPU i.
 func (d *dev) pinWorkers(n int) error {
-	var ws struct {
-		Workers []struct {
-			PID int `json:"pid"`
-		} `json:"workers"`
-	}
-	for deadline := time.Now().Add(30 * time.Second); len(ws.Workers) < n; {
-		if err := getJSON(d.api+"/v1/workers", d.key, &ws); err != nil {
+	var ws []client.Worker
+	for deadline := time.Now().Add(30 * time.Second); len(ws) < n; {
+		var err error
+		if ws, err = d.client().Workers(context.Background()); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d workers up", len(ws.Workers), n)
+			return fmt.Errorf("%d of %d workers up", len(ws), n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for i, w := range ws.Workers {
+	for i, w := range ws {
 		if out, err := exec.Command("taskset", "-a", "-cp", strconv.Itoa(i), strconv.Itoa(w.PID)).CombinedOutput(); err != nil {
 			return fmt.Errorf("taskset: %v %s", err, out)
 		}

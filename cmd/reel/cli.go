@@ -8,9 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"strings"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -18,115 +17,32 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/pipeline"
 )
 
-// client talks to the API.
-type client struct {
-	base string
-	key  string // API key, sent as a bearer token
-	http *http.Client
-	// progress, if set, is told of upload progress.
-	progress func(done, total int64)
-}
-
-// request makes a request to the API path with the client's key.
-func (c *client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
-// send sends req with the client's key and turns an error status into an
-// *apiError.
-func (c *client) send(req *http.Request) (*http.Response, error) {
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the Reel API at %s: %w (set --api or REEL_API)", c.base, err)
-	}
-	if resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	var body struct{ Error pipeline.JobError }
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
-		body.Error = pipeline.JobError{Code: "http", Message: strings.TrimSpace(string(data))}
-		if body.Error.Message == "" {
-			body.Error.Message = resp.Status
-		}
-	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		body.Error.Message += " (set REEL_API_KEY or --key; `reel dev` prints an admin key and saves it in its data folder as admin.key)"
-	}
-	return nil, &apiError{Status: resp.StatusCode, JobError: body.Error}
-}
-
-type apiError struct {
-	Status int
-	pipeline.JobError
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
-}
-
-func (c *client) do(req *http.Request, out any) error {
-	resp, err := c.send(req)
+func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	var (
+		tenant, ladderFile       string
+		admin, watchFlag, asJSON bool
+		limit                    int
+	)
+	cfg, pos, err := load("client", args, stderr, func(fs *flag.FlagSet) {
+		fs.Init("reel "+cmd, flag.ContinueOnError)
+		fs.StringVar(&tenant, "tenant", "", "keys create: the new key's tenant")
+		fs.BoolVar(&admin, "admin", false, "keys create: make an admin key")
+		fs.StringVar(&ladderFile, "ladder", "", "upload: ladder JSON file")
+		fs.BoolVar(&watchFlag, "watch", false, "upload, retry: watch the job until it ends")
+		fs.BoolVar(&asJSON, "json", false, "status: print the job as JSON")
+		fs.IntVar(&limit, "limit", 20, "jobs: how many to list")
+	})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-func (c *client) job(ctx context.Context, id string) (*pipeline.View, error) {
-	req, err := c.request(ctx, http.MethodGet, "/v1/jobs/"+id, nil)
-	if err != nil {
-		return nil, err
-	}
-	var v pipeline.View
-	return &v, c.do(req, &v)
-}
-
-func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reel "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	base := os.Getenv("REEL_API")
-	if base == "" {
-		base = "http://127.0.0.1:8080"
-	}
-	fs.StringVar(&base, "api", base, "API base URL (REEL_API)")
-	key := fs.String("key", os.Getenv("REEL_API_KEY"), "API key (REEL_API_KEY)")
-	tenant := fs.String("tenant", "", "keys create: the new key's tenant")
-	admin := fs.Bool("admin", false, "keys create: make an admin key")
-	ladderFile := fs.String("ladder", "", "upload: ladder JSON file")
-	watch := fs.Bool("watch", false, "upload: watch the job until it ends")
-	asJSON := fs.Bool("json", false, "status: print the job as JSON")
-	limit := fs.Int("limit", 20, "jobs: how many to list")
-	// Accept flags after positional arguments too (reel upload FILE --watch).
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return exitCode(2)
-		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos, args = append(pos, args[0]), args[1:]
-		}
-	}
-	c := &client{base: strings.TrimRight(base, "/"), key: strings.TrimSpace(*key), http: &http.Client{}}
+	c := client.New(cfg.API, cfg.APIKey)
 	if cmd == "keys" {
-		return c.keys(ctx, pos, *tenant, *admin, stdout, stderr)
+		return keys(ctx, c, pos, tenant, admin, stdout, stderr)
 	}
 	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "retry": 1, "jobs": 0}[cmd]
 	if len(pos) != need {
@@ -135,31 +51,49 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 	switch cmd {
 	case "upload":
+		o := client.UploadOptions{
+			Resumed: func(offset, size int64) {
+				fmt.Fprintf(stderr, "resuming the upload of %s at %d of %d bytes\n", filepath.Base(pos[0]), offset, size)
+			},
+			Interrupted: func(offset, size int64, err error, wait time.Duration) {
+				fmt.Fprintf(stderr, "upload interrupted at %d of %d bytes (%v); resuming in %s\n", offset, size, err, wait)
+			},
+		}
+		if ladderFile != "" {
+			data, err := os.ReadFile(ladderFile)
+			if err != nil {
+				return err
+			}
+			if _, err := ladder.Parse(data); err != nil {
+				return fmt.Errorf("%s: %w", ladderFile, err)
+			}
+			o.Ladder = data
+		}
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			c.progress = func(done, total int64) {
+			o.Progress = func(done, total int64) {
 				fmt.Fprintf(stderr, "\ruploading %3.0f%%  %d of %d MiB ", 100*float64(done)/float64(total), done>>20, total>>20)
 				if done == total {
 					fmt.Fprintln(stderr)
 				}
 			}
 		}
-		v, err := c.upload(ctx, pos[0], *ladderFile, stderr)
+		v, err := c.Upload(ctx, pos[0], o)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "job %s queued\n", v.ID)
-		if *watch {
-			return c.watch(ctx, v.ID, stdout)
+		if watchFlag {
+			return watch(ctx, c, v.ID, stdout)
 		}
 		return nil
 	case "watch":
-		return c.watch(ctx, pos[0], stdout)
+		return watch(ctx, c, pos[0], stdout)
 	case "status":
-		v, err := c.job(ctx, pos[0])
+		v, err := c.Job(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(v)
@@ -167,40 +101,25 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		printStatus(stdout, v)
 		return nil
 	case "retry":
-		req, err := c.request(ctx, http.MethodPost, "/v1/jobs/"+pos[0]+"/retry", nil)
+		v, err := c.Retry(ctx, pos[0])
 		if err != nil {
-			return err
-		}
-		var v pipeline.View
-		if err := c.do(req, &v); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "job %s %s again\n", v.ID, v.Status)
-		if *watch {
-			return c.watch(ctx, v.ID, stdout)
+		if watchFlag {
+			return watch(ctx, c, v.ID, stdout)
 		}
 		return nil
 	case "cancel":
-		req, err := c.request(ctx, http.MethodDelete, "/v1/jobs/"+pos[0], nil)
+		v, err := c.Cancel(ctx, pos[0])
 		if err != nil {
-			return err
-		}
-		var v pipeline.View
-		if err := c.do(req, &v); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "job %s %s\n", v.ID, v.Status)
 		return nil
 	case "jobs":
-		req, err := c.request(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs?limit=%d", *limit), nil)
+		list, err := c.Jobs(ctx, limit, 0, "")
 		if err != nil {
-			return err
-		}
-		var list struct {
-			Jobs  []pipeline.View `json:"jobs"`
-			Total int             `json:"total"`
-		}
-		if err := c.do(req, &list); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -218,7 +137,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 }
 
 // keys runs `reel keys create|list|revoke`.
-func (c *client) keys(ctx context.Context, pos []string, tenant string, admin bool, stdout, stderr io.Writer) error {
+func keys(ctx context.Context, c *client.Client, pos []string, tenant string, admin bool, stdout, stderr io.Writer) error {
 	if len(pos) == 0 {
 		fmt.Fprintf(stderr, "reel keys: want create, list or revoke\n\n%s", usage)
 		return exitCode(2)
@@ -229,49 +148,26 @@ func (c *client) keys(ctx context.Context, pos []string, tenant string, admin bo
 			fmt.Fprintln(stderr, "reel keys create: --tenant NAME is required")
 			return exitCode(2)
 		}
-		body, _ := json.Marshal(map[string]any{"tenant": tenant, "admin": admin})
-		req, err := c.request(ctx, http.MethodPost, "/v1/keys", bytes.NewReader(body))
+		secret, k, err := c.CreateKey(ctx, tenant, admin)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		var k struct {
-			Key, ID, Tenant string
-			Admin           bool
-		}
-		if err := c.do(req, &k); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, k.Key)
+		fmt.Fprintln(stdout, secret)
 		fmt.Fprintf(stderr, "key %s for tenant %s (admin: %v); it is shown only now\n", k.ID, k.Tenant, k.Admin)
 		return nil
 	case pos[0] == "list" && len(pos) == 1:
-		req, err := c.request(ctx, http.MethodGet, "/v1/keys", nil)
+		list, err := c.Keys(ctx)
 		if err != nil {
-			return err
-		}
-		var list struct {
-			Keys []struct {
-				ID, Tenant string
-				Admin      bool
-				Created    time.Time
-			}
-		}
-		if err := c.do(req, &list); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTENANT\tADMIN\tCREATED")
-		for _, k := range list.Keys {
+		for _, k := range list {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.ID, k.Tenant, k.Admin, k.Created.Local().Format(time.DateTime))
 		}
 		return tw.Flush()
 	case pos[0] == "revoke" && len(pos) == 2:
-		req, err := c.request(ctx, http.MethodDelete, "/v1/keys/"+pos[1], nil)
-		if err != nil {
-			return err
-		}
-		if err := c.do(req, nil); err != nil {
+		if err := c.RevokeKey(ctx, pos[1]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key %s revoked\n", pos[1])
@@ -322,7 +218,7 @@ func printStatus(w io.Writer, v *pipeline.View) {
 
 // watch follows a job until it ends: live bars on a terminal, one plain
 // line per change otherwise. It returns an error unless the job completes.
-func (c *client) watch(ctx context.Context, id string, stdout io.Writer) error {
+func watch(ctx context.Context, c *client.Client, id string, stdout io.Writer) error {
 	isTTY := false
 	if f, ok := stdout.(*os.File); ok {
 		isTTY = term.IsTerminal(int(f.Fd()))
@@ -335,9 +231,9 @@ func (c *client) watch(ctx context.Context, id string, stdout io.Writer) error {
 	var v *pipeline.View
 	for {
 		var err error
-		v, err = c.job(ctx, id)
+		v, err = c.Job(ctx, id)
 		if err != nil {
-			var ae *apiError
+			var ae *client.Error
 			if errors.As(err, &ae) {
 				return err
 			}

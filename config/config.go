@@ -1,0 +1,393 @@
+// Package config defines every setting of Reel's processes once, in the
+// Config struct: its environment variable, flag, default (per command
+// where they differ), the commands it applies to and its meaning. Load
+// reads defaults, then REEL_* variables, then flags; the flag help, `reel
+// config` and the README's configuration table are generated from the
+// same definition.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration of every Reel command. Each field's tags:
+//
+//	env      the environment variable ("" for flag-only settings)
+//	flag     the flag name, on the commands in for
+//	default  the default; a tag named after a command (dev, api, worker,
+//	         edge, gateway, client) overrides it for that command
+//	show     how the default reads in help, when it is computed elsewhere
+//	for      the commands the setting applies to
+//	min, max bounds of a number or duration
+//	help     its meaning
+type Config struct {
+	Addr string `env:"REEL_ADDR" flag:"addr" default:"127.0.0.1:8080" edge:"127.0.0.1:8090" gateway:"127.0.0.1:8000" for:"dev,api,edge,gateway" help:"listen address (the API's; an edge's or a gateway's own)"`
+
+	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway" help:"Redis host:port"`
+	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway" help:"Redis password"`
+
+	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge" help:"S3 host:port"`
+	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge" help:"S3 access key"`
+	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge" help:"S3 secret key"`
+	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge" help:"use HTTPS to S3"`
+	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge" help:"S3 region"`
+	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker" help:"private bucket: masters (masters/{job}/source, uploads/) and intermediates (work/{job}/)"`
+	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge" help:"public bucket of published titles (vod/{job}/)"`
+	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge" help:"base URL players use for the origin bucket"`
+
+	Concurrency int    `env:"REEL_CONCURRENCY" flag:"concurrency" default:"2" dev:"1" min:"1" max:"256" for:"dev,worker" help:"tasks one worker process runs at once (reel dev: per worker)"`
+	WorkDir     string `env:"REEL_WORK_DIR" flag:"work-dir" show:"system temp dir (reel dev: DIR/work)" for:"api,worker" help:"scratch space of worker tasks and of buffered upload parts"`
+	MetricsAddr string `env:"REEL_METRICS_ADDR" flag:"metrics-addr" show:"off (reel dev: 127.0.0.1:0, logged)" for:"worker" help:"where a worker serves Prometheus /metrics; the API serves them on its own address"`
+
+	MaxUpload    int64         `env:"REEL_MAX_UPLOAD_BYTES" default:"53687091200" min:"1" for:"dev,api" help:"largest accepted master in bytes (multipart body or tus upload)"`
+	StallTimeout time.Duration `env:"REEL_UPLOAD_STALL_TIMEOUT" default:"60s" min:"1ns" for:"dev,api" help:"an upload that sends nothing this long is dropped (408; a tus upload keeps what arrived)"`
+	AdminKeyFile string        `env:"REEL_ADMIN_KEY_FILE" show:"(reel dev: DIR/admin.key)" for:"api" help:"file holding the admin API key, created with a new key when missing"`
+	RateLimit    int           `env:"REEL_RATE_LIMIT" default:"60" min:"0" for:"dev,api" help:"jobs one non-admin key may create a minute, across all API instances (0: off)"`
+	HLSJS        string        `env:"REEL_UI_HLSJS" default:"https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js" for:"dev,api" help:"where the web page loads hls.js from: a URL, or a local file the API serves at /ui/hls.min.js (for machines without Internet access)"`
+
+	ShutdownTimeout time.Duration `env:"REEL_SHUTDOWN_TIMEOUT" default:"30s" min:"1ns" for:"dev,worker" help:"how long a stopping worker lets running tasks finish before handing them back"`
+	RetryDelay      time.Duration `env:"REEL_RETRY_DELAY" default:"0s" min:"0s" show:"asynq's (15 s to 45 s, growing)" for:"dev,worker" help:"first pause before a failed task's retry, doubled each time; a task whose worker died is retried after 1 s"`
+	MaxMemory       int64         `env:"REEL_FFMPEG_MAX_MEMORY" default:"8589934592" min:"268435456" for:"dev,worker" help:"address space of one ffmpeg run, in bytes"`
+	CPUPerFrame     time.Duration `env:"REEL_FFMPEG_CPU_PER_FRAME" default:"1s" min:"1ns" for:"dev,worker" help:"CPU time per output frame of a 1080p rung an encode may use (smaller rungs by their pixels)"`
+	FFmpeg          string        `env:"REEL_FFMPEG" default:"ffmpeg" for:"dev,worker" help:"ffmpeg binary to run"`
+	FFprobe         string        `env:"REEL_FFPROBE" default:"ffprobe" for:"dev,worker" help:"ffprobe binary to run"`
+
+	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
+	Memcached string `env:"REEL_MEMCACHED" show:"(reel dev: its own)" for:"dev,api,worker,gateway" help:"cache replicas, one per zone: z1=host:port[,host:port];z2=host:port. Empty: no shared cache"`
+	ZoneMap   string `env:"REEL_ZONE_MAP" for:"dev,api" help:"client networks to zones for steering: 10.1.0.0/16=z1,10.2.0.0/16=z2"`
+
+	RedisServer     string `env:"REEL_REDIS_SERVER" show:"on PATH" for:"dev" help:"the redis-server reel dev starts"`
+	MinioServer     string `env:"REEL_MINIO" show:"on PATH or in the Go bin dir" for:"dev" help:"the MinIO server reel dev starts"`
+	MemcachedServer string `env:"REEL_MEMCACHED_SERVER" show:"on PATH" for:"dev" help:"the memcached reel dev starts"`
+	DevData         string `flag:"data" default:"reel-data" for:"dev" help:"folder of reel dev's Redis and MinIO data, admin key and worker scratch space"`
+	DevWorkers      int    `flag:"workers" default:"2" min:"1" max:"64" for:"dev" help:"worker processes reel dev runs"`
+	DevEdges        int    `flag:"edges" default:"0" min:"0" max:"16" for:"dev" help:"edge processes reel dev runs, in zones z1..zN"`
+
+	EdgeDir        string `env:"REEL_EDGE_DIR" flag:"dir" show:"(required)" for:"edge" help:"an edge's cache folder, kept across restarts"`
+	EdgeName       string `env:"REEL_EDGE_NAME" flag:"name" show:"edge-ZONE-PORT" for:"edge" help:"an edge's unique name"`
+	EdgeBudget     int64  `env:"REEL_EDGE_BUDGET" flag:"budget" default:"10737418240" min:"1" for:"edge" help:"bytes an edge holds on disk; least recently used objects go first"`
+	EdgeOrigin     string `env:"REEL_EDGE_ORIGIN" flag:"origin" show:"the origin bucket's URL from the S3 settings" for:"edge" help:"where an edge fetches published objects"`
+	EdgeURL        string `env:"REEL_EDGE_URL" flag:"url" show:"http://ADDR" for:"edge" help:"the edge's base URL for players"`
+	EdgeFillWindow string `env:"REEL_EDGE_FILL_WINDOW" flag:"fill-window" default:"always" for:"edge" help:"UTC hours of the deferred fill, such as 02:00-06:00"`
+	EdgeFillRate   int64  `env:"REEL_EDGE_FILL_RATE" flag:"fill-rate" default:"0" min:"0" for:"edge" help:"bytes a second of the deferred fill (0: unbounded)"`
+	EdgeFillFirst  int    `env:"REEL_EDGE_FILL_FIRST" default:"3" min:"1" for:"edge" help:"media segments of every rendition pre-positioned at once"`
+
+	GatewayUpstreams   string  `env:"REEL_GATEWAY_UPSTREAMS" flag:"upstream" show:"(required)" for:"gateway" help:"API instances: z1=http://10.1.0.5:8080,z2=http://10.2.0.5:8080"`
+	GatewayCanary      string  `env:"REEL_GATEWAY_CANARY" flag:"canary" for:"gateway" help:"canary API instances, ZONE=URL,..."`
+	GatewayCanaryShare float64 `env:"REEL_GATEWAY_CANARY_SHARE" flag:"canary-share" default:"0" min:"0" max:"1" for:"gateway" help:"share of requests (0..1) the canary instances get"`
+	GatewayRateLimit   float64 `env:"REEL_GATEWAY_RATE_LIMIT" flag:"rate-limit" default:"50" min:"0" for:"gateway" help:"requests a second per API key through one gateway (bursts of twice that; 0: off)"`
+	GatewayRejectUA    string  `env:"REEL_GATEWAY_REJECT_UA" for:"gateway" help:"refuse requests whose User-Agent matches this regular expression (403)"`
+	GatewayConfig      string  `env:"REEL_GATEWAY_CONFIG" flag:"config" for:"gateway" help:"JSON file: routes, more upstream groups, a shard rule, reject rules, add_headers, remove_headers"`
+
+	API    string `env:"REEL_API" flag:"api" default:"http://127.0.0.1:8080" for:"client" help:"API the CLI talks to"`
+	APIKey string `env:"REEL_API_KEY" flag:"key" for:"client" help:"API key the CLI sends"`
+}
+
+// Commands are the commands settings apply to; "client" stands for the
+// CLI's commands (upload, watch, status, jobs, cancel, retry, keys).
+var Commands = []string{"dev", "api", "worker", "edge", "gateway", "client"}
+
+// Setting is one field of Config as the definition gives it.
+type Setting struct {
+	Field   string
+	Env     string
+	Flag    string
+	Default string // the default for no command in particular
+	// Defaults holds the defaults that differ by command.
+	Defaults map[string]string
+	Show     string
+	For      []string
+	Min, Max string
+	Help     string
+	index    int
+	kind     reflect.Type
+}
+
+// Settings lists every setting in the order Config declares them.
+func Settings() []Setting {
+	t := reflect.TypeFor[Config]()
+	out := make([]Setting, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		s := Setting{Field: f.Name, Env: f.Tag.Get("env"), Flag: f.Tag.Get("flag"), Default: f.Tag.Get("default"),
+			Show: f.Tag.Get("show"), Min: f.Tag.Get("min"), Max: f.Tag.Get("max"), Help: f.Tag.Get("help"),
+			For: strings.Split(f.Tag.Get("for"), ","), index: i, kind: f.Type}
+		for _, c := range Commands {
+			if v, ok := f.Tag.Lookup(c); ok {
+				if s.Defaults == nil {
+					s.Defaults = map[string]string{}
+				}
+				s.Defaults[c] = v
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// DefaultFor is the setting's default for command cmd.
+func (s Setting) DefaultFor(cmd string) string {
+	if v, ok := s.Defaults[cmd]; ok {
+		return v
+	}
+	return s.Default
+}
+
+// name is how messages name the setting: its variable and flag.
+func (s Setting) name() string {
+	switch {
+	case s.Env != "" && s.Flag != "":
+		return s.Env + " (--" + s.Flag + ")"
+	case s.Env != "":
+		return s.Env
+	}
+	return "--" + s.Flag
+}
+
+// set parses v into the field of c, within the setting's bounds.
+func (s Setting) set(c *Config, v string) error {
+	f := reflect.ValueOf(c).Elem().Field(s.index)
+	switch f.Interface().(type) {
+	case string:
+		f.SetString(v)
+	case bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		f.SetBool(b)
+	case time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("want a duration such as 30s or 500ms")
+		}
+		lo, hi := s.durationBounds()
+		if d < lo || (hi > 0 && d > hi) {
+			return fmt.Errorf("want a duration %s", s.bounds())
+		}
+		f.SetInt(int64(d))
+	case int, int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number %s", s.bounds())
+		}
+		if s.Min != "" && n < mustInt(s.Min) || s.Max != "" && n > mustInt(s.Max) {
+			return fmt.Errorf("want a whole number %s", s.bounds())
+		}
+		f.SetInt(n)
+	case float64:
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || s.Min != "" && x < mustFloat(s.Min) || s.Max != "" && x > mustFloat(s.Max) {
+			return fmt.Errorf("want a number %s", s.bounds())
+		}
+		f.SetFloat(x)
+	default:
+		return fmt.Errorf("config: field %s has an unsupported type %s", s.Field, s.kind)
+	}
+	return nil
+}
+
+// value prints the field of c as set would read it.
+func (s Setting) value(c *Config) string {
+	switch v := reflect.ValueOf(c).Elem().Field(s.index).Interface().(type) {
+	case time.Duration:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (s Setting) durationBounds() (lo, hi time.Duration) {
+	if s.Min != "" {
+		lo, _ = time.ParseDuration(s.Min)
+	}
+	if s.Max != "" {
+		hi, _ = time.ParseDuration(s.Max)
+	}
+	return lo, hi
+}
+
+// bounds says in words what the bounds are.
+func (s Setting) bounds() string {
+	switch {
+	case s.Min == "1ns":
+		return "above 0"
+	case s.Min != "" && s.Max != "":
+		return "from " + s.Min + " to " + s.Max
+	case s.Min != "":
+		return "of at least " + s.Min
+	case s.Max != "":
+		return "of at most " + s.Max
+	}
+	return ""
+}
+
+func mustInt(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		panic("config: bad bound " + s)
+	}
+	return n
+}
+
+func mustFloat(s string) float64 {
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic("config: bad bound " + s)
+	}
+	return x
+}
+
+func (s Setting) applies(cmd string) bool { return slices.Contains(s.For, cmd) }
+
+// Defaults returns the configuration of command cmd before the
+// environment and flags are read.
+func Defaults(cmd string) (*Config, error) {
+	c := &Config{}
+	for _, s := range Settings() {
+		if d := s.DefaultFor(cmd); d != "" {
+			if err := s.set(c, d); err != nil {
+				return nil, fmt.Errorf("config: default of %s: %w", s.Field, err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// ErrHelp is returned by Load when the flags asked for help, which was
+// printed.
+var ErrHelp = flag.ErrHelp
+
+// ErrConfig marks an error in the environment's settings or in Validate;
+// any other error of Load is the flag package's, already printed with the
+// usage.
+var ErrConfig = errors.New("configuration")
+
+// Load reads the configuration of command cmd (one of Commands): its
+// defaults, then the REEL_* variables getenv returns, then the flags in
+// args, which may come before, between or after the positional
+// arguments. extra, if set, adds the command's own flags. It returns the
+// positional arguments. Errors name the variable or flag and say what it
+// wants; help goes to out.
+func Load(cmd string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (*Config, []string, error) {
+	c, err := Defaults(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []string
+	for _, s := range Settings() {
+		if s.Env == "" {
+			continue
+		}
+		if v := getenv(s.Env); v != "" {
+			if err := s.set(c, v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q: %v", s.Env, v, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+	}
+	fs := flag.NewFlagSet("reel "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	for _, s := range Settings() {
+		if s.Flag == "" || !s.applies(cmd) {
+			continue
+		}
+		fs.Var(flagValue{s: s, c: c}, s.Flag, s.usage(cmd))
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	fs.Usage = func() { printUsage(fs) }
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	return c, pos, nil
+}
+
+// usage is a flag's help line.
+func (s Setting) usage(cmd string) string {
+	u := s.Help
+	if s.Env != "" {
+		u += " (" + s.Env + ")"
+	}
+	if d := s.DefaultFor(cmd); d == "" && s.Show != "" {
+		u += "; default " + s.Show
+	}
+	return u
+}
+
+// printUsage lists a command's flags, each with the kind of value it
+// takes, its meaning, variable and default.
+func printUsage(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind := ""
+		switch v := f.Value.(type) {
+		case flagValue:
+			if v.s.kind.Kind() != reflect.Bool {
+				kind = " " + v.s.kind.Name()
+				if v.s.kind == reflect.TypeFor[time.Duration]() {
+					kind = " duration"
+				}
+			}
+		default:
+			if name, _ := flag.UnquoteUsage(f); name != "" {
+				kind = " " + name
+			}
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(fs.Output(), "  --%s%s\n    \t%s%s\n", f.Name, kind, f.Usage, def)
+	})
+}
+
+// flagValue sets a setting from a flag.
+type flagValue struct {
+	s Setting
+	c *Config
+}
+
+func (v flagValue) String() string {
+	if v.c == nil {
+		return ""
+	}
+	return v.s.value(v.c)
+}
+
+func (v flagValue) Set(x string) error { return v.s.set(v.c, x) }
+
+func (v flagValue) IsBoolFlag() bool { return v.s.kind.Kind() == reflect.Bool }
+
+// Env returns every setting with a variable as NAME=VALUE, for the child
+// processes reel dev starts.
+func (c *Config) Env() []string {
+	var out []string
+	for _, s := range Settings() {
+		if s.Env != "" {
+			out = append(out, s.Env+"="+s.value(c))
+		}
+	}
+	return out
+}

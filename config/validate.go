@@ -1,0 +1,106 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/evcache"
+)
+
+// Validate checks what one setting alone cannot: the settings command cmd
+// needs, and values other packages parse. Every problem is named by its
+// variable or flag.
+func (c *Config) Validate(cmd string) error {
+	var errs []string
+	need := func(ok bool, msg string) {
+		if !ok {
+			errs = append(errs, msg)
+		}
+	}
+	switch cmd {
+	case "api", "worker", "dev":
+		need(c.RedisAddr != "", "REEL_REDIS_ADDR (--redis) is required: host:port of Redis")
+		need(c.S3Endpoint != "", "REEL_S3_ENDPOINT (--s3) is required: host:port of the S3 server")
+		need(c.Bucket != "" && c.OriginBucket != "", "REEL_S3_BUCKET and REEL_ORIGIN_BUCKET must not be empty")
+	case "edge":
+		need(c.RedisAddr != "", "REEL_REDIS_ADDR (--redis) is required: edges learn of published titles and register through Redis")
+		need(c.EdgeDir != "", "REEL_EDGE_DIR (--dir) is required: the folder the edge caches into")
+		need(c.EdgeOrigin != "" || c.S3Endpoint != "" || c.PublicURL != "",
+			"REEL_EDGE_ORIGIN (--origin) or REEL_S3_ENDPOINT is required: where published titles are")
+		if _, err := edge.ParseWindow(c.EdgeFillWindow); err != nil {
+			errs = append(errs, "REEL_EDGE_FILL_WINDOW (--fill-window): "+err.Error())
+		}
+	case "gateway":
+		need(strings.TrimSpace(c.GatewayUpstreams) != "", "REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
+		need(c.GatewayCanaryShare == 0 || c.GatewayCanary != "", "a canary share (REEL_GATEWAY_CANARY_SHARE) needs canary instances (REEL_GATEWAY_CANARY)")
+	}
+	if c.Memcached != "" {
+		if _, err := evcache.ParseReplicas(c.Memcached); err != nil {
+			errs = append(errs, "REEL_MEMCACHED: "+err.Error())
+		}
+	}
+	if _, err := edge.ParseZoneMap(c.ZoneMap); err != nil {
+		errs = append(errs, "REEL_ZONE_MAP: "+err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Markdown is the configuration table of the README: every setting with
+// its variable, flag, default and meaning.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | commands | meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, s := range Settings() {
+		env, fl := "", ""
+		if s.Env != "" {
+			env = "`" + s.Env + "`"
+		}
+		if s.Flag != "" {
+			fl = "`--" + s.Flag + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", env, fl, s.defaultText(), strings.Join(s.For, ", "), s.Help)
+	}
+	return b.String()
+}
+
+// Text is `reel config`'s listing: each setting with its default, the
+// commands it applies to and its meaning.
+func Text() string {
+	var b strings.Builder
+	for _, s := range Settings() {
+		name := s.Env
+		if s.Flag != "" {
+			if name != "" {
+				name += "  "
+			}
+			name += "--" + s.Flag
+		}
+		d := strings.ReplaceAll(s.defaultText(), "`", "")
+		if d == "" {
+			d = "none"
+		}
+		fmt.Fprintf(&b, "%s\n    %s\n    default: %s; commands: %s\n", name, s.Help, d, strings.Join(s.For, ", "))
+	}
+	return b.String()
+}
+
+// defaultText says what the default is, per command where it differs.
+func (s Setting) defaultText() string {
+	d := s.Show
+	if s.Default != "" {
+		d = "`" + s.Default + "`"
+		if s.Show != "" {
+			d += " (" + s.Show + ")"
+		}
+	}
+	for _, c := range Commands {
+		if v, ok := s.Defaults[c]; ok {
+			d += fmt.Sprintf(" (%s: `%s`)", c, v)
+		}
+	}
+	return strings.TrimSpace(d)
+}
