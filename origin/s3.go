@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,6 +46,9 @@ type Config struct {
 	// OnBytes, if set, is told the bytes each transfer moved: direction
 	// "out" for uploads, "in" for downloads.
 	OnBytes func(direction string, n int64)
+	// Log, if set, is told when a transfer finds the store unreachable and
+	// starts retrying, and when it gets through again.
+	Log *slog.Logger
 }
 
 // DefaultRetryFor is how long transfers ride out an unreachable store.
@@ -77,10 +81,16 @@ func (s *S3) retry(ctx context.Context, f func() error) error {
 	}
 	deadline := time.Now().Add(limit)
 	pause := time.Second
-	for {
+	for tries := 0; ; tries++ {
 		err := f()
+		if tries > 0 && err == nil && s.cfg.Log != nil {
+			s.cfg.Log.Info("object store reachable again", "tries", tries+1)
+		}
 		if !transient(err) || time.Now().Add(pause).After(deadline) {
 			return err
+		}
+		if tries == 0 && s.cfg.Log != nil {
+			s.cfg.Log.Warn("object store unreachable; retrying", "for", limit, "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -152,7 +152,7 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	defer st.Close()
 	m := metrics.New()
 	m.Registry.MustRegister(queue.Collector{Inspector: st.q.Inspector})
-	s3, err := s3For(c, m)
+	s3, err := s3For(c, m, log)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 	m := metrics.New()
-	s3, err := s3For(c, m)
+	s3, err := s3For(c, m, log)
 	if err != nil {
 		return err
 	}

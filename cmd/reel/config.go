@@ -66,11 +66,12 @@ func redisOpt(c *config.Config) asynq.RedisClientOpt {
 	return asynq.RedisClientOpt{Addr: c.RedisAddr, Password: c.RedisPassword}
 }
 
-// s3For connects to the object store; m, if set, counts the bytes moved.
-func s3For(c *config.Config, m *metrics.Metrics) (*origin.S3, error) {
+// s3For connects to the object store; m, if set, counts the bytes moved,
+// and log, if set, hears of outages.
+func s3For(c *config.Config, m *metrics.Metrics, log *slog.Logger) (*origin.S3, error) {
 	cfg := origin.Config{
 		Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Secure: c.S3Secure,
-		Region: c.S3Region, Bucket: c.Bucket, OriginBucket: c.OriginBucket, PublicURL: c.PublicURL,
+		Region: c.S3Region, Bucket: c.Bucket, OriginBucket: c.OriginBucket, PublicURL: c.PublicURL, Log: log,
 	}
 	if m != nil {
 		cfg.OnBytes = m.S3

@@ -28,7 +28,7 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if c.EdgeOrigin == "" {
-		s3, err := s3For(c, nil)
+		s3, err := s3For(c, nil, nil)
 		if err != nil {
 			return err
 		}
