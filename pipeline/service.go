@@ -222,6 +222,15 @@ func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) err
 	return nil
 }
 
+// Status returns the job's status.
+func (s *Service) Status(ctx context.Context, id string) (Status, error) {
+	j, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return j.Status, nil
+}
+
 // Fail marks the job failed and returns it, unless it already ended (then
 // the job is nil).
 func (s *Service) Fail(ctx context.Context, id, code, msg string) (*Job, error) {

@@ -138,6 +138,12 @@ func (w *Worker) wrap(st pipeline.Stage, h handler) asynq.HandlerFunc {
 		if err == nil && !st.Detached && !r.recorded {
 			err = fmt.Errorf("%s task of job %s ended without recording its result", kind, t.JobID)
 		}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			// Stopped by a cancel of its job: nothing to retry.
+			if status, serr := w.Svc.Status(context.WithoutCancel(ctx), t.JobID); serr == nil && status == pipeline.StatusCanceled {
+				err = pipeline.ErrJobEnded
+			}
+		}
 		end := time.Now()
 		switch {
 		case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound), errors.Is(err, pipeline.ErrNotDue):
