@@ -85,15 +85,15 @@ func (w *Worker) trials(ctx context.Context, r *run) (*pipeline.Analysis, []ladd
 	}
 	// Quality is compared at the largest candidate's size.
 	ref := cands[0]
-	for _, r := range cands {
-		if r.Width*r.Height > ref.Width*ref.Height {
-			ref = r
+	for _, cand := range cands {
+		if cand.Width*cand.Height > ref.Width*ref.Height {
+			ref = cand
 		}
 	}
 	var trials []ladder.Rung
-	for _, r := range cands {
-		for _, crf := range ladder.TrialCRFs(r) {
-			tr := r
+	for _, cand := range cands {
+		for _, crf := range ladder.TrialCRFs(cand) {
+			tr := cand
 			tr.CRF = crf
 			trials = append(trials, tr)
 		}
@@ -124,8 +124,8 @@ func (w *Worker) trials(ctx context.Context, r *run) (*pipeline.Analysis, []ladd
 		return nil, nil, fmt.Errorf("analyze %s: %w", j.ID, err)
 	}
 	for _, p := range a.Points {
-		for _, r := range cands {
-			if p.Codec == r.Codec && p.Height == r.Height && p.CRF == r.CRF {
+		for _, cand := range cands {
+			if p.Codec == cand.Codec && p.Height == cand.Height && p.CRF == cand.CRF {
 				a.FixedBitrate += p.Bitrate
 			}
 		}

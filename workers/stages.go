@@ -281,8 +281,8 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	}
 	rungs := make([]ladder.Rung, len(j.Renditions))
 	outs := make([]string, len(j.Renditions))
-	for i, r := range j.Renditions {
-		rungs[i], outs[i] = r.Rung, filepath.Join(dir, r.Name+".mp4")
+	for i, rend := range j.Renditions {
+		rungs[i], outs[i] = rend.Rung, filepath.Join(dir, rend.Name+".mp4")
 	}
 	chunk := j.Plan.Chunks[t.Chunk]
 	args := media.EncodeArgs(media.EncodeSpec{
@@ -317,8 +317,8 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
-	for i, r := range j.Renditions {
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
+	for i, rend := range j.Renditions {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, rend.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
 			return err
 		}
 	}
