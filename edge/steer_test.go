@@ -17,12 +17,22 @@ type registry struct {
 	mu    sync.Mutex
 	infos []Info
 	err   error
+	reads atomic.Int64
 }
 
 func (r *registry) Edges(context.Context) ([]Info, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.reads.Add(1)
 	return r.infos, r.err
+}
+
+// readAgain waits until steering has read the registry twice more, so
+// that at least one whole refresh saw what the test set.
+func (r *registry) readAgain(t *testing.T) {
+	t.Helper()
+	n := r.reads.Load()
+	waitFor(t, 5*time.Second, func() bool { return r.reads.Load() >= n+2 })
 }
 
 func TestSteering(t *testing.T) {
@@ -117,7 +127,7 @@ func TestSteering(t *testing.T) {
 	reg.mu.Lock()
 	reg.err = errors.New("redis down")
 	reg.mu.Unlock()
-	time.Sleep(500 * time.Millisecond)
+	reg.readAgain(t)
 	if v, ok := s.Pick("z2", "job-0001"); !ok || v.Name != "b1" {
 		t.Fatalf("with the registry down: %+v %v", v, ok)
 	}
@@ -127,7 +137,7 @@ func TestSteering(t *testing.T) {
 	saved := reg.infos
 	reg.infos, reg.err = nil, nil
 	reg.mu.Unlock()
-	time.Sleep(500 * time.Millisecond)
+	reg.readAgain(t)
 	if v, ok := s.Pick("z2", "job-0001"); !ok || v.Name != "b1" || len(s.Edges()) != 3 {
 		t.Fatalf("just after the registry came back empty: %+v %v, %d edges", v, ok, len(s.Edges()))
 	}
