@@ -3,10 +3,10 @@ SHELL := /bin/bash
 GO    ?= go
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help deps build test demo bench lint fuzz clean
+.PHONY: help deps build test test-short demo bench lint fuzz clean
 
 help: ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 deps: ## install ffmpeg, redis-server, docker-compose (apt) and MinIO (go install) when missing
 	@./scripts/deps.sh
@@ -14,9 +14,12 @@ deps: ## install ffmpeg, redis-server, docker-compose (apt) and MinIO (go instal
 build: ## build bin/reel
 	$(GO) build -o bin/reel ./cmd/reel
 
-test: deps ## run every test with the race detector on real redis-server, MinIO and ffmpeg
+test: deps ## every test, the end-to-end tier (e2e/) too, with the race detector on real servers and ffmpeg
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 25m ./...
+
+test-short: deps ## the unit and package tests only (go test -short), about a minute once built
+	$(GO) test -race -count=1 -short ./...
 
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh

@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -111,6 +111,17 @@ func (f *faultStack) startMinio(t *testing.T) {
 		t.Fatalf("start minio: %v", err)
 	}
 	f.minio = p
+}
+
+// health is the status of the stack's GET /healthz, 0 when it cannot be
+// reached.
+func (s *devStack) health() int {
+	resp, err := http.Get(s.api + "/healthz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (f *faultStack) close() {
@@ -325,7 +336,9 @@ func TestFaultRedisRestart(t *testing.T) {
 	encoding(t, id)
 	f.redis.Stop() // SIGTERM: Redis writes its AOF and exits
 	t.Log("redis stopped mid-encode")
-	time.Sleep(3 * time.Second)
+	// Down until the stack has seen it: its health check says so.
+	took := until(t, time.Minute, "the API reporting Redis down", func() bool { return f.health() == http.StatusServiceUnavailable })
+	t.Logf("the API reported Redis down after %s", took.Round(time.Millisecond))
 	f.startRedis(t)
 	t.Log("redis restarted on the same port and data")
 	checkComplete(t, f.devStack, f.awaitEnd(t, id, 6*time.Minute))
@@ -335,9 +348,15 @@ func TestFaultS3Outage(t *testing.T) {
 	f := startFaults(t)
 	id := f.submit(t, faultMaster(t), faultLadder)
 	encoding(t, id)
+	seen := strings.Count(f.logText(), "object store unreachable")
 	f.minio.Stop()
-	t.Log("MinIO stopped mid-encode for 30 s")
-	time.Sleep(30 * time.Second)
+	t.Log("MinIO stopped mid-encode")
+	// Down until a worker's transfer has run into the outage and is
+	// retrying, and the API's health check reports it.
+	took := until(t, 3*time.Minute, "a transfer retrying against the stopped MinIO", func() bool {
+		return strings.Count(f.logText(), "object store unreachable") > seen && f.health() == http.StatusServiceUnavailable
+	})
+	t.Logf("a transfer was retrying %s after MinIO stopped", took.Round(time.Millisecond))
 	if v := f.job(t, id); v.Status.Terminal() || v.Outputs != nil {
 		t.Fatalf("during the outage the job is %s with outputs %v", v.Status, v.Outputs)
 	}
@@ -454,14 +473,17 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 	// A plain multipart upload cut off by the API's death: the client gets
 	// an error, and nothing is stored or processed.
 	pr, pw := io.Pipe()
+	var sent atomic.Int64
 	go func() {
 		defer pw.Close()
 		fmt.Fprint(pw, "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n")
 		chunk := make([]byte, 256<<10)
+		// 50 MiB paced over about 4 s, so the API dies with the body in flight.
 		for i := 0; i < 200; i++ {
 			if _, err := pw.Write(chunk); err != nil {
 				return
 			}
+			sent.Add(int64(len(chunk)))
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -476,10 +498,12 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 		}
 		errc <- err
 	}()
-	time.Sleep(time.Second)
+	// The API dies once it has read some of the body.
+	base := readBytes(api.Process.Pid)
+	until(t, time.Minute, "the API reading the multipart body", func() bool { return readBytes(api.Process.Pid)-base >= 2<<20 })
 	_ = api.Process.Kill()
 	_ = api.Wait()
-	t.Logf("multipart client saw: %v", <-errc)
+	t.Logf("multipart client saw, %d MiB into the body: %v", sent.Load()>>20, <-errc)
 	api = f.startAPI(t, port)
 
 	// `reel upload` through the same death and restart resumes.
@@ -489,34 +513,25 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := exec.Command(f.bin, "upload", big, "--api", url)
-	up.Env = append(os.Environ(), "REEL_API_KEY="+f.key)
-	stdout, _ := up.StdoutPipe()
-	up.Stderr = up.Stdout
+	up.Env = append(os.Environ(), "REEL_API_KEY="+f.key, "XDG_CACHE_HOME="+t.TempDir())
+	out := &syncWriter{b: &bytes.Buffer{}}
+	up.Stdout, up.Stderr = out, out
+	base = readBytes(api.Process.Pid)
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	time.Sleep(400 * time.Millisecond)
+	// The API dies once a part or more of the upload has reached it, and
+	// comes back once the command has seen the failure.
+	until(t, time.Minute, "the API reading the upload", func() bool { return readBytes(api.Process.Pid)-base >= 32<<20 })
 	_ = api.Process.Kill()
 	_ = api.Wait()
-	time.Sleep(2 * time.Second)
+	until(t, time.Minute, "reel upload noticing the API's death", func() bool { return strings.Contains(out.String(), "upload interrupted at") })
 	api = f.startAPI(t, port)
 	defer func() { _ = api.Process.Signal(syscall.SIGTERM); _ = api.Wait() }()
-	var out []string
-	for l := range lines {
-		out = append(out, l)
-	}
 	if err := up.Wait(); err != nil {
-		t.Fatalf("reel upload: %v\n%s", err, strings.Join(out, "\n"))
+		t.Fatalf("reel upload: %v\n%s", err, out.String())
 	}
-	text := strings.Join(out, "\n")
+	text := out.String()
 	t.Logf("reel upload said:\n%s", text)
 	if !strings.Contains(text, "upload interrupted at") {
 		t.Errorf("the upload was not interrupted (it finished before the API died?)")
@@ -549,18 +564,26 @@ func TestFaultAPIRestartMidUpload(t *testing.T) {
 	}
 }
 
+// readBytes is how many bytes process pid has read (rchar in
+// /proc/PID/io: sockets and files alike), 0 when it cannot be read.
+func readBytes(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func (s *devStack) listJobs(t *testing.T) ([]pipeline.View, int) {
 	t.Helper()
-	resp, err := s.c.Get(s.api + "/v1/jobs?limit=100")
+	l, err := s.client().Jobs(context.Background(), 100, 0, "")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var l struct {
-		Jobs  []pipeline.View
-		Total int
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
 		t.Fatal(err)
 	}
 	return l.Jobs, l.Total

@@ -1,9 +1,10 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/gateway"
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/pipeline"
 )
@@ -63,37 +66,51 @@ func startPlatform(t *testing.T) *platform {
 
 func (s *devStack) edges(t *testing.T) map[string]edge.View {
 	t.Helper()
-	resp, err := s.c.Get(s.api + "/v1/edges")
+	list, err := s.client().Edges(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out struct{ Edges []edge.View }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
 	m := map[string]edge.View{}
-	for _, e := range out.Edges {
+	for _, e := range list {
 		m[e.Name] = e
 	}
 	return m
 }
 
-// play asks where a client in zone plays the title.
+// play asks where a client in zone plays the title, and the answer's
+// status.
 func (s *devStack) play(t *testing.T, id, zone string) (pipeline.Play, int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.api+"/v1/play/"+id, nil)
-	if zone != "" {
-		req.Header.Set("X-Client-Zone", zone)
+	p, err := s.client().Play(context.Background(), id, zone)
+	var ae *client.Error
+	switch {
+	case err == nil:
+		return *p, http.StatusOK
+	case errors.As(err, &ae):
+		return pipeline.Play{}, ae.Status
 	}
-	resp, err := s.c.Do(req)
+	t.Fatal(err)
+	return pipeline.Play{}, 0
+}
+
+// upstreamHealthy reports whether the gateway at gw counts the instance at
+// url healthy.
+func upstreamHealthy(gw, url string) bool {
+	resp, err := http.Get(gw + "/gateway/healthz")
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
 	defer resp.Body.Close()
-	var p pipeline.Play
-	_ = json.NewDecoder(resp.Body).Decode(&p)
-	return p, resp.StatusCode
+	var h struct{ Upstreams []gateway.UpstreamStatus }
+	if json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return false
+	}
+	for _, u := range h.Upstreams {
+		if u.URL == url {
+			return u.Healthy
+		}
+	}
+	return false
 }
 
 func until(t *testing.T, d time.Duration, what string, ok func() bool) time.Duration {
@@ -289,8 +306,8 @@ func TestGatewayInstanceKilled(t *testing.T) {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		cmd := exec.Command(p.bin, append([]string{args[0], "--addr", addr}, args[1:]...)...)
 		cmd.Env = append(env, "REEL_GATEWAY_RATE_LIMIT=0")
-		var log bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &syncWriter{b: &log}, &syncWriter{b: &log}
+		log := &syncWriter{b: &bytes.Buffer{}}
+		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -341,10 +358,17 @@ func TestGatewayInstanceKilled(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	// Kill one instance once the load runs through both, and stop the
+	// load once the gateway has taken the dead one out and served a good
+	// many requests since.
+	until(t, time.Minute, "load through the gateway", func() bool { return ok.Load() >= 200 })
 	beforeKill := ok.Load()
 	_ = api1.Process.Kill()
-	time.Sleep(4 * time.Second)
+	_ = api1.Wait()
+	took := until(t, time.Minute, "the gateway taking the killed instance out", func() bool {
+		return !upstreamHealthy(gw, url1) && ok.Load()-beforeKill >= 200
+	})
+	t.Logf("instance out and 200 requests answered %s after the kill", took.Round(time.Millisecond))
 	close(stop)
 	wg.Wait()
 	t.Logf("%d requests answered (%d before the kill), %d failed: %v", ok.Load(), beforeKill, failed.Load(), failures)

@@ -1,13 +1,13 @@
-package main
+package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,11 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/queue"
 	"github.com/reel-video/reel/timeline"
 )
 
@@ -63,6 +67,13 @@ func (s *devStack) readKey(t *testing.T) {
 var e2eStack *devStack
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// The tier of real processes takes minutes: `go test -short ./...`
+		// is the unit and package tiers; `make test` runs this one too.
+		fmt.Println("e2e: end-to-end tests are not run under -short; run `go test ./e2e` or `make test`")
+		os.Exit(0)
+	}
 	code := m.Run()
 	if os.Getenv("REEL_ORACLE_TABLE") != "" {
 		if f, err := os.Create(os.Getenv("REEL_ORACLE_TABLE")); err == nil {
@@ -156,7 +167,7 @@ func buildReel(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "reel")
-		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", builtBin, "github.com/reel-video/reel/cmd/reel").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build reel: %v\n%s", err, out)
 		}
 	})
@@ -171,18 +182,19 @@ type syncWriter struct {
 	b  *bytes.Buffer
 }
 
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
 func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
 
-func (s *devStack) logText() string {
-	w := s.cmd.Stderr.(*syncWriter)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+func (s *devStack) logText() string { return s.cmd.Stderr.(*syncWriter).String() }
 
 func (s *devStack) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -195,6 +207,11 @@ func (s *devStack) stop() {
 	}
 }
 
+// client talks to the stack's API with its admin key.
+func (s *devStack) client() *client.Client { return client.New(s.api, s.key) }
+
+// submit uploads file (multipart) with ladderJSON ("" for the default) and
+// returns the job's id.
 func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 	t.Helper()
 	f, err := os.Open(file)
@@ -202,62 +219,34 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
+	var l json.RawMessage
 	if ladderJSON != "" {
-		_ = mw.WriteField("ladder", ladderJSON)
+		l = json.RawMessage(ladderJSON)
 	}
-	w, _ := mw.CreateFormFile("file", filepath.Base(file))
-	_, _ = io.Copy(w, f)
-	_ = mw.Close()
-	resp, err := s.c.Post(s.api+"/v1/jobs", mw.FormDataContentType(), &body)
+	v, err := s.client().Submit(context.Background(), f, filepath.Base(file), l)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v pipeline.View
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 201 || json.Unmarshal(data, &v) != nil {
-		t.Fatalf("POST /v1/jobs: %d %s", resp.StatusCode, data)
+		t.Fatalf("POST /v1/jobs: %v", err)
 	}
 	return v.ID
 }
 
 func (s *devStack) job(t *testing.T, id string) pipeline.View {
 	t.Helper()
-	resp, err := s.c.Get(s.api + "/v1/jobs/" + id)
+	v, err := s.client().Job(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var v pipeline.View
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return *v
 }
 
 // events reads the job's server-sent events until the stream ends and
 // returns the status of each event.
 func (s *devStack) events(id string) []pipeline.Status {
-	resp, err := s.c.Get(s.api + "/v1/jobs/" + id + "/events")
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
 	var out []pipeline.Status
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var v pipeline.View
-		if json.Unmarshal([]byte(data), &v) == nil {
-			out = append(out, v.Status)
-		}
-	}
+	_ = s.client().Events(context.Background(), id, func(v *pipeline.View) error {
+		out = append(out, v.Status)
+		return nil
+	})
 	return out
 }
 
@@ -538,11 +527,17 @@ func TestCancelMidEncode(t *testing.T) {
 	if code, out := s.watch(t, id); code == 0 || !strings.Contains(out, "canceled") {
 		t.Errorf("watch of a canceled job: exit %d %s", code, out)
 	}
-	// Nothing starts again for the canceled job.
-	time.Sleep(3 * time.Second)
-	if pids := ffmpegFor(id); len(pids) > 0 {
-		t.Fatalf("ffmpeg started again after cancel: %v", pids)
-	}
+	// Nothing starts again for the canceled job: once none of its tasks
+	// waits, runs or waits to retry (but the delayed cleanup), no ffmpeg
+	// of it has run meanwhile.
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.redisAddr(t)})
+	defer insp.Close()
+	until(t, 2*time.Minute, "the canceled job's tasks settling", func() bool {
+		if pids := ffmpegFor(id); len(pids) > 0 {
+			t.Fatalf("ffmpeg started again after cancel: %v", pids)
+		}
+		return len(unsettled(t, insp, id)) == 0
+	})
 	// Its intermediate objects are removed; the master is kept.
 	s3 := s.s3(t)
 	deadline = time.Now().Add(pipeline.CleanupSweepAfter + 30*time.Second)
@@ -562,6 +557,37 @@ func TestCancelMidEncode(t *testing.T) {
 	if _, err := s3.Stat(context.Background(), s3.Bucket(), pipeline.MasterKey(id)); err != nil {
 		t.Errorf("master of the canceled job: %v", err)
 	}
+}
+
+// unsettled lists the job's tasks that are queued, running or waiting to
+// be retried, and scheduled ones other than the cleanup's sweep.
+func unsettled(t *testing.T, insp *asynq.Inspector, id string) []string {
+	t.Helper()
+	var out []string
+	for state, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"pending": insp.ListPendingTasks, "active": insp.ListActiveTasks, "retry": insp.ListRetryTasks, "scheduled": insp.ListScheduledTasks,
+	} {
+		tasks, err := list(queue.Name, asynq.PageSize(1000))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		for _, ti := range tasks {
+			if strings.HasPrefix(ti.ID, id+":") && ti.ID != id+":cleanup:sweep" {
+				out = append(out, state+" "+ti.ID)
+			}
+		}
+	}
+	return out
+}
+
+// redisAddr is the stack's Redis, as its banner gives it.
+func (s *devStack) redisAddr(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`Redis (\S+)`).FindStringSubmatch(s.logText())
+	if m == nil {
+		t.Fatalf("no Redis address in the reel dev banner")
+	}
+	return m[1]
 }
 
 // s3 connects to the stack's MinIO, as its banner gives it.
