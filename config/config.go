@@ -141,17 +141,6 @@ func (s Setting) DefaultFor(cmd string) string {
 	return s.Default
 }
 
-// name is how messages name the setting: its variable and flag.
-func (s Setting) name() string {
-	switch {
-	case s.Env != "" && s.Flag != "":
-		return s.Env + " (--" + s.Flag + ")"
-	case s.Env != "":
-		return s.Env
-	}
-	return "--" + s.Flag
-}
-
 // set parses v into the field of c, within the setting's bounds.
 func (s Setting) set(c *Config, v string) error {
 	f := reflect.ValueOf(c).Elem().Field(s.index)
