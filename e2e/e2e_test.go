@@ -466,8 +466,8 @@ func TestInvalidMasterFailsPermanently(t *testing.T) {
 	}
 }
 
-// ffmpegFor lists running ffmpeg processes whose arguments mention id.
-func ffmpegFor(id string) []int {
+// procs lists the processes whose arguments match.
+func procs(match func(pid int, args []string) bool) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -476,15 +476,21 @@ func ffmpegFor(id string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		args := strings.Split(string(cmdline), "\x00")
-		if filepath.Base(args[0]) == "ffmpeg" && strings.Contains(string(cmdline), id) {
+		if match(pid, strings.Split(string(cmdline), "\x00")) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// ffmpegFor lists running ffmpeg processes whose arguments mention id.
+func ffmpegFor(id string) []int {
+	return procs(func(_ int, args []string) bool {
+		return filepath.Base(args[0]) == "ffmpeg" && strings.Contains(strings.Join(args, " "), id)
+	})
 }
 
 func TestCancelMidEncode(t *testing.T) {

@@ -281,20 +281,9 @@ func TestFaultWorkerKilled(t *testing.T) {
 // workers lists the live worker pids.
 func (s *devStack) workers(t *testing.T) []int {
 	t.Helper()
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 1 && args[0] == s.bin && args[1] == "worker" && parentPID(pid) == s.cmd.Process.Pid && alive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return procs(func(pid int, args []string) bool {
+		return len(args) > 1 && args[0] == s.bin && args[1] == "worker" && parentPID(pid) == s.cmd.Process.Pid && alive(pid)
+	})
 }
 
 func TestFaultRollingRestart(t *testing.T) {
