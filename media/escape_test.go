@@ -153,6 +153,31 @@ func TestCorruptFramesAreReported(t *testing.T) {
 	}
 }
 
+// TestDamagedWhereverTheRunStops: damage in a chunk's H.264 stops the
+// run in the decoder or, as often, in the demuxer's bitstream filter that
+// meets it too (stderr of such a run below); either is the master's
+// damage, not a failure to retry. A demuxer error with no complaint about
+// the stream is not.
+func TestDamagedWhereverTheRunStops(t *testing.T) {
+	demuxer := `[h264 @ 0x5572e356b940] left block unavailable for requested intra mode
+[h264 @ 0x5572e356b940] error while decoding MB 0 13, bytestream 543
+[h264 @ 0x5572e356b940] Invalid NAL unit size (15977 > 2409).
+[h264 @ 0x5572e356b940] missing picture in access unit with size 2413
+[concat @ 0x5572e3560a00] h264_mp4toannexb filter failed to receive output packet
+/w/reel-job-encode-1/pieces.ffconcat: Invalid data found when processing input
+`
+	if !damaged(demuxer, "h264") {
+		t.Error("a run the demuxer stopped on damaged H.264 is not counted as damage")
+	}
+	decoder := "[h264 @ 0x1] error while decoding MB 0 13, bytestream 543\n[h264 @ 0x1] concealing 1200 DC, 1200 AC, 1200 MV errors in P frame\n"
+	if !damaged(decoder, "h264") {
+		t.Error("a run the decoder stopped is not counted as damage")
+	}
+	if damaged("/w/pieces.ffconcat: Invalid data found when processing input\n", "h264") {
+		t.Error("a demuxer error without a complaint about the stream counted as damage")
+	}
+}
+
 func TestErrorsHideSignedURLs(t *testing.T) {
 	u := "http://127.0.0.1:9000/reel-masters/masters/x/source?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc123"
 	err := classifyRead(u + ": Invalid data found when processing input\n")

@@ -162,11 +162,20 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 
 // damaged reports whether a run stopped by -xerror stopped on damaged
 // input: a frame the decoder marked, a decode error, or a last word from
-// the decoder or its parser (which logs as NULL).
+// the decoder or its parser (which logs as NULL). A run can also end in
+// the demuxer first, with "Invalid data found when processing input",
+// when the bitstream filter that reframes the stream's packets (such as
+// h264_mp4toannexb) meets the same damage the decoder met: which of the
+// two stops the run first depends on thread timing, so both count when
+// the decoder or a bitstream filter complained.
 func damaged(stderr, decoder string) bool {
 	last := lastLine(stderr)
-	return strings.Contains(stderr, "corrupt decoded frame") || strings.Contains(stderr, "Error while decoding stream") ||
-		strings.HasPrefix(last, "[NULL @ ") || (decoder != "" && strings.HasPrefix(last, "["+decoder+" @ "))
+	if strings.Contains(stderr, "corrupt decoded frame") || strings.Contains(stderr, "Error while decoding stream") ||
+		strings.HasPrefix(last, "[NULL @ ") || (decoder != "" && strings.HasPrefix(last, "["+decoder+" @ ")) {
+		return true
+	}
+	return strings.HasSuffix(last, "Invalid data found when processing input") &&
+		((decoder != "" && strings.Contains(stderr, "["+decoder+" @ ")) || strings.Contains(stderr, "filter failed to receive output packet"))
 }
 
 // limitError says which limit stopped a failed run, if one did: the CPU
