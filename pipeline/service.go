@@ -153,14 +153,7 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 			return j.Move(StatusComplete, now)
 		}
 		queued = queueAfter(j, st.Next)
-		for _, q := range queued {
-			if to := stage(q.Kind).Status; CanMove(j.Status, to) {
-				if err := j.Move(to, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return moveFor(j, queued, now)
 	})
 	if err != nil {
 		return nil, err
@@ -186,6 +179,19 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 	return j, nil
 }
 
+// moveFor moves the job forward to the status of the stages of tasks,
+// which are about to be queued.
+func moveFor(j *Job, tasks []Task, now time.Time) error {
+	for _, t := range tasks {
+		if to := stage(t.Kind).Status; CanMove(j.Status, to) {
+			if err := j.Move(to, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // join records that t's unit of the fan-in into target finished. When it
 // was the last one, the job moves to target's status and target's task is
 // queued; running this twice for the same unit, or for the last two units
@@ -203,14 +209,7 @@ func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) err
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
-		for _, q := range next {
-			if to := stage(q.Kind).Status; CanMove(j.Status, to) {
-				if err := j.Move(to, s.Time()); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return moveFor(j, next, s.Time())
 	}); err != nil {
 		return err
 	}
