@@ -610,3 +610,37 @@ func (s *devStack) s3(t *testing.T) *origin.S3 {
 	}
 	return c
 }
+
+// TestShortTail puts through a master whose last segment would be two
+// frames (8.08 s at 24 fps, 4 s segments): the tail joins the segment
+// before it in every rung, the audio and the MPD, and each variant's
+// BANDWIDTH is the RFC 8216bis peak (verify), not the runt's rate.
+func TestShortTail(t *testing.T) {
+	s := startStack(t)
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "tail.mp4"),
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-frames:v", "194", "-t", "8.0834", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+	id := s.submit(t, master, `{"rungs":[{"height":360,"bitrate":900000},{"height":180,"bitrate":250000}]}`)
+	if code, out := s.watch(t, id); code != 0 {
+		t.Fatalf("reel watch exit %d:\n%s", code, out)
+	}
+	v := s.job(t, id)
+	verify(t, v, master, true, 4)
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	for _, track := range []string{v.Renditions[0].Name, v.Renditions[1].Name, "audio"} {
+		_, body := get(t, base+track+"/index.m3u8")
+		durs := regexp.MustCompile(`#EXTINF:([0-9.]+)`).FindAllStringSubmatch(string(body), -1)
+		if len(durs) != 2 || durs[1][1] < "4.0" {
+			t.Errorf("%s: segments %v, want 2, the last about 4.08 s", track, durs)
+		}
+	}
+	_, mpd := get(t, v.Outputs.DASH)
+	for _, tl := range regexp.MustCompile(`(?s)<SegmentTimeline>(.*?)</SegmentTimeline>`).FindAllSubmatch(mpd, -1) {
+		if n := bytes.Count(tl[1], []byte("<S ")); n != 2 || bytes.Contains(tl[1], []byte(`r="`)) {
+			t.Errorf("MPD timeline lists other than 2 segments:\n%s", tl[1])
+		}
+	}
+	for _, r := range v.Renditions {
+		t.Logf("%s: BANDWIDTH %d, AVERAGE-BANDWIDTH %d", r.Name, r.Bandwidth, r.AverageBandwidth)
+	}
+}

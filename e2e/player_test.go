@@ -36,6 +36,11 @@ type playerResult struct {
 	Duration float64 `json:"duration"`
 	Played   float64 `json:"played"`
 	Levels   int     `json:"levels"`
+	// With sync=1: the media time of each flash presented, and where the
+	// audio and video SourceBuffers start.
+	Flashes    []float64 `json:"flashes"`
+	AudioStart *float64  `json:"audioStart"`
+	VideoStart *float64  `json:"videoStart"`
 }
 
 // playerFiles are what the player page server serves, from player/.
@@ -162,7 +167,14 @@ var playedTable = struct {
 // test with what the page's media pipeline held at that moment.
 func play(t *testing.T, ctx context.Context, page, player, src, rate string) playerResult {
 	t.Helper()
-	u := page + "?" + url.Values{"player": {player}, "src": {src}, "rate": {rate}}.Encode()
+	return playURL(t, ctx, page, url.Values{"player": {player}, "src": {src}, "rate": {rate}})
+}
+
+// playURL is play with the page's query given whole.
+func playURL(t *testing.T, ctx context.Context, page string, q url.Values) playerResult {
+	t.Helper()
+	player := q.Get("player")
+	u := page + "?" + q.Encode()
 	ctx, cancel := context.WithTimeout(ctx, 100*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {

@@ -22,7 +22,10 @@ type realWorld struct {
 	args []string // ffmpeg arguments that make it
 	// remux, when set, are the arguments of a second ffmpeg run that
 	// copies the streams and adds what an encode cannot (rotation tags).
-	remux  []string
+	remux []string
+	// mangle, when set, rewrites the master as real files break it
+	// (timestamps lost or reset) and returns the path of the result.
+	mangle func(t *testing.T, master string) string
 	ladder string
 	seg    float64 // the ladder's segment length
 	audio  bool
@@ -109,6 +112,20 @@ func realWorldCases() []realWorld {
 				}
 			},
 		},
+		{
+			name: "MPEG program stream, video packets without timestamps", file: "vcd.mpg", seg: 2, audio: true, samePictures: true,
+			args: join(lavfi("testsrc2=size=352x240:rate=30000/1001"), sine, []string{"-t", "6",
+				"-c:v", "mpeg2video", "-b:v", "2M", "-g", "15", "-bf", "2", "-c:a", "mp2", "-f", "vob"}),
+			mangle: stripVideoPTS,
+			ladder: two(240, 120),
+			check: func(t *testing.T, v pipeline.View) {
+				if v.Source.Frames != 180 || v.Renditions[0].Frames != 180 {
+					t.Errorf("source %d frames, rung %d; want 180", v.Source.Frames, v.Renditions[0].Frames)
+				}
+			},
+		},
+		splicedTS("MPEG-TS capture whose clock resets mid-stream", "reset.ts", "0", two(240, 120)),
+		splicedTS("MPEG-TS capture whose clock jumps 3 s ahead", "jump.ts", "3", two(240, 120)),
 		{
 			name: "non-square pixels 16:11", file: "cif.mp4", seg: 2, audio: true, samePictures: true,
 			args: join(lavfi("testsrc2=size=352x288:rate=25"), sine, []string{"-t", "5",
@@ -253,6 +270,9 @@ func TestRealWorldMasters(t *testing.T) {
 			if c.remux != nil {
 				master = testenv.Generate(t, filepath.Join(dir, "remuxed-"+c.file), append([]string{"-i", master}, c.remux...)...)
 			}
+			if c.mangle != nil {
+				master = c.mangle(t, master)
+			}
 			id := s.submit(t, master, c.ladder)
 			if code, out := s.watch(t, id); code != 0 {
 				t.Fatalf("reel watch exit %d:\n%s\nlog:\n%s", code, out, s.logText())
@@ -277,6 +297,93 @@ func TestRealWorldMasters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stripVideoPTS removes the presentation and decode times of every video
+// PES packet of an MPEG program stream but the first, as DVD, SVCD and VCD
+// authoring and many capture cards leave them: the header keeps its
+// length, the timestamp bytes becoming stuffing.
+func stripVideoPTS(t *testing.T, master string) string {
+	t.Helper()
+	data, err := os.ReadFile(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stripped := 0
+	for i, seen := 0, false; ; i += 4 {
+		k := bytes.Index(data[i:], []byte{0, 0, 1, 0xe0})
+		if k < 0 {
+			break
+		}
+		i += k
+		if i+9 > len(data) || data[i+6]&0xc0 != 0x80 || data[i+7]&0xc0 == 0 {
+			continue // not an MPEG-2 PES header with timestamps
+		}
+		if !seen {
+			seen = true
+			continue
+		}
+		n := 5
+		if data[i+7]&0xc0 == 0xc0 {
+			n = 10
+		}
+		data[i+7] &^= 0xc0
+		for j := 0; j < n && i+9+j < len(data); j++ {
+			data[i+9+j] = 0xff
+		}
+		stripped++
+	}
+	if stripped < 50 {
+		t.Fatalf("only %d video PES timestamps found to strip", stripped)
+	}
+	out := strings.TrimSuffix(master, ".mpg") + "-nopts.mpg"
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// splicedTS is a 4 s, 25 fps MPEG-TS capture joined to itself across a
+// clock reset (offset "0") or jump (offset seconds, spliceTS): the title
+// must hold both halves, 200 frames, on one continuous timeline.
+func splicedTS(name, file, offset, ladder string) realWorld {
+	return realWorld{
+		name: name, file: file, seg: 2, audio: true, ladder: ladder,
+		args: join(lavfi("testsrc2=size=320x240:rate=25"), sine, []string{"-t", "4",
+			"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "mpegts"}),
+		mangle: spliceTS(offset),
+		check: func(t *testing.T, v pipeline.View) {
+			if v.Renditions[0].Frames != 200 || v.Source.Conform.VFR || !hasNote(v, "timestamps jump") {
+				t.Errorf("rung has %d frames (want both halves, 200); conform %+v, notes %q", v.Renditions[0].Frames, v.Source.Conform, v.Source.Notes)
+			}
+		},
+	}
+}
+
+// spliceTS joins a transport stream with a copy of itself whose
+// timestamps are offset by offset seconds (its own again for 0): a
+// capture across a splice where the encoder's clock reset or jumped.
+func spliceTS(offset string) func(t *testing.T, master string) string {
+	return func(t *testing.T, master string) string {
+		t.Helper()
+		second := master
+		if offset != "0" {
+			second = testenv.Generate(t, strings.TrimSuffix(master, ".ts")+"-later.ts", "-i", master, "-map", "0", "-c", "copy", "-output_ts_offset", offset, "-f", "mpegts")
+		}
+		a, err := os.ReadFile(master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := strings.TrimSuffix(master, ".ts") + "-spliced.ts"
+		if err := os.WriteFile(out, append(a, b...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
 }
 

@@ -81,9 +81,11 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 				durs = append(durs, s.Duration)
 			}
 		}
-		for k, d := range durs[:len(durs)-1] {
-			if d < segSeconds/2 {
-				t.Errorf("%s: segment %d lasts %.3f s, under half the %g s target", vr.URI, k, d, segSeconds)
+		// No runt segment, the last included: a short tail joins the
+		// segment before it.
+		for k, d := range durs {
+			if d < segSeconds/2 && len(durs) > 1 {
+				t.Errorf("%s: segment %d of %d lasts %.3f s, under half the %g s target", vr.URI, k, len(durs), d, segSeconds)
 			}
 		}
 		if i == 0 {
@@ -104,8 +106,9 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 			checkHeaders(t, dir+"seg_00000.m4s", "video/iso.segment", "immutable")
 			checkCORS(t, dir+"seg_00000.m4s")
 			if wantAudio {
-				checkSync(t, base+"audio/index.m3u8", float64(n)/fps, fps)
+				checkSync(t, base+"audio/index.m3u8", base+vr.URI, float64(n)/fps, fps)
 			}
+			checkBandwidth(t, base, vr, wantAudio)
 		}
 	}
 	checkHeaders(t, v.Outputs.HLS, "application/vnd.apple.mpegurl", "max-age=10")
@@ -225,26 +228,81 @@ func checkFormat(t *testing.T, url string, r pipeline.RenditionView) {
 // aacFrame is the duration of one AAC-LC frame at 48 kHz.
 const aacFrame = 1024.0 / 48000
 
-// checkSync holds the audio track's decoded duration to the video's
-// within one frame: a video frame, or one AAC frame where that is longer
-// (the encoder pads the last AAC frame with silence).
-func checkSync(t *testing.T, url string, video, fps float64) {
+// checkSync holds the audio track to the video's start (within one audio
+// sample) and its decoded duration to the video's within one frame: a
+// video frame, or one AAC frame where that is longer (the encoder pads the
+// last AAC frame with silence).
+func checkSync(t *testing.T, url, videoURL string, video, fps float64) {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "frame=pts_time",
 		"-of", "csv=p=0", url).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", url, err)
 	}
+	vstart := startTime(t, videoURL)
 	lines := strings.Fields(string(out))
 	if len(lines) == 0 {
 		t.Fatalf("%s: no audio frames", url)
 	}
 	first, _ := strconv.ParseFloat(strings.Trim(lines[0], ","), 64)
 	last, _ := strconv.ParseFloat(strings.Trim(lines[len(lines)-1], ","), 64)
-	audio := last + aacFrame - max(first, 0)
-	if math.Abs(audio-video) > max(1/fps, aacFrame)+1e-6 || first > 1e-6 {
-		t.Errorf("audio starts at %.4f s and lasts %.4f s, video %.4f s: more than one frame apart", first, audio, video)
+	audio := last + aacFrame - first
+	if math.Abs(audio-video) > max(1/fps, aacFrame)+1e-6 || math.Abs(first-vstart) > 1.0/48000 {
+		t.Errorf("audio starts at %.4f s and lasts %.4f s, video at %.4f s for %.4f s: more than one frame apart", first, audio, vstart, video)
 	}
+}
+
+// checkBandwidth holds a variant's BANDWIDTH to the peak segment bit rate
+// of RFC 8216bis 4.3.4.2, measured here from the published segments'
+// sizes: the highest rate of any run of contiguous segments lasting 0.5 to
+// 1.5 target durations, of the video playlist plus the audio playlist's.
+func checkBandwidth(t *testing.T, base string, vr *m3u8.Variant, wantAudio bool) {
+	t.Helper()
+	peak := playlistPeak(t, base+vr.URI)
+	if wantAudio {
+		peak += playlistPeak(t, base+"audio/index.m3u8")
+	}
+	if int(vr.Bandwidth) != peak {
+		t.Errorf("%s: BANDWIDTH=%d, RFC 8216bis peak %d", vr.URI, vr.Bandwidth, peak)
+	}
+}
+
+// playlistPeak measures the peak segment bit rate of a media playlist.
+func playlistPeak(t *testing.T, url string) int {
+	t.Helper()
+	_, body := get(t, url)
+	pl, _, err := m3u8.Decode(*bytes.NewBuffer(body), true)
+	if err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	mp := pl.(*m3u8.MediaPlaylist)
+	dir := url[:strings.LastIndex(url, "/")+1]
+	target := float64(mp.TargetDuration)
+	var durs []float64
+	var sizes []int64
+	for _, s := range mp.Segments {
+		if s == nil {
+			continue
+		}
+		resp, err := http.Head(dir + s.URI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		durs, sizes = append(durs, s.Duration), append(sizes, resp.ContentLength)
+	}
+	peak := 0
+	for i := range durs {
+		var n int64
+		var d float64
+		for k := i; k < len(durs); k++ {
+			n, d = n+sizes[k], d+durs[k]
+			if d >= 0.5*target && d <= 1.5*target+1e-9 {
+				peak = max(peak, int(math.Ceil(float64(n*8)/d)))
+			}
+		}
+	}
+	return peak
 }
 
 // checkIFrames fetches a rendition's I-frame playlist and the first

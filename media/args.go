@@ -11,8 +11,14 @@ import (
 	"github.com/reel-video/reel/timeline"
 )
 
-// globalArgs come first in every ffmpeg run Reel makes.
-var globalArgs = []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"}
+// globalArgs come first in every ffmpeg run Reel makes; masterArgs
+// follow them in a run that reads a master, so a timestamp jump in an
+// MPEG-TS or MPEG-PS master is closed as it is read (see
+// DiscontinuityThreshold; other containers ignore the setting).
+var (
+	globalArgs = []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"}
+	masterArgs = []string{"-dts_delta_threshold", strconv.FormatFloat(DiscontinuityThreshold, 'f', -1, 64)}
+)
 
 // pieceInput reads the split's pieces through a concat list Reel wrote;
 // rotation is the conform's to apply.
@@ -21,9 +27,12 @@ func pieceInput() ffmpeg.KwArgs {
 }
 
 // masterInput reads a master: only the presigned S3 URL it is given, over
-// HTTP, and only through the demuxers of MasterFormats.
+// HTTP, and only through the demuxers of MasterFormats. Packets without a
+// presentation time (MPEG program streams from DVD, SVCD and VCD
+// material, broadcast captures) get one generated from their decode order
+// (genpts): without it a stream copy stops at the first such packet.
 func masterInput() ffmpeg.KwArgs {
-	return ffmpeg.KwArgs{"protocol_whitelist": InputProtocols, "format_whitelist": MasterFormats}
+	return ffmpeg.KwArgs{"protocol_whitelist": InputProtocols, "format_whitelist": MasterFormats, "fflags": "+genpts"}
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
@@ -46,7 +55,7 @@ func SplitArgs(input string, cuts []float64, piecePattern, listCSV string) []str
 	}
 	args := ffmpeg.Input(input, masterInput()).
 		Output(piecePattern, out).GetArgs()
-	return append(append([]string{}, globalArgs...), args...)
+	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)
 }
 
 // EncodeSpec describes one chunk encode: one decode of the chunk's pieces,
@@ -83,7 +92,7 @@ func EncodeArgs(s EncodeSpec) []string {
 // slot (used for variable-rate masters). Rotation is left to ffmpeg's own
 // autorotation, so the reference also checks Reel's reading of it.
 func ReferenceArgs(input string, c timeline.Conform, firstSlot int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
-	kw := ffmpeg.KwArgs{"protocol_whitelist": "file"}
+	kw := ffmpeg.KwArgs{"protocol_whitelist": "file", "fflags": "+genpts"}
 	c.Rotate = 0
 	v := conformFrames(c, ffmpeg.Input(input, kw).Get("v:0"), timeline.Window{FirstSlot: firstSlot})
 	return encodeOutputs(v, c.Rate, 0, segSeconds, rungs, outputs)
@@ -218,7 +227,7 @@ func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string)
 	args := a.Output(playlist, hlsArgs(s.SegSeconds, initName, segPattern, ffmpeg.KwArgs{
 		"c:a": "aac", "profile:a": "aac_low", "b:a": strconv.Itoa(s.Bitrate), "ac": "2", "ar": "48000",
 	})).GetArgs()
-	return append(append([]string{}, globalArgs...), args...)
+	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)
 }
 
 // PackageArgs joins a rung's encoded chunks (an ffconcat list) without

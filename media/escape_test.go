@@ -189,3 +189,35 @@ func TestErrorsHideSignedURLs(t *testing.T) {
 		t.Errorf("exit error: %v", ee)
 	}
 }
+
+// TestPermanent sorts failed runs into those that will fail again the
+// same way (the master's own streams) and those worth a retry.
+func TestPermanent(t *testing.T) {
+	exited := exec.Command("sh", "-c", "exit 1").Run()
+	killed := exec.Command("sh", "-c", "kill -9 $$").Run()
+	cases := []struct {
+		err    error
+		stderr string
+		code   string // "" for a retry
+	}{
+		{exited, "[matroska @ 0x55] Can't write packet with unknown timestamp\nav_interleaved_write_frame(): Invalid argument", CodeBadTimestamps},
+		{exited, "[mp4 @ 0x1] Application provided invalid, non monotonically increasing dts to muxer", CodeBadTimestamps},
+		{exited, "Error initializing filter 'zscale' with args 'transfer=bt709'", CodeUnprocessable},
+		{exited, "[http @ 0x1] Stream ends prematurely at 1000, should be 9000\nInvalid data found when processing input", ""},
+		{exited, "http://x/?X-Amz-Signature=1: Server returned 503 Service Unavailable", ""},
+		{exited, "seg_00001.m4s: No space left on device", ""},
+		{killed, "[matroska @ 0x55] Can't write packet with unknown timestamp", ""},
+		{errors.New("no process"), "Can't write packet with unknown timestamp", ""},
+	}
+	for _, c := range cases {
+		me, ok := (&ExitError{Tool: "ffmpeg", Err: c.err, Stderr: c.stderr}).Permanent("the split")
+		switch {
+		case c.code == "" && ok:
+			t.Errorf("%q (%v): permanent %v, want a retry", c.stderr, c.err, me)
+		case c.code != "" && (!ok || me.Code != c.code || !strings.HasPrefix(me.Msg, "the split failed")):
+			t.Errorf("%q: %v %v, want %s", c.stderr, me, ok, c.code)
+		case ok && strings.Contains(me.Msg, "X-Amz"):
+			t.Errorf("message shows a presigned URL: %s", me.Msg)
+		}
+	}
+}

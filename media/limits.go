@@ -83,15 +83,17 @@ func (e *CorruptError) Error() string {
 // Media error codes: why a master cannot be transcoded. Each is the job's
 // error.code when it fails on the master.
 const (
-	CodeUnreadable        = "unreadable_media"   // not a media file ffmpeg recognises
-	CodeUnsupportedFormat = "unsupported_format" // a container (or playlist, script, image) outside MasterFormats
-	CodeTruncated         = "truncated_media"    // the file ends early
-	CodeNoVideo           = "no_video"           // no video stream
-	CodeUnsupportedCodec  = "unsupported_codec"  // a video codec ffmpeg cannot decode
-	CodeBadDimensions     = "invalid_dimensions" // frame size or pixel aspect out of range
-	CodeBadFrameRate      = "invalid_frame_rate" // zero, negative or absurd frame rate
-	CodeEmpty             = "empty_media"        // no frames or zero duration
-	CodeCorrupt           = "corrupt_media"      // decode errors in the picture
+	CodeUnreadable        = "unreadable_media"    // not a media file ffmpeg recognises
+	CodeUnsupportedFormat = "unsupported_format"  // a container (or playlist, script, image) outside MasterFormats
+	CodeTruncated         = "truncated_media"     // the file ends early
+	CodeNoVideo           = "no_video"            // no video stream
+	CodeUnsupportedCodec  = "unsupported_codec"   // a video codec ffmpeg cannot decode
+	CodeBadDimensions     = "invalid_dimensions"  // frame size or pixel aspect out of range
+	CodeBadFrameRate      = "invalid_frame_rate"  // zero, negative or absurd frame rate
+	CodeEmpty             = "empty_media"         // no frames or zero duration
+	CodeCorrupt           = "corrupt_media"       // decode errors in the picture
+	CodeBadTimestamps     = "invalid_timestamps"  // timestamps no muxer can write, even regenerated
+	CodeUnprocessable     = "unprocessable_media" // ffmpeg fails on the master itself, the same way each time
 )
 
 // MediaError is a master that cannot be transcoded, with the code of why.

@@ -13,6 +13,7 @@ import (
 	"math"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -86,7 +87,23 @@ type ProbeResult struct {
 	// Ignored lists the streams Reel leaves out (extra video, subtitles,
 	// data, attachments), as "index:type:codec".
 	Ignored []string `json:"ignored,omitempty"`
+	// Discontinuous says the master's timestamps jump (a splice or a
+	// clock reset in an MPEG transport or program stream): its duration
+	// is the frame count over the frame rate, and ffmpeg closes the jumps
+	// as it reads (see DiscontinuityThreshold).
+	Discontinuous bool `json:"discontinuous,omitempty"`
 }
+
+// discontinuousFormats are the demuxers whose timestamps may jump by
+// design (ffmpeg's AVFMT_TS_DISCONT): MPEG-TS and MPEG-PS.
+var discontinuousFormats = []string{"mpegts", "mpeg"}
+
+// DiscontinuityThreshold is how far, in seconds, a timestamp of an MPEG-TS
+// or MPEG-PS master may jump from the one its stream expects before ffmpeg
+// treats it as a discontinuity and closes it (ffmpeg's
+// -dts_delta_threshold, 10 s by default, which leaves shorter forward
+// jumps as gaps that the frame count does not have).
+const DiscontinuityThreshold = 0.5
 
 type ffprobeJSON struct {
 	Streams []struct {
@@ -249,10 +266,42 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 	if res.Duration <= 0 {
 		res.Duration = v.Duration
 	}
+	if jumps(res) {
+		// The frames are there and the rate is constant; only the clock
+		// jumped. ffmpeg closes the jumps as it reads the master, so the
+		// timeline is the frames' own.
+		res.Discontinuous = true
+		v.Duration = float64(v.Frames) / fps
+		res.Duration, res.Video.Duration = v.Duration, v.Duration
+	}
 	if res.Duration <= 0 {
 		return nil, mediaErr(CodeEmpty, "the master has zero duration")
 	}
 	return res, nil
+}
+
+// jumps reports whether a master's video timestamps jump: a container
+// whose timestamps may be discontinuous, a stream whose average rate is
+// its nominal rate (so not a variable-rate or soft-telecined one), and a
+// frame count that disagrees with its duration at that rate by over 1%
+// and two frames.
+func jumps(res *ProbeResult) bool {
+	v := res.Video
+	formats := strings.Split(res.Format, ",")
+	if !slices.ContainsFunc(discontinuousFormats, func(f string) bool { return slices.Contains(formats, f) }) {
+		return false
+	}
+	r := v.FrameRate.Float()
+	if avg := v.AvgFrameRate.Float(); avg <= 0 || math.Abs(avg-r) > 0.001*r || v.Frames <= 0 {
+		return false
+	}
+	dur := v.Duration
+	if dur <= 0 {
+		dur = res.Duration
+	}
+	want := dur * r
+	d := math.Abs(float64(v.Frames) - want)
+	return d > 2 && d > 0.01*want
 }
 
 // rotation returns the clockwise display rotation, in multiples of 90
@@ -278,7 +327,7 @@ func rotation(tag string, matrix func() (float64, bool)) int {
 // once, because header frame counts are not trustworthy for every
 // container and the frame count is the pipeline's invariant.
 func ProbeArgs(input string) []string {
-	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats,
+	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
 		"-print_format", "json", "-show_format", "-show_streams", "-count_packets", "-i", input}
 }
 
@@ -349,7 +398,7 @@ const IdetFrames = 250
 // IdetArgs runs ffmpeg's idet filter over the first frames of input's
 // video and prints its counts (at log level info) to stderr.
 func IdetArgs(input string) []string {
-	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats,
+	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
 		"-i", input, "-map", "0:v:0", "-frames:v", strconv.Itoa(IdetFrames), "-vf", "idet", "-an", "-f", "null", "-"}
 }
 

@@ -75,3 +75,35 @@ func TestParseIdet(t *testing.T) {
 		t.Error("ParseIdet accepted output without counts")
 	}
 }
+
+// TestParseProbeJumps: a transport or program stream whose frame count
+// disagrees with its timestamps at a constant rate has jumping timestamps
+// (its duration becomes the frames'); the same in MP4, or with an average
+// rate of its own (soft telecine, variable rate), is left to the conform.
+func TestParseProbeJumps(t *testing.T) {
+	probe := func(format, avg string, frames int, dur string) string {
+		return fmt.Sprintf(`{"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":240,"r_frame_rate":"25/1",`+
+			`"avg_frame_rate":%q,"nb_read_packets":"%d","duration":%q}],"format":{"format_name":%q,"duration":%q}}`, avg, frames, dur, format, dur)
+	}
+	cases := []struct {
+		json  string
+		jumps bool
+		dur   float64
+	}{
+		{probe("mpegts", "25/1", 200, "4.0"), true, 8},  // clock reset
+		{probe("mpegts", "25/1", 200, "34.0"), true, 8}, // clock jump
+		{probe("mpeg", "25/1", 200, "11.0"), true, 8},   // program stream
+		{probe("mpegts", "25/1", 200, "8.0"), false, 8}, // continuous
+		{probe("mov,mp4,m4a,3gp,3g2,mj2", "25/1", 200, "4.0"), false, 4},
+		{probe("mpeg", "20/1", 200, "10.0"), false, 10}, // variable rate
+	}
+	for _, c := range cases {
+		p, err := ParseProbe([]byte(c.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Discontinuous != c.jumps || p.Duration != c.dur || (c.jumps && p.Video.Duration != c.dur) {
+			t.Errorf("%s: discontinuous %v duration %v (video %v), want %v %v", c.json, p.Discontinuous, p.Duration, p.Video.Duration, c.jumps, c.dur)
+		}
+	}
+}

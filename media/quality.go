@@ -40,7 +40,7 @@ func QualityArgs(s QualitySpec) []string {
 	in := ffmpeg.Input(s.ConcatList, pieceInput())
 	if s.Master != "" {
 		// As ReferenceArgs reads it: rotated by ffmpeg itself.
-		in = ffmpeg.Input(s.Master, ffmpeg.KwArgs{"protocol_whitelist": "file"})
+		in = ffmpeg.Input(s.Master, ffmpeg.KwArgs{"protocol_whitelist": "file", "fflags": "+genpts"})
 		s.Conform.Rotate = 0
 	}
 	skip := func(v *ffmpeg.Stream) *ffmpeg.Stream {

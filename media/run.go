@@ -66,6 +66,44 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// transientMarks are what ffmpeg prints when a run failed for a reason
+// outside the master: the object store's HTTP connection, the disk, the
+// machine.
+var transientMarks = []string{"[http @ ", "[https @ ", "[tcp @ ", "[tls @ ", "Connection refused", "Connection reset",
+	"timed out", "Server returned", "HTTP error", "Stream ends prematurely", "I/O error", "Input/output error",
+	"No space left on device", "Cannot allocate memory", "Broken pipe", "Network is unreachable", "Failed to resolve",
+	"Resource temporarily unavailable"}
+
+// timestampMarks are what muxers print for timestamps they cannot write.
+var timestampMarks = []string{"unknown timestamp", "non monotonically increasing dts", "Invalid timestamps", "pts < dts", "Non-monotonous DTS"}
+
+// Permanent says whether a failed ffmpeg run will fail again the same way
+// when retried, and if so returns the MediaError to fail the job with: the
+// run ended by itself (not by a signal, a deadline or a limit) with an
+// error about the master's own streams, not about the network, the disk
+// or memory. where names what failed ("the split", "the audio").
+func (e *ExitError) Permanent(where string) (*MediaError, bool) {
+	var ee *exec.ExitError
+	if !errors.As(e.Err, &ee) || ee.ProcessState == nil || !ee.Exited() || ee.ExitCode() <= 0 {
+		return nil, false
+	}
+	tail := redact(e.Stderr)
+	for _, m := range transientMarks {
+		if strings.Contains(tail, m) {
+			return nil, false
+		}
+	}
+	line := lastLine(tail)
+	for _, m := range timestampMarks {
+		if strings.Contains(tail, m) {
+			return &MediaError{Code: CodeBadTimestamps, Msg: fmt.Sprintf(
+				"%s failed on the master's timestamps (%s), which Reel cannot rebuild; remux or re-export the master (for example with ffmpeg -fflags +genpts -i master -c copy out.mkv) and upload it again", where, line)}, true
+		}
+	}
+	return &MediaError{Code: CodeUnprocessable, Msg: fmt.Sprintf(
+		"%s failed on the master (%s) and would fail the same way again; re-export the master in a common format and upload it again", where, line)}, true
+}
+
 // tailBuffer keeps the last n bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex

@@ -25,16 +25,20 @@ type Track struct {
 	Name string `json:"name"` // folder and DASH Representation id
 	// Codec is the codec family (h264, hevc, vp9, av1, aac): variants of
 	// one family form a switching set.
-	Codec     string    `json:"codec"`
-	Codecs    string    `json:"codecs"` // RFC 6381 codec string
-	IFrames   []Range   `json:"iframes,omitempty"`
-	Width     int       `json:"width,omitempty"`
-	Height    int       `json:"height,omitempty"`
-	FrameRate float64   `json:"frame_rate,omitempty"`
-	Channels  int       `json:"channels,omitempty"`
-	Timescale int       `json:"timescale"`
-	Init      string    `json:"init"`
-	Segments  []Segment `json:"segments"`
+	Codec     string  `json:"codec"`
+	Codecs    string  `json:"codecs"` // RFC 6381 codec string
+	IFrames   []Range `json:"iframes,omitempty"`
+	Width     int     `json:"width,omitempty"`
+	Height    int     `json:"height,omitempty"`
+	FrameRate float64 `json:"frame_rate,omitempty"`
+	Channels  int     `json:"channels,omitempty"`
+	Timescale int     `json:"timescale"`
+	// Start is the presentation time, in Timescale, of the track's first
+	// sample: the same instant in every track of a title (see
+	// ShiftDecodeTime), which the MPD maps to the period's start.
+	Start    int64     `json:"start,omitempty"`
+	Init     string    `json:"init"`
+	Segments []Segment `json:"segments"`
 }
 
 // Range is a byte range of a segment: the keyframe an I-frame playlist
@@ -56,16 +60,31 @@ func (t Track) Duration() float64 {
 	return d
 }
 
+// TargetDuration is the track's EXT-X-TARGETDURATION: its longest
+// segment, rounded to whole seconds, and 1 at least.
+func (t Track) TargetDuration() int {
+	target := 1
+	for _, s := range t.Segments {
+		target = max(target, int(math.Round(s.Duration)))
+	}
+	return target
+}
+
 // Bandwidth returns the measured peak and average bitrate (bit/s) of the
-// track's media segments. The peak is the highest single-segment bitrate,
-// as the HLS specification defines BANDWIDTH.
+// track's media segments. The peak is the peak segment bit rate of RFC
+// 8216bis section 4.3.4.2: the highest bit rate of any run of contiguous
+// segments lasting 0.5 to 1.5 target durations, so a short segment (a
+// title's last) does not count as if its bits were spread over a whole
+// one.
 func (t Track) Bandwidth() (peak, avg int) {
 	return t.rates(func(i int) int64 { return t.Segments[i].Size })
 }
 
-// rates returns the peak and average bitrate of size(i) bytes over each
-// segment's duration.
+// rates returns the peak segment bit rate and the average bit rate of
+// size(i) bytes in each segment i. A track too short for any run of 0.5
+// target durations has its average as its peak.
 func (t Track) rates(size func(i int) int64) (peak, avg int) {
+	target := float64(t.TargetDuration())
 	var bytes int64
 	var dur float64
 	for i, s := range t.Segments {
@@ -73,16 +92,53 @@ func (t Track) rates(size func(i int) int64) (peak, avg int) {
 		if s.Duration <= 0 || n < 0 {
 			continue
 		}
-		if r := int(math.Ceil(float64(n*8) / s.Duration)); r > peak {
-			peak = r
-		}
 		bytes += n
 		dur += s.Duration
+		// The runs that start at segment i.
+		var rb int64
+		var rd float64
+		for k := i; k < len(t.Segments) && rd < 1.5*target; k++ {
+			if m := size(k); m >= 0 && t.Segments[k].Duration > 0 {
+				rb, rd = rb+m, rd+t.Segments[k].Duration
+			}
+			if rd >= 0.5*target && rd <= 1.5*target+1e-9 {
+				peak = max(peak, bitrate(rb, rd))
+			}
+		}
 	}
 	if dur > 0 {
-		avg = int(math.Ceil(float64(bytes*8) / dur))
+		avg = bitrate(bytes, dur)
+	}
+	if peak == 0 {
+		peak = avg
 	}
 	return peak, avg
+}
+
+// bitrate is n bytes over d seconds, in bit/s, rounded up.
+func bitrate(n int64, d float64) int { return int(math.Ceil(float64(n*8) / d)) }
+
+// DASHBandwidth returns the @bandwidth of the track's Representation for
+// an MPD whose @minBufferTime is minBuffer seconds: the least bit rate at
+// which, delivered from the start of any segment (each starts with a SAP),
+// every segment has arrived by the time it is due for playout when
+// playout starts minBuffer seconds after delivery (ISO/IEC 23009-1,
+// 5.3.5.2). Segment k, the run from segment i on, is due at minBuffer plus
+// the durations of segments i to k-1.
+func (t Track) DASHBandwidth(minBuffer float64) int {
+	b := 0
+	for i := range t.Segments {
+		var bits int64
+		var due float64 = minBuffer
+		for k := i; k < len(t.Segments); k++ {
+			bits += t.Segments[k].Size * 8
+			if due > 0 {
+				b = max(b, int(math.Ceil(float64(bits)/due)))
+			}
+			due += t.Segments[k].Duration
+		}
+	}
+	return b
 }
 
 // ParseMediaPlaylist reads the segments (URI and duration) of an HLS VOD
@@ -126,11 +182,7 @@ func MediaPlaylist(t Track) []byte {
 // playlistHead writes the tags a VOD media playlist starts with, extra
 // among them.
 func playlistHead(b *strings.Builder, t Track, extra string) {
-	target := 0
-	for _, s := range t.Segments {
-		target = max(target, int(math.Round(s.Duration)))
-	}
-	fmt.Fprintf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
+	fmt.Fprintf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", t.TargetDuration())
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n" + extra + "#EXT-X-INDEPENDENT-SEGMENTS\n")
 	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
 }
@@ -226,14 +278,23 @@ func IFramePlaylistFor(t Track) []byte {
 // with SegmentTimeline) over the same segments the HLS playlists list:
 // one video adaptation set per codec family, so a player switches only
 // within a codec, and audio in another.
+//
+// @minBufferTime is the title's longest segment, and each
+// Representation's @bandwidth the least bit rate that holds with it
+// (Track.DASHBandwidth).
 func MPD(video []Track, audio *Track) []byte {
-	var dur float64
+	var dur, minBuffer float64
 	for _, v := range video {
 		dur = max(dur, v.Duration())
+		for _, s := range v.Segments {
+			minBuffer = max(minBuffer, s.Duration)
+		}
 	}
+	// Whole milliseconds, rounded up, as the MPD states it.
+	minBuffer = math.Ceil(minBuffer*1000-1e-6) / 1000
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="static" mediaPresentationDuration="%s" minBufferTime="PT2S">`+"\n", isoDuration(dur))
+	fmt.Fprintf(&b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="static" mediaPresentationDuration="%s" minBufferTime="%s">`+"\n", isoDuration(dur), isoDuration(minBuffer))
 	b.WriteString(`  <Period id="0" start="PT0S">` + "\n")
 	groups := ByCodec(video)
 	for id, group := range groups {
@@ -246,18 +307,16 @@ func MPD(video []Track, audio *Track) []byte {
 		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s" selectionPriority="%d">`+"\n",
 			id, maxW, maxH, par(group[0].Width, group[0].Height), len(groups)-id)
 		for _, v := range group {
-			_, avg := v.Bandwidth()
 			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",
-				v.Name, v.Codecs, avg, v.Width, v.Height, frameRate(v.FrameRate))
+				v.Name, v.Codecs, v.DASHBandwidth(minBuffer), v.Width, v.Height, frameRate(v.FrameRate))
 			writeTemplate(&b, v)
 			b.WriteString("      </Representation>\n")
 		}
 		b.WriteString("    </AdaptationSet>\n")
 	}
 	if audio != nil {
-		_, avg := audio.Bandwidth()
 		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">`+"\n", len(groups))
-		fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", audio.Name, audio.Codecs, avg)
+		fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", audio.Name, audio.Codecs, audio.DASHBandwidth(minBuffer))
 		fmt.Fprintf(&b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", audio.Channels)
 		writeTemplate(&b, *audio)
 		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
@@ -266,9 +325,16 @@ func MPD(video []Track, audio *Track) []byte {
 	return []byte(b.String())
 }
 
+// writeTemplate writes a track's SegmentTemplate: its segments' times in
+// a SegmentTimeline from the track's Start, which presentationTimeOffset
+// maps to the period's start.
 func writeTemplate(b *strings.Builder, t Track) {
-	fmt.Fprintf(b, `        <SegmentTemplate timescale="%d" initialization="%s/%s" media="%s/seg_$Number%%05d$.m4s" startNumber="0">`+"\n",
-		t.Timescale, t.Name, t.Init, t.Name)
+	pto := ""
+	if t.Start != 0 {
+		pto = fmt.Sprintf(` presentationTimeOffset="%d"`, t.Start)
+	}
+	fmt.Fprintf(b, `        <SegmentTemplate timescale="%d"%s initialization="%s/%s" media="%s/seg_$Number%%05d$.m4s" startNumber="0">`+"\n",
+		t.Timescale, pto, t.Name, t.Init, t.Name)
 	b.WriteString("          <SegmentTimeline>\n")
 	for i := 0; i < len(t.Segments); {
 		d := int64(math.Round(t.Segments[i].Duration * float64(t.Timescale)))
@@ -277,7 +343,7 @@ func writeTemplate(b *strings.Builder, t Track) {
 			j++
 		}
 		if i == 0 {
-			fmt.Fprintf(b, `            <S t="0" d="%d"`, d)
+			fmt.Fprintf(b, `            <S t="%d" d="%d"`, t.Start, d)
 		} else {
 			fmt.Fprintf(b, `            <S d="%d"`, d)
 		}

@@ -42,6 +42,70 @@ func TestBandwidth(t *testing.T) {
 	}
 }
 
+// TestBandwidthShortTail holds BANDWIDTH to RFC 8216bis 4.3.4.2 on a
+// title whose last segment is two frames: a run of segments counts only
+// when it lasts 0.5 to 1.5 target durations, so the runt's bits count with
+// the segment before it, not as a whole segment's.
+func TestBandwidthShortTail(t *testing.T) {
+	tr := Track{Segments: []Segment{{Duration: 4, Size: 2000000}, {Duration: 4, Size: 2000000}, {Duration: 2.0 / 24, Size: 90000}}}
+	peak, _ := tr.Bandwidth()
+	// The heaviest qualifying runs: one whole segment (4 Mbit/s), or
+	// the last segment with the runt: 2.09 MB over 4.083 s.
+	if want := bitrate(2090000, 4+2.0/24); peak != want {
+		t.Errorf("peak %d, want %d (single-segment peak would be %d)", peak, want, bitrate(90000, 2.0/24))
+	}
+	// Every run of 2 to 6 s: none has a higher rate than the peak.
+	for i := range tr.Segments {
+		var n int64
+		var d float64
+		for k := i; k < len(tr.Segments); k++ {
+			n, d = n+tr.Segments[k].Size, d+tr.Segments[k].Duration
+			if d >= 2 && d <= 6 && bitrate(n, d) > peak {
+				t.Errorf("segments %d..%d: %d bit/s above the peak %d", i, k, bitrate(n, d), peak)
+			}
+		}
+	}
+	// A title shorter than half a target duration has its average.
+	short := Track{Segments: []Segment{{Duration: 0.2, Size: 1000}, {Duration: 0.1, Size: 10000}}}
+	if p, a := short.Bandwidth(); p != a {
+		t.Errorf("short title: peak %d, average %d", p, a)
+	}
+}
+
+// TestDASHBandwidth checks @bandwidth against the leaky bucket of ISO/IEC
+// 23009-1 5.3.5.2 by simulating delivery at that rate from every segment
+// start: no segment arrives after it is due, and 1% less bandwidth makes
+// one late.
+func TestDASHBandwidth(t *testing.T) {
+	tr := Track{Segments: []Segment{{Duration: 4, Size: 400000}, {Duration: 4, Size: 2500000}, {Duration: 4, Size: 300000},
+		{Duration: 4, Size: 2600000}, {Duration: 4.083, Size: 1000000}}}
+	const minBuffer = 4.083
+	late := func(bw float64) bool {
+		for i := range tr.Segments {
+			arrived, due := 0.0, minBuffer
+			for k := i; k < len(tr.Segments); k++ {
+				arrived += float64(tr.Segments[k].Size*8) / bw
+				if arrived > due+1e-9 {
+					return true
+				}
+				due += tr.Segments[k].Duration
+			}
+		}
+		return false
+	}
+	bw := tr.DASHBandwidth(minBuffer)
+	if late(float64(bw)) {
+		t.Errorf("@bandwidth %d: a segment arrives late", bw)
+	}
+	if !late(float64(bw) * 0.99) {
+		t.Errorf("@bandwidth %d is not the least that holds", bw)
+	}
+	peak, avg := tr.Bandwidth()
+	if bw < avg || bw > peak {
+		t.Errorf("@bandwidth %d outside average %d .. peak %d", bw, avg, peak)
+	}
+}
+
 func TestManifestsGolden(t *testing.T) {
 	video, audio := fixture()
 	master := MasterPlaylist(video, audio)

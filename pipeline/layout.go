@@ -11,6 +11,7 @@ import "fmt"
 //	uploads/{upload}[.info]      a resumable (tus) upload and its record
 //	work/{job}/pieces/{name}     the split's stream-copied pieces
 //	work/{job}/enc/{rung}/{k}    chunk k of a rung, encoded
+//	work/{job}/audio/...         the title's audio, encoded and segmented
 //	work/{job}/out/...           the packaged title, before publishing
 //
 // The origin bucket (public read):
@@ -44,6 +45,10 @@ func PieceKey(id, name string) string { return WorkPrefix(id) + "pieces/" + name
 func EncodedKey(id, rung string, k int) string {
 	return fmt.Sprintf("%senc/%s/%05d.mp4", WorkPrefix(id), rung, k)
 }
+
+// EncodedAudioPrefix holds the audio task's segments and playlist, which
+// the package stage aligns with the video into the packaged title.
+func EncodedAudioPrefix(id string) string { return WorkPrefix(id) + "audio/" }
 
 // PackagedPrefix holds the packaged title before it is published.
 func PackagedPrefix(id string) string { return WorkPrefix(id) + "out/" }

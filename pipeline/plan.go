@@ -125,6 +125,16 @@ func MakePlan(frames int64, num, den int, segSeconds float64, chunkSegments int)
 	return p, nil
 }
 
+// ShortTail reports whether the title's last segment would last less than
+// half a segment. It then joins the segment before it in every track, so
+// no segment is a runt: a player sizing its buffer to the target duration
+// never meets a two-frame segment, and a short segment's bits do not
+// stand for a whole segment's in the peak bit rate.
+func (p Plan) ShortTail() bool {
+	rem := p.Frames % max(p.SegmentFrames, 1)
+	return p.Frames > p.SegmentFrames && rem > 0 && 2*rem < p.SegmentFrames
+}
+
 // FPS is the plan's output frame rate.
 func (p Plan) FPS() float64 { return float64(p.FrameRateNum) / float64(p.FrameRateDen) }
 

@@ -86,8 +86,11 @@ func (w *Worker) mediaFailure(ctx context.Context, id, where string, err error) 
 		me  *media.MediaError
 		ce  *media.CorruptError
 		lim *media.LimitError
+		ee  *media.ExitError
 	)
 	switch {
+	case ctx.Err() != nil:
+		return err
 	case errors.As(err, &me):
 		return w.failPermanently(ctx, id, me.Code, err)
 	case errors.As(err, &ce):
@@ -104,6 +107,10 @@ func (w *Worker) mediaFailure(ctx context.Context, id, where string, err error) 
 		return w.failPermanently(ctx, id, CodeLimits, fmt.Errorf("%s: %w; the master may be crafted to exhaust resources: %s", where, lim, hint))
 	case errors.Is(err, media.ErrInvalidMedia):
 		return w.failPermanently(ctx, id, pipeline.CodeInvalidMedia, err)
+	case errors.As(err, &ee):
+		if pe, ok := ee.Permanent(where); ok {
+			return w.failPermanently(ctx, id, pe.Code, pe)
+		}
 	}
 	return err
 }

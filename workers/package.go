@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -32,7 +33,8 @@ const (
 )
 
 // pack joins each rung's chunks without re-encoding, cuts CMAF segments,
-// and writes the HLS playlists and DASH MPD.
+// aligns every track to one start and one set of segment boundaries, and
+// writes the HLS playlists and DASH MPD.
 func (w *Worker) pack(ctx context.Context, r *run) error {
 	j := r.job
 	if j.Plan == nil || len(j.Plan.Pieces) == 0 || (j.HasAudio && j.Audio == nil) {
@@ -44,20 +46,40 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	}
 	defer cleanup()
 	fps := j.Plan.FPS()
-	// Rungs are packaged a few at a time: each is mostly S3 transfers and a
+	// Rungs are cut a few at a time: each is mostly S3 transfers and a
 	// stream copy.
 	tracks := make([]packager.Track, len(j.Renditions))
+	starts := make([]float64, len(j.Renditions))
 	var packed atomic.Int64
+	steps := float64(2*len(j.Renditions) + 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packParallelism)
 	for i, rend := range j.Renditions {
-		g.Go(func() error {
-			tr, err := w.packRung(gctx, j, rend, dir, fps)
-			if err != nil {
+		g.Go(func() (err error) {
+			if tracks[i], starts[i], err = w.cutRung(gctx, j, rend, dir, fps); err != nil {
 				return err
 			}
-			tracks[i] = tr
-			w.progress(gctx, r, float64(packed.Add(1))/float64(len(j.Renditions)+1))
+			w.progress(gctx, r, float64(packed.Add(1))/steps)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Every track starts where the latest video track starts: an encoder
+	// that reorders frames presents its first picture a frame or more late
+	// (see packager.ShiftDecodeTime), and the first picture of every rung
+	// and the first audio sample are presented at that one time.
+	start := slices.Max(starts)
+	join := j.Plan.ShortTail()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(packParallelism)
+	for i := range j.Renditions {
+		g.Go(func() error {
+			if err := w.finishRung(gctx, j, &tracks[i], filepath.Join(dir, j.Renditions[i].Name), start, join); err != nil {
+				return err
+			}
+			w.progress(gctx, r, float64(packed.Add(1))/steps)
 			return nil
 		})
 	}
@@ -66,7 +88,7 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	}
 	var audio *packager.Track
 	if j.HasAudio {
-		a, err := w.audioTrack(ctx, j, dir)
+		a, err := w.audioTrack(ctx, j, dir, start, join)
 		if err != nil {
 			return err
 		}
@@ -114,12 +136,15 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	return err
 }
 
-func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, error) {
+// cutRung joins a rung's encoded chunks and cuts them into CMAF segments
+// in dir/{rung}. It returns the track and the presentation time of its
+// first picture, in seconds (see alignTrack).
+func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, float64, error) {
 	in := filepath.Join(dir, "in-"+r.Name)
 	out := filepath.Join(dir, r.Name)
 	for _, d := range []string{in, out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return packager.Track{}, err
+			return packager.Track{}, 0, err
 		}
 	}
 	var files []string
@@ -128,14 +153,14 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 		inpoints = append(inpoints, float64(j.Plan.Preroll(c.Index))/fps)
 		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
 		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, c.Index), p); err != nil {
-			return packager.Track{}, err
+			return packager.Track{}, 0, err
 		}
 		files = append(files, p)
 		durations = append(durations, float64(c.End-c.Start)/fps)
 	}
 	list := filepath.Join(in, "chunks.ffconcat")
 	if err := writeConcat(list, files, durations, inpoints); err != nil {
-		return packager.Track{}, err
+		return packager.Track{}, 0, err
 	}
 	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
 	// A stream copy: CPU as for copying, each file as large as an encode's.
@@ -143,42 +168,138 @@ func (w *Worker) packRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendi
 	lim := w.Limits.streamLimits(seconds, 0)
 	lim.Output = w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung}).Output
 	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: lim}); err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr, err := readTrack(out)
 	if err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	}
+	first, err := trackStart(out, &tr)
+	if err != nil {
+		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	}
+	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
+	return tr, float64(first) / float64(tr.Timescale), nil
+}
+
+// finishRung aligns a cut rung to start at start (alignTrack), reads its
+// codec string and keyframe ranges, writes its media and I-frame
+// playlists and uploads it.
+func (w *Worker) finishRung(ctx context.Context, j *pipeline.Job, tr *packager.Track, out string, start float64, join bool) error {
+	if err := alignTrack(out, tr, start, join); err != nil {
+		return fmt.Errorf("package %s %s: %w", j.ID, tr.Name, err)
 	}
 	init, err := os.ReadFile(filepath.Join(out, initName))
 	if err != nil {
-		return packager.Track{}, err
+		return err
 	}
 	if tr.Codecs, err = packager.CodecString(init); err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+		return fmt.Errorf("package %s %s: %w", j.ID, tr.Name, err)
 	}
 	for _, seg := range tr.Segments {
 		data, err := os.ReadFile(filepath.Join(out, seg.URI))
 		if err != nil {
-			return packager.Track{}, err
+			return err
 		}
 		off, n, err := packager.IFrameRange(data)
 		if err != nil {
-			return packager.Track{}, fmt.Errorf("package %s %s: %s: %w", j.ID, r.Name, seg.URI, err)
+			return fmt.Errorf("package %s %s: %s: %w", j.ID, tr.Name, seg.URI, err)
 		}
 		tr.IFrames = append(tr.IFrames, packager.Range{Offset: off, Length: n})
 	}
-	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
-	tr.Timescale = timeline.Timescale(timeline.Rational{Num: j.Plan.FrameRateNum, Den: j.Plan.FrameRateDen})
-	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
-		return packager.Track{}, err
+	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(*tr), 0o644); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(out, packager.IFramePlaylist), packager.IFramePlaylistFor(tr), 0o644); err != nil {
-		return packager.Track{}, err
+	if err := os.WriteFile(filepath.Join(out, packager.IFramePlaylist), packager.IFramePlaylistFor(*tr), 0o644); err != nil {
+		return err
 	}
-	if err := w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+r.Name+"/"); err != nil {
-		return packager.Track{}, err
+	return w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+tr.Name+"/")
+}
+
+// trackStart reads the timescale of the track ffmpeg wrote in dir and
+// the presentation time of its first sample, in that timescale.
+func trackStart(dir string, tr *packager.Track) (int64, error) {
+	init, err := os.ReadFile(filepath.Join(dir, tr.Init))
+	if err != nil {
+		return 0, err
 	}
-	return tr, nil
+	if tr.Timescale, err = packager.InitTimescale(init); err != nil {
+		return 0, err
+	}
+	first, err := os.ReadFile(filepath.Join(dir, tr.Segments[0].URI))
+	if err != nil {
+		return 0, err
+	}
+	return packager.EarliestPresentation(first)
+}
+
+// alignTrack rewrites the track ffmpeg wrote in dir so that it starts at
+// start seconds and has the title's segment boundaries: its
+// initialization segment loses its edit lists, every media segment's
+// decode times move by the same amount, and with join the last segment
+// joins the one before it. The track's timescale, start, segments and
+// sizes are updated to match.
+func alignTrack(dir string, tr *packager.Track, start float64, join bool) error {
+	first, err := trackStart(dir, tr)
+	if err != nil {
+		return err
+	}
+	// Tracks have timescales of their own (ffmpeg picks 90 kHz for VP9
+	// and AV1, a multiple of the frame rate for H.264 and HEVC, the
+	// sampling rate for audio); the common start is exact in each for
+	// the frame rates Reel outputs.
+	at := int64(math.Round(start * float64(tr.Timescale)))
+	shift := at - first
+	ip := filepath.Join(dir, tr.Init)
+	init, err := os.ReadFile(ip)
+	if err != nil {
+		return err
+	}
+	if init, err = packager.DropEditLists(init); err != nil {
+		return err
+	}
+	if err := os.WriteFile(ip, init, 0o644); err != nil {
+		return err
+	}
+	if join && len(tr.Segments) > 1 {
+		n := len(tr.Segments)
+		a, b := filepath.Join(dir, tr.Segments[n-2].URI), filepath.Join(dir, tr.Segments[n-1].URI)
+		prev, err := os.ReadFile(a)
+		if err != nil {
+			return err
+		}
+		last, err := os.ReadFile(b)
+		if err != nil {
+			return err
+		}
+		if prev, err = packager.JoinSegments(prev, last); err != nil {
+			return err
+		}
+		if err := os.WriteFile(a, prev, 0o644); err != nil {
+			return err
+		}
+		if err := os.Remove(b); err != nil {
+			return err
+		}
+		tr.Segments[n-2].Duration += tr.Segments[n-1].Duration
+		tr.Segments = tr.Segments[:n-1]
+	}
+	for i := range tr.Segments {
+		p := filepath.Join(dir, tr.Segments[i].URI)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if data, err = packager.ShiftDecodeTime(data, shift); err != nil {
+			return fmt.Errorf("%s: %w", tr.Segments[i].URI, err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+		tr.Segments[i].Size = int64(len(data))
+	}
+	tr.Start = at
+	return nil
 }
 
 // readTrack reads the segments ffmpeg wrote in dir, with their sizes.
@@ -201,14 +322,16 @@ func readTrack(dir string) (packager.Track, error) {
 	return packager.Track{Init: initName, Segments: segs}, nil
 }
 
-// audioTrack fetches the audio task's output and writes its media playlist.
-func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (packager.Track, error) {
+// audioTrack fetches the audio task's segments, aligns them to start at
+// start seconds with the video (alignTrack), and writes and uploads the
+// title's audio track.
+func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, start float64, join bool) (packager.Track, error) {
 	out := filepath.Join(dir, audioTrack)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return packager.Track{}, err
 	}
-	prefix := pipeline.PackagedPrefix(j.ID) + audioTrack + "/"
-	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), prefix+ffmpegPlaylist, filepath.Join(out, ffmpegPlaylist)); err != nil {
+	src := pipeline.EncodedAudioPrefix(j.ID)
+	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), src+ffmpegPlaylist, filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
 	data, err := os.ReadFile(filepath.Join(out, ffmpegPlaylist))
@@ -221,21 +344,34 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string) (p
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(publishParallelism)
-	for i := range segs {
-		g.Go(func() (err error) {
-			segs[i].Size, err = w.Objects.Stat(gctx, w.Objects.Bucket(), prefix+segs[i].URI)
-			return err
+	for _, name := range append([]string{initName}, segURIs(segs)...) {
+		g.Go(func() error {
+			return w.Objects.GetFile(gctx, w.Objects.Bucket(), src+name, filepath.Join(out, name))
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return packager.Track{}, err
 	}
-	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Timescale: 48000, Init: initName, Segments: segs}
-	p := filepath.Join(out, mediaPlaylist)
-	if err := os.WriteFile(p, packager.MediaPlaylist(tr), 0o644); err != nil {
+	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Init: initName, Segments: segs}
+	if _, err := trackStart(out, &tr); err != nil {
+		return packager.Track{}, fmt.Errorf("audio: %w", err)
+	}
+	if err := alignTrack(out, &tr, start, join); err != nil {
+		return packager.Track{}, fmt.Errorf("audio: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
 		return packager.Track{}, err
 	}
-	return tr, w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+mediaPlaylist, p, contentType(mediaPlaylist), "")
+	return tr, w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+audioTrack+"/")
+}
+
+// segURIs lists the files of segments.
+func segURIs(segs []packager.Segment) []string {
+	names := make([]string, len(segs))
+	for i, s := range segs {
+		names[i] = s.URI
+	}
+	return names
 }
 
 // Cache-Control values of published objects.

@@ -364,7 +364,7 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.mediaFailure(ctx, j.ID, "the audio", fmt.Errorf("audio %s: %w", j.ID, err))
 	}
-	if err := w.uploadDir(ctx, dir, pipeline.PackagedPrefix(j.ID)+audioTrack+"/"); err != nil {
+	if err := w.uploadDir(ctx, dir, pipeline.EncodedAudioPrefix(j.ID)); err != nil {
 		return err
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
@@ -426,6 +426,9 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 	}
 	if c.Rotate != 0 {
 		notes = append(notes, fmt.Sprintf("rotation metadata: turned %d° clockwise", c.Rotate))
+	}
+	if res.Discontinuous {
+		notes = append(notes, fmt.Sprintf("timestamps jump (a splice or clock reset): %d frames at %s fps, read as one continuous timeline with the jumps closed", res.Video.Frames, ratio(c.InputRate.String())))
 	}
 	if c.VFR {
 		notes = append(notes, fmt.Sprintf("variable frame rate (average %s fps): resampled by timestamp to a constant %s fps", ratio(s.AvgFrameRate), ratio(c.Rate.String())))
