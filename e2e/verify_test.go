@@ -97,7 +97,16 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 		if n != oracleFrames || r.Frames != n {
 			t.Errorf("rung %s has %d frames (job says %d), single-pass ffmpeg %d", vr.URI, n, r.Frames, oracleFrames)
 		}
-		checkFormat(t, base+vr.URI, r)
+		checkFormat(t, base+vr.URI, r, v.Source.Conform.HDR)
+		if v.Source.Conform.HDR != "" {
+			want := "SDR"
+			if r.HDR {
+				want = strings.ToUpper(v.Source.Conform.HDR)
+			}
+			if !strings.Contains(string(master8), "VIDEO-RANGE="+want+",AUDIO") && !strings.Contains(string(master8), "VIDEO-RANGE="+want+"\n") {
+				t.Errorf("%s: no VIDEO-RANGE=%s in the master playlist", r.Name, want)
+			}
+		}
 		checkIFrames(t, base, iframes[i], r, len(durs))
 		if i == 0 {
 			dir := strings.TrimSuffix(base+vr.URI, "index.m3u8")
@@ -199,8 +208,10 @@ func runTool(t *testing.T, bin string, args ...string) {
 }
 
 // checkFormat holds a rung to the output format: progressive, square
-// pixels, 8-bit 4:2:0 limited range tagged BT.709, the conform's rate.
-func checkFormat(t *testing.T, url string, r pipeline.RenditionView) {
+// pixels, 8-bit 4:2:0 limited range tagged BT.709, the conform's rate; an
+// HDR rung of an HDR master (hdr: its transfer) 10-bit 4:2:0 tagged
+// BT.2020 with the master's transfer.
+func checkFormat(t *testing.T, url string, r pipeline.RenditionView, hdr string) {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
 		"stream=width,height,pix_fmt,color_range,color_space,color_transfer,color_primaries,sample_aspect_ratio,field_order",
@@ -209,8 +220,12 @@ func checkFormat(t *testing.T, url string, r pipeline.RenditionView) {
 		t.Fatalf("ffprobe %s: %v", url, err)
 	}
 	got := string(out)
-	for _, want := range []string{fmt.Sprintf("width=%d\n", r.Width), fmt.Sprintf("height=%d\n", r.Height), "pix_fmt=yuv420p\n",
-		"color_range=tv\n", "color_space=bt709\n", "color_transfer=bt709\n", "color_primaries=bt709\n"} {
+	tags := []string{"pix_fmt=yuv420p\n", "color_range=tv\n", "color_space=bt709\n", "color_transfer=bt709\n", "color_primaries=bt709\n"}
+	if r.HDR && hdr != "" {
+		transfer := map[string]string{"pq": "smpte2084", "hlg": "arib-std-b67"}[hdr]
+		tags = []string{"pix_fmt=yuv420p10le\n", "color_range=tv\n", "color_space=bt2020nc\n", "color_transfer=" + transfer + "\n", "color_primaries=bt2020\n"}
+	}
+	for _, want := range append([]string{fmt.Sprintf("width=%d\n", r.Width), fmt.Sprintf("height=%d\n", r.Height)}, tags...) {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s: want %q in\n%s", url, strings.TrimSpace(want), got)
 		}

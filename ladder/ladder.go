@@ -35,8 +35,14 @@ type Rung struct {
 	// onto each encoder's own speed setting; default "veryfast".
 	Preset string `json:"preset,omitempty"`
 	// Profile is the encoder profile: baseline, main or high for H.264
-	// (default high), main for HEVC, 0 for VP9, main for AV1.
+	// (default high), main for HEVC (main10 for an HDR rung), 0 for VP9,
+	// main for AV1.
 	Profile string `json:"profile,omitempty"`
+	// HDR asks for a high-dynamic-range rung (HEVC or AV1 only): 10-bit
+	// BT.2020 keeping the master's PQ or HLG transfer. An HDR rung is
+	// made only from an HDR master; SDR rungs of an HDR master are
+	// tone-mapped to BT.709.
+	HDR bool `json:"hdr,omitempty"`
 }
 
 // Ladder is an ordered set of rungs plus packaging settings.
@@ -99,12 +105,27 @@ var (
 var Codecs = []string{CodecH264, CodecHEVC, CodecVP9, CodecAV1}
 
 // profiles are the encoder profiles each codec accepts; the first is the
-// default. Output is 8-bit 4:2:0, so only those profiles are offered.
-var profiles = map[string][]string{
-	CodecH264: {"high", "main", "baseline"},
-	CodecHEVC: {"main"},
-	CodecVP9:  {"0"},
-	CodecAV1:  {"main"},
+// default. SDR output is 8-bit 4:2:0, so only those profiles are offered;
+// hdrProfiles are those of the codecs that offer HDR rungs (10-bit 4:2:0).
+var (
+	profiles = map[string][]string{
+		CodecH264: {"high", "main", "baseline"},
+		CodecHEVC: {"main"},
+		CodecVP9:  {"0"},
+		CodecAV1:  {"main"},
+	}
+	hdrProfiles = map[string][]string{
+		CodecHEVC: {"main10"},
+		CodecAV1:  {"main"},
+	}
+)
+
+// profilesFor are the profiles a rung may ask for.
+func profilesFor(r Rung) []string {
+	if r.HDR {
+		return hdrProfiles[r.Codec]
+	}
+	return profiles[r.Codec]
 }
 
 // Defaults applied by Normalize.
@@ -177,6 +198,9 @@ func (l Ladder) Normalize() Ladder {
 		}
 		if r.Name == "" && r.Height > 0 {
 			r.Name = rungName(r.Height, r.Codec)
+			if r.HDR {
+				r.Name += "-hdr"
+			}
 		}
 		if r.MaxRate == 0 {
 			r.MaxRate = r.Bitrate * 3 / 2
@@ -190,8 +214,8 @@ func (l Ladder) Normalize() Ladder {
 		if r.CRF == 0 {
 			r.CRF = DefaultCRF[r.Codec]
 		}
-		if r.Profile == "" && len(profiles[r.Codec]) > 0 {
-			r.Profile = profiles[r.Codec][0]
+		if p := profilesFor(r); r.Profile == "" && len(p) > 0 {
+			r.Profile = p[0]
 		}
 		rungs[i] = r
 	}
@@ -264,8 +288,14 @@ func (l Ladder) Validate() error {
 		if !presets[r.Preset] {
 			return fmt.Errorf("%s: preset %q is not one of ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow", where, r.Preset)
 		}
-		if !slices.Contains(profiles[r.Codec], r.Profile) {
-			return fmt.Errorf("%s: profile %q is not offered for %s (use one of: %s)", where, r.Profile, r.Codec, strings.Join(profiles[r.Codec], ", "))
+		if r.HDR && hdrProfiles[r.Codec] == nil {
+			return fmt.Errorf("%s: hdr rungs are HEVC or AV1 (10-bit), not %s", where, r.Codec)
+		}
+		if r.HDR && l.PerTitle() {
+			return fmt.Errorf(`%s: hdr rungs are for "mode": "fixed" ladders; a per-title ladder's trial encodes are SDR`, where)
+		}
+		if !slices.Contains(profilesFor(r), r.Profile) {
+			return fmt.Errorf("%s: profile %q is not offered for %s (use one of: %s)", where, r.Profile, r.Codec, strings.Join(profilesFor(r), ", "))
 		}
 	}
 	return nil
@@ -276,6 +306,9 @@ type Source struct {
 	Width, Height int
 	// SARNum/SARDen is the sample aspect ratio; 0 means 1:1.
 	SARNum, SARDen int
+	// HDR says the master is high dynamic range (PQ or HLG): only then
+	// are HDR rungs made.
+	HDR bool
 }
 
 // DisplaySize returns the square-pixel display size of the source.
@@ -291,8 +324,9 @@ func (s Source) DisplaySize() (w, h float64) {
 // source's display size are dropped, widths follow the display aspect with
 // square pixels, and every dimension is even. If no rung fits, one rung per
 // codec at the source's own (even) size is returned with the bitrate of that
-// codec's smallest rung. Rungs come back grouped by codec (in the order of
-// Codecs), tallest first.
+// codec's smallest rung. HDR rungs are dropped for an SDR source. Rungs
+// come back grouped by codec (in the order of Codecs), SDR before HDR,
+// tallest first.
 func Select(l Ladder, src Source) ([]Rung, error) {
 	if src.Width <= 0 || src.Height <= 0 {
 		return nil, fmt.Errorf("ladder: source has no size (%dx%d)", src.Width, src.Height)
@@ -301,6 +335,9 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 	aspect := dw / dh
 	var out []Rung
 	for _, r := range l.Rungs {
+		if r.HDR && !src.HDR {
+			continue
+		}
 		w := r.Width
 		if w == 0 {
 			w = Even(float64(r.Height) * aspect)
@@ -318,7 +355,7 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 		for _, codec := range Codecs {
 			var smallest *Rung
 			for i, r := range l.Rungs {
-				if r.Codec == codec && (smallest == nil || r.Height < smallest.Height) {
+				if r.Codec == codec && !r.HDR && (smallest == nil || r.Height < smallest.Height) {
 					smallest = &l.Rungs[i]
 				}
 			}
@@ -335,6 +372,9 @@ func Select(l Ladder, src Source) ([]Rung, error) {
 		ci, cj := slices.Index(Codecs, out[i].Codec), slices.Index(Codecs, out[j].Codec)
 		if ci != cj {
 			return ci < cj
+		}
+		if out[i].HDR != out[j].HDR {
+			return !out[i].HDR
 		}
 		return out[i].Height > out[j].Height
 	})

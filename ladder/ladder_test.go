@@ -143,3 +143,32 @@ func TestCodecs(t *testing.T) {
 		}
 	}
 }
+
+func TestHDRRungs(t *testing.T) {
+	l := Ladder{Rungs: []Rung{{Codec: CodecHEVC, Height: 720, Bitrate: 3000000, HDR: true}, {Height: 720, Bitrate: 3000000},
+		{Codec: CodecAV1, Height: 720, Bitrate: 2000000, HDR: true}}}.Normalize()
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.Rungs[0]; r.Name != "720p-hevc-hdr" || r.Profile != "main10" {
+		t.Errorf("HDR HEVC rung defaults: %+v", r)
+	}
+	sdr, err := Select(l, Source{Width: 1280, Height: 720})
+	if err != nil || len(sdr) != 1 || sdr[0].HDR {
+		t.Errorf("SDR source: %+v %v; want the SDR rung alone", sdr, err)
+	}
+	hdr, err := Select(l, Source{Width: 1280, Height: 720, HDR: true})
+	if err != nil || len(hdr) != 3 || hdr[0].Codec != CodecH264 || !hdr[1].HDR || hdr[2].Codec != CodecAV1 {
+		t.Errorf("HDR source: %+v %v", hdr, err)
+	}
+	for _, bad := range []string{
+		`{"rungs":[{"codec":"h264","height":720,"bitrate":3000000,"hdr":true}]}`,
+		`{"rungs":[{"codec":"vp9","height":720,"bitrate":3000000,"hdr":true}]}`,
+		`{"rungs":[{"codec":"hevc","height":720,"bitrate":3000000,"hdr":true,"profile":"main"}]}`,
+		`{"mode":"per-title","rungs":[{"codec":"hevc","height":720,"bitrate":3000000,"hdr":true}]}`,
+	} {
+		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "rungs[0]") {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+}

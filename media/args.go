@@ -82,8 +82,8 @@ type EncodeSpec struct {
 // every segment boundary and nowhere else.
 func EncodeArgs(s EncodeSpec) []string {
 	in := ffmpeg.Input(s.ConcatList, pieceInput())
-	v := conformFrames(s.Conform, in.Get("v:0"), s.Window)
-	return encodeOutputs(v, s.Conform.Rate, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
+	srcs := rungSources(s.Conform, in.Get("v:0"), s.Window, s.Rungs)
+	return encodeOutputs(srcs, s.Conform, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
 }
 
 // ReferenceArgs encodes a whole local master in one ffmpeg run with the
@@ -94,23 +94,16 @@ func EncodeArgs(s EncodeSpec) []string {
 func ReferenceArgs(input string, c timeline.Conform, firstSlot int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
 	kw := ffmpeg.KwArgs{"protocol_whitelist": "file", "fflags": "+genpts"}
 	c.Rotate = 0
-	v := conformFrames(c, ffmpeg.Input(input, kw).Get("v:0"), timeline.Window{FirstSlot: firstSlot})
-	return encodeOutputs(v, c.Rate, 0, segSeconds, rungs, outputs)
+	srcs := rungSources(c, ffmpeg.Input(input, kw).Get("v:0"), timeline.Window{FirstSlot: firstSlot}, rungs)
+	return encodeOutputs(srcs, c, 0, segSeconds, rungs, outputs)
 }
 
-func encodeOutputs(v *ffmpeg.Stream, rate timeline.Rational, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
-	segFrames := timeline.SegmentFrames(rate, segSeconds)
+// encodeOutputs scales srcs[i] to rung i and encodes it to outputs[i].
+func encodeOutputs(srcs []*ffmpeg.Stream, c timeline.Conform, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+	segFrames := timeline.SegmentFrames(c.Rate, segSeconds)
 	outs := make([]*ffmpeg.Stream, len(rungs))
-	var split *ffmpeg.Node
-	if len(rungs) > 1 {
-		split = v.Split()
-	}
 	for i, r := range rungs {
-		src := v
-		if split != nil {
-			src = split.Get(strconv.Itoa(i))
-		}
-		outs[i] = scaleTo(src, r).Output(outputs[i], CodecArgs(r, segFrames, preroll, rate))
+		outs[i] = scaleTo(srcs[i], r).Output(outputs[i], CodecArgs(r, segFrames, preroll, c))
 	}
 	args := ffmpeg.MergeOutputs(outs...).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
@@ -123,7 +116,9 @@ func scaleTo(v *ffmpeg.Stream, r ladder.Rung) *ffmpeg.Stream {
 }
 
 // CodecArgs are the output options of one rung: the encoder's own settings
-// from its codec's argument builder, and what every rung shares. Keyframes
+// from its codec's argument builder, and what every rung shares. An SDR
+// rung is 8-bit 4:2:0 tagged BT.709; an HDR rung of an HDR master (c.HDR)
+// is 10-bit 4:2:0 tagged BT.2020 with the master's PQ or HLG transfer. Keyframes
 // are forced at frame preroll and every segFrames after it. Rungs are
 // encoded in capped-CRF mode (constant quality under a VBV ceiling): each
 // frame's quantizer depends on the frame and the VBV state only, so chunks
@@ -132,7 +127,8 @@ func scaleTo(v *ffmpeg.Stream, r ladder.Rung) *ffmpeg.Stream {
 // seen) does not. A GOP of
 // exactly one segment with scene-cut keyframes off puts a closed-GOP
 // keyframe on every segment boundary of every rung and nowhere else.
-func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr timeline.Rational) ffmpeg.KwArgs {
+func CodecArgs(r ladder.Rung, segFrames, preroll int64, c timeline.Conform) ffmpeg.KwArgs {
+	fr := c.Rate
 	g := strconv.FormatInt(segFrames, 10)
 	// Half a frame early, so float rounding of t never moves a keyframe.
 	first := (float64(preroll) - 0.5) / fr.Float()
@@ -155,8 +151,21 @@ func CodecArgs(r ladder.Rung, segFrames, preroll int64, fr timeline.Rational) ff
 		"an":       "",
 		"f":        "mp4",
 	}
+	if r.HDR && c.HDR != "" {
+		kw["pix_fmt"], kw["color_primaries"], kw["colorspace"] = "yuv420p10le", "bt2020", "bt2020nc"
+		kw["color_trc"] = zscaleTransfer[c.HDR]
+	}
 	for k, v := range codecBuilders[r.Codec](r, g) {
 		kw[k] = v
+	}
+	if r.Codec == ladder.CodecHEVC && r.HDR && c.HDR != "" {
+		// Parameter sets (with the colour description) before every
+		// keyframe, so each segment stands alone; HDR10 signalling for PQ.
+		extra := ":repeat-headers=1"
+		if c.HDR == timeline.TransferPQ {
+			extra += ":hdr10-opt=1"
+		}
+		kw["x265-params"] = kw["x265-params"].(string) + extra
 	}
 	return kw
 }

@@ -42,6 +42,20 @@ func TestEncodeArgsGolden(t *testing.T) {
 	spec = EncodeSpec{ConcatList: "/w/pieces.ffconcat", Conform: phone, Window: timeline.Window{Base: 8.008, FirstSlot: 480, EndSlot: 720},
 		SegmentSeconds: 4, Rungs: mr, Outputs: []string{"/w/a.mp4", "/w/b.mp4"}}
 	golden.Equal(t, "encode_vfr_codecs.args", lines(EncodeArgs(spec)))
+
+	// A PQ master: an SDR H.264 rung tone-mapped, an HDR HEVC rung and an
+	// HDR AV1 rung from one 10-bit branch.
+	pq := ConformFor(VideoInfo{Width: 3840, Height: 2160, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 24, Den: 1},
+		AvgFrameRate: timeline.Rational{Num: 24, Den: 1}, PixFmt: "yuv420p10le", ColorSpace: "bt2020nc", ColorTransfer: "smpte2084", ColorPrimaries: "bt2020"}, "")
+	hdr := ladder.Ladder{Rungs: []ladder.Rung{{Height: 1080, Bitrate: 5000000}, {Codec: ladder.CodecHEVC, Height: 2160, Bitrate: 12000000, HDR: true},
+		{Codec: ladder.CodecAV1, Height: 1080, Bitrate: 3000000, HDR: true}}}.Normalize()
+	hr, err := ladder.Select(hdr, ladder.Source{Width: 3840, Height: 2160, HDR: true})
+	if err != nil || len(hr) != 3 {
+		t.Fatalf("HDR rungs %+v: %v", hr, err)
+	}
+	spec = EncodeSpec{ConcatList: "/w/pieces.ffconcat", Conform: pq, Window: timeline.Window{Start: 0, End: 11.98},
+		SegmentSeconds: 4, Rungs: hr, Outputs: []string{"/w/1080p.mp4", "/w/2160p-hevc-hdr.mp4", "/w/1080p-av1-hdr.mp4"}}
+	golden.Equal(t, "encode_hdr.args", lines(EncodeArgs(spec)))
 }
 
 func TestConformFor(t *testing.T) {
@@ -63,6 +77,16 @@ func TestConformFor(t *testing.T) {
 		{"gaps but equal rates", VideoInfo{Width: 320, Height: 240, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 30, Den: 1}, AvgFrameRate: timeline.Rational{Num: 30, Den: 1}, Duration: 10, Frames: 250},
 			timeline.Conform{InputRate: timeline.Rational{Num: 30, Den: 1}, Rate: timeline.Rational{Num: 30, Den: 1}, Decimate: 1, VFR: true, InRange: "tv", InMatrix: "bt601", DisplayWidth: 320, DisplayHeight: 240}},
 	}
+	hdr := func(transfer, want string) {
+		c := ConformFor(VideoInfo{Width: 1920, Height: 1080, SAR: timeline.Rational{Num: 1, Den: 1}, FrameRate: timeline.Rational{Num: 25, Den: 1},
+			AvgFrameRate: timeline.Rational{Num: 25, Den: 1}, PixFmt: "yuv420p10le", ColorSpace: "bt2020nc", ColorTransfer: transfer, ColorPrimaries: "bt2020"}, "")
+		if c.HDR != want || (want != "" && (c.InPrimaries != "bt2020" || c.InMatrix != "bt2020")) {
+			t.Errorf("transfer %s: conform %+v, want HDR %q", transfer, c, want)
+		}
+	}
+	hdr("smpte2084", timeline.TransferPQ)
+	hdr("arib-std-b67", timeline.TransferHLG)
+	hdr("bt709", "")
 	for _, c := range cases {
 		if got := ConformFor(c.v, ""); got != c.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)

@@ -30,7 +30,7 @@ func TestCodecStringsFromEncoders(t *testing.T) {
 			r := ladder.Ladder{Rungs: []ladder.Rung{{Codec: codec, Width: 320, Height: 240, Bitrate: 400000}}}.Normalize().Rungs[0]
 			enc := filepath.Join(dir, "enc.mp4")
 			args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2"}
-			for k, v := range CodecArgs(r, 25, 0, timeline.Rational{Num: 25, Den: 1}) {
+			for k, v := range CodecArgs(r, 25, 0, timeline.Conform{Rate: timeline.Rational{Num: 25, Den: 1}}) {
 				args = append(args, "-"+k)
 				if v != "" {
 					args = append(args, v.(string))

@@ -44,6 +44,21 @@ func ConformFor(v VideoInfo, fieldOrder string) timeline.Conform {
 		c.InRange = "pc"
 	}
 	c.InMatrix = inMatrix(v)
+	switch v.ColorTransfer {
+	case "smpte2084":
+		c.HDR = timeline.TransferPQ
+	case "arib-std-b67":
+		c.HDR = timeline.TransferHLG
+	}
+	if c.HDR != "" {
+		c.InPrimaries = "bt2020"
+		if v.ColorPrimaries != "" && v.ColorPrimaries != "unknown" {
+			c.InPrimaries = v.ColorPrimaries
+		}
+		if v.ColorSpace == "" || v.ColorSpace == "unknown" {
+			c.InMatrix = "bt2020"
+		}
+	}
 	w, h := ladder.Source{Width: v.Width, Height: v.Height, SARNum: v.SAR.Num, SARDen: v.SAR.Den}.DisplaySize()
 	if c.Rotate == 90 || c.Rotate == 270 {
 		w, h = h, w
@@ -113,11 +128,119 @@ func inMatrix(v VideoInfo) string {
 	return "bt709"
 }
 
-// frames applies the conform's timing, deinterlacing, rotation and color
-// conversion to the decoded video stream v: the result is the chunk's
-// frames, numbered from zero at the output rate, upright, 8-bit 4:2:0
-// limited-range BT.709 at the source's size.
+// conformFrames applies the conform's timing, deinterlacing, rotation and
+// color conversion to the decoded video stream v: the result is the
+// chunk's frames, numbered from zero at the output rate, upright, 8-bit
+// 4:2:0 limited-range BT.709 at the source's size (tone-mapped from an HDR
+// master): what every SDR rung is scaled from.
 func conformFrames(c timeline.Conform, v *ffmpeg.Stream, w timeline.Window) *ffmpeg.Stream {
+	return toSDR(c, conformTiming(c, v, w))
+}
+
+// rungSources conforms the decoded video stream v once and returns the
+// frames each rung is scaled from: one SDR branch (toSDR) for the SDR
+// rungs and one HDR branch (toHDR) for the HDR rungs, each split as many
+// times as it has rungs.
+func rungSources(c timeline.Conform, v *ffmpeg.Stream, w timeline.Window, rungs []ladder.Rung) []*ffmpeg.Stream {
+	v = conformTiming(c, v, w)
+	var sdr, hdr []int
+	for i, r := range rungs {
+		if r.HDR && c.HDR != "" {
+			hdr = append(hdr, i)
+		} else {
+			sdr = append(sdr, i)
+		}
+	}
+	out := make([]*ffmpeg.Stream, len(rungs))
+	branches := splitN(v, min(len(sdr), 1)+min(len(hdr), 1))
+	if len(sdr) > 0 {
+		for k, s := range splitN(toSDR(c, branches[0]), len(sdr)) {
+			out[sdr[k]] = s
+		}
+		branches = branches[1:]
+	}
+	if len(hdr) > 0 {
+		for k, s := range splitN(toHDR(c, branches[0]), len(hdr)) {
+			out[hdr[k]] = s
+		}
+	}
+	return out
+}
+
+// splitN returns n copies of v (v itself for one).
+func splitN(v *ffmpeg.Stream, n int) []*ffmpeg.Stream {
+	if n <= 1 {
+		return []*ffmpeg.Stream{v}
+	}
+	split := v.Split()
+	out := make([]*ffmpeg.Stream, n)
+	for i := range out {
+		out[i] = split.Get(fmt.Sprint(i))
+	}
+	return out
+}
+
+// zscaleTransfer names an HDR conform's transfer as zscale does.
+var zscaleTransfer = map[string]string{timeline.TransferPQ: "smpte2084", timeline.TransferHLG: "arib-std-b67"}
+
+// ToneMapPeak is the nominal peak luminance, in cd/m², that tone mapping
+// maps an HDR master's linear light against (zscale's npl): SDR
+// reference white.
+const ToneMapPeak = 100
+
+// toSDR converts conformed frames to 8-bit 4:2:0 limited-range BT.709. An
+// HDR master is tone-mapped: linearised from its PQ or HLG transfer with
+// zscale, converted to BT.709 primaries in 32-bit float RGB, compressed
+// into SDR range with the Hable curve (ffmpeg's tonemap, no desaturation),
+// and encoded with the BT.709 transfer; any other master only has its
+// matrix and range converted.
+func toSDR(c timeline.Conform, v *ffmpeg.Stream) *ffmpeg.Stream {
+	inRange, matrix := inColors(c, "bt709")
+	if c.HDR != "" {
+		zmatrix := map[string]string{"bt2020": "2020_ncl", "bt709": "709", "bt601": "170m"}[matrix]
+		if zmatrix == "" {
+			zmatrix = "2020_ncl"
+		}
+		return v.Filter("zscale", ffmpeg.Args{}, ffmpeg.KwArgs{"tin": zscaleTransfer[c.HDR], "pin": c.InPrimaries, "min": zmatrix,
+			"rin": inRange, "t": "linear", "npl": ToneMapPeak}).
+			Filter("format", ffmpeg.Args{"gbrpf32le"}).
+			Filter("zscale", ffmpeg.Args{}, ffmpeg.KwArgs{"p": "bt709"}).
+			Filter("tonemap", ffmpeg.Args{}, ffmpeg.KwArgs{"tonemap": "hable", "desat": "0"}).
+			Filter("zscale", ffmpeg.Args{}, ffmpeg.KwArgs{"t": "bt709", "m": "bt709", "r": "tv"}).
+			Filter("format", ffmpeg.Args{"yuv420p"})
+	}
+	return v.Filter("scale", ffmpeg.Args{}, ffmpeg.KwArgs{"in_range": inRange, "out_range": "tv",
+		"in_color_matrix": matrix, "out_color_matrix": "bt709"}).
+		Filter("format", ffmpeg.Args{"yuv420p"})
+}
+
+// toHDR converts an HDR master's conformed frames to what HDR rungs are
+// scaled from: 10-bit 4:2:0 limited range with the BT.2020 matrix, the
+// master's primaries and transfer kept.
+func toHDR(c timeline.Conform, v *ffmpeg.Stream) *ffmpeg.Stream {
+	inRange, matrix := inColors(c, "bt2020")
+	return v.Filter("scale", ffmpeg.Args{}, ffmpeg.KwArgs{"in_range": inRange, "out_range": "tv",
+		"in_color_matrix": matrix, "out_color_matrix": "bt2020"}).
+		Filter("format", ffmpeg.Args{"yuv420p10le"})
+}
+
+// inColors are the conform's source range and matrix, limited range and
+// matrix where it names none.
+func inColors(c timeline.Conform, matrix string) (string, string) {
+	inRange := c.InRange
+	if inRange == "" {
+		inRange = "tv"
+	}
+	if c.InMatrix != "" {
+		matrix = c.InMatrix
+	}
+	return inRange, matrix
+}
+
+// conformTiming applies the conform's timing, deinterlacing and rotation
+// to the decoded video stream v: the chunk's frames, numbered from zero at
+// the output rate, upright, in the master's own pixel format and colors.
+func conformTiming(c timeline.Conform, v *ffmpeg.Stream, w timeline.Window) *ffmpeg.Stream {
 	deint := func(v *ffmpeg.Stream) *ffmpeg.Stream {
 		if c.Deinterlace == "" {
 			return v
@@ -163,16 +286,7 @@ func conformFrames(c timeline.Conform, v *ffmpeg.Stream, w timeline.Window) *ffm
 	case 270:
 		v = v.Filter("transpose", ffmpeg.Args{"cclock"})
 	}
-	inRange, matrix := c.InRange, c.InMatrix
-	if inRange == "" {
-		inRange = "tv"
-	}
-	if matrix == "" {
-		matrix = "bt709"
-	}
-	return v.Filter("scale", ffmpeg.Args{}, ffmpeg.KwArgs{"in_range": inRange, "out_range": "tv",
-		"in_color_matrix": matrix, "out_color_matrix": "bt709"}).
-		Filter("format", ffmpeg.Args{"yuv420p"})
+	return v
 }
 
 // fmtSeconds prints a time with enough digits that n / rate rounds back to n.

@@ -46,6 +46,10 @@ type VideoInfo struct {
 	FieldOrder string `json:"field_order,omitempty"`
 	ColorRange string `json:"color_range,omitempty"` // tv, pc or unknown
 	ColorSpace string `json:"color_space,omitempty"` // matrix coefficients
+	// ColorTransfer and ColorPrimaries are ffprobe's color_transfer
+	// (smpte2084 for PQ, arib-std-b67 for HLG) and color_primaries.
+	ColorTransfer  string `json:"color_transfer,omitempty"`
+	ColorPrimaries string `json:"color_primaries,omitempty"`
 	// Rotation is how far the picture must be turned clockwise for display
 	// (0, 90, 180 or 270), from the display matrix or the rotate tag.
 	Rotation int `json:"rotation,omitempty"`
@@ -120,6 +124,8 @@ type ffprobeJSON struct {
 		FieldOrder     string `json:"field_order"`
 		ColorRange     string `json:"color_range"`
 		ColorSpace     string `json:"color_space"`
+		ColorTransfer  string `json:"color_transfer"`
+		ColorPrimaries string `json:"color_primaries"`
 		NbFrames       string `json:"nb_frames"`
 		NbReadPackets  string `json:"nb_read_packets"`
 		Duration       string `json:"duration"`
@@ -188,7 +194,8 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 			}
 			videoFound = true
 			v := VideoInfo{Index: s.Index, Codec: s.CodecName, Width: s.Width, Height: s.Height, PixFmt: s.PixFmt,
-				FieldOrder: s.FieldOrder, ColorRange: s.ColorRange, ColorSpace: s.ColorSpace}
+				FieldOrder: s.FieldOrder, ColorRange: s.ColorRange, ColorSpace: s.ColorSpace,
+				ColorTransfer: s.ColorTransfer, ColorPrimaries: s.ColorPrimaries}
 			v.SAR, _ = timeline.ParseRational(s.SampleAspect)
 			if v.SAR.Num <= 0 || v.SAR.Den <= 0 {
 				v.SAR = timeline.Rational{Num: 1, Den: 1}

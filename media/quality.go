@@ -49,19 +49,11 @@ func QualityArgs(s QualitySpec) []string {
 		}
 		return v.Filter("trim", ffmpeg.Args{}, ffmpeg.KwArgs{"start_frame": s.Preroll}).Filter("setpts", ffmpeg.Args{"N"})
 	}
-	ref := skip(conformFrames(s.Conform, in.Get("v:0"), s.Window))
-	var split *ffmpeg.Node
-	if len(s.Rungs) > 1 {
-		split = ref.Split()
-	}
+	refs := rungSources(s.Conform, in.Get("v:0"), s.Window, s.Rungs)
 	tb := fmt.Sprintf("%d/%d", s.Conform.Rate.Den, s.Conform.Rate.Num)
 	var outs []*ffmpeg.Stream
 	for i, r := range s.Rungs {
-		src := ref
-		if split != nil {
-			src = split.Get(strconv.Itoa(i))
-		}
-		refs := scaleTo(src, r).Split()
+		refs := scaleTo(skip(refs[i]), r).Split()
 		enc := skip(ffmpeg.Input(s.Encoded[i], ffmpeg.KwArgs{"protocol_whitelist": "file", "format_whitelist": "mov"}).Get("v:0").
 			Filter("settb", ffmpeg.Args{tb}).Filter("setpts", ffmpeg.Args{"N"})).
 			Filter("setsar", ffmpeg.Args{"1"}).Split()

@@ -25,14 +25,18 @@ type Track struct {
 	Name string `json:"name"` // folder and DASH Representation id
 	// Codec is the codec family (h264, hevc, vp9, av1, aac): variants of
 	// one family form a switching set.
-	Codec     string  `json:"codec"`
-	Codecs    string  `json:"codecs"` // RFC 6381 codec string
-	IFrames   []Range `json:"iframes,omitempty"`
-	Width     int     `json:"width,omitempty"`
-	Height    int     `json:"height,omitempty"`
-	FrameRate float64 `json:"frame_rate,omitempty"`
-	Channels  int     `json:"channels,omitempty"`
-	Timescale int     `json:"timescale"`
+	Codec  string `json:"codec"`
+	Codecs string `json:"codecs"` // RFC 6381 codec string
+	// VideoRange is the HLS VIDEO-RANGE of a video track: "PQ" or "HLG"
+	// for an HDR rung, "SDR" for the other rungs of an HDR master, ""
+	// (SDR, not stated) for an SDR master's.
+	VideoRange string  `json:"video_range,omitempty"`
+	IFrames    []Range `json:"iframes,omitempty"`
+	Width      int     `json:"width,omitempty"`
+	Height     int     `json:"height,omitempty"`
+	FrameRate  float64 `json:"frame_rate,omitempty"`
+	Channels   int     `json:"channels,omitempty"`
+	Timescale  int     `json:"timescale"`
 	// Start is the presentation time, in Timescale, of the track's first
 	// sample: the same instant in every track of a title (see
 	// ShiftDecodeTime), which the MPD maps to the period's start.
@@ -213,6 +217,9 @@ func MasterPlaylist(video []Track, audio *Track) []byte {
 			}
 			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
 				peak+aPeak, avg+aAvg, codecs, v.Width, v.Height, v.FrameRate)
+			if v.VideoRange != "" {
+				fmt.Fprintf(&b, ",VIDEO-RANGE=%s", v.VideoRange)
+			}
 			if audio != nil {
 				fmt.Fprintf(&b, ",AUDIO=%q", AudioGroup)
 			}
@@ -223,23 +230,37 @@ func MasterPlaylist(video []Track, audio *Track) []byte {
 				continue
 			}
 			peak, avg := v.IFrameBandwidth()
-			fmt.Fprintf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,URI=%q\n",
-				peak, avg, v.Codecs, v.Width, v.Height, v.Name+"/"+IFramePlaylist)
+			rng := ""
+			if v.VideoRange != "" {
+				rng = ",VIDEO-RANGE=" + v.VideoRange
+			}
+			fmt.Fprintf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d%s,URI=%q\n",
+				peak, avg, v.Codecs, v.Width, v.Height, rng, v.Name+"/"+IFramePlaylist)
 		}
 	}
 	return []byte(b.String())
 }
 
-// ByCodec splits tracks into codec families, keeping their order: the
-// switching sets a player adapts within.
+// Family names a track's switching set: its codec family, and its video
+// range when that is HDR ("hevc", "hevc_pq", "av1_hlg"). A player adapts
+// within a family only: never across codecs, nor between SDR and HDR.
+func (t Track) Family() string {
+	if t.VideoRange == "PQ" || t.VideoRange == "HLG" {
+		return t.Codec + "_" + strings.ToLower(t.VideoRange)
+	}
+	return t.Codec
+}
+
+// ByCodec splits tracks into families (Track.Family), keeping their
+// order: the switching sets a player adapts within.
 func ByCodec(tracks []Track) [][]Track {
 	var groups [][]Track
 	index := map[string]int{}
 	for _, t := range tracks {
-		i, ok := index[t.Codec]
+		i, ok := index[t.Family()]
 		if !ok {
 			i = len(groups)
-			index[t.Codec] = i
+			index[t.Family()] = i
 			groups = append(groups, nil)
 		}
 		groups[i] = append(groups[i], t)
@@ -306,6 +327,7 @@ func MPD(video []Track, audio *Track) []byte {
 		// with the one listed first (H.264 first in the default order).
 		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s" selectionPriority="%d">`+"\n",
 			id, maxW, maxH, par(group[0].Width, group[0].Height), len(groups)-id)
+		writeColour(&b, group[0].VideoRange)
 		for _, v := range group {
 			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",
 				v.Name, v.Codecs, v.DASHBandwidth(minBuffer), v.Width, v.Height, frameRate(v.FrameRate))
@@ -328,6 +350,27 @@ func MPD(video []Track, audio *Track) []byte {
 // writeTemplate writes a track's SegmentTemplate: its segments' times in
 // a SegmentTimeline from the track's Start, which presentationTimeOffset
 // maps to the period's start.
+// cicpTransfer are the transfer characteristics (ITU-T H.273) of the HDR
+// video ranges.
+var cicpTransfer = map[string]int{"PQ": 16, "HLG": 18}
+
+// writeColour writes the colour descriptors of an HDR adaptation set
+// (DASH-IF IOP 10.2: BT.2020 primaries and matrix, the PQ or HLG
+// transfer) as EssentialProperty, so a player that cannot show HDR leaves
+// the set alone.
+func writeColour(b *strings.Builder, videoRange string) {
+	tc, ok := cicpTransfer[videoRange]
+	if !ok {
+		return
+	}
+	for _, p := range []struct {
+		scheme string
+		value  int
+	}{{"ColourPrimaries", 9}, {"TransferCharacteristics", tc}, {"MatrixCoefficients", 9}} {
+		fmt.Fprintf(b, `      <EssentialProperty schemeIdUri="urn:mpeg:mpegB:cicp:%s" value="%d"/>`+"\n", p.scheme, p.value)
+	}
+}
+
 func writeTemplate(b *strings.Builder, t Track) {
 	pto := ""
 	if t.Start != 0 {

@@ -209,3 +209,30 @@ func FuzzParseMediaPlaylist(f *testing.F) {
 	f.Add(MediaPlaylist(video[0]))
 	f.Fuzz(func(t *testing.T, data []byte) { _, _ = ParseMediaPlaylist(data) })
 }
+
+// TestHDRManifests: the SDR and HDR rungs of a PQ master are separate
+// switching sets, HLS variants say their VIDEO-RANGE and the HDR
+// adaptation set carries the BT.2020/PQ colour descriptors.
+func TestHDRManifests(t *testing.T) {
+	video, audio := fixture()
+	sdr := video[1]
+	sdr.VideoRange = "SDR"
+	pq := track("720p-hevc-hdr", 1280, 720, 900000, 4, 2.5)
+	pq.Codec, pq.Codecs, pq.VideoRange = "hevc", "hvc1.2.4.L120.90", "PQ"
+	tracks := []Track{sdr, pq}
+	if g := ByCodec(tracks); len(g) != 2 || g[1][0].Family() != "hevc_pq" {
+		t.Errorf("families: %+v", g)
+	}
+	master := MasterPlaylist(tracks, audio)
+	golden.Equal(t, "master_hdr.m3u8", master)
+	mpd := MPD(tracks, audio)
+	golden.Equal(t, "manifest_hdr.mpd", mpd)
+	for _, want := range []string{"VIDEO-RANGE=PQ", "VIDEO-RANGE=SDR"} {
+		if !bytes.Contains(master, []byte(want)) {
+			t.Errorf("master playlist lacks %s", want)
+		}
+	}
+	if bytes.Count(mpd, []byte(`cicp:TransferCharacteristics" value="16"`)) != 1 {
+		t.Errorf("MPD lacks the PQ transfer descriptor once:\n%s", mpd)
+	}
+}

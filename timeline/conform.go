@@ -10,7 +10,9 @@ const MaxOutputRate = 60
 
 // Conform says how a master's decoded frames are made uniform before they
 // are scaled for each rung: progressive, upright, constant rate at most
-// MaxOutputRate, 8-bit 4:2:0 limited range in BT.709. It is derived from
+// MaxOutputRate, 8-bit 4:2:0 limited range in BT.709 (tone-mapped from a
+// PQ or HLG master), or 10-bit BT.2020 keeping the master's transfer for
+// HDR rungs. It is derived from
 // the probe once, stored in the job's plan, and used by every chunk (and by
 // the single-pass reference the tests compare with).
 type Conform struct {
@@ -33,11 +35,23 @@ type Conform struct {
 	InRange string `json:"in_range"`
 	// InMatrix is the source's YUV matrix as the scale filter names it.
 	InMatrix string `json:"in_matrix"`
+	// HDR is the transfer of a high-dynamic-range master: TransferPQ
+	// (SMPTE ST 2084) or TransferHLG (ARIB STD-B67); "" for SDR.
+	HDR string `json:"hdr,omitempty"`
+	// InPrimaries are an HDR master's colour primaries as zscale names
+	// them (2020 for BT.2020, the norm).
+	InPrimaries string `json:"in_primaries,omitempty"`
 	// DisplayWidth and DisplayHeight are the upright, square-pixel size of
 	// the picture: what rungs are fitted to.
 	DisplayWidth  int `json:"display_width"`
 	DisplayHeight int `json:"display_height"`
 }
+
+// HDR transfers.
+const (
+	TransferPQ  = "pq"
+	TransferHLG = "hlg"
+)
 
 // FirstSlot is the output frame slot of a variable-rate master's first
 // frame: slot n is the frame shown at time n / Rate on the master's

@@ -97,7 +97,7 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	manifests := map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: packager.MPD(tracks, audio)}
 	if groups := packager.ByCodec(tracks); len(groups) > 1 {
 		for _, g := range groups {
-			manifests[codecMaster(g[0].Codec)] = packager.MasterPlaylist(g, audio)
+			manifests[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, audio)
 		}
 	}
 	if err := w.trickPlay(ctx, j, tracks, dir); err != nil {
@@ -179,6 +179,12 @@ func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendit
 		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
+	if c := j.Plan.Conform; c.HDR != "" {
+		tr.VideoRange = "SDR"
+		if r.HDR {
+			tr.VideoRange = strings.ToUpper(c.HDR)
+		}
+	}
 	return tr, float64(first) / float64(tr.Timescale), nil
 }
 
@@ -486,8 +492,9 @@ const (
 // publishedSet collects the keys of a title as publish copies them.
 type publishedSet pipeline.Published
 
-// codecMaster is the name of a codec family's own master playlist.
-func codecMaster(codec string) string { return "master_" + codec + ".m3u8" }
+// codecMaster is the name of a family's own master playlist
+// (packager.Track.Family): master_hevc.m3u8, master_hevc_pq.m3u8.
+func codecMaster(family string) string { return "master_" + family + ".m3u8" }
 
 // add records a published file (rel, under prefix) that Published lists.
 func (p *publishedSet) add(prefix, rel string) {

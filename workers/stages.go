@@ -89,7 +89,7 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	}
 	l := j.Ladder.Normalize()
 	c := src.Conform
-	rungs, err := ladder.Select(l, ladder.Source{Width: c.DisplayWidth, Height: c.DisplayHeight})
+	rungs, err := ladder.Select(l, ladder.Source{Width: c.DisplayWidth, Height: c.DisplayHeight, HDR: c.HDR != ""})
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
@@ -440,6 +440,10 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 	}
 	if c.InRange == "pc" {
 		notes = append(notes, "full-range source: converted to limited range")
+	}
+	if c.HDR != "" {
+		name := map[string]string{timeline.TransferPQ: "PQ (SMPTE ST 2084)", timeline.TransferHLG: "HLG (ARIB STD-B67)"}[c.HDR]
+		notes = append(notes, fmt.Sprintf("HDR, %s transfer, %s primaries: SDR rungs tone-mapped to BT.709 (zscale and tonemap, Hable curve, %d cd/m² reference white); HDR rungs keep the transfer, 10-bit BT.2020", name, c.InPrimaries, media.ToneMapPeak))
 	}
 	if s.AudioStreams > 1 {
 		which := "the first"
