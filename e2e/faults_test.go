@@ -22,6 +22,7 @@ import (
 
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/queue"
@@ -71,7 +72,10 @@ func startFaults(t *testing.T) *faultStack {
 	script := fmt.Sprintf(`#!/bin/sh
 echo "$*" >> %[1]s/ffmpeg.log
 if [ -e %[1]s/fail-encodes ]; then
-  case "$*" in *libx264*) echo "forced failure while %[1]s/fail-encodes exists" >&2; exit 1;; esac
+  case "$*" in *libx264*) echo "forced failure while %[1]s/fail-encodes exists: Input/output error" >&2; exit 1;; esac
+fi
+if [ -e %[1]s/fail-encodes-on-master ]; then
+  case "$*" in *libx264*) echo "[libx264 @ 0x1] forced failure on the master's streams" >&2; echo "Error while filtering: Invalid argument" >&2; exit 1;; esac
 fi
 exec ffmpeg "$@"
 `, dir)
@@ -356,13 +360,22 @@ func TestFaultS3Outage(t *testing.T) {
 	verify(t, v, faultMaster(t), true, 4)
 }
 
-func TestFaultRetryAfterRetriesRunOut(t *testing.T) {
-	f := startFaults(t)
-	flag := filepath.Join(f.dir, "fail-encodes")
+// failEncodes makes the stack's ffmpeg wrapper fail every H.264 encode
+// the way name says (see startFaults) until the test ends or the
+// returned file is removed.
+func (f *faultStack) failEncodes(t *testing.T, name string) string {
+	t.Helper()
+	flag := filepath.Join(f.dir, name)
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(flag)
+	t.Cleanup(func() { os.Remove(flag) })
+	return flag
+}
+
+func TestFaultRetryAfterRetriesRunOut(t *testing.T) {
+	f := startFaults(t)
+	flag := f.failEncodes(t, "fail-encodes")
 	id := f.submit(t, faultMaster(t), faultLadder)
 	v := f.awaitEnd(t, id, 5*time.Minute)
 	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != pipeline.CodeEncodeFailed ||
@@ -414,6 +427,31 @@ func TestFaultRetryAfterRetriesRunOut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("retry of a complete job: %d", resp.StatusCode)
+	}
+}
+
+// TestFaultDeterministicFailureIsPermanent: an encode that fails on the
+// master's own streams (ffmpeg exits with an error that names no network,
+// disk or memory trouble) fails the job at once as unprocessable_media,
+// with no task retried.
+func TestFaultDeterministicFailureIsPermanent(t *testing.T) {
+	f := startFaults(t)
+	f.failEncodes(t, "fail-encodes-on-master")
+	before := strings.Count(readFile(t, filepath.Join(f.dir, "ffmpeg.log")), "libx264")
+	id := f.submit(t, faultMaster(t), faultLadder)
+	v := f.awaitEnd(t, id, 2*time.Minute)
+	if v.Status != pipeline.StatusFailed || v.Error == nil || v.Error.Code != media.CodeUnprocessable ||
+		!strings.Contains(v.Error.Message, "Invalid argument") {
+		t.Fatalf("job: %s %+v", v.Status, v.Error)
+	}
+	t.Logf("failed: %s", v.Error.Message)
+	// Each chunk's encode ran once at most: none was retried.
+	chunks := 0
+	if v.Progress.ChunksTotal > 0 {
+		chunks = v.Progress.ChunksTotal
+	}
+	if ran := strings.Count(readFile(t, filepath.Join(f.dir, "ffmpeg.log")), "libx264") - before; ran == 0 || ran > chunks {
+		t.Errorf("%d encodes ran for %d chunks: the failure was retried", ran, chunks)
 	}
 }
 

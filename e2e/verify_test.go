@@ -292,7 +292,13 @@ func playlistPeak(t *testing.T, url string) int {
 	}
 	mp := pl.(*m3u8.MediaPlaylist)
 	dir := url[:strings.LastIndex(url, "/")+1]
-	target := float64(mp.TargetDuration)
+	// As the playlist states it (the m3u8 package recomputes its own,
+	// rounding up).
+	m := regexp.MustCompile(`#EXT-X-TARGETDURATION:(\d+)`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("%s: no EXT-X-TARGETDURATION", url)
+	}
+	target, _ := strconv.ParseFloat(string(m[1]), 64)
 	var durs []float64
 	var sizes []int64
 	for _, s := range mp.Segments {
