@@ -208,7 +208,12 @@ func playSync(t *testing.T, v pipeline.View, frame float64) {
 				worst = d
 			}
 		}
-		t.Logf("%s in Chromium: %d flashes, sound leads picture by %+.1f ms at most (%.2f frames)", r.what, len(res.Flashes), worst*1000, worst/frame)
+		vstart := math.NaN()
+		if res.VideoStart != nil {
+			vstart = *res.VideoStart
+		}
+		t.Logf("%s in Chromium: %d flashes, sound leads picture by %+.1f ms at most (%.2f frames); SourceBuffers start at %.4f s (audio), %.4f s (video)",
+			r.what, len(res.Flashes), worst*1000, worst/frame, *res.AudioStart, vstart)
 		if math.Abs(worst) >= frame/2 {
 			t.Errorf("%s in Chromium: sound leads picture by %.1f ms (%.2f frames); want under half a frame", r.what, worst*1000, worst/frame)
 		}

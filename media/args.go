@@ -151,42 +151,48 @@ func CodecArgs(r ladder.Rung, segFrames, preroll int64, c timeline.Conform) ffmp
 		"an":       "",
 		"f":        "mp4",
 	}
-	if r.HDR && c.HDR != "" {
+	hdr := ""
+	if r.HDR {
+		hdr = c.HDR
+	}
+	if hdr != "" {
 		kw["pix_fmt"], kw["color_primaries"], kw["colorspace"] = "yuv420p10le", "bt2020", "bt2020nc"
-		kw["color_trc"] = zscaleTransfer[c.HDR]
+		kw["color_trc"] = zscaleTransfer[hdr]
 	}
-	for k, v := range codecBuilders[r.Codec](r, g) {
+	for k, v := range codecBuilders[r.Codec](r, g, hdr) {
 		kw[k] = v
-	}
-	if r.Codec == ladder.CodecHEVC && r.HDR && c.HDR != "" {
-		// Parameter sets (with the colour description) before every
-		// keyframe, so each segment stands alone; HDR10 signalling for PQ.
-		extra := ":repeat-headers=1"
-		if c.HDR == timeline.TransferPQ {
-			extra += ":hdr10-opt=1"
-		}
-		kw["x265-params"] = kw["x265-params"].(string) + extra
 	}
 	return kw
 }
 
 // codecBuilders hold what differs between encoders: one argument builder
-// per codec, every other part of an encode shared.
-var codecBuilders = map[string]func(r ladder.Rung, gop string) ffmpeg.KwArgs{
-	ladder.CodecH264: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+// per codec, every other part of an encode shared. hdr is the transfer of
+// an HDR rung ("" for SDR).
+var codecBuilders = map[string]func(r ladder.Rung, gop, hdr string) ffmpeg.KwArgs{
+	ladder.CodecH264: func(r ladder.Rung, gop, _ string) ffmpeg.KwArgs {
 		return ffmpeg.KwArgs{"c:v": "libx264", "preset": r.Preset, "profile:v": r.Profile, "crf": strconv.Itoa(r.CRF),
 			"sc_threshold": "0", "x264-params": "open-gop=0"}
 	},
-	ladder.CodecHEVC: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+	ladder.CodecHEVC: func(r ladder.Rung, gop, hdr string) ffmpeg.KwArgs {
+		params := "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:open-gop=0:log-level=error"
+		if hdr != "" {
+			// Parameter sets (with the colour description) before every
+			// keyframe, so each segment stands alone; HDR10 signalling
+			// for PQ.
+			params += ":repeat-headers=1"
+			if hdr == timeline.TransferPQ {
+				params += ":hdr10-opt=1"
+			}
+		}
 		return ffmpeg.KwArgs{"c:v": "libx265", "preset": r.Preset, "profile:v": r.Profile, "tag:v": "hvc1", "crf": strconv.Itoa(r.CRF),
-			"x265-params": "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:open-gop=0:log-level=error"}
+			"x265-params": params}
 	},
-	ladder.CodecVP9: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+	ladder.CodecVP9: func(r ladder.Rung, gop, _ string) ffmpeg.KwArgs {
 		// libvpx's constrained-quality mode: CRF, with b:v the ceiling.
 		return ffmpeg.KwArgs{"c:v": "libvpx-vp9", "deadline": "good", "cpu-used": strconv.Itoa(vp9Speed[r.Preset]),
 			"row-mt": "1", "profile:v": "0", "crf": strconv.Itoa(r.CRF), "b:v": strconv.Itoa(r.MaxRate)}
 	},
-	ladder.CodecAV1: func(r ladder.Rung, gop string) ffmpeg.KwArgs {
+	ladder.CodecAV1: func(r ladder.Rung, gop, _ string) ffmpeg.KwArgs {
 		return ffmpeg.KwArgs{"c:v": "libsvtav1", "preset": strconv.Itoa(av1Speed[r.Preset]), "crf": strconv.Itoa(r.CRF)}
 	},
 }

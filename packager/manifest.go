@@ -64,6 +64,14 @@ func (t Track) Duration() float64 {
 	return d
 }
 
+// StartSeconds is the track's Start in seconds.
+func (t Track) StartSeconds() float64 {
+	if t.Timescale <= 0 {
+		return 0
+	}
+	return float64(t.Start) / float64(t.Timescale)
+}
+
 // TargetDuration is the track's EXT-X-TARGETDURATION: its longest
 // segment, rounded to whole seconds, and 1 at least.
 func (t Track) TargetDuration() int {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -49,14 +48,13 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	// Rungs are cut a few at a time: each is mostly S3 transfers and a
 	// stream copy.
 	tracks := make([]packager.Track, len(j.Renditions))
-	starts := make([]float64, len(j.Renditions))
 	var packed atomic.Int64
 	steps := float64(2*len(j.Renditions) + 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packParallelism)
 	for i, rend := range j.Renditions {
 		g.Go(func() (err error) {
-			if tracks[i], starts[i], err = w.cutRung(gctx, j, rend, dir, fps); err != nil {
+			if tracks[i], err = w.cutRung(gctx, j, rend, dir, fps); err != nil {
 				return err
 			}
 			w.progress(gctx, r, float64(packed.Add(1))/steps)
@@ -70,7 +68,10 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	// that reorders frames presents its first picture a frame or more late
 	// (see packager.ShiftDecodeTime), and the first picture of every rung
 	// and the first audio sample are presented at that one time.
-	start := slices.Max(starts)
+	var start float64
+	for _, tr := range tracks {
+		start = max(start, tr.StartSeconds())
+	}
 	join := j.Plan.ShortTail()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(packParallelism)
@@ -137,14 +138,14 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 }
 
 // cutRung joins a rung's encoded chunks and cuts them into CMAF segments
-// in dir/{rung}. It returns the track and the presentation time of its
-// first picture, in seconds (see alignTrack).
-func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, float64, error) {
+// in dir/{rung}. The track's Start is where ffmpeg put its first picture
+// (see trackStart), until alignTrack moves it.
+func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, error) {
 	in := filepath.Join(dir, "in-"+r.Name)
 	out := filepath.Join(dir, r.Name)
 	for _, d := range []string{in, out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return packager.Track{}, 0, err
+			return packager.Track{}, err
 		}
 	}
 	var files []string
@@ -153,14 +154,14 @@ func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendit
 		inpoints = append(inpoints, float64(j.Plan.Preroll(c.Index))/fps)
 		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
 		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, c.Index), p); err != nil {
-			return packager.Track{}, 0, err
+			return packager.Track{}, err
 		}
 		files = append(files, p)
 		durations = append(durations, float64(c.End-c.Start)/fps)
 	}
 	list := filepath.Join(in, "chunks.ffconcat")
 	if err := writeConcat(list, files, durations, inpoints); err != nil {
-		return packager.Track{}, 0, err
+		return packager.Track{}, err
 	}
 	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
 	// A stream copy: CPU as for copying, each file as large as an encode's.
@@ -168,15 +169,14 @@ func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendit
 	lim := w.Limits.streamLimits(seconds, 0)
 	lim.Output = w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung}).Output
 	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: lim}); err != nil {
-		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr, err := readTrack(out)
 	if err != nil {
-		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
-	first, err := trackStart(out, &tr)
-	if err != nil {
-		return packager.Track{}, 0, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
+	if err := trackStart(out, &tr); err != nil {
+		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
 	}
 	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
 	if c := j.Plan.Conform; c.HDR != "" {
@@ -185,7 +185,7 @@ func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendit
 			tr.VideoRange = strings.ToUpper(c.HDR)
 		}
 	}
-	return tr, float64(first) / float64(tr.Timescale), nil
+	return tr, nil
 }
 
 // finishRung aligns a cut rung to start at start (alignTrack), reads its
@@ -222,40 +222,38 @@ func (w *Worker) finishRung(ctx context.Context, j *pipeline.Job, tr *packager.T
 	return w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+tr.Name+"/")
 }
 
-// trackStart reads the timescale of the track ffmpeg wrote in dir and
-// the presentation time of its first sample, in that timescale.
-func trackStart(dir string, tr *packager.Track) (int64, error) {
+// trackStart reads the timescale of the track ffmpeg wrote in dir and the
+// presentation time of its first sample, in that timescale, into
+// tr.Timescale and tr.Start.
+func trackStart(dir string, tr *packager.Track) error {
 	init, err := os.ReadFile(filepath.Join(dir, tr.Init))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if tr.Timescale, err = packager.InitTimescale(init); err != nil {
-		return 0, err
+		return err
 	}
 	first, err := os.ReadFile(filepath.Join(dir, tr.Segments[0].URI))
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return packager.EarliestPresentation(first)
+	tr.Start, err = packager.EarliestPresentation(first)
+	return err
 }
 
 // alignTrack rewrites the track ffmpeg wrote in dir so that it starts at
 // start seconds and has the title's segment boundaries: its
 // initialization segment loses its edit lists, every media segment's
 // decode times move by the same amount, and with join the last segment
-// joins the one before it. The track's timescale, start, segments and
-// sizes are updated to match.
+// joins the one before it. tr holds what trackStart read; its start,
+// segments and sizes are updated to match.
 func alignTrack(dir string, tr *packager.Track, start float64, join bool) error {
-	first, err := trackStart(dir, tr)
-	if err != nil {
-		return err
-	}
 	// Tracks have timescales of their own (ffmpeg picks 90 kHz for VP9
 	// and AV1, a multiple of the frame rate for H.264 and HEVC, the
 	// sampling rate for audio); the common start is exact in each for
 	// the frame rates Reel outputs.
 	at := int64(math.Round(start * float64(tr.Timescale)))
-	shift := at - first
+	shift := at - tr.Start
 	ip := filepath.Join(dir, tr.Init)
 	init, err := os.ReadFile(ip)
 	if err != nil {
@@ -359,7 +357,7 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, st
 		return packager.Track{}, err
 	}
 	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Init: initName, Segments: segs}
-	if _, err := trackStart(out, &tr); err != nil {
+	if err := trackStart(out, &tr); err != nil {
 		return packager.Track{}, fmt.Errorf("audio: %w", err)
 	}
 	if err := alignTrack(out, &tr, start, join); err != nil {
