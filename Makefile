@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help deps build test test-short demo bench lint fuzz clean
+.PHONY: help deps build test test-short demo bench bench-quick lint fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -24,8 +24,11 @@ test-short: deps ## the unit and package tests only (go test -short), about a mi
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh
 
-bench: deps build ## overhead vs one ffmpeg, scaling, upload memory and throughput, status latency, per-title bits, gateway
-	./scripts/bench.sh
+bench: deps build ## overhead vs one ffmpeg, scaling, upload memory and throughput, status latency, per-title bits, gateway (BENCHFLAGS=-h lists flags)
+	./scripts/bench.sh $(BENCHFLAGS)
+
+bench-quick: deps build ## every bench section small (bench -quick), for a first look in minutes
+	./scripts/bench.sh -quick $(BENCHFLAGS)
 
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
