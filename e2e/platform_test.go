@@ -255,7 +255,7 @@ func TestPlatform(t *testing.T) {
 			t.Fatalf("edge with Redis and the API down: %v", caches)
 		}
 		ctx, page := browser(t)
-		res := play(t, ctx, page, "hls", pl.HLS, "2")
+		res := play(t, ctx, page, "hls", pl.HLS, "2", switchable(t, v))
 		t.Logf("hls.js from edge-z1 with Redis and the API down: %+v", res)
 		checkPlayback(t, res, v)
 	}()

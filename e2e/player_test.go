@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type playerResult struct {
 	Duration float64 `json:"duration"`
 	Played   float64 `json:"played"`
 	Levels   int     `json:"levels"`
+	// Forced: the page forced the switches (play's switches).
+	Forced bool `json:"forced"`
 	// With sync=1: the media time of each flash presented, and where the
 	// audio and video SourceBuffers start.
 	Flashes    []float64 `json:"flashes"`
@@ -145,7 +148,7 @@ func playBoth(t *testing.T, v pipeline.View) bool {
 		if d := float64(v.Renditions[0].Frames) / v.Source.Conform.Rate.Float(); d > 20 {
 			rate = "4"
 		}
-		res := play(t, ctx, page, p.player, p.src, rate)
+		res := play(t, ctx, page, p.player, p.src, rate, switchable(t, v))
 		t.Logf("%s: %+v", p.player, res)
 		if !checkPlayback(t, res, v) {
 			ok = false
@@ -163,11 +166,54 @@ var playedTable = struct {
 }{ok: map[string]bool{}}
 
 // play loads src in the test page with the given player and waits until
-// the video ends or fails (90 s at most). A run that does neither fails the
-// test with what the page's media pipeline held at that moment.
-func play(t *testing.T, ctx context.Context, page, player, src, rate string) playerResult {
+// the video ends or fails (90 s at most); with switches, the page forces a
+// switch to the highest rendition and back to the lowest on the way. A run
+// that does neither fails the test with what the page's media pipeline
+// held at that moment.
+func play(t *testing.T, ctx context.Context, page, player, src, rate string, switches bool) playerResult {
 	t.Helper()
-	return playURL(t, ctx, page, url.Values{"player": {player}, "src": {src}, "rate": {rate}})
+	q := url.Values{"player": {player}, "src": {src}, "rate": {rate}}
+	if switches {
+		q.Set("switch", "1")
+	}
+	return playURL(t, ctx, page, q)
+}
+
+// switchable says whether a title can show the forced switches: it has
+// two renditions or more of its first codec, and three segments of a
+// second or longer. A switch is shown where a segment of the new
+// rendition starts (dash.js reports it rendered only there), so the switch
+// up needs a segment boundary after a quarter of the title and the switch
+// back another one after that.
+func switchable(t *testing.T, v pipeline.View) bool {
+	t.Helper()
+	family := codecFamily(v)
+	if len(family) < 2 {
+		return false
+	}
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	_, data := get(t, base+family[len(family)-1].Name+"/index.m3u8")
+	long := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if d, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
+			if sec, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(d), ","), 64); err == nil && sec >= 1 {
+				long++
+			}
+		}
+	}
+	return long >= 3
+}
+
+// codecFamily lists the renditions of the title's first codec, highest
+// first.
+func codecFamily(v pipeline.View) []pipeline.RenditionView {
+	var family []pipeline.RenditionView
+	for _, r := range v.Renditions {
+		if r.Codec == v.Renditions[0].Codec {
+			family = append(family, r)
+		}
+	}
+	return family
 }
 
 // playURL is play with the page's query given whole.
@@ -227,7 +273,8 @@ func TestPlaybackInBrowsers(t *testing.T) {
 }
 
 // checkPlayback holds one playback to the rules: to the end, no error, no
-// stall, and (with several renditions) the forced switches mid-stream.
+// stall, and (where the page forced them: res.Forced) the switches
+// mid-stream.
 func checkPlayback(t *testing.T, res playerResult, v pipeline.View) bool {
 	t.Helper()
 	if len(res.Errors) > 0 || res.Stalls > 0 || !res.Ended {
@@ -239,16 +286,10 @@ func checkPlayback(t *testing.T, res playerResult, v pipeline.View) bool {
 		t.Errorf("%s: played to %.2f s of %.2f s", res.Player, res.Played, want)
 		return false
 	}
-	var family []pipeline.RenditionView
-	for _, r := range v.Renditions {
-		if r.Codec == v.Renditions[0].Codec {
-			family = append(family, r)
-		}
-	}
-	// Titles under 7 s end before a player settles on a forced choice.
-	if len(family) < 2 || want < 7 {
+	if !res.Forced {
 		return true
 	}
+	family := codecFamily(v)
 	top, low := family[0].Height, family[len(family)-1].Height
 	seen, step := "", 0
 	for _, s := range res.Switches {
