@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/grafov/m3u8"
 
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/pipeline"
@@ -141,14 +143,14 @@ func stopBrowser() {
 func playBoth(t *testing.T, v pipeline.View) bool {
 	t.Helper()
 	ctx, page := browser(t)
-	ok := true
+	ok, switches := true, switchable(t, v)
 	for _, p := range []struct{ player, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}} {
 		// Twice real time, four times for titles over 20 s.
 		rate := "2"
 		if d := float64(v.Renditions[0].Frames) / v.Source.Conform.Rate.Float(); d > 20 {
 			rate = "4"
 		}
-		res := play(t, ctx, page, p.player, p.src, rate, switchable(t, v))
+		res := play(t, ctx, page, p.player, p.src, rate, switches)
 		t.Logf("%s: %+v", p.player, res)
 		if !checkPlayback(t, res, v) {
 			ok = false
@@ -191,14 +193,16 @@ func switchable(t *testing.T, v pipeline.View) bool {
 	if len(family) < 2 {
 		return false
 	}
-	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
-	_, data := get(t, base+family[len(family)-1].Name+"/index.m3u8")
+	url := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8") + family[len(family)-1].Name + "/index.m3u8"
+	_, body := get(t, url)
+	pl, _, err := m3u8.Decode(*bytes.NewBuffer(body), true)
+	if err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
 	long := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if d, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
-			if sec, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(d), ","), 64); err == nil && sec >= 1 {
-				long++
-			}
+	for _, s := range pl.(*m3u8.MediaPlaylist).Segments {
+		if s != nil && s.Duration >= 1 {
+			long++
 		}
 	}
 	return long >= 3
