@@ -74,6 +74,10 @@ type EncodeSpec struct {
 	Rungs          []ladder.Rung
 	// Outputs holds one output path per rung.
 	Outputs []string
+	// StatsDir, if set, has the rungs whose encoder measures itself
+	// (MeasuresItself) report each frame's PSNR and SSIM there; the run
+	// needs StatsEnv, and ReadEncoderQuality reads the result.
+	StatsDir string
 }
 
 // EncodeArgs builds the ffmpeg run for one chunk. The chunk's frames are
@@ -83,7 +87,7 @@ type EncodeSpec struct {
 func EncodeArgs(s EncodeSpec) []string {
 	in := ffmpeg.Input(s.ConcatList, pieceInput())
 	srcs := rungSources(s.Conform, in.Get("v:0"), s.Window, s.Rungs)
-	return encodeOutputs(srcs, s.Conform, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs)
+	return encodeOutputs(srcs, s.Conform, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs, s.StatsDir != "")
 }
 
 // ReferenceArgs encodes a whole local master in one ffmpeg run with the
@@ -95,15 +99,20 @@ func ReferenceArgs(input string, c timeline.Conform, firstSlot int64, segSeconds
 	kw := ffmpeg.KwArgs{"protocol_whitelist": "file", "fflags": "+genpts"}
 	c.Rotate = 0
 	srcs := rungSources(c, ffmpeg.Input(input, kw).Get("v:0"), timeline.Window{FirstSlot: firstSlot}, rungs)
-	return encodeOutputs(srcs, c, 0, segSeconds, rungs, outputs)
+	return encodeOutputs(srcs, c, 0, segSeconds, rungs, outputs, false)
 }
 
-// encodeOutputs scales srcs[i] to rung i and encodes it to outputs[i].
-func encodeOutputs(srcs []*ffmpeg.Stream, c timeline.Conform, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string) []string {
+// encodeOutputs scales srcs[i] to rung i and encodes it to outputs[i];
+// with stats, the encoders that can measure what they encode.
+func encodeOutputs(srcs []*ffmpeg.Stream, c timeline.Conform, preroll int64, segSeconds float64, rungs []ladder.Rung, outputs []string, stats bool) []string {
 	segFrames := timeline.SegmentFrames(c.Rate, segSeconds)
 	outs := make([]*ffmpeg.Stream, len(rungs))
 	for i, r := range rungs {
-		outs[i] = scaleTo(srcs[i], r).Output(outputs[i], CodecArgs(r, segFrames, preroll, c))
+		kw := CodecArgs(r, segFrames, preroll, c)
+		if stats && MeasuresItself(r.Codec) {
+			kw["x264-params"] = fmt.Sprint(kw["x264-params"]) + statsParams
+		}
+		outs[i] = scaleTo(srcs[i], r).Output(outputs[i], kw)
 	}
 	args := ffmpeg.MergeOutputs(outs...).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)

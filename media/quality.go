@@ -66,14 +66,16 @@ func QualityArgs(s QualitySpec) []string {
 }
 
 // ReadQuality sums the per-frame statistics ffmpeg's psnr and ssim filters
-// wrote to psnrLog and ssimLog.
+// wrote to psnrLog and ssimLog: the mean squared error of all planes and
+// the SSIM of Y, as the encoders that measure themselves report them
+// (ReadEncoderQuality).
 func ReadQuality(psnrLog, ssimLog string) (timeline.QualityStats, error) {
 	var q timeline.QualityStats
 	var ssimFrames int64
 	if err := eachField(psnrLog, "mse_avg", func(v float64) { q.MSESum += v; q.Frames++ }); err != nil {
 		return q, err
 	}
-	if err := eachField(ssimLog, "All", func(v float64) { q.SSIMSum += v; ssimFrames++ }); err != nil {
+	if err := eachField(ssimLog, "Y", func(v float64) { q.SSIMSum += v; ssimFrames++ }); err != nil {
 		return q, err
 	}
 	if q.Frames == 0 || ssimFrames != q.Frames {
@@ -83,7 +85,7 @@ func ReadQuality(psnrLog, ssimLog string) (timeline.QualityStats, error) {
 }
 
 // eachField calls fn with the value of key on every line of a stats file
-// ("n:1 mse_avg:0.52 …" or "n:1 Y:0.98 … All:0.97 (15.9)").
+// ("n:1 mse_avg:0.52 …" or "n:1 Y:0.98 U:0.99 V:0.99 All:0.98 (15.9)").
 func eachField(path, key string, fn func(float64)) error {
 	f, err := os.Open(path)
 	if err != nil {

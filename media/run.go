@@ -40,6 +40,8 @@ type Cmd struct {
 	// Decoder is the name the input's video decoder logs under (see
 	// DecoderName), to quote its first error in a *CorruptError.
 	Decoder string
+	// Env is added to the run's environment (EncodeSpec.StatsEnv).
+	Env []string
 }
 
 // Progress is one report from ffmpeg's -progress output.
@@ -165,6 +167,7 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		args = append([]string{"-xerror"}, args...)
 	}
 	cmd := r.command(ctx, r.ffmpeg(), args, c.Limits)
+	cmd.Env = append(cmd.Env, c.Env...)
 	stderr := &tailBuffer{n: 4096}
 	watch := &lineWatch{prefix: "[" + c.Decoder + " @ "}
 	cmd.Stderr = stderr

@@ -43,7 +43,7 @@ func (s TrialSpec) source() *ffmpeg.Stream {
 // TrialEncodeArgs encodes the sample once per trial in one ffmpeg run,
 // writing per-frame statistics to VStats.
 func TrialEncodeArgs(s TrialSpec) []string {
-	args := encodeOutputs(splitN(s.source(), len(s.Trials)), s.Conform, 0, s.SegmentSeconds, s.Trials, s.Outputs)
+	args := encodeOutputs(splitN(s.source(), len(s.Trials)), s.Conform, 0, s.SegmentSeconds, s.Trials, s.Outputs, false)
 	return append([]string{"-vstats_file", s.VStats, "-vstats_version", "2"}, args...)
 }
 

@@ -9,7 +9,8 @@ type QualityStats struct {
 	// MSESum is the sum over frames of the mean squared error of Y, U and
 	// V weighted by plane size (ffmpeg psnr's mse_avg).
 	MSESum float64 `json:"mse_sum"`
-	// SSIMSum is the sum over frames of ffmpeg ssim's "All" value.
+	// SSIMSum is the sum over frames of the SSIM of Y (ffmpeg ssim's
+	// "Y", x264's "SSIM Y"), as encoders and most tools report SSIM.
 	SSIMSum float64 `json:"ssim_sum"`
 }
 
@@ -34,7 +35,7 @@ func (s QualityStats) PSNR() float64 {
 	return math.Min(10*math.Log10(255*255/mse), maxPSNR)
 }
 
-// SSIM is the mean per-frame SSIM (all planes).
+// SSIM is the mean per-frame SSIM of Y.
 func (s QualityStats) SSIM() float64 {
 	if s.Frames == 0 {
 		return 0

@@ -285,14 +285,17 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 		rungs[i], outs[i] = rend.Rung, filepath.Join(dir, rend.Name+".mp4")
 	}
 	chunk := j.Plan.Chunks[t.Chunk]
-	args := media.EncodeArgs(media.EncodeSpec{
+	spec := media.EncodeSpec{
 		ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
-	})
+	}
+	if !j.Ladder.SkipQuality {
+		spec.StatsDir = dir
+	}
 	frames := chunk.End - chunk.Start + win.Preroll
 	seconds := float64(frames) / j.Plan.FPS()
 	encStart := time.Now()
-	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.encodeLimits(frames, seconds, rungs),
+	err = w.Media.Run(ctx, media.Cmd{Args: media.EncodeArgs(spec), Env: spec.StatsEnv(), Limits: w.Limits.encodeLimits(frames, seconds, rungs),
 		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
 			// Progress counts the chunk's own frames, not its preroll.
 			done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
@@ -313,7 +316,7 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	}
 	var quality []timeline.QualityStats
 	if !j.Ladder.SkipQuality {
-		if quality, err = w.measure(ctx, j, list, win, rungs, outs, dir, frames); err != nil {
+		if quality, err = w.measure(ctx, j, spec, win, frames); err != nil {
 			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
@@ -391,22 +394,38 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 	return nil
 }
 
-// measure computes each rung's PSNR and SSIM against the chunk's source
-// frames, decoded and conformed as for the encode.
-func (w *Worker) measure(ctx context.Context, j *pipeline.Job, list string, win pipeline.Window, rungs []ladder.Rung, outs []string, dir string, frames int64) ([]timeline.QualityStats, error) {
-	spec := media.QualitySpec{ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll, Rungs: rungs, Encoded: outs}
-	for i := range rungs {
-		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(dir, fmt.Sprintf("psnr-%d.log", i)))
-		spec.SSIMLogs = append(spec.SSIMLogs, filepath.Join(dir, fmt.Sprintf("ssim-%d.log", i)))
+// measure returns each rung's PSNR and SSIM against the chunk's source
+// frames, conformed and scaled as for the encode: what the encoders that
+// measure themselves reported, and for the other rungs a second run that
+// decodes the source and those rungs again.
+func (w *Worker) measure(ctx context.Context, j *pipeline.Job, enc media.EncodeSpec, win pipeline.Window, frames int64) ([]timeline.QualityStats, error) {
+	reported, err := media.ReadEncoderQuality(enc)
+	if err != nil {
+		return nil, err
 	}
-	lim := w.Limits.encodeLimits(frames, 0, rungs)
+	q := make([]timeline.QualityStats, len(enc.Rungs))
+	spec := media.QualitySpec{ConcatList: enc.ConcatList, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll}
+	var rest []int
+	for i, r := range reported {
+		if r != nil {
+			q[i] = *r
+			continue
+		}
+		rest = append(rest, i)
+		spec.Rungs = append(spec.Rungs, enc.Rungs[i])
+		spec.Encoded = append(spec.Encoded, enc.Outputs[i])
+		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(enc.StatsDir, fmt.Sprintf("psnr-%d.log", i)))
+		spec.SSIMLogs = append(spec.SSIMLogs, filepath.Join(enc.StatsDir, fmt.Sprintf("ssim-%d.log", i)))
+	}
+	if len(rest) == 0 {
+		return q, nil
+	}
+	lim := w.Limits.encodeLimits(frames, 0, spec.Rungs)
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.QualityArgs(spec), Limits: lim}); err != nil {
 		return nil, err
 	}
-	q := make([]timeline.QualityStats, len(rungs))
-	for i := range rungs {
-		var err error
-		if q[i], err = media.ReadQuality(spec.PSNRLogs[i], spec.SSIMLogs[i]); err != nil {
+	for k, i := range rest {
+		if q[i], err = media.ReadQuality(spec.PSNRLogs[k], spec.SSIMLogs[k]); err != nil {
 			return nil, err
 		}
 	}
