@@ -64,6 +64,9 @@ func TestPerTitle(t *testing.T) {
 			}
 			verify(t, v, master, true, 2)
 			for _, stage := range []string{"upload", "probe", "plan", "split", "analyze", "encode", "audio", "package", "publish"} {
+				if stage == "split" && v.Source.Seek {
+					continue // read by seeking: nothing to split
+				}
 				if tm := v.Timings[stage]; tm == nil || tm.Tasks == 0 || tm.End.Before(tm.Start) {
 					t.Errorf("timing of %s: %+v", stage, tm)
 				}

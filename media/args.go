@@ -61,8 +61,12 @@ func SplitArgs(input string, cuts []float64, piecePattern, listCSV string) []str
 // EncodeSpec describes one chunk encode: one decode of the chunk's pieces,
 // every video rung encoded from it.
 type EncodeSpec struct {
-	// ConcatList is an ffconcat file listing the pieces that cover the chunk.
+	// ConcatList is an ffconcat file listing the pieces that cover the
+	// chunk; or MasterURL is the master's presigned URL, sought to Seek
+	// seconds on Reel's timeline (pipeline.Plan.Seek).
 	ConcatList string
+	MasterURL  string
+	Seek       float64
 	// Conform and Window turn the decoded pieces into the chunk's frames.
 	Conform timeline.Conform
 	Window  timeline.Window
@@ -85,7 +89,7 @@ type EncodeSpec struct {
 // split, scaled per rung to square pixels, and encoded with a keyframe at
 // every segment boundary and nowhere else.
 func EncodeArgs(s EncodeSpec) []string {
-	in := ffmpeg.Input(s.ConcatList, pieceInput())
+	in := chunkInput(s.ConcatList, s.MasterURL, s.Seek)
 	srcs := rungSources(s.Conform, in.Get("v:0"), s.Window, s.Rungs)
 	return encodeOutputs(srcs, s.Conform, s.Preroll, s.SegmentSeconds, s.Rungs, s.Outputs, s.StatsDir != "")
 }

@@ -103,3 +103,24 @@ func TestOtherArgsGolden(t *testing.T) {
 	golden.Equal(t, "package.args", lines(PackageArgs("/w/720p.ffconcat", 4, "/w/720p/ffmpeg.m3u8", "init.mp4", "/w/720p/seg_%05d.m4s")))
 	golden.Equal(t, "probe.args", lines(ProbeArgs("http://s3/m")))
 }
+
+func TestEncodeArgsSeek(t *testing.T) {
+	spec := EncodeSpec{MasterURL: "https://s3.example/master.mp4?X-Amz-Signature=abc", Seek: 3.050333,
+		Conform: timeline.Conform{Rate: timeline.Rational{Num: 30, Den: 1}}, Window: timeline.Window{Start: 1, End: 9},
+		SegmentSeconds: 4, Preroll: 120, Rungs: []ladder.Rung{{Codec: ladder.CodecH264, Width: 640, Height: 360, Preset: "veryfast", Profile: "high", CRF: 23}},
+		Outputs: []string{"/w/360p.mp4"}}
+	args := strings.Join(EncodeArgs(spec), " ")
+	for _, want := range []string{"-ss 3.050333 ", "-noaccurate_seek", "-noautorotate", "-protocol_whitelist " + InputProtocols, "-format_whitelist " + MasterFormats,
+		"-i https://s3.example/master.mp4?X-Amz-Signature=abc", "trim=end=9.000000:start=1.000000"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("encode args lack %q:\n%s", want, args)
+		}
+	}
+	if i, j := strings.Index(args, "-ss "), strings.Index(args, " -i "); i < 0 || i > j {
+		t.Errorf("-ss is not an input option:\n%s", args)
+	}
+	spec.Seek = 0
+	if args := strings.Join(EncodeArgs(spec), " "); strings.Contains(args, "-ss ") || strings.Contains(args, "concat") {
+		t.Errorf("a chunk read from the master's start seeks or reads pieces:\n%s", args)
+	}
+}

@@ -9,13 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/reel-video/reel/timeline"
 	"math"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"github.com/reel-video/reel/timeline"
 )
 
 // ErrInvalidMedia marks a master that cannot be transcoded. It is permanent:
@@ -385,7 +388,27 @@ func DecodeCheckArgs(path string, frames int) []string {
 // at an I-frame that is not a clean random access point (later frames refer
 // to frames before it) fails this check.
 func (r *Runner) DecodesCleanly(ctx context.Context, path string, frames int) (bool, error) {
-	cmd := r.command(ctx, r.ffmpeg(), DecodeCheckArgs(path, frames), r.ProbeLimits)
+	return r.decodesCleanly(ctx, DecodeCheckArgs(path, frames))
+}
+
+// SeekCheckArgs decodes the first frames of a master's video read from
+// the keyframe at or before seek seconds, as a chunk that seeks reads it
+// (chunkInput), and discards them.
+func SeekCheckArgs(master string, seek float64, frames int) []string {
+	args := ffmpeg.Input(master, chunkInputArgs(seek)).Get("v:0").
+		Output("-", ffmpeg.KwArgs{"frames:v": strconv.Itoa(frames), "f": "null"}).GetArgs()
+	return append([]string{"-hide_banner", "-nostdin", "-v", "error"}, args...)
+}
+
+// DecodesCleanlyAt reports whether decoding a master can start at the
+// keyframe a seek to seek seconds lands on: its first frames decode
+// without a single error (see DecodesCleanly).
+func (r *Runner) DecodesCleanlyAt(ctx context.Context, master string, seek float64, frames int) (bool, error) {
+	return r.decodesCleanly(ctx, SeekCheckArgs(master, seek, frames))
+}
+
+func (r *Runner) decodesCleanly(ctx context.Context, args []string) (bool, error) {
+	cmd := r.command(ctx, r.ffmpeg(), args, r.ProbeLimits)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -17,9 +17,12 @@ import (
 // source frames (decoded and conformed exactly as for the encode) against
 // each rung's encoded output, at the rung's size.
 type QualitySpec struct {
-	// ConcatList lists the chunk's pieces; or Master names a whole local
-	// master, read as ReferenceArgs reads it.
+	// ConcatList lists the chunk's pieces, or MasterURL and Seek read the
+	// master as EncodeSpec does; or Master names a whole local master,
+	// read as ReferenceArgs reads it.
 	ConcatList string
+	MasterURL  string
+	Seek       float64
 	Master     string
 	Conform    timeline.Conform
 	Window     timeline.Window
@@ -37,7 +40,7 @@ type QualitySpec struct {
 // rung of a chunk against its source, scaled to the rung's size with the
 // encode's own scaler.
 func QualityArgs(s QualitySpec) []string {
-	in := ffmpeg.Input(s.ConcatList, pieceInput())
+	in := chunkInput(s.ConcatList, s.MasterURL, s.Seek)
 	if s.Master != "" {
 		// As ReferenceArgs reads it: rotated by ffmpeg itself.
 		in = ffmpeg.Input(s.Master, ffmpeg.KwArgs{"protocol_whitelist": "file", "fflags": "+genpts"})

@@ -19,7 +19,10 @@ import (
 // size at one CRF) with the real encode's settings, then measured against
 // the source at the reference size.
 type TrialSpec struct {
+	// ConcatList, or MasterURL and Seek, are read as in EncodeSpec.
 	ConcatList     string
+	MasterURL      string
+	Seek           float64
 	Conform        timeline.Conform
 	Window         timeline.Window
 	Frames         int64
@@ -36,7 +39,7 @@ type TrialSpec struct {
 }
 
 func (s TrialSpec) source() *ffmpeg.Stream {
-	v := conformFrames(s.Conform, ffmpeg.Input(s.ConcatList, pieceInput()).Get("v:0"), s.Window)
+	v := conformFrames(s.Conform, chunkInput(s.ConcatList, s.MasterURL, s.Seek).Get("v:0"), s.Window)
 	return v.Filter("trim", ffmpeg.Args{}, ffmpeg.KwArgs{"end_frame": s.Frames})
 }
 

@@ -103,6 +103,9 @@ type SourceInfo struct {
 	// timeline (the master's, less the container's start).
 	VideoStart float64 `json:"video_start"`
 	AudioStart float64 `json:"audio_start,omitempty"`
+	// Seek says the master is read by seeking to each chunk through its
+	// index (media.Seekable) instead of being split first (Plan.Seek).
+	Seek bool `json:"seek,omitempty"`
 	// AudioStream is the audio stream Reel encodes, of AudioStreams.
 	AudioStream  int `json:"audio_stream,omitempty"`
 	AudioStreams int `json:"audio_streams,omitempty"`

@@ -185,6 +185,45 @@ func abs(f float64) float64 {
 	return f
 }
 
+func TestChunkWindowSeek(t *testing.T) {
+	// A master read by seeking, its first frame at 0.067 s: each chunk
+	// seeks a second before its window (the first reads from the start),
+	// and its frames are selected on a timeline that counts from the seek.
+	p, _ := MakePlan(600, 30, 1, 4, 1)
+	p.Seek, p.Start = true, 0.067
+	if !p.Readable() {
+		t.Fatal("a plan that seeks is not readable")
+	}
+	cases := []struct {
+		k                int
+		seek, start, end float64
+		preroll          int64
+	}{
+		{0, 0, 0.050333, 4.050333, 0},
+		{1, 0, 0.050333, 8.050333, 120}, // its preroll reaches back to 0
+		{2, 3.050333, 1, 9, 120},        // window 4.050333..12.050333
+		{4, 11.050333, 1, 0, 120},       // the last chunk runs to the end
+	}
+	for _, c := range cases {
+		w, err := p.ChunkWindow(c.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Pieces) != 0 || w.Preroll != c.preroll || abs(w.Seek-c.seek) > 1e-5 || abs(w.Select.Start-c.start) > 1e-5 || abs(w.Select.End-c.end) > 1e-5 {
+			t.Errorf("chunk %d: %+v, want seek %.6f window %.6f..%.6f preroll %d", c.k, w, c.seek, c.start, c.end, c.preroll)
+		}
+	}
+	// Read from 5 s earlier, the same frames count from there.
+	w, _ := p.ChunkWindow(2)
+	if e := p.SeekTo(w, 0.050333); e.Seek != 0.050333 || abs(e.Select.Start-4) > 1e-5 || abs(e.Select.End-12) > 1e-5 {
+		t.Errorf("chunk 2 sought earlier: %+v", e)
+	}
+	var none *Plan
+	if none.Readable() || (&Plan{}).Readable() {
+		t.Error("a missing plan or one without pieces is readable")
+	}
+}
+
 func TestNewView(t *testing.T) {
 	p, _ := MakePlan(240, 30, 1, 4, 1)
 	j := &Job{ID: "job-12345", Status: StatusEncoding, Plan: &p, HasAudio: true,

@@ -49,6 +49,12 @@ type Plan struct {
 	// and VBV buffer reach the chunk's first frame in the state one
 	// encode of the whole title would be in.
 	PrerollFrames int64 `json:"preroll_frames"`
+	// Seek says the master is read where each chunk needs it, over HTTP
+	// range requests through its index, instead of from the split's
+	// pieces (media.Seekable); Start is then the time of its first video
+	// frame on Reel's timeline, which the pieces' first start is otherwise.
+	Seek  bool    `json:"seek,omitempty"`
+	Start float64 `json:"start,omitempty"`
 }
 
 // PrerollSeconds is the shortest preroll; it is never shorter than one
@@ -184,12 +190,17 @@ func (p Plan) Cuts() []float64 {
 }
 
 // Window says how one chunk is read: which pieces to join (starting at a
-// clean one), and how the chunk's frames are selected from the joined
-// timeline (timeline.Window).
+// clean one), or for a plan that seeks, where to seek the master to; and
+// how the chunk's frames are selected from what is read
+// (timeline.Window).
 type Window struct {
 	Pieces    []int
 	Durations []float64 // duration of each listed piece but the last
-	Select    timeline.Window
+	// Seek is, for a plan that seeks, the time on Reel's timeline the
+	// master is sought to: the demuxer starts at the keyframe at or before
+	// it, and what is read is timed from it.
+	Seek   float64
+	Select timeline.Window
 	// Preroll is how many frames before the chunk Select includes.
 	Preroll int64
 }
@@ -207,13 +218,16 @@ func (p Plan) ChunkWindow(k int) (Window, error) {
 	if k < 0 || k >= len(p.Chunks) {
 		return Window{}, errors.New("plan: chunk out of range")
 	}
-	if len(p.Pieces) == 0 {
+	if len(p.Pieces) == 0 && !p.Seek {
 		return Window{}, errors.New("plan: the master has not been split")
 	}
 	c := p.Chunks[k]
 	pre := p.Preroll(k)
 	c.Start -= pre
-	t0 := p.Pieces[0].Start
+	t0 := p.Start
+	if !p.Seek {
+		t0 = p.Pieces[0].Start
+	}
 	var a, b float64
 	if p.Conform.VFR {
 		a = float64(p.FirstSlot+c.Start)/p.FPS() - vfrMargin
@@ -225,6 +239,14 @@ func (p Plan) ChunkWindow(k int) (Window, error) {
 	}
 	last := k == len(p.Chunks)-1
 	w := Window{Preroll: pre}
+	if p.Seek {
+		// Sought a little before the window, so that its selection always
+		// starts after 0 and drops what the demuxer's keyframe brings in
+		// before it (timed below 0).
+		w.Seek = max(a-seekMargin, 0)
+		w.Select = p.selection(a, b, w.Seek, c, last)
+		return w, nil
+	}
 	for i, pc := range p.Pieces {
 		endsAfterA := i+1 >= len(p.Pieces) || p.Pieces[i+1].Start > a
 		startsBeforeB := last || pc.Start < b+pieceMargin
@@ -242,17 +264,53 @@ func (p Plan) ChunkWindow(k int) (Window, error) {
 	for _, i := range w.Pieces[:len(w.Pieces)-1] {
 		w.Durations = append(w.Durations, p.Pieces[i+1].Start-p.Pieces[i].Start)
 	}
-	base := p.Pieces[w.Pieces[0]].Start
-	if p.Conform.VFR {
-		w.Select = timeline.Window{Base: base, FirstSlot: p.FirstSlot + c.Start}
-		if !last {
-			w.Select.EndSlot = p.FirstSlot + c.End
-		}
-		return w, nil
-	}
-	w.Select.Start = max(a-base, 0)
-	if !last {
-		w.Select.End = b - base
-	}
+	w.Select = p.selection(a, b, p.Pieces[w.Pieces[0]].Start, c, last)
 	return w, nil
+}
+
+// Readable says whether chunks can be read: the master is split, or it
+// is read by seeking.
+func (p *Plan) Readable() bool { return p != nil && (p.Seek || len(p.Pieces) > 0) }
+
+// SeekTo returns window w of a plan that seeks, read from an earlier
+// seek, s seconds (where decoding can start cleanly when the keyframe of
+// w.Seek cannot): the same frames, selected on a timeline that counts
+// from s.
+func (p Plan) SeekTo(w Window, s float64) Window {
+	d := w.Seek - s
+	if d <= 0 {
+		return w
+	}
+	w.Seek = s
+	if p.Conform.VFR {
+		// Slots are on Reel's timeline, read from Base on.
+		w.Select.Base = s
+		return w
+	}
+	w.Select.Start += d
+	if w.Select.End > 0 {
+		w.Select.End += d
+	}
+	return w
+}
+
+// seekMargin is how far before a chunk's window a plan that seeks seeks.
+const seekMargin = 1.0
+
+// selection picks chunk c's frames, [a, b) on Reel's timeline (output
+// slots for a variable-rate master), from frames read from time base on.
+func (p Plan) selection(a, b, base float64, c Chunk, last bool) timeline.Window {
+	var w timeline.Window
+	if p.Conform.VFR {
+		w = timeline.Window{Base: base, FirstSlot: p.FirstSlot + c.Start}
+		if !last {
+			w.EndSlot = p.FirstSlot + c.End
+		}
+		return w
+	}
+	w.Start = max(a-base, 0)
+	if !last {
+		w.End = b - base
+	}
+	return w
 }

@@ -70,6 +70,8 @@ type Stage struct {
 //	probe → plan → split → [analyze, per-title only] ─┬─ encode chunk 0..N ─┐
 //	                                                  └─ audio (if any) ────┴─ fan-in → package → publish → complete
 //
+// (split only for masters that are not read by seeking: Plan.Seek)
+//
 // and cleanup, queued when a job is canceled.
 var Stages = []Stage{
 	{Kind: TaskProbe, Status: StatusProbing, Weight: 0.02, Timeout: 10 * time.Minute,
@@ -79,6 +81,8 @@ var Stages = []Stage{
 		Finished: func(j *Job) bool { return j.Plan != nil },
 		Next:     []TaskKind{TaskSplit}, FailCode: CodeInternal},
 	{Kind: TaskSplit, Status: StatusSplitting, Weight: 0.05, Timeout: 30 * time.Minute,
+		// A master read by seeking (Plan.Seek) has no pieces to cut.
+		Runs:     func(j *Job) bool { return j.Plan == nil || !j.Plan.Seek },
 		Finished: func(j *Job) bool { return j.Plan != nil && len(j.Plan.Pieces) > 0 },
 		Next:     []TaskKind{TaskAnalyze}, FailCode: CodeEncodeFailed},
 	{Kind: TaskAnalyze, Status: StatusAnalyzing, Timeout: 60 * time.Minute,

@@ -35,8 +35,8 @@ const (
 // of the chosen rungs.
 func (w *Worker) analyze(ctx context.Context, r *run) error {
 	j := r.job
-	if j.Plan == nil || len(j.Plan.Pieces) == 0 || j.Source == nil {
-		return fmt.Errorf("analyze %s: the job has no plan or pieces", j.ID)
+	if !j.Plan.Readable() || j.Source == nil {
+		return fmt.Errorf("analyze %s: the job has no plan, or no pieces to read", j.ID)
 	}
 	var a *pipeline.Analysis
 	var rungs []ladder.Rung
@@ -158,14 +158,14 @@ func (w *Worker) sample(ctx context.Context, r *run, k int, frames int64, trials
 		return s, nil, nil, err
 	}
 	defer cleanup()
-	list, err := w.fetchPieces(ctx, j, win, dir)
+	list, master, win, err := w.chunkSource(ctx, j, win, dir)
 	if err != nil {
 		return s, nil, nil, err
 	}
 	chunk := j.Plan.Chunks[k]
 	frames = max(min(frames, chunk.End-chunk.Start+win.Preroll), 1)
 	s = pipeline.Sample{Chunk: k, Start: math.Round(float64(chunk.Start-win.Preroll)/j.Plan.FPS()*1000) / 1000, Frames: frames}
-	spec := media.TrialSpec{ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Frames: frames,
+	spec := media.TrialSpec{ConcatList: list, MasterURL: master, Seek: win.Seek, Conform: j.Plan.Conform, Window: win.Select, Frames: frames,
 		SegmentSeconds: j.Plan.SegmentSeconds, Trials: trials, VStats: filepath.Join(dir, "vstats.log"),
 		RefWidth: ref.Width, RefHeight: ref.Height}
 	for i := range trials {

@@ -36,7 +36,7 @@ const (
 // writes the HLS playlists and DASH MPD.
 func (w *Worker) pack(ctx context.Context, r *run) error {
 	j := r.job
-	if j.Plan == nil || len(j.Plan.Pieces) == 0 || (j.HasAudio && j.Audio == nil) {
+	if !j.Plan.Readable() || (j.HasAudio && j.Audio == nil) {
 		return fmt.Errorf("package %s: the job's encode stage is not complete", j.ID)
 	}
 	dir, cleanup, err := w.tempDir(r)

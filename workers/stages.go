@@ -54,7 +54,7 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 		FrameRateNum: v.FrameRate.Num, FrameRateDen: v.FrameRate.Den, PixFmt: v.PixFmt, Frames: v.Frames,
 		AvgFrameRate: v.AvgFrameRate.String(), FieldOrder: v.FieldOrder, Rotation: v.Rotation,
 		ColorRange: v.ColorRange, ColorSpace: v.ColorSpace, VideoStart: vstart,
-		Ignored: res.Ignored, Conform: conf,
+		Ignored: res.Ignored, Conform: conf, Seek: media.Seekable(res.Format, v.Codec),
 	}
 	if measured != "" {
 		info.FieldOrder = measured
@@ -109,9 +109,12 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
 	plan.Conform, plan.FirstSlot = c, src.FirstSlot
+	// Masters with an index ffmpeg seeks by are read where each chunk
+	// needs them; the others are split first.
+	plan.Seek, plan.Start = src.Seek, src.VideoStart
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
-		if j.Plan != nil && len(j.Plan.Pieces) > 0 {
-			return nil // a duplicate plan task must not undo the split
+		if j.Plan.Readable() {
+			return nil // a duplicate plan task must not undo the split or the encodes
 		}
 		j.Plan = &plan
 		j.Renditions = nil
@@ -260,6 +263,39 @@ func (w *Worker) fetchPieces(ctx context.Context, j *pipeline.Job, win pipeline.
 	return list, writeConcat(list, files, win.Durations, nil)
 }
 
+// chunkSource returns what a chunk window is read from: the pieces it
+// needs, downloaded into dir and listed in an ffconcat file, or, for a
+// plan that seeks, the master's presigned URL and the window to read
+// from it. Decoding must start cleanly where the seek lands, as the split
+// checks at each piece: a keyframe that later frames reach past (an H.264
+// I-frame that is not IDR) is passed over for earlier ones, from further
+// and further back, down to the master's start.
+func (w *Worker) chunkSource(ctx context.Context, j *pipeline.Job, win pipeline.Window, dir string) (list, master string, _ pipeline.Window, err error) {
+	if !j.Plan.Seek {
+		list, err = w.fetchPieces(ctx, j, win, dir)
+		return list, "", win, err
+	}
+	if master, err = w.masterURL(ctx, j); err != nil {
+		return "", "", win, err
+	}
+	frames := max(int(j.Plan.FPS()+0.5), 2)
+	for back := seekBack; win.Seek > 0; back *= 2 {
+		clean, err := w.Media.DecodesCleanlyAt(ctx, master, win.Seek, frames)
+		if err != nil {
+			return "", "", win, err
+		}
+		if clean {
+			break
+		}
+		win = j.Plan.SeekTo(win, max(win.Seek-back, 0))
+	}
+	return "", master, win, nil
+}
+
+// seekBack is how much earlier a chunk seeks first when decoding cannot
+// start cleanly where its seek landed; each further try doubles it.
+const seekBack = 5.0
+
 // encode decodes one chunk once and encodes every video rung from it.
 func (w *Worker) encode(ctx context.Context, r *run) error {
 	j, t := r.job, r.task
@@ -275,7 +311,7 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 		return err
 	}
 	defer cleanup()
-	list, err := w.fetchPieces(ctx, j, win, dir)
+	list, master, win, err := w.chunkSource(ctx, j, win, dir)
 	if err != nil {
 		return err
 	}
@@ -286,7 +322,7 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	}
 	chunk := j.Plan.Chunks[t.Chunk]
 	spec := media.EncodeSpec{
-		ConcatList: list, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
+		ConcatList: list, MasterURL: master, Seek: win.Seek, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll,
 		SegmentSeconds: j.Plan.SegmentSeconds, Rungs: rungs, Outputs: outs,
 	}
 	if !j.Ladder.SkipQuality {
@@ -295,12 +331,27 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	frames := chunk.End - chunk.Start + win.Preroll
 	seconds := float64(frames) / j.Plan.FPS()
 	encStart := time.Now()
+	report := w.throttle(func(p media.Progress) {
+		// Progress counts the chunk's own frames, not its preroll.
+		done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
+		w.progress(ctx, r, float64(done))
+	})
+	var written int64
 	err = w.Media.Run(ctx, media.Cmd{Args: media.EncodeArgs(spec), Env: spec.StatsEnv(), Limits: w.Limits.encodeLimits(frames, seconds, rungs),
-		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: w.throttle(func(p media.Progress) {
-			// Progress counts the chunk's own frames, not its preroll.
-			done := min(max(p.Frames-win.Preroll, 0), chunk.End-chunk.Start)
-			w.progress(ctx, r, float64(done))
-		})})
+		Strict: true, Decoder: media.DecoderName(j.Source.VideoCodec), OnProgress: func(p media.Progress) {
+			written = p.Frames
+			report(p)
+		}})
+	if err == nil && j.Plan.Seek && written < frames && t.Chunk < len(j.Plan.Chunks)-1 {
+		// Pieces are cut from one reading of the whole master; a seek
+		// trusts its index. One that lands past the keyframe it names
+		// leaves frames out, which nothing after this would notice. (The
+		// last chunk runs to the end of the master, whose frame count is
+		// an estimate for some masters until packaging.)
+		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, fmt.Errorf(
+			"encode %s chunk %d: the master's index is damaged: read from %.3f s, the chunk has %d of its %d frames; remux the master (ffmpeg -i IN -c copy OUT.mkv) and upload it again",
+			j.ID, t.Chunk, win.Seek, written, frames))
+	}
 	if err != nil {
 		// A damaged frame stops the encode wherever it is in what the chunk
 		// decodes, preroll included.
@@ -404,7 +455,7 @@ func (w *Worker) measure(ctx context.Context, j *pipeline.Job, enc media.EncodeS
 		return nil, err
 	}
 	q := make([]timeline.QualityStats, len(enc.Rungs))
-	spec := media.QualitySpec{ConcatList: enc.ConcatList, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll}
+	spec := media.QualitySpec{ConcatList: enc.ConcatList, MasterURL: enc.MasterURL, Seek: enc.Seek, Conform: j.Plan.Conform, Window: win.Select, Preroll: win.Preroll}
 	var rest []int
 	for i, r := range reported {
 		if r != nil {

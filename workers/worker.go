@@ -37,6 +37,7 @@ type Media interface {
 	Probe(ctx context.Context, input string) (*media.ProbeResult, error)
 	StartTime(ctx context.Context, path string) (float64, error)
 	DecodesCleanly(ctx context.Context, path string, frames int) (bool, error)
+	DecodesCleanlyAt(ctx context.Context, master string, seek float64, frames int) (bool, error)
 	DetectFieldOrder(ctx context.Context, input string) (string, error)
 	Run(ctx context.Context, c media.Cmd) error
 }
