@@ -10,6 +10,8 @@
 //     to first playable;
 //   - scaling: one worker pinned to one core against two workers each
 //     pinned to its own core (taskset), same master;
+//   - fleet: 1, 2 and 4 worker processes under cgroup CPU quotas over one
+//     master and a batch of 8 short ones, throughput per worker-core;
 //   - upload: the API's peak RSS while a 2 GB master streams in, and the
 //     upload's throughput against writing the same bytes to S3 directly;
 //   - status under load: GET /v1/jobs/{id} latency with 100 clients while
@@ -51,6 +53,8 @@ func main() {
 	seconds := flag.Int("seconds", 60, "master duration of the overhead run")
 	overheadRuns := flag.Int("overhead-runs", 1, "pairs of overhead runs (one ffmpeg, then Reel), taken in turns; the target is the median pair's ratio")
 	scaleSeconds := flag.Int("scale-seconds", 60, "master duration of the scaling runs (0 to skip)")
+	fleetSeconds := flag.Int("fleet-seconds", 30, "duration of the simulated fleet's long master; eight masters of -fleet-short seconds go with it (0 to skip; needs root for cgroup quotas)")
+	fleetShort := flag.Int("fleet-short", 6, "duration of each of the simulated fleet's eight short masters")
 	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory and throughput measurement (0 to skip)")
 	statusN := flag.Int("status", 10000, "GET /v1/jobs/{id} requests of the status load test (0 to skip)")
 	perTitle := flag.Int("per-title-seconds", 60, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
@@ -58,11 +62,11 @@ func main() {
 	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
-	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, upload, status, per-title, gateway")
+	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, per-title, gateway")
 	quick := flag.Bool("quick", false, "every section small (a 20 s overhead master, one pair, one real clip, a 0.25 GB upload, short loads), for a first look in minutes; the full sizes are the ones to quote")
 	flag.Parse()
 	if *quick {
-		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "20", "upload-gb": "0.25", "status": "1000",
+		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "20", "fleet-seconds": "10", "fleet-short": "3", "upload-gb": "0.25", "status": "1000",
 			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000"}
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -75,7 +79,7 @@ func main() {
 	if *onlyLoad {
 		*only = "gateway"
 	}
-	o := opts{seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
+	o := opts{seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
 		loadN: *loadN, clients: *clients, realClips: *realClips, sections: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -89,9 +93,9 @@ func main() {
 }
 
 type opts struct {
-	seconds, overheadRuns, scaleSeconds, statusN, perTitle, loadN, clients, realClips int
-	uploadGB                                                                          float64
-	sections                                                                          map[string]bool
+	seconds, overheadRuns, scaleSeconds, fleetSeconds, fleetShort, statusN, perTitle, loadN, clients, realClips int
+	uploadGB                                                                                                    float64
+	sections                                                                                                    map[string]bool
 }
 
 // on reports whether a section runs.
@@ -165,6 +169,11 @@ func run(dir string, o opts) error {
 	}
 	if o.on("scaling") && o.scaleSeconds > 0 {
 		if err := scaling(rep, dir, o.scaleSeconds); err != nil {
+			return err
+		}
+	}
+	if o.on("fleet") && o.fleetSeconds > 0 {
+		if err := fleet(rep, dir, o.fleetSeconds, o.fleetShort); err != nil {
 			return err
 		}
 	}
