@@ -367,7 +367,7 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	}
 	var quality []timeline.QualityStats
 	if !j.Ladder.SkipQuality {
-		if quality, err = w.measure(ctx, j, spec, win, frames); err != nil {
+		if quality, err = w.measure(ctx, j, spec, win, written); err != nil {
 			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
@@ -449,7 +449,11 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 // frames, conformed and scaled as for the encode: what the encoders that
 // measure themselves reported, and for the other rungs a second run that
 // decodes the source and those rungs again.
-func (w *Worker) measure(ctx context.Context, j *pipeline.Job, enc media.EncodeSpec, win pipeline.Window, frames int64) ([]timeline.QualityStats, error) {
+//
+// Each rung's count must be what the encode wrote, preroll left out: a
+// second run that reads the master over HTTP ends early, as if at its end,
+// when the connection fails.
+func (w *Worker) measure(ctx context.Context, j *pipeline.Job, enc media.EncodeSpec, win pipeline.Window, written int64) ([]timeline.QualityStats, error) {
 	reported, err := media.ReadEncoderQuality(enc)
 	if err != nil {
 		return nil, err
@@ -468,16 +472,20 @@ func (w *Worker) measure(ctx context.Context, j *pipeline.Job, enc media.EncodeS
 		spec.PSNRLogs = append(spec.PSNRLogs, filepath.Join(enc.StatsDir, fmt.Sprintf("psnr-%d.log", i)))
 		spec.SSIMLogs = append(spec.SSIMLogs, filepath.Join(enc.StatsDir, fmt.Sprintf("ssim-%d.log", i)))
 	}
-	if len(rest) == 0 {
-		return q, nil
-	}
-	lim := w.Limits.encodeLimits(frames, 0, spec.Rungs)
-	if err := w.Media.Run(ctx, media.Cmd{Args: media.QualityArgs(spec), Limits: lim}); err != nil {
-		return nil, err
-	}
-	for k, i := range rest {
-		if q[i], err = media.ReadQuality(spec.PSNRLogs[k], spec.SSIMLogs[k]); err != nil {
+	if len(rest) > 0 {
+		lim := w.Limits.encodeLimits(written, 0, spec.Rungs)
+		if err := w.Media.Run(ctx, media.Cmd{Args: media.QualityArgs(spec), Limits: lim}); err != nil {
 			return nil, err
+		}
+		for k, i := range rest {
+			if q[i], err = media.ReadQuality(spec.PSNRLogs[k], spec.SSIMLogs[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range q {
+		if want := written - win.Preroll; q[i].Frames != want {
+			return nil, fmt.Errorf("%s: %d frames measured, %d encoded after the preroll", enc.Rungs[i].Name, q[i].Frames, want)
 		}
 	}
 	return q, nil
