@@ -419,14 +419,10 @@ func (r *Runner) decodesCleanly(ctx context.Context, args []string) (bool, error
 	if err != nil && !errors.As(err, &ee) {
 		return false, err
 	}
-	if err != nil {
+	if err != nil && transient(stderr.String()) {
 		// A master read over HTTP that could not be read says nothing of
 		// its frames: the run is to be tried again, not taken as damage.
-		for _, m := range transientMarks {
-			if strings.Contains(stderr.String(), m) {
-				return false, &ExitError{Tool: "ffmpeg", Err: err, Stderr: stderr.String()}
-			}
-		}
+		return false, &ExitError{Tool: "ffmpeg", Err: err, Stderr: stderr.String()}
 	}
 	return err == nil && strings.TrimSpace(stderr.String()) == "", nil
 }

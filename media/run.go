@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,12 @@ var transientMarks = []string{"[http @ ", "[https @ ", "[tcp @ ", "[tls @ ", "Co
 	"No space left on device", "Cannot allocate memory", "Broken pipe", "Network is unreachable", "Failed to resolve",
 	"Resource temporarily unavailable"}
 
+// transient says whether what ffmpeg printed marks a failure outside the
+// master (transientMarks).
+func transient(stderr string) bool {
+	return slices.ContainsFunc(transientMarks, func(m string) bool { return strings.Contains(stderr, m) })
+}
+
 // timestampMarks are what muxers print for timestamps they cannot write.
 var timestampMarks = []string{"unknown timestamp", "non monotonically increasing dts", "Invalid timestamps", "pts < dts", "Non-monotonous DTS"}
 
@@ -90,10 +97,8 @@ func (e *ExitError) Permanent(where string) (*MediaError, bool) {
 		return nil, false
 	}
 	tail := redact(e.Stderr)
-	for _, m := range transientMarks {
-		if strings.Contains(tail, m) {
-			return nil, false
-		}
+	if transient(tail) {
+		return nil, false
 	}
 	line := lastLine(tail)
 	for _, m := range timestampMarks {

@@ -39,10 +39,10 @@ func fleet(rep *report, dir string, seconds, shortSeconds int) error {
 	}
 	defer cg.remove()
 	long, short := filepath.Join(dir, "fleet-long.mp4"), filepath.Join(dir, "fleet-short.mp4")
-	if err := master720(long, seconds); err != nil {
+	if err := masterSized(long, seconds, 1280, 720); err != nil {
 		return err
 	}
-	if err := master720(short, shortSeconds); err != nil {
+	if err := masterSized(short, shortSeconds, 1280, 720); err != nil {
 		return err
 	}
 	ladderFile, err := skipQualityLadder(dir)
@@ -96,14 +96,6 @@ func repeat(s string, n int) []string {
 		out[i] = s
 	}
 	return out
-}
-
-// master720 generates a 720p30 master with noise-like content and audio.
-func master720(path string, seconds int) error {
-	fmt.Fprintf(os.Stderr, "bench: generating a %d s 720p30 master with audio\n", seconds)
-	return sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
 }
 
 // waitWorkers waits until n workers are registered and returns them.

@@ -208,10 +208,14 @@ func machine() string {
 }
 
 // master generates a 1080p30 master with noise-like content and audio.
-func master(path string, seconds int) error {
-	fmt.Fprintf(os.Stderr, "bench: generating a %d s 1080p30 master with audio\n", seconds)
+func master(path string, seconds int) error { return masterSized(path, seconds, 1920, 1080) }
+
+// masterSized generates a w×h 30 fps master with noise-like content and
+// audio.
+func masterSized(path string, seconds, w, h int) error {
+	fmt.Fprintf(os.Stderr, "bench: generating a %d s %dp30 master with audio\n", seconds, h)
 	return sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=12:allf=t", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=30,noise=alls=12:allf=t", w, h), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
 }
 

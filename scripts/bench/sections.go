@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/origin"
@@ -147,16 +146,9 @@ func scaling(rep *report, dir string, seconds int) error {
 // pinWorkers pins worker i (and every thread it has and every ffmpeg it
 // starts) to CPU i.
 func (d *dev) pinWorkers(n int) error {
-	var ws []client.Worker
-	for deadline := time.Now().Add(30 * time.Second); len(ws) < n; {
-		var err error
-		if ws, err = d.client().Workers(context.Background()); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d workers up", len(ws), n)
-		}
-		time.Sleep(200 * time.Millisecond)
+	ws, err := d.waitWorkers(n)
+	if err != nil {
+		return err
 	}
 	for i, w := range ws {
 		if out, err := exec.Command("taskset", "-a", "-cp", strconv.Itoa(i), strconv.Itoa(w.PID)).CombinedOutput(); err != nil {
