@@ -23,12 +23,12 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if j.Status != pipeline.StatusComplete || j.Published == nil {
+	if !j.Playable() {
 		writeError(w, http.StatusConflict, "not_published",
-			"job "+j.ID+" is "+string(j.Status)+"; a title plays once its job is complete")
+			"job "+j.ID+" is "+string(j.Status)+"; a title plays once its first chunks are published (status playable) or its job is complete")
 		return
 	}
-	p := pipeline.Play{Edge: "origin"}
+	p := pipeline.Play{Edge: "origin", Live: j.Status != pipeline.StatusComplete}
 	url := s.PublicURL
 	if s.Steering != nil {
 		p.ClientZone = s.Steering.ClientZone(r)

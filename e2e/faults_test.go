@@ -30,8 +30,9 @@ import (
 
 // faultStack is a `reel dev --workers 2` on a Redis and a MinIO the test
 // runs itself, so it can stop and restart them on the same ports and
-// folders. Its ffmpeg is a wrapper that logs every run and fails encodes
-// while a flag file exists.
+// folders. Its ffmpeg is a wrapper that logs every run, fails encodes
+// while a flag file exists, and holds the encodes of every chunk but the
+// first while another exists.
 type faultStack struct {
 	*devStack
 	dir          string
@@ -76,6 +77,9 @@ if [ -e %[1]s/fail-encodes ]; then
 fi
 if [ -e %[1]s/fail-encodes-on-master ]; then
   case "$*" in *libx264*) echo "[libx264 @ 0x1] forced failure on the master's streams" >&2; echo "Error while filtering: Invalid argument" >&2; exit 1;; esac
+fi
+if [ -e %[1]s/hold-encodes ]; then
+  case "$*" in *libx264*-encode-0-*) ;; *libx264*) while [ -e %[1]s/hold-encodes ]; do sleep 0.1; done;; esac
 fi
 exec ffmpeg "$@"
 `, dir)

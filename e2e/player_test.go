@@ -46,6 +46,11 @@ type playerResult struct {
 	Flashes    []float64 `json:"flashes"`
 	AudioStart *float64  `json:"audioStart"`
 	VideoStart *float64  `json:"videoStart"`
+	// With live=1: whether the player saw the title growing, how far it
+	// played and what was seekable meanwhile.
+	LiveSeen          bool        `json:"liveSeen"`
+	PlayedWhileLive   float64     `json:"playedWhileLive"`
+	SeekableWhileLive [][]float64 `json:"seekableWhileLive"`
 }
 
 // playerFiles are what the player page server serves, from player/.

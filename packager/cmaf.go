@@ -64,6 +64,23 @@ func EarliestPresentation(seg []byte) (int64, error) {
 	return earliest, nil
 }
 
+// DecodeTime returns the decode time (tfdt) of a media segment's first
+// track fragment, in its track's timescale.
+func DecodeTime(seg []byte) (int64, error) {
+	f, err := decodeSegment(seg)
+	if err != nil {
+		return 0, err
+	}
+	if len(f.Segments[0].Fragments) == 0 {
+		return 0, errors.New("cmaf: media segment without fragments")
+	}
+	traf := f.Segments[0].Fragments[0].Moof.Trafs[0]
+	if traf.Tfdt == nil {
+		return 0, errors.New("cmaf: track fragment without a decode time (tfdt)")
+	}
+	return int64(traf.Tfdt.BaseMediaDecodeTime()), nil
+}
+
 // ShiftDecodeTime adds by (in the track's timescale) to the decode time
 // (tfdt) of every track fragment of a media segment and to the earliest
 // presentation time of its segment index (sidx), if any. The segment

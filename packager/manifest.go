@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/grafov/m3u8"
 )
@@ -43,6 +44,14 @@ type Track struct {
 	Start    int64     `json:"start,omitempty"`
 	Init     string    `json:"init"`
 	Segments []Segment `json:"segments"`
+	// Target, if set, is the track's EXT-X-TARGETDURATION, which a
+	// growing track states from its first playlist on (it must not
+	// change); else it comes from the segments.
+	Target int `json:"target,omitempty"`
+	// PeakFloor is a least peak bit rate (bit/s) for the manifests of a
+	// track still growing, whose peak so far may fall short of the whole
+	// title's: its VBV ceiling.
+	PeakFloor int `json:"-"`
 }
 
 // Range is a byte range of a segment: the keyframe an I-frame playlist
@@ -75,6 +84,9 @@ func (t Track) StartSeconds() float64 {
 // TargetDuration is the track's EXT-X-TARGETDURATION: its longest
 // segment, rounded to whole seconds, and 1 at least.
 func (t Track) TargetDuration() int {
+	if t.Target > 0 {
+		return t.Target
+	}
 	target := 1
 	for _, s := range t.Segments {
 		target = max(target, int(math.Round(s.Duration)))
@@ -89,7 +101,8 @@ func (t Track) TargetDuration() int {
 // title's last) does not count as if its bits were spread over a whole
 // one.
 func (t Track) Bandwidth() (peak, avg int) {
-	return t.rates(func(i int) int64 { return t.Segments[i].Size })
+	peak, avg = t.rates(func(i int) int64 { return t.Segments[i].Size })
+	return max(peak, t.PeakFloor), avg
 }
 
 // rates returns the peak segment bit rate and the average bit rate of
@@ -138,7 +151,7 @@ func bitrate(n int64, d float64) int { return int(math.Ceil(float64(n*8) / d)) }
 // 5.3.5.2). Segment k, the run from segment i on, is due at minBuffer plus
 // the durations of segments i to k-1.
 func (t Track) DASHBandwidth(minBuffer float64) int {
-	b := 0
+	b := t.PeakFloor
 	for i := range t.Segments {
 		var bits int64
 		var due float64 = minBuffer
@@ -180,22 +193,37 @@ func ParseMediaPlaylist(data []byte) ([]Segment, error) {
 	return segs, nil
 }
 
-// MediaPlaylist writes the HLS media playlist of a track (version 7, fMP4).
-func MediaPlaylist(t Track) []byte {
+// MediaPlaylist writes the HLS VOD media playlist of a track (version 7,
+// fMP4).
+func MediaPlaylist(t Track) []byte { return mediaPlaylist(t, false) }
+
+// LiveMediaPlaylist writes the media playlist of a track still growing:
+// an EVENT playlist (RFC 8216bis 4.4.3.5), which later versions only
+// extend, without EXT-X-ENDLIST until MediaPlaylist replaces it. Players
+// may seek anywhere in what it lists.
+func LiveMediaPlaylist(t Track) []byte { return mediaPlaylist(t, true) }
+
+func mediaPlaylist(t Track, live bool) []byte {
 	var b strings.Builder
-	playlistHead(&b, t, "")
+	playlistHead(&b, t, "", live)
 	for _, s := range t.Segments {
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)
 	}
-	b.WriteString("#EXT-X-ENDLIST\n")
+	if !live {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
 	return []byte(b.String())
 }
 
-// playlistHead writes the tags a VOD media playlist starts with, extra
-// among them.
-func playlistHead(b *strings.Builder, t Track, extra string) {
+// playlistHead writes the tags a media playlist starts with, extra among
+// them: a VOD one's, or a live (EVENT) one's.
+func playlistHead(b *strings.Builder, t Track, extra string, live bool) {
 	fmt.Fprintf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", t.TargetDuration())
-	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n" + extra + "#EXT-X-INDEPENDENT-SEGMENTS\n")
+	typ := "VOD"
+	if live {
+		typ = "EVENT"
+	}
+	b.WriteString("#EXT-X-PLAYLIST-TYPE:" + typ + "\n" + extra + "#EXT-X-INDEPENDENT-SEGMENTS\n")
 	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
 }
 
@@ -290,16 +318,24 @@ func (t Track) IFrameBandwidth() (peak, avg int) {
 // IFramePlaylistFor writes a track's I-frame playlist: one entry per
 // segment, a byte range over the segment's first fragment header and its
 // keyframe, lasting until the next keyframe.
-func IFramePlaylistFor(t Track) []byte {
+func IFramePlaylistFor(t Track) []byte { return iframePlaylist(t, false) }
+
+// LiveIFramePlaylist writes the I-frame playlist of a track still
+// growing, an EVENT playlist as LiveMediaPlaylist.
+func LiveIFramePlaylist(t Track) []byte { return iframePlaylist(t, true) }
+
+func iframePlaylist(t Track, live bool) []byte {
 	var b strings.Builder
-	playlistHead(&b, t, "#EXT-X-I-FRAMES-ONLY\n")
+	playlistHead(&b, t, "#EXT-X-I-FRAMES-ONLY\n", live)
 	for i, r := range t.IFrames {
 		if i >= len(t.Segments) {
 			break
 		}
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n#EXT-X-BYTERANGE:%d@%d\n%s\n", t.Segments[i].Duration, r.Length, r.Offset, t.Segments[i].URI)
 	}
-	b.WriteString("#EXT-X-ENDLIST\n")
+	if !live {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
 	return []byte(b.String())
 }
 
@@ -311,7 +347,30 @@ func IFramePlaylistFor(t Track) []byte {
 // @minBufferTime is the title's longest segment, and each
 // Representation's @bandwidth the least bit rate that holds with it
 // (Track.DASHBandwidth).
-func MPD(video []Track, audio *Track) []byte {
+func MPD(video []Track, audio *Track) []byte { return mpd(video, audio, nil) }
+
+// Dynamic holds what the MPD of a title still growing states beyond a
+// static one's (ISO/IEC 23009-1 5.3.1.2, DASH-IF IOP 4.3): the
+// presentation's anchor in wall-clock time, when this version was made,
+// and how soon players should load it again.
+type Dynamic struct {
+	// AvailabilityStart is the wall-clock time of the title's start: a
+	// segment ending at t on the title's timeline is available from
+	// AvailabilityStart + t. It must stay the same in every version.
+	AvailabilityStart time.Time
+	Published         time.Time
+	// UpdatePeriod is the MPD's minimumUpdatePeriod, in seconds.
+	UpdatePeriod float64
+}
+
+// LiveMPD writes the MPD of a title still growing: type dynamic, the
+// segments published so far in each SegmentTimeline, no time-shift
+// buffer limit (every listed segment stays available, so players may
+// seek back to the start), and no duration until MPD replaces it with
+// the static manifest of the whole title.
+func LiveMPD(video []Track, audio *Track, d Dynamic) []byte { return mpd(video, audio, &d) }
+
+func mpd(video []Track, audio *Track, dyn *Dynamic) []byte {
 	var dur, minBuffer float64
 	for _, v := range video {
 		dur = max(dur, v.Duration())
@@ -323,7 +382,13 @@ func MPD(video []Track, audio *Track) []byte {
 	minBuffer = math.Ceil(minBuffer*1000-1e-6) / 1000
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="static" mediaPresentationDuration="%s" minBufferTime="%s">`+"\n", isoDuration(dur), isoDuration(minBuffer))
+	const profiles = `xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`
+	if dyn == nil {
+		fmt.Fprintf(&b, `<MPD %s type="static" mediaPresentationDuration="%s" minBufferTime="%s">`+"\n", profiles, isoDuration(dur), isoDuration(minBuffer))
+	} else {
+		fmt.Fprintf(&b, `<MPD %s type="dynamic" availabilityStartTime="%s" publishTime="%s" minimumUpdatePeriod="%s" minBufferTime="%s">`+"\n",
+			profiles, xsDateTime(dyn.AvailabilityStart), xsDateTime(dyn.Published), isoDuration(dyn.UpdatePeriod), isoDuration(minBuffer))
+	}
 	b.WriteString(`  <Period id="0" start="PT0S">` + "\n")
 	groups := ByCodec(video)
 	for id, group := range groups {
@@ -408,6 +473,9 @@ func writeTemplate(b *strings.Builder, t Track) {
 }
 
 func isoDuration(sec float64) string { return fmt.Sprintf("PT%.3fS", sec) }
+
+// xsDateTime writes t as an xs:dateTime in UTC, to the millisecond.
+func xsDateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func frameRate(f float64) string {
 	for _, den := range []int{1, 1001} {

@@ -18,11 +18,14 @@ type Status string
 
 // Job statuses, in pipeline order.
 const (
-	StatusQueued     Status = "queued"
-	StatusProbing    Status = "probing"
-	StatusSplitting  Status = "splitting"
-	StatusAnalyzing  Status = "analyzing" // per-title ladders: trial encodes
-	StatusEncoding   Status = "encoding"
+	StatusQueued    Status = "queued"
+	StatusProbing   Status = "probing"
+	StatusSplitting Status = "splitting"
+	StatusAnalyzing Status = "analyzing" // per-title ladders: trial encodes
+	StatusEncoding  Status = "encoding"
+	// StatusPlayable: the chunks encoded so far from the title's start are
+	// published and play as a growing title while the rest encode.
+	StatusPlayable   Status = "playable"
 	StatusPackaging  Status = "packaging"
 	StatusPublishing Status = "publishing"
 	StatusComplete   Status = "complete"
@@ -31,8 +34,8 @@ const (
 )
 
 var order = map[Status]int{
-	StatusQueued: 0, StatusProbing: 1, StatusSplitting: 2, StatusAnalyzing: 3, StatusEncoding: 4,
-	StatusPackaging: 5, StatusPublishing: 6, StatusComplete: 7, StatusFailed: 7, StatusCanceled: 7,
+	StatusQueued: 0, StatusProbing: 1, StatusSplitting: 2, StatusAnalyzing: 3, StatusEncoding: 4, StatusPlayable: 5,
+	StatusPackaging: 6, StatusPublishing: 7, StatusComplete: 8, StatusFailed: 8, StatusCanceled: 8,
 }
 
 // Terminal reports whether no stage runs after s.
@@ -176,7 +179,11 @@ type Job struct {
 	HasAudio  bool        `json:"has_audio"`
 	Audio     *AudioTrack `json:"audio,omitempty"`
 	Published *Published  `json:"published,omitempty"`
-	Error     *JobError   `json:"error,omitempty"`
+	// Live is the part of the title published while the rest encodes;
+	// PlayableAt is when its first part was (the job's move to playable).
+	Live       *Live      `json:"live,omitempty"`
+	PlayableAt *time.Time `json:"playable_at,omitempty"`
+	Error      *JobError  `json:"error,omitempty"`
 	// Retries counts the times the job was retried after failing.
 	Retries int `json:"retries,omitempty"`
 	// Timings holds each stage's time, keyed by stage: upload and the
@@ -269,6 +276,26 @@ type AudioTrack struct {
 	Channels int    `json:"channels"`
 }
 
+// Live is the part of a title published while the rest of it encodes:
+// the chunks from its start that are encoded, as a growing presentation
+// (an HLS EVENT playlist, a dynamic MPD) that becomes the finished title.
+type Live struct {
+	// Chunks is how many chunks from the title's start are published.
+	Chunks int `json:"chunks"`
+	// Seconds is how long the published part plays.
+	Seconds float64 `json:"seconds"`
+	// Since is the wall-clock time the growing title's dynamic MPD puts
+	// its start at (availabilityStartTime): when its first part was
+	// published, less that part's length.
+	Since time.Time `json:"since"`
+}
+
+// Playable says the job's title can be played: it is published whole
+// (complete), or the first part of it is while the rest encodes.
+func (j *Job) Playable() bool {
+	return j.Published != nil && (j.Status == StatusComplete || (!j.Status.Terminal() && j.Live != nil))
+}
+
 // Move changes the job's status if the state machine allows it.
 func (j *Job) Move(to Status, now time.Time) error {
 	if !CanMove(j.Status, to) {
@@ -278,6 +305,9 @@ func (j *Job) Move(to Status, now time.Time) error {
 	j.UpdatedAt = now
 	if j.StartedAt == nil && to != StatusQueued {
 		j.StartedAt = &now
+	}
+	if to == StatusPlayable && j.PlayableAt == nil {
+		j.PlayableAt = &now
 	}
 	if to.Terminal() {
 		j.FinishedAt = &now

@@ -350,3 +350,64 @@ func TestAutoChunkSegments(t *testing.T) {
 }
 
 func chunkUnit(k int) string { return Task{Kind: TaskEncode, Chunk: k}.Unit() }
+
+func TestShortenFirstAndTail(t *testing.T) {
+	// 60 s at 30 fps, 4 s segments, chunks of 8 segments: 8 + 7.
+	p, _ := MakePlan(1800, 30, 1, 4, 8)
+	p.ShortenFirst()
+	var sizes []int64
+	for i, c := range p.Chunks {
+		if c.Index != i {
+			t.Errorf("chunk %d has index %d", i, c.Index)
+		}
+		sizes = append(sizes, (c.End-c.Start)/p.SegmentFrames)
+	}
+	if fmt.Sprint(sizes) != "[1 7 7]" || p.Preroll(1) != 120 {
+		t.Errorf("chunks of %v segments, preroll %d", sizes, p.Preroll(1))
+	}
+	// 1 s segments: the first chunk lasts 4 of them.
+	q, _ := MakePlan(1800, 30, 1, 1, 30)
+	q.ShortenFirst()
+	if c := q.Chunks[0]; c.End != 120 || q.Chunks[1].Start != 120 {
+		t.Errorf("first chunk %+v", c)
+	}
+	// Too short to shorten: the rest would be under MinAutoChunkSegments.
+	r, _ := MakePlan(360, 30, 1, 4, 3)
+	r.ShortenFirst()
+	if len(r.Chunks) != 1 {
+		t.Errorf("a 3-segment title in %d chunks", len(r.Chunks))
+	}
+	// A last chunk that is only a short tail joins the one before.
+	s, _ := MakePlan(1090, 30, 1, 4, 3) // chunks of 360; 10 frames left
+	if n := len(s.Chunks); n != 3 || s.Chunks[2].End != 1090 || !s.ShortTail() {
+		t.Errorf("tail chunk: %d chunks, last %+v", n, s.Chunks[n-1])
+	}
+	// A longer last chunk stays its own.
+	u, _ := MakePlan(1150, 30, 1, 4, 3) // 70 frames left: over half a segment
+	if n := len(u.Chunks); n != 4 || u.Chunks[3].Start != 1080 {
+		t.Errorf("last chunk: %d chunks", n)
+	}
+}
+
+func TestPlayable(t *testing.T) {
+	now := time.Now()
+	j := &Job{ID: "job-1", Status: StatusEncoding}
+	if j.Playable() {
+		t.Error("playable before anything is published")
+	}
+	j.Published = &Published{HLS: "vod/job-1/master.m3u8"}
+	j.Live = &Live{Chunks: 1, Seconds: 4}
+	if err := j.Move(StatusPlayable, now); err != nil || !j.Playable() || j.PlayableAt == nil {
+		t.Errorf("playable: %v %v %v", err, j.Playable(), j.PlayableAt)
+	}
+	v := NewView(j, nil, func(k string) string { return "http://o/" + k })
+	if v.Outputs == nil || v.Outputs.HLS != "http://o/vod/job-1/master.m3u8" || v.Live == nil || v.PlayableAt == nil {
+		t.Errorf("view of a playable job: %+v", v)
+	}
+	if err := j.Move(StatusEncoding, now); err == nil {
+		t.Error("moved back from playable to encoding")
+	}
+	if err := j.Fail(CodeEncodeFailed, "x", now); err != nil || j.Playable() {
+		t.Errorf("a failed job is playable: %v", err)
+	}
+}

@@ -10,9 +10,10 @@ import "fmt"
 //	masters/{job}/source         a master uploaded with multipart
 //	uploads/{upload}[.info]      a resumable (tus) upload and its record
 //	work/{job}/pieces/{name}     the split's stream-copied pieces
-//	work/{job}/enc/{rung}/{k}    chunk k of a rung, encoded
+//	work/{job}/seg/{k}-{run}/... chunk k's CMAF segments of every rung, on the title's timeline, with their index
+//	work/{job}/seg/audio.json    the title's audio track, once aligned with the video
 //	work/{job}/audio/...         the title's audio, encoded and segmented
-//	work/{job}/out/...           the packaged title, before publishing
+//	work/{job}/out/...           the packaged title's other files, before publishing
 //
 // The origin bucket (public read):
 //
@@ -41,10 +42,17 @@ func WorkPrefix(id string) string { return workRoot + id + "/" }
 // PieceKey is where the split stores one of the master's pieces.
 func PieceKey(id, name string) string { return WorkPrefix(id) + "pieces/" + name }
 
-// EncodedKey is where chunk k of a rung is stored once encoded.
-func EncodedKey(id, rung string, k int) string {
-	return fmt.Sprintf("%senc/%s/%05d.mp4", WorkPrefix(id), rung, k)
+// ChunkSegmentsPrefix holds the CMAF segments of chunk k of every rung
+// (in a folder per rung) and their index, as one run of its encode task
+// stored them: each run has its own, and the job records the one whose
+// segments are published (Chunk.Segments).
+func ChunkSegmentsPrefix(id string, k int, run string) string {
+	return fmt.Sprintf("%sseg/%05d-%s/", WorkPrefix(id), k, run)
 }
+
+// AlignedAudioKey is where the title's audio track is described once
+// aligned with the video, for the manifests written while it grows.
+func AlignedAudioKey(id string) string { return WorkPrefix(id) + "seg/audio.json" }
 
 // EncodedAudioPrefix holds the audio task's segments and playlist, which
 // the package stage aligns with the video into the packaged title.

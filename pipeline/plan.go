@@ -16,6 +16,11 @@ type Chunk struct {
 	// Quality holds, once the chunk is encoded, the PSNR and SSIM sums of
 	// each rendition (in rendition order) against the chunk's source.
 	Quality []timeline.QualityStats `json:"quality,omitempty"`
+	// Segments is, once the chunk is encoded, the key prefix (in the
+	// masters bucket) of its CMAF segments on the title's timeline: the
+	// ones the first encode of the chunk to finish stored, which are the
+	// ones published.
+	Segments string `json:"segments,omitempty"`
 }
 
 // Piece is one stream-copied slice of the master made by the split stage.
@@ -128,7 +133,43 @@ func MakePlan(frames int64, num, den int, segSeconds float64, chunkSegments int)
 	for start, i := int64(0), 0; start < frames; start, i = start+chunkFrames, i+1 {
 		p.Chunks = append(p.Chunks, Chunk{Index: i, Start: start, End: min(start+chunkFrames, frames)})
 	}
+	// A last chunk that is only a short tail (ShortTail) joins the chunk
+	// before it, whose last segment the tail joins: a segment is then
+	// always whole within its chunk.
+	if n := len(p.Chunks); n > 1 && p.ShortTail() && p.Chunks[n-1].End-p.Chunks[n-1].Start < segFrames {
+		p.Chunks[n-2].End = frames
+		p.Chunks = p.Chunks[:n-1]
+	}
 	return p, nil
+}
+
+// FirstChunkSeconds is how long, in whole segments, the first chunk of a
+// plan sized to the workers lasts at least (ShortenFirst).
+const FirstChunkSeconds = 4.0
+
+// ShortenFirst splits the first chunk into a short one, of the fewest
+// whole segments that last FirstChunkSeconds, and the rest of it, when
+// that rest keeps MinAutoChunkSegments: the short chunk is encoded first
+// and alone makes the title playable (StatusPlayable) while the others
+// encode. The queue hands chunks out in order, so the slot that encodes
+// the short chunk goes on to the plan's last chunk, and the slots still
+// finish together.
+func (p *Plan) ShortenFirst() {
+	if len(p.Chunks) == 0 || p.SegmentFrames <= 0 {
+		return
+	}
+	segs := int64(math.Ceil(FirstChunkSeconds*p.FPS()/float64(p.SegmentFrames) - 1e-9))
+	first := max(segs, 1) * p.SegmentFrames
+	c := p.Chunks[0]
+	if c.End-c.Start < first+MinAutoChunkSegments*p.SegmentFrames {
+		return
+	}
+	chunks := []Chunk{{Start: 0, End: first}, {Start: first, End: c.End}}
+	chunks = append(chunks, p.Chunks[1:]...)
+	for i := range chunks {
+		chunks[i].Index = i
+	}
+	p.Chunks = chunks
 }
 
 // ShortTail reports whether the title's last segment would last less than

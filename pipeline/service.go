@@ -99,6 +99,13 @@ func (s *Service) Begin(ctx context.Context, t Task) (*Job, error) {
 		}
 		return j, err
 	}
+	if st.Side {
+		j, err := s.Store.Get(ctx, t.JobID)
+		if err == nil && j.Status.Terminal() {
+			err = ErrJobEnded
+		}
+		return j, err
+	}
 	return s.Store.Update(ctx, t.JobID, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
@@ -125,9 +132,11 @@ func (s *Service) Progress(ctx context.Context, t Task, v float64) error {
 // task's timing from started, and moves the job on: to the status of the
 // stages queued next, or to complete after the last stage. Then it sets
 // the task's progress counter to done and queues what follows, or joins
-// the fan-in, whose last unit queues the stage after it. A duplicate
-// delivery does no harm: the result is applied again, and the queue
-// refuses tasks it already has. It returns the job as updated.
+// the fan-in, whose last unit queues the stage after it. A side task's
+// Done only records its result and timing and moves the job to its
+// status. A duplicate delivery does no harm: the result is applied again,
+// and the queue refuses tasks it already has. It returns the job as
+// updated.
 func (s *Service) Done(ctx context.Context, t Task, started time.Time, result func(*Job) error) (*Job, error) {
 	st, ok := StageOf(t.Kind)
 	if !ok || st.Detached {
@@ -146,7 +155,13 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		now := s.Time()
 		j.AddTiming(string(t.Kind), started.UTC(), now)
 		queued = nil
-		if st.Join != "" {
+		switch {
+		case st.Side:
+			if CanMove(j.Status, st.Status) {
+				return j.Move(st.Status, now)
+			}
+			return nil
+		case st.Join != "":
 			return nil
 		}
 		if len(st.Next) == 0 {
@@ -155,8 +170,8 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		queued = queueAfter(j, st.Next)
 		return moveFor(j, queued, now)
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || st.Side {
+		return j, err
 	}
 	if st.Weight > 0 {
 		v := 1.0
@@ -177,6 +192,23 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		}
 	}
 	return j, nil
+}
+
+// Side lists the side tasks (Stage.Each) that have work once task t is
+// done, given the job Done returned. They are not queued: the worker
+// that ran t runs them at once, so that they never wait behind the
+// queue's longer tasks (a title becomes playable as soon as its first
+// chunk is encoded, not once a slot is free). A side task that fails or
+// is lost leaves its work to the next one and to the later stages.
+func (s *Service) Side(j *Job, t Task) []Task {
+	st, ok := StageOf(t.Kind)
+	if !ok || st.Each == "" || j == nil || j.Status.Terminal() {
+		return nil
+	}
+	if side := stage(st.Each); side.runs(j) && (side.Due == nil || side.Due(j)) {
+		return []Task{{Kind: st.Each, JobID: j.ID, After: t.Unit()}}
+	}
+	return nil
 }
 
 // moveFor moves the job forward to the status of the stages of tasks,
@@ -220,6 +252,11 @@ func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) err
 	}
 	return nil
 }
+
+// Job returns the job as stored now, for a task that must act on its
+// latest state (under a lock of its own) rather than on the one its Begin
+// returned.
+func (s *Service) Job(ctx context.Context, id string) (*Job, error) { return s.Store.Get(ctx, id) }
 
 // Status returns the job's status.
 func (s *Service) Status(ctx context.Context, id string) (Status, error) {
@@ -333,16 +370,20 @@ type RenditionView struct {
 
 // View is the job as the API shows it.
 type View struct {
-	ID         string             `json:"id"`
-	Tenant     string             `json:"tenant,omitempty"`
-	Status     Status             `json:"status"`
-	Name       string             `json:"name,omitempty"`
-	Progress   ProgressView       `json:"progress"`
-	Source     *SourceInfo        `json:"source,omitempty"`
-	Renditions []RenditionView    `json:"renditions"`
-	Outputs    *Outputs           `json:"outputs,omitempty"`
-	Error      *JobError          `json:"error,omitempty"`
-	Retries    int                `json:"retries,omitempty"` // times retried after failing
+	ID         string          `json:"id"`
+	Tenant     string          `json:"tenant,omitempty"`
+	Status     Status          `json:"status"`
+	Name       string          `json:"name,omitempty"`
+	Progress   ProgressView    `json:"progress"`
+	Source     *SourceInfo     `json:"source,omitempty"`
+	Renditions []RenditionView `json:"renditions"`
+	Outputs    *Outputs        `json:"outputs,omitempty"`
+	Error      *JobError       `json:"error,omitempty"`
+	Retries    int             `json:"retries,omitempty"` // times retried after failing
+	// Live is the part of the title that plays while the rest encodes;
+	// PlayableAt is when it first did.
+	Live       *Live              `json:"live,omitempty"`
+	PlayableAt *time.Time         `json:"playable_at,omitempty"`
 	Timings    map[string]*Timing `json:"timings,omitempty"`
 	// Analysis is a per-title ladder's trial encodes and choice.
 	Analysis   *Analysis  `json:"analysis,omitempty"`
@@ -360,6 +401,9 @@ type Play struct {
 	// HLSByCodec holds a master playlist per codec family, when the title
 	// has more than one.
 	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
+	// Live says the title is still growing: its playlists are HLS EVENT
+	// playlists and its MPD is dynamic until the job completes.
+	Live bool `json:"live,omitempty"`
 	// Edge is the edge's name, or "origin" when no edge is healthy.
 	Edge       string `json:"edge"`
 	EdgeZone   string `json:"edge_zone,omitempty"`
@@ -370,8 +414,11 @@ type Play struct {
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
 	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries, Timings: j.Timings, Analysis: j.Analysis,
-		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
-	if j.Published != nil && j.Status == StatusComplete {
+		PlayableAt: j.PlayableAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+	if j.Live != nil && j.Status != StatusComplete {
+		v.Live = j.Live
+	}
+	if j.Playable() {
 		p := j.Published
 		o := &Outputs{HLS: urlFor(p.HLS), DASH: urlFor(p.DASH)}
 		if p.Poster != "" {

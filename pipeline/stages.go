@@ -18,6 +18,9 @@ const (
 	TaskAnalyze TaskKind = "analyze"
 	TaskEncode  TaskKind = "encode"
 	TaskAudio   TaskKind = "audio"
+	// TaskStream publishes the chunks encoded so far from the title's
+	// start, so that it plays while the rest encode.
+	TaskStream  TaskKind = "stream"
 	TaskPackage TaskKind = "package"
 	TaskPublish TaskKind = "publish"
 	// TaskCleanup removes a canceled job's intermediate and published
@@ -63,16 +66,32 @@ type Stage struct {
 	// Detached stages are not part of the job's graph: they record
 	// nothing, and Done is not called for them (cleanup).
 	Detached bool
+	// Each, if set, is a side stage run after every task of this stage is
+	// done, beside what follows it (Service.Side).
+	Each TaskKind
+	// Side stages run beside the graph, after the tasks of a stage whose
+	// Each names them, in the worker that ran that task rather than
+	// through the queue: Begin leaves the job's status alone, and Done
+	// records the result and timing and moves the job to Status, queuing
+	// nothing. A side task that finds nothing to do does not call Done;
+	// one that fails does not fail the job: the next one, and the later
+	// stages, do the same work.
+	Side bool
+	// Due, for a side stage, says whether it has work for j now; it runs
+	// only then.
+	Due func(j *Job) bool
 }
 
 // Stages is the job's graph, in pipeline order:
 //
 //	probe → plan → split → [analyze, per-title only] ─┬─ encode chunk 0..N ─┐
 //	                                                  └─ audio (if any) ────┴─ fan-in → package → publish → complete
+//	                                                        │ each done, in its worker
+//	                                                        └─ stream: publish the chunks done from the start (playable)
 //
-// (split only for masters that are not read by seeking: Plan.Seek)
-//
-// and cleanup, queued when a job is canceled.
+// (split only for masters that are not read by seeking: Plan.Seek; stream
+// only for titles of several chunks), and cleanup, queued when a job is
+// canceled.
 var Stages = []Stage{
 	{Kind: TaskProbe, Status: StatusProbing, Weight: 0.02, Timeout: 10 * time.Minute,
 		Finished: func(j *Job) bool { return j.Source != nil },
@@ -90,10 +109,13 @@ var Stages = []Stage{
 		Finished: func(j *Job) bool { return j.Analysis != nil },
 		Next:     []TaskKind{TaskAudio, TaskEncode}, FailCode: CodeEncodeFailed},
 	{Kind: TaskEncode, Status: StatusEncoding, Weight: 0.75, Timeout: 10 * time.Minute, PerWork: 2 * time.Minute,
-		PerChunk: true, Join: TaskPackage, FailCode: CodeEncodeFailed},
+		PerChunk: true, Join: TaskPackage, Each: TaskStream, FailCode: CodeEncodeFailed},
 	{Kind: TaskAudio, Status: StatusEncoding, Weight: 0.05, Timeout: 60 * time.Minute,
 		Runs: func(j *Job) bool { return j.HasAudio },
-		Join: TaskPackage, FailCode: CodeEncodeFailed},
+		Join: TaskPackage, Each: TaskStream, FailCode: CodeEncodeFailed},
+	{Kind: TaskStream, Status: StatusPlayable, Timeout: 10 * time.Minute, Side: true,
+		// A title of one chunk is published whole, once.
+		Runs: func(j *Job) bool { return j.Plan != nil && len(j.Plan.Chunks) > 1 }, Due: streamDue, FailCode: CodeInternal},
 	{Kind: TaskPackage, Status: StatusPackaging, Weight: 0.08, Timeout: 30 * time.Minute,
 		Next: []TaskKind{TaskPublish}, FailCode: CodeEncodeFailed},
 	{Kind: TaskPublish, Status: StatusPublishing, Weight: 0.05, Timeout: 30 * time.Minute, FailCode: CodeInternal},
@@ -144,6 +166,8 @@ type Task struct {
 	Seconds float64 `json:"seconds,omitempty"`
 	// Sweep marks the second, delayed run of a cleanup.
 	Sweep bool `json:"sweep,omitempty"`
+	// After is, for a side task, the unit whose task queued it.
+	After string `json:"after,omitempty"`
 }
 
 // ID is the task's unique id: the queue refuses a second task with the same
@@ -155,6 +179,8 @@ func (t Task) ID() string {
 		return t.JobID + ":" + string(t.Kind) + ":" + strconv.Itoa(t.Chunk)
 	case t.Sweep:
 		return t.JobID + ":" + string(t.Kind) + ":sweep"
+	case s.Side:
+		return t.JobID + ":" + string(t.Kind) + ":" + t.After
 	}
 	return t.JobID + ":" + string(t.Kind)
 }
@@ -245,11 +271,46 @@ func unitsTotal(j *Job, target TaskKind) int64 {
 func Tasks(j *Job) []Task {
 	var ts []Task
 	for _, s := range Stages {
-		if !s.Detached {
-			ts = append(ts, s.tasks(j)...)
+		if s.Detached || s.Side {
+			continue
 		}
+		ts = append(ts, s.tasks(j)...)
 	}
 	return ts
+}
+
+// Publishable is how many chunks from the title's start can be published
+// now: those whose segments are stored, up to the first that is not,
+// once the audio (if any) is encoded too.
+func Publishable(j *Job) int {
+	if j.Plan == nil || (j.HasAudio && j.Audio == nil) {
+		return 0
+	}
+	n := 0
+	for n < len(j.Plan.Chunks) && j.Plan.Chunks[n].Segments != "" {
+		n++
+	}
+	return n
+}
+
+// LiveSeconds is how long the first n chunks of the title play.
+func LiveSeconds(p *Plan, n int) float64 {
+	if p == nil || n <= 0 || p.FPS() <= 0 {
+		return 0
+	}
+	return float64(p.Chunks[min(n, len(p.Chunks))-1].End) / p.FPS()
+}
+
+// streamDue says whether a stream task can publish more of the job now:
+// more chunks are publishable than are published, and not yet all of
+// them (the package and publish stages publish the whole title).
+func streamDue(j *Job) bool {
+	n := Publishable(j)
+	published := 0
+	if j.Live != nil {
+		published = j.Live.Chunks
+	}
+	return n > published && j.Plan != nil && n < len(j.Plan.Chunks)
 }
 
 // Resume returns the status a failed job goes back to and the tasks that
@@ -286,10 +347,14 @@ func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, 
 			}
 		}
 		if len(todo) > 0 {
-			if todo[0].Kind == Stages[0].Kind {
-				return StatusQueued, todo
+			status := stage(todo[0].Kind).Status
+			switch {
+			case todo[0].Kind == Stages[0].Kind:
+				status = StatusQueued
+			case j.Live != nil && CanMove(status, StatusPlayable):
+				status = StatusPlayable // its first part is still published
 			}
-			return stage(todo[0].Kind).Status, todo
+			return status, todo
 		}
 		for target := range joins {
 			next = append(next, target)
@@ -300,7 +365,7 @@ func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, 
 	// runs again.
 	last := Stages[0]
 	for _, s := range Stages {
-		if !s.Detached {
+		if !s.Detached && !s.Side {
 			last = s
 		}
 	}

@@ -193,6 +193,7 @@ func (q *memQueue) next(rng *rand.Rand) (Task, bool) {
 	if rng != nil {
 		i = rng.IntN(len(q.pending))
 	}
+
 	t := q.pending[i]
 	q.pending = slices.Delete(q.pending, i, i+1)
 	return t, true
@@ -216,9 +217,11 @@ type graph struct {
 	st    *memStore
 	q     *memQueue
 	shape shape
-	// ran counts the tasks handled to the end, by kind; statuses records
-	// the job's status as each task began.
+	// ran counts the tasks handled to the end, by kind, but for side
+	// tasks, which side counts (those that found work, and those that
+	// did not); statuses records the job's status as each task began.
 	ran      map[TaskKind]int
+	side     [2]int
 	statuses []Status
 	// before, if set, runs as a task begins; returning false stops the
 	// task there (as a worker that died or a stage that failed).
@@ -283,7 +286,18 @@ func (g *graph) result(t Task) func(*Job) error {
 		}
 	case TaskEncode:
 		return func(j *Job) error {
-			j.Plan.Chunks[t.Chunk].Quality = []timeline.QualityStats{{Frames: 100, MSESum: 100}}
+			if c := &j.Plan.Chunks[t.Chunk]; c.Segments == "" {
+				c.Quality = []timeline.QualityStats{{Frames: 100, MSESum: 100}}
+				c.Segments = fmt.Sprintf("seg/%d", t.Chunk)
+			}
+			return nil
+		}
+	case TaskStream:
+		return func(j *Job) error {
+			if n := Publishable(j); j.Live == nil || n > j.Live.Chunks {
+				j.Live = &Live{Chunks: n, Seconds: LiveSeconds(j.Plan, n)}
+				j.Published = &Published{HLS: "vod/x/master.m3u8", DASH: "vod/x/manifest.mpd"}
+			}
 			return nil
 		}
 	case TaskAudio:
@@ -316,10 +330,27 @@ func (g *graph) deliver(t Task) error {
 		g.ran[t.Kind]++
 		return nil
 	}
-	if _, err := g.svc.Done(ctx, t, time.Now(), g.result(t)); err != nil {
+	if st := stage(t.Kind); st.Side {
+		// As a worker's side task: it records only when it has work.
+		if !st.Due(j) {
+			g.side[1]++
+			return nil
+		}
+		g.side[0]++
+		_, err := g.svc.Done(ctx, t, time.Now(), g.result(t))
+		return err
+	}
+	done, err := g.svc.Done(ctx, t, time.Now(), g.result(t))
+	if err != nil {
 		return err
 	}
 	g.ran[t.Kind]++
+	// The worker runs the side tasks that have work at once.
+	for _, side := range g.svc.Side(done, t) {
+		if err := g.deliver(side); err != nil && !errors.Is(err, ErrJobEnded) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -462,8 +493,8 @@ func TestStageGraphDuplicateDeliveries(t *testing.T) {
 func TestRetryFromEachStage(t *testing.T) {
 	s := shape{audio: true, perTitle: true, chunks: 3}
 	for _, st := range Stages {
-		if st.Detached {
-			continue
+		if st.Detached || st.Side {
+			continue // a side task that gives up does not fail its job
 		}
 		t.Run(string(st.Kind), func(t *testing.T) {
 			g := newGraph(t, s)
@@ -493,8 +524,11 @@ func TestRetryFromEachStage(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantStatus := st.Status
-			if st.Kind == TaskProbe {
+			switch {
+			case st.Kind == TaskProbe:
 				wantStatus = StatusQueued
+			case j.Live != nil && st.Status == StatusEncoding:
+				wantStatus = StatusPlayable // what was published still plays
 			}
 			if j.Status != wantStatus || j.Retries != 1 || j.Error != nil {
 				t.Errorf("retried job: %s retries %d error %v, want %s", j.Status, j.Retries, j.Error, wantStatus)
@@ -652,5 +686,93 @@ func TestTaskTimeoutsAndIDs(t *testing.T) {
 	}
 	if enc.Unit() != "chunk:4" || (Task{Kind: TaskAudio}).Unit() != "audio" {
 		t.Errorf("units %s %s", enc.Unit(), Task{Kind: TaskAudio}.Unit())
+	}
+}
+
+// TestStreamMakesTheTitlePlayable: a title of several chunks is
+// published from its start as its chunks are encoded (stream tasks, once
+// the audio is there too) and is playable before it completes; one of a
+// single chunk is published whole, once, by publish.
+func TestStreamMakesTheTitlePlayable(t *testing.T) {
+	for seed := uint64(0); seed <= 8; seed++ {
+		s := shape{audio: seed%2 == 0, chunks: 3}
+		t.Run(fmt.Sprintf("seed %d %v", seed, s), func(t *testing.T) {
+			g := newGraph(t, s)
+			var rng *rand.Rand
+			if seed > 0 {
+				rng = rand.New(rand.NewPCG(seed, 3))
+			}
+			// Stream tasks see the job as it is when they run; the job
+			// is playable once one has published.
+			var playableSeen bool
+			g.before = func(task Task) bool {
+				if task.Kind != TaskStream {
+					return true
+				}
+				j := g.job("job-live-0001")
+				if j.HasAudio && j.Audio == nil && stage(TaskStream).Due(j) {
+					t.Errorf("stream due before the audio is encoded")
+				}
+				playableSeen = playableSeen || j.Live != nil
+				return true
+			}
+			g.submit("job-live-0001")
+			g.drain(rng, seed > 4)
+			j := g.checkComplete("job-live-0001")
+			if seed == 0 && g.side[0] == 0 {
+				// In order, the audio and chunk 0 are done before the rest.
+				t.Fatal("no stream task published anything")
+			}
+			if g.q.enqueued[TaskStream] != 0 {
+				t.Errorf("%d stream tasks queued; the worker runs them", g.q.enqueued[TaskStream])
+			}
+			if g.side[0] > 0 {
+				if j.PlayableAt == nil || j.FinishedAt.Before(*j.PlayableAt) || !slices.Contains(g.statuses, StatusPlayable) {
+					t.Errorf("published early but playable at %v, statuses %v", j.PlayableAt, g.statuses)
+				}
+				if j.Live == nil || j.Live.Chunks < 1 || j.Live.Chunks >= 3 || j.Live.Seconds != LiveSeconds(j.Plan, j.Live.Chunks) {
+					t.Errorf("live %+v", j.Live)
+				}
+			}
+			if j.Timings[string(TaskStream)] == nil && g.side[0] > 0 {
+				t.Error("no timing for stream")
+			}
+		})
+	}
+	g := newGraph(t, shape{audio: true, chunks: 1})
+	g.submit("job-live-0002")
+	g.drain(nil, false)
+	j := g.checkComplete("job-live-0002")
+	if g.side != [2]int{} || j.PlayableAt != nil || slices.Contains(g.statuses, StatusPlayable) {
+		t.Errorf("a one-chunk title streamed: %v stream tasks, playable at %v", g.side, j.PlayableAt)
+	}
+}
+
+func TestPublishable(t *testing.T) {
+	p, _ := MakePlan(1000, 25, 1, 4, 1) // 10 chunks of 100 frames
+	j := &Job{Plan: &p, HasAudio: true}
+	j.Plan.Chunks[0].Segments, j.Plan.Chunks[1].Segments, j.Plan.Chunks[3].Segments = "a", "b", "d"
+	if n := Publishable(j); n != 0 {
+		t.Errorf("publishable without the audio: %d", n)
+	}
+	j.Audio = &AudioTrack{}
+	if n := Publishable(j); n != 2 || !streamDue(j) {
+		t.Errorf("publishable %d, due %v; want 2, true", n, streamDue(j))
+	}
+	if s := LiveSeconds(j.Plan, 2); s != 8 {
+		t.Errorf("2 chunks play %v s", s)
+	}
+	j.Live = &Live{Chunks: 2}
+	if streamDue(j) {
+		t.Error("due with nothing new")
+	}
+	for k := range j.Plan.Chunks {
+		j.Plan.Chunks[k].Segments = "x"
+	}
+	if streamDue(j) {
+		t.Error("due for the whole title, which publish publishes")
+	}
+	if id := (Task{Kind: TaskStream, JobID: "job-1", After: "chunk:3"}).ID(); id != "job-1:stream:chunk:3" {
+		t.Errorf("stream task id %s", id)
 	}
 }

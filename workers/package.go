@@ -7,14 +7,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/reel-video/reel/ladder"
-	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/timeline"
@@ -31,9 +27,12 @@ const (
 	mpdName        = "manifest.mpd"
 )
 
-// pack joins each rung's chunks without re-encoding, cuts CMAF segments,
-// aligns every track to one start and one set of segment boundaries, and
-// writes the HLS playlists and DASH MPD.
+// pack packages the whole title once every chunk and the audio are
+// encoded: it joins the chunks' segments (cut and aligned by each encode,
+// cutChunk) into one track per rung, aligns the audio with them, writes
+// the HLS playlists and the DASH MPD of the finished title and the
+// trick-play files, and stores them under the packaged prefix for
+// publish.
 func (w *Worker) pack(ctx context.Context, r *run) error {
 	j := r.job
 	if !j.Plan.Readable() || (j.HasAudio && j.Audio == nil) {
@@ -45,73 +44,32 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	}
 	defer cleanup()
 	fps := j.Plan.FPS()
-	// Rungs are cut a few at a time: each is mostly S3 transfers and a
-	// stream copy.
-	tracks := make([]packager.Track, len(j.Renditions))
-	var packed atomic.Int64
-	steps := float64(2*len(j.Renditions) + 1)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(packParallelism)
-	for i, rend := range j.Renditions {
-		g.Go(func() (err error) {
-			if tracks[i], err = w.cutRung(gctx, j, rend, dir, fps); err != nil {
-				return err
-			}
-			w.progress(gctx, r, float64(packed.Add(1))/steps)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	chunks, err := w.readChunks(ctx, j, len(j.Plan.Chunks), dir)
+	if err != nil {
 		return err
 	}
-	// Every track starts where the latest video track starts: an encoder
-	// that reorders frames presents its first picture a frame or more late
-	// (see packager.ShiftDecodeTime), and the first picture of every rung
-	// and the first audio sample are presented at that one time.
-	var start float64
-	for _, tr := range tracks {
-		start = max(start, tr.StartSeconds())
+	tracks, err := titleTracks(chunks)
+	if err != nil {
+		return fmt.Errorf("package %s: %w", j.ID, err)
 	}
-	join := j.Plan.ShortTail()
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(packParallelism)
-	for i := range j.Renditions {
-		g.Go(func() error {
-			if err := w.finishRung(gctx, j, &tracks[i], filepath.Join(dir, j.Renditions[i].Name), start, join); err != nil {
-				return err
-			}
-			w.progress(gctx, r, float64(packed.Add(1))/steps)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	setTargets(j.Plan, tracks)
+	w.progress(ctx, r, 0.2)
 	var audio *packager.Track
 	if j.HasAudio {
-		a, err := w.audioTrack(ctx, j, dir, start, join)
+		a, err := w.titleAudio(ctx, j, dir, chunks[0].Start)
 		if err != nil {
-			return err
+			return fmt.Errorf("package %s: audio: %w", j.ID, err)
 		}
+		a.Target = a.TargetDuration()
 		audio = &a
 	}
-	manifests := map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: packager.MPD(tracks, audio)}
-	if groups := packager.ByCodec(tracks); len(groups) > 1 {
-		for _, g := range groups {
-			manifests[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, audio)
-		}
-	}
-	if err := w.trickPlay(ctx, j, tracks, dir); err != nil {
+	w.progress(ctx, r, 0.4)
+	if err := w.trickPlay(ctx, j, tracks, chunks, dir); err != nil {
 		return fmt.Errorf("package %s: trick play: %w", j.ID, err)
 	}
-	for name, data := range manifests {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return err
-		}
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID)+name, p, contentType(name), ""); err != nil {
-			return err
-		}
+	w.progress(ctx, r, 0.8)
+	if err := w.putManifests(ctx, manifests(tracks, audio, nil), dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), ""); err != nil {
+		return err
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		for i := range j.Renditions {
@@ -137,89 +95,72 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	return err
 }
 
-// cutRung joins a rung's encoded chunks and cuts them into CMAF segments
-// in dir/{rung}. The track's Start is where ffmpeg put its first picture
-// (see trackStart), until alignTrack moves it.
-func (w *Worker) cutRung(ctx context.Context, j *pipeline.Job, r pipeline.Rendition, dir string, fps float64) (packager.Track, error) {
-	in := filepath.Join(dir, "in-"+r.Name)
-	out := filepath.Join(dir, r.Name)
-	for _, d := range []string{in, out} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return packager.Track{}, err
-		}
+// setTargets gives every video track the EXT-X-TARGETDURATION of the
+// whole title from its first playlist on: its longest segment as planned
+// (a short tail joins the segment before it), or as cut if longer.
+func setTargets(p *pipeline.Plan, tracks []packager.Track) {
+	seg := p.SegmentFrames
+	if p.ShortTail() {
+		seg += p.Frames % p.SegmentFrames
 	}
-	var files []string
-	var durations, inpoints []float64
-	for _, c := range j.Plan.Chunks {
-		inpoints = append(inpoints, float64(j.Plan.Preroll(c.Index))/fps)
-		p := filepath.Join(in, fmt.Sprintf("%05d.mp4", c.Index))
-		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, r.Name, c.Index), p); err != nil {
-			return packager.Track{}, err
-		}
-		files = append(files, p)
-		durations = append(durations, float64(c.End-c.Start)/fps)
+	planned := max(int(math.Round(float64(seg)/p.FPS())), 1)
+	for i := range tracks {
+		tracks[i].Target = 0
+		tracks[i].Target = max(planned, tracks[i].TargetDuration())
 	}
-	list := filepath.Join(in, "chunks.ffconcat")
-	if err := writeConcat(list, files, durations, inpoints); err != nil {
-		return packager.Track{}, err
-	}
-	args := media.PackageArgs(list, j.Plan.SegmentSeconds, filepath.Join(out, ffmpegPlaylist), initName, filepath.Join(out, segPattern))
-	// A stream copy: CPU as for copying, each file as large as an encode's.
-	seconds := float64(j.Plan.Frames) / fps
-	lim := w.Limits.streamLimits(seconds, 0)
-	lim.Output = w.Limits.encodeLimits(0, seconds, []ladder.Rung{r.Rung}).Output
-	if err := w.Media.Run(ctx, media.Cmd{Args: args, Limits: lim}); err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
-	}
-	tr, err := readTrack(out)
-	if err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
-	}
-	if err := trackStart(out, &tr); err != nil {
-		return packager.Track{}, fmt.Errorf("package %s %s: %w", j.ID, r.Name, err)
-	}
-	tr.Name, tr.Codec, tr.Width, tr.Height, tr.FrameRate = r.Name, r.Codec, r.Width, r.Height, fps
-	if c := j.Plan.Conform; c.HDR != "" {
-		tr.VideoRange = "SDR"
-		if r.HDR {
-			tr.VideoRange = strings.ToUpper(c.HDR)
-		}
-	}
-	return tr, nil
 }
 
-// finishRung aligns a cut rung to start at start (alignTrack), reads its
-// codec string and keyframe ranges, writes its media and I-frame
-// playlists and uploads it.
-func (w *Worker) finishRung(ctx context.Context, j *pipeline.Job, tr *packager.Track, out string, start float64, join bool) error {
-	if err := alignTrack(out, tr, start, join); err != nil {
-		return fmt.Errorf("package %s %s: %w", j.ID, tr.Name, err)
+// manifests returns the playlists and MPD of a title, by name under its
+// folder: each track's media (and, for video, I-frame) playlist, the
+// master playlist (and one per codec family when there are several) and
+// the MPD. With dyn the title is still growing: EVENT playlists and a
+// dynamic MPD.
+func manifests(tracks []packager.Track, audio *packager.Track, dyn *packager.Dynamic) map[string][]byte {
+	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, audio)
+	if dyn != nil {
+		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, audio, *dyn)
 	}
-	init, err := os.ReadFile(filepath.Join(out, initName))
-	if err != nil {
-		return err
+	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: mpd}
+	if groups := packager.ByCodec(tracks); len(groups) > 1 {
+		for _, g := range groups {
+			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, audio)
+		}
 	}
-	if tr.Codecs, err = packager.CodecString(init); err != nil {
-		return fmt.Errorf("package %s %s: %w", j.ID, tr.Name, err)
+	for _, t := range tracks {
+		m[t.Name+"/"+mediaPlaylist] = media(t)
+		m[t.Name+"/"+packager.IFramePlaylist] = iframes(t)
 	}
-	for _, seg := range tr.Segments {
-		data, err := os.ReadFile(filepath.Join(out, seg.URI))
-		if err != nil {
+	if audio != nil {
+		m[audio.Name+"/"+mediaPlaylist] = media(*audio)
+	}
+	return m
+}
+
+// putManifests stores manifests (manifests' result) under prefix in
+// bucket, with cache as their Cache-Control: media playlists first, then
+// the master playlists and the MPD, which name them.
+func (w *Worker) putManifests(ctx context.Context, files map[string][]byte, dir, bucket, prefix, cache string) error {
+	for top := range 2 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(publishParallelism)
+		for name, data := range files {
+			if strings.Contains(name, "/") == (top == 1) {
+				continue
+			}
+			p := filepath.Join(dir, "manifests", name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				return err
+			}
+			g.Go(func() error { return w.Objects.PutFile(gctx, bucket, prefix+name, p, contentType(name), cache) })
+		}
+		if err := g.Wait(); err != nil {
 			return err
 		}
-		off, n, err := packager.IFrameRange(data)
-		if err != nil {
-			return fmt.Errorf("package %s %s: %s: %w", j.ID, tr.Name, seg.URI, err)
-		}
-		tr.IFrames = append(tr.IFrames, packager.Range{Offset: off, Length: n})
 	}
-	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(*tr), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, packager.IFramePlaylist), packager.IFramePlaylistFor(*tr), 0o644); err != nil {
-		return err
-	}
-	return w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+tr.Name+"/")
+	return nil
 }
 
 // trackStart reads the timescale of the track ffmpeg wrote in dir and the
@@ -327,8 +268,9 @@ func readTrack(dir string) (packager.Track, error) {
 }
 
 // audioTrack fetches the audio task's segments, aligns them to start at
-// start seconds with the video (alignTrack), and writes and uploads the
-// title's audio track.
+// start seconds with the video (alignTrack), and uploads the title's
+// audio track (its initialization and media segments) under the packaged
+// prefix.
 func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, start float64, join bool) (packager.Track, error) {
 	out := filepath.Join(dir, audioTrack)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -363,7 +305,7 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, st
 	if err := alignTrack(out, &tr, start, join); err != nil {
 		return packager.Track{}, fmt.Errorf("audio: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(out, mediaPlaylist), packager.MediaPlaylist(tr), 0o644); err != nil {
+	if err := os.Remove(filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
 	return tr, w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+audioTrack+"/")
@@ -382,6 +324,9 @@ func segURIs(segs []packager.Segment) []string {
 const (
 	cacheImmutable = "public, max-age=31536000, immutable"
 	cacheManifest  = "public, max-age=10"
+	// cacheLive is for the manifests of a title still growing, which
+	// change as each chunk is published.
+	cacheLive = "public, max-age=1"
 )
 
 // contentType returns the Content-Type of a published file.
@@ -401,82 +346,6 @@ func contentType(name string) string {
 		return "text/vtt"
 	}
 	return "application/octet-stream"
-}
-
-// publish copies the packaged title to the origin: media first, then media
-// playlists, then the master playlist and MPD, so that a title is visible
-// only once whole.
-func (w *Worker) publish(ctx context.Context, r *run) error {
-	j := r.job
-	src := pipeline.PackagedPrefix(j.ID)
-	keys, err := w.Objects.List(ctx, w.Objects.Bucket(), src)
-	if err != nil {
-		return err
-	}
-	rank := func(k string) int {
-		switch base := path.Base(k); {
-		case base == masterName || base == mpdName || strings.HasPrefix(base, "master_"):
-			return 2
-		case strings.HasSuffix(k, ".m3u8"):
-			return 1
-		}
-		return 0
-	}
-	sort.SliceStable(keys, func(a, b int) bool { return rank(keys[a]) < rank(keys[b]) })
-	var published []string
-	pub := &publishedSet{HLS: pipeline.PublishedPrefix(j.ID) + masterName, DASH: pipeline.PublishedPrefix(j.ID) + mpdName}
-	var copied atomic.Int64
-	// Server-side copies of one rank run several at a time; a rank starts
-	// once the one before it is whole.
-	for group := 0; group <= 2; group++ {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(publishParallelism)
-		for _, k := range keys {
-			rel := strings.TrimPrefix(k, src)
-			if rank(k) != group || path.Base(rel) == ffmpegPlaylist {
-				continue
-			}
-			cache := cacheImmutable
-			if rank(k) > 0 || path.Ext(k) == ".vtt" {
-				cache = cacheManifest
-			}
-			pub.add(pipeline.PublishedPrefix(j.ID), rel)
-			published = append(published, pipeline.PublishedPrefix(j.ID)+rel)
-			g.Go(func() error {
-				if err := w.Objects.Copy(gctx, w.Objects.Bucket(), k, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID)+rel, contentType(rel), cache); err != nil {
-					return err
-				}
-				if n := copied.Add(1); n%20 == 0 {
-					w.progress(gctx, r, float64(n)/float64(len(keys)))
-				}
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-	}
-	// The pipeline completes the job as it records where the title is,
-	// with publish's own timing, so a client that sees the job complete
-	// sees all of its timings.
-	j, err = w.done(ctx, r, func(j *pipeline.Job) error {
-		j.Published = (*pipeline.Published)(pub)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.Metrics.Job(string(j.Status), j.FinishedAt.Sub(j.CreatedAt), j.StageDurations())
-	if w.Announce != nil {
-		// Edges that miss the announcement still fill on first request.
-		if err := w.Announce(ctx, j.ID, published); err != nil {
-			w.log().Warn("cannot announce the title to the edges", "job", j.ID, "err", err)
-		}
-	}
-	if err := w.Objects.RemovePrefix(ctx, w.Objects.Bucket(), pipeline.WorkPrefix(j.ID)); err != nil {
-		w.log().Warn("cannot remove intermediate objects", "job", j.ID, "err", err)
-	}
-	return nil
 }
 
 // publishParallelism bounds the S3 requests publish (and the audio

@@ -108,6 +108,10 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
+	if l.ChunkSegments == 0 {
+		// A short first chunk makes the title playable early.
+		plan.ShortenFirst()
+	}
 	plan.Conform, plan.FirstSlot = c, src.FirstSlot
 	// Masters with an index ffmpeg seeks by are read where each chunk
 	// needs them; the others are split first.
@@ -302,6 +306,13 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	if j.Plan == nil || t.Chunk < 0 || t.Chunk >= len(j.Plan.Chunks) {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInternal, fmt.Errorf("encode: chunk %d is not in the plan", t.Chunk))
 	}
+	if j.Plan.Chunks[t.Chunk].Segments != "" {
+		// Encoded already (a task delivered again after its worker
+		// recorded it): hand the result back again, so the fan-in
+		// counts the chunk, without encoding it twice.
+		_, err := w.done(ctx, r, nil)
+		return err
+	}
 	win, err := j.Plan.ChunkWindow(t.Chunk)
 	if err != nil {
 		return err
@@ -371,14 +382,19 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 			return w.mediaFailure(ctx, j.ID, fmt.Sprintf("the quality measurement of chunk %d", t.Chunk), fmt.Errorf("encode %s chunk %d: quality: %w", j.ID, t.Chunk, err))
 		}
 	}
-	for i, rend := range j.Renditions {
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedKey(j.ID, rend.Name, t.Chunk), outs[i], "video/mp4", ""); err != nil {
-			return err
-		}
+	segments, err := w.cutChunk(ctx, j, t.Chunk, outs, dir)
+	if err != nil {
+		return err
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
-		if j.Plan != nil && t.Chunk < len(j.Plan.Chunks) {
-			j.Plan.Chunks[t.Chunk].Quality = quality
+		if j.Plan == nil || t.Chunk >= len(j.Plan.Chunks) {
+			return nil
+		}
+		c := &j.Plan.Chunks[t.Chunk]
+		if c.Segments == "" {
+			// The first run of the chunk to finish is the one published;
+			// a second delivery's segments are left unused.
+			c.Segments, c.Quality = segments, quality
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -28,9 +29,9 @@ const (
 )
 
 // trickPlay writes the poster image and the WebVTT thumbnail track with
-// its sprite sheets, from the renditions packRung left in dir, and uploads
-// them beside the manifests.
-func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packager.Track, dir string) error {
+// its sprite sheets, from the title's segments (chunks, joined into
+// tracks), and uploads them beside the manifests.
+func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packager.Track, chunks []chunkSegments, dir string) error {
 	if len(tracks) == 0 {
 		return nil
 	}
@@ -40,18 +41,15 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	frames := int64(math.Round(top.Duration() * fps))
 
 	// Poster: the frame posterShare into the title (at most posterMax
-	// seconds), from the top rendition's chunk that holds it.
+	// seconds), from the top rendition's segment that holds it.
 	at := int64(math.Min(posterShare*float64(frames), posterMax*fps))
-	chunk := j.Plan.Chunks[len(j.Plan.Chunks)-1]
-	for _, c := range j.Plan.Chunks {
-		if at >= c.Start && at < c.End {
-			chunk = c
-			break
-		}
+	seg := min(int(at/max(j.Plan.SegmentFrames, 1)), len(top.Segments)-1)
+	in := filepath.Join(dir, "poster-src.mp4")
+	if err := w.joinSegments(ctx, j, chunks, top, seg, seg+1, in); err != nil {
+		return err
 	}
 	poster := filepath.Join(dir, posterName)
-	in := filepath.Join(dir, "in-"+top.Name, fmt.Sprintf("%05d.mp4", chunk.Index))
-	pos := float64(at-chunk.Start+j.Plan.Preroll(chunk.Index)) / fps
+	pos := float64(at-int64(seg)*j.Plan.SegmentFrames) / fps
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.PosterArgs(in, pos, poster), Limits: w.Limits.streamLimits(0, 0)}); err != nil {
 		return err
 	}
@@ -76,7 +74,14 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	list := filepath.Join(dir, "in-"+src.Name, "chunks.ffconcat")
+	whole := filepath.Join(dir, "thumbs-src.mp4")
+	if err := w.joinSegments(ctx, j, chunks, src, 0, len(src.Segments), whole); err != nil {
+		return err
+	}
+	list := filepath.Join(dir, "thumbs-src.ffconcat")
+	if err := writeConcat(list, []string{whole}, nil, nil); err != nil {
+		return err
+	}
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.SpritesArgs(list, every, tw, th, spriteCols, spriteRows, filepath.Join(out, spriteName)),
 		Limits: w.Limits.streamLimits(float64(frames)/fps, 0)}); err != nil {
 		return err
@@ -97,4 +102,51 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 		return err
 	}
 	return w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+thumbsDir+"/")
+}
+
+// joinSegments writes segments [from, to) of track tr (whose segments the
+// chunks hold), after its initialization segment, into one fragmented MP4
+// file at dst.
+func (w *Worker) joinSegments(ctx context.Context, j *pipeline.Job, chunks []chunkSegments, tr packager.Track, from, to int, dst string) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tmp := dst + ".part"
+	add := func(key string) error {
+		if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), key, tmp); err != nil {
+			return err
+		}
+		p, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		_, err = io.Copy(f, p)
+		return err
+	}
+	if err := add(j.Plan.Chunks[0].Segments + tr.Name + "/" + tr.Init); err != nil {
+		return err
+	}
+	i := 0
+	for k, c := range chunks {
+		for _, ct := range c.Tracks {
+			if ct.Name != tr.Name {
+				continue
+			}
+			for _, s := range ct.Segments {
+				if i >= from && i < to {
+					if err := add(j.Plan.Chunks[k].Segments + tr.Name + "/" + s.URI); err != nil {
+						return err
+					}
+				}
+				i++
+			}
+		}
+	}
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return f.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -62,6 +63,9 @@ type Worker struct {
 	// Slots, if set, counts the tasks all workers run at once, to size a
 	// job's chunks when its ladder leaves chunk_segments at 0.
 	Slots func(ctx context.Context) (int, error)
+	// Locks serializes the stream and publish tasks of one title across
+	// workers; nil only where one worker process runs them all.
+	Locks Locks
 }
 
 // run is one task being handled: the task, its job as Begin returned it,
@@ -70,8 +74,10 @@ type run struct {
 	task  pipeline.Task
 	job   *pipeline.Job
 	start time.Time
-	// recorded is set once the handler has called done.
+	// recorded is set once the handler has called done, and after to the
+	// job as done returned it.
 	recorded bool
+	after    *pipeline.Job
 }
 
 // handler does one stage's work. It ends by calling done with its result
@@ -83,7 +89,7 @@ func (w *Worker) handlers() map[pipeline.TaskKind]handler {
 	return map[pipeline.TaskKind]handler{
 		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
 		pipeline.TaskAnalyze: w.analyze, pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
-		pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
+		pipeline.TaskStream: w.stream, pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
 	}
 }
 
@@ -104,7 +110,7 @@ func (w *Worker) Register(mux *asynq.ServeMux) {
 func (w *Worker) done(ctx context.Context, r *run, result func(*pipeline.Job) error) (*pipeline.Job, error) {
 	j, err := w.Svc.Done(ctx, r.task, r.start, result)
 	if err == nil {
-		r.recorded = true
+		r.recorded, r.after = true, j
 	}
 	return j, err
 }
@@ -136,7 +142,7 @@ func (w *Worker) wrap(st pipeline.Stage, h handler) asynq.HandlerFunc {
 		if err == nil {
 			err = h(ctx, r)
 		}
-		if err == nil && !st.Detached && !r.recorded {
+		if err == nil && !st.Detached && !st.Side && !r.recorded {
 			err = fmt.Errorf("%s task of job %s ended without recording its result", kind, t.JobID)
 		}
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -158,7 +164,39 @@ func (w *Worker) wrap(st pipeline.Stage, h handler) asynq.HandlerFunc {
 		}
 		w.Metrics.Task(string(kind), "done", retried > 0, end.Sub(start))
 		log.Info("task done", "elapsed", end.Sub(start).Round(time.Millisecond))
+		for _, side := range w.Svc.Side(r.after, t) {
+			w.runSide(ctx, side)
+		}
 		return nil
+	}
+}
+
+// runSide runs a side task (pipeline.Stage.Side) at once, in this worker,
+// after the task that made it due. Its failure is logged, not returned:
+// the task before it is done, and the next side task or the later stages
+// do its work.
+func (w *Worker) runSide(ctx context.Context, t pipeline.Task) {
+	h, ok := w.handlers()[t.Kind]
+	if !ok {
+		return
+	}
+	start := time.Now()
+	log := w.log().With("task", string(t.Kind), "job", t.JobID, "after", t.After)
+	r := &run{task: t, start: start}
+	var err error
+	if r.job, err = w.Svc.Begin(ctx, t); err == nil {
+		err = h(ctx, r)
+	}
+	end := time.Now()
+	switch {
+	case errors.Is(err, pipeline.ErrJobEnded), errors.Is(err, pipeline.ErrNotFound):
+		w.Metrics.Task(string(t.Kind), "skipped", false, end.Sub(start))
+	case err != nil:
+		w.Metrics.Task(string(t.Kind), "failed", false, end.Sub(start))
+		log.Warn("side task failed; the next one or the later stages do its work", "err", err)
+	case r.recorded:
+		w.Metrics.Task(string(t.Kind), "done", false, end.Sub(start))
+		log.Info("task done", "elapsed", end.Sub(start).Round(time.Millisecond))
 	}
 }
 
@@ -183,6 +221,7 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
 			return
 		}
+
 		code := pipeline.FailCode(t.Kind)
 		var inv *invalidMedia
 		if errors.As(err, &inv) {
@@ -210,7 +249,11 @@ func (w *Worker) tempDir(r *run) (string, func(), error) {
 	if base == "" {
 		base = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(base, "reel-"+t.JobID+"-"+string(t.Kind)+"-")
+	name := "reel-" + t.JobID + "-" + string(t.Kind) + "-"
+	if st, _ := pipeline.StageOf(t.Kind); st.PerChunk {
+		name += strconv.Itoa(t.Chunk) + "-"
+	}
+	dir, err := os.MkdirTemp(base, name)
 	if err != nil {
 		return "", nil, fmt.Errorf("work dir: %w", err)
 	}

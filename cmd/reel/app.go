@@ -281,7 +281,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
-		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Slots: st.q.Slots}
+		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Slots: st.q.Slots, Locks: &store.Locks{C: st.rdb}}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
