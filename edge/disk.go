@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ type object struct {
 	LastModified time.Time `json:"last_modified"`
 	ContentType  string    `json:"content_type,omitempty"`
 	CacheControl string    `json:"cache_control,omitempty"`
+	// Fetched is when the origin last sent or confirmed it: an object
+	// whose Cache-Control allows a max-age, not immutable, is fresh that
+	// long after it (a growing title's manifests).
+	Fetched time.Time `json:"fetched"`
 
 	file string
 	elem *list.Element
@@ -208,8 +213,11 @@ func (d *disk) tempFile() (*os.File, error) {
 }
 
 // put moves a finished download into the cache and evicts what no longer
-// fits. The temporary file is consumed either way.
-func (d *disk) put(o *object, tmp string) (*object, error) {
+// fits. The temporary file is consumed either way. An object already held
+// under the key is kept, unless replace (a newer version from the
+// origin): then it is dropped first (a reader holding its file open
+// keeps reading it).
+func (d *disk) put(o *object, tmp string, replace bool) (*object, error) {
 	if o.Size > d.budget {
 		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("%s (%d bytes, budget %d): %w", o.Key, o.Size, d.budget, errTooLarge)
@@ -217,23 +225,21 @@ func (d *disk) put(o *object, tmp string) (*object, error) {
 	o.file = d.name(o.Key)
 	d.mu.Lock()
 	if old, ok := d.objects[o.Key]; ok {
-		d.mu.Unlock()
-		_ = os.Remove(tmp)
-		return old, nil
+		if !replace {
+			d.mu.Unlock()
+			_ = os.Remove(tmp)
+			return old, nil
+		}
+		d.removeLocked(old)
 	}
 	d.mu.Unlock()
-	meta, _ := json.Marshal(o)
 	if err := os.Rename(tmp, o.file); err != nil {
 		_ = os.Remove(tmp)
 		return nil, err
 	}
 	// The sidecar is written last: an object without one is dropped on
 	// the next start.
-	if err := os.WriteFile(o.file+".json.tmp", meta, 0o644); err != nil {
-		_ = os.Remove(o.file)
-		return nil, err
-	}
-	if err := os.Rename(o.file+".json.tmp", o.file+".json"); err != nil {
+	if err := writeSidecar(o); err != nil {
 		_ = os.Remove(o.file)
 		return nil, err
 	}
@@ -242,6 +248,61 @@ func (d *disk) put(o *object, tmp string) (*object, error) {
 	d.evict(o)
 	d.mu.Unlock()
 	return o, nil
+}
+
+// writeSidecar writes o's sidecar whole, or leaves the old one.
+func writeSidecar(o *object) error {
+	meta, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.file+".json.tmp", meta, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(o.file+".json.tmp", o.file+".json")
+}
+
+// fresh says whether o may be served at now without asking the origin:
+// its Cache-Control says immutable, or gives no max-age (a published
+// title's objects never change), or its max-age has not passed since it
+// was fetched or last confirmed. no-cache always asks.
+func (d *disk) fresh(o *object, now time.Time) bool {
+	d.mu.Lock()
+	fetched, cc := o.Fetched, strings.ToLower(o.CacheControl)
+	d.mu.Unlock()
+	maxAge := -1
+	for _, dir := range strings.Split(cc, ",") {
+		dir = strings.TrimSpace(dir)
+		switch {
+		case dir == "immutable":
+			return true
+		case dir == "no-cache":
+			return false
+		case strings.HasPrefix(dir, "max-age="):
+			if n, err := strconv.Atoi(strings.TrimPrefix(dir, "max-age=")); err == nil && n >= 0 {
+				maxAge = n
+			}
+		}
+	}
+	return maxAge < 0 || now.Sub(fetched) < time.Duration(maxAge)*time.Second
+}
+
+// confirmed records that the origin confirmed o as it is held, at t.
+func (d *disk) confirmed(o *object, t time.Time) {
+	d.mu.Lock()
+	o.Fetched = t
+	cp := *o
+	d.mu.Unlock()
+	_ = writeSidecar(&cp)
+}
+
+// drop removes o from the cache, if it is still the object held.
+func (d *disk) drop(o *object) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.objects[o.Key] == o {
+		d.removeLocked(o)
+	}
 }
 
 // usage returns the bytes held, the objects held, the titles held and the

@@ -189,6 +189,20 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if o, ok := e.disk.get(key); ok {
+		if !e.disk.fresh(o, e.cfg.Now()) {
+			// A manifest of a title still growing: ask the origin
+			// whether it changed; with the origin down, what is held is
+			// served.
+			switch n, err := e.revalidate(key, o); {
+			case err == nil:
+				o = n
+			case errors.Is(err, errNotFound):
+				http.Error(w, "not found at the origin: "+key, http.StatusNotFound)
+				return
+			default:
+				e.log.Warn("origin revalidation failed; serving what is held", "key", key, "err", err)
+			}
+		}
 		e.hits.Add(1)
 		e.serveObject(w, r, o, "HIT")
 		return
@@ -280,7 +294,7 @@ func (e *Edge) fetch(key string, lim *rate.Limiter) (*object, error) {
 		// Detached from any one client: the others still want it.
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.FetchTimeout)
 		defer cancel()
-		return e.download(ctx, key, lim)
+		return e.download(ctx, key, lim, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -288,18 +302,60 @@ func (e *Edge) fetch(key string, lim *rate.Limiter) (*object, error) {
 	return v.(*object), nil
 }
 
-func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter) (*object, error) {
+// revalidate asks the origin whether held, no longer fresh, is still its
+// object for key (a conditional GET on its ETag), once however many
+// clients ask at the same time: it returns held, confirmed, or the
+// origin's new version, stored in its place. An object the origin no
+// longer has is dropped (errNotFound).
+func (e *Edge) revalidate(key string, held *object) (*object, error) {
+	v, err, _ := e.flight.Do("revalidate:"+key, func() (any, error) {
+		if !e.disk.fresh(held, e.cfg.Now()) {
+			// Briefly: a client waits, and what is held can be served.
+			ctx, cancel := context.WithTimeout(context.Background(), revalidateTimeout)
+			defer cancel()
+			return e.download(ctx, key, nil, held)
+		}
+		return held, nil
+	})
+	if errors.Is(err, errNotFound) {
+		e.disk.drop(held)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.(*object), nil
+}
+
+// revalidateTimeout bounds the origin's answer to a revalidation.
+const revalidateTimeout = 2 * time.Second
+
+// download fetches key from the origin into the cache. With held, the
+// request is conditional on held's ETag (or Last-Modified): when the
+// origin answers 304 held is confirmed and returned, else the new version
+// replaces it.
+func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter, held *object) (*object, error) {
 	e.fetches.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.cfg.Origin+"/"+key, nil)
 	if err != nil {
 		return nil, err
 	}
+	if held != nil {
+		if held.ETag != "" {
+			req.Header.Set("If-None-Match", held.ETag)
+		} else {
+			req.Header.Set("If-Modified-Since", held.LastModified.UTC().Format(http.TimeFormat))
+		}
+	}
+	started := e.cfg.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", key, err)
 	}
 	defer resp.Body.Close()
 	switch {
+	case resp.StatusCode == http.StatusNotModified && held != nil:
+		e.disk.confirmed(held, started)
+		return held, nil
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden:
 		// MinIO answers 403 for a missing key in a bucket that allows
 		// reads but not listing.
@@ -337,8 +393,8 @@ func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter) (*ob
 		lm = time.Now().UTC().Truncate(time.Second)
 	}
 	o := &object{Key: key, Size: n, ETag: resp.Header.Get("ETag"), LastModified: lm,
-		ContentType: resp.Header.Get("Content-Type"), CacheControl: resp.Header.Get("Cache-Control")}
-	return e.disk.put(o, tmp.Name())
+		ContentType: resp.Header.Get("Content-Type"), CacheControl: resp.Header.Get("Cache-Control"), Fetched: started}
+	return e.disk.put(o, tmp.Name(), held != nil)
 }
 
 // pacedReader reads no faster than its limiter allows, until urgent is

@@ -22,12 +22,16 @@ type testOrigin struct {
 	mu      sync.Mutex
 	objects map[string][]byte
 	gets    map[string]int
-	delay   time.Duration
-	down    atomic.Bool
+	// cache overrides the Cache-Control of a key (immutable otherwise);
+	// notModified counts the 304s answered to conditional requests.
+	cache       map[string]string
+	notModified int
+	delay       time.Duration
+	down        atomic.Bool
 }
 
 func newOrigin(t *testing.T) *testOrigin {
-	o := &testOrigin{objects: map[string][]byte{}, gets: map[string]int{}}
+	o := &testOrigin{objects: map[string][]byte{}, gets: map[string]int{}, cache: map[string]string{}}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
@@ -38,6 +42,7 @@ func newOrigin(t *testing.T) *testOrigin {
 		o.gets[key]++
 		data, ok := o.objects[key]
 		delay := o.delay
+		cache := o.cache[key]
 		o.mu.Unlock()
 		time.Sleep(delay)
 		if !ok {
@@ -45,10 +50,21 @@ func newOrigin(t *testing.T) *testOrigin {
 			return
 		}
 		sum := sha256.Sum256(data)
-		w.Header().Set("ETag", fmt.Sprintf(`"%x"`, sum[:8]))
+		etag := fmt.Sprintf(`"%x"`, sum[:8])
+		if cache == "" {
+			cache = "public, max-age=31536000, immutable"
+		}
+		w.Header().Set("ETag", etag)
 		w.Header().Set("Last-Modified", "Tue, 24 Nov 2026 10:00:00 GMT")
 		w.Header().Set("Content-Type", "video/iso.segment")
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Header().Set("Cache-Control", cache)
+		if r.Header.Get("If-None-Match") == etag {
+			o.mu.Lock()
+			o.notModified++
+			o.mu.Unlock()
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 		_, _ = w.Write(data)
 	}))
@@ -383,5 +399,76 @@ func TestClientJoinsPacedFill(t *testing.T) {
 	resp, body := fetch(t, req)
 	if resp.StatusCode != 200 || !bytes.Equal(body, want) || o.count(keys[1]) != 1 {
 		t.Fatalf("client during a paced fill: %d, %d bytes, origin asked %d times", resp.StatusCode, len(body), o.count(keys[1]))
+	}
+}
+
+// TestManifestsRevalidated: an object whose Cache-Control gives a max-age
+// and is not immutable (a growing title's manifests) is served from disk
+// for that long, then revalidated with the origin (a 304 keeps it, a new
+// version replaces it, a removed one is a 404), and served as held when
+// the origin cannot answer; an immutable segment is never asked for
+// again.
+func TestManifestsRevalidated(t *testing.T) {
+	o := newOrigin(t)
+	pl, seg := "vod/job-0010/720p/index.m3u8", "vod/job-0010/720p/seg_00000.m4s"
+	o.put(seg, 1000)
+	o.mu.Lock()
+	o.objects[pl] = []byte("#EXTM3U version 1")
+	o.cache[pl] = "public, max-age=1"
+	o.mu.Unlock()
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	_, srv := newEdge(t, o, t.TempDir(), 1<<20, FillConfig{}, clock)
+	body := func(key, wantCache string) string {
+		t.Helper()
+		resp, b := get(t, srv.URL+"/"+key)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache") != wantCache {
+			t.Fatalf("%s: %d %s, want 200 %s", key, resp.StatusCode, resp.Header.Get("X-Cache"), wantCache)
+		}
+		return string(b)
+	}
+	if b := body(pl, "MISS"); b != "#EXTM3U version 1" {
+		t.Fatalf("first: %q", b)
+	}
+	body(seg, "MISS")
+	body(pl, "HIT")
+	if n := o.count(pl); n != 1 {
+		t.Fatalf("origin asked %d times within max-age", n)
+	}
+	advance(2 * time.Second)
+	if b := body(pl, "HIT"); b != "#EXTM3U version 1" || o.count(pl) != 2 || o.notModified != 1 {
+		t.Fatalf("after max-age, unchanged: %q, %d requests, %d not modified", b, o.count(pl), o.notModified)
+	}
+	body(pl, "HIT")
+	if o.count(pl) != 2 {
+		t.Fatal("a confirmed object was asked for again within max-age")
+	}
+	o.mu.Lock()
+	o.objects[pl] = []byte("#EXTM3U version 2, longer")
+	o.mu.Unlock()
+	advance(2 * time.Second)
+	if b := body(pl, "HIT"); b != "#EXTM3U version 2, longer" {
+		t.Fatalf("after a change: %q", b)
+	}
+	// The origin down: what is held is served.
+	advance(2 * time.Second)
+	o.down.Store(true)
+	if b := body(pl, "HIT"); b != "#EXTM3U version 2, longer" {
+		t.Fatalf("origin down: %q", b)
+	}
+	body(seg, "HIT")
+	o.down.Store(false)
+	if n := o.count(seg); n != 1 {
+		t.Errorf("an immutable segment was fetched %d times", n)
+	}
+	// Removed at the origin (a canceled job): gone from the edge too.
+	o.mu.Lock()
+	delete(o.objects, pl)
+	o.mu.Unlock()
+	advance(2 * time.Second)
+	if resp, _ := get(t, srv.URL+"/"+pl); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("removed manifest: %d", resp.StatusCode)
 	}
 }

@@ -1,6 +1,7 @@
 // Package store keeps Reel's jobs, progress counters, fan-in sets, API keys
-// (as their hashes), rate-limit counts, resumable-upload locks, the edge
-// registry and the published-title announcements in Redis, and carries
+// (as their hashes), rate-limit counts, resumable-upload locks, named
+// locks (a title's manifests), the edge registry and the published-title
+// announcements in Redis, and carries
 // change notifications over Redis pub/sub.
 package store
 

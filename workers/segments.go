@@ -63,11 +63,17 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
+	last := k == len(p.Chunks)-1
 	var start float64
-	for _, d := range delays {
+	for i, d := range delays {
 		start = max(start, d)
+		// Segment numbers follow from the plan: every chunk but the last
+		// holds whole segments.
+		if want := int((c.End - c.Start) / max(p.SegmentFrames, 1)); !last && len(tracks[i].Segments) != want {
+			return "", fmt.Errorf("package %s %s chunk %d: cut into %d segments, the plan has %d", j.ID, tracks[i].Name, k, len(tracks[i].Segments), want)
+		}
 	}
-	join := k == len(p.Chunks)-1 && p.ShortTail()
+	join := last && p.ShortTail()
 	first := int(c.Start / max(p.SegmentFrames, 1))
 	var run [6]byte
 	if _, err := rand.Read(run[:]); err != nil {

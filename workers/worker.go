@@ -1,6 +1,7 @@
 // Package workers runs the pipeline's stage tasks: the asynq handlers that
-// probe, split, encode, package and publish, running ffmpeg and reporting
-// progress.
+// probe, split, encode (and cut each chunk into CMAF segments), publish a
+// title's first chunks while the rest encode (stream), package and
+// publish, running ffmpeg and reporting progress.
 package workers
 
 import (

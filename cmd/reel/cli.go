@@ -202,6 +202,9 @@ func printStatus(w io.Writer, v *pipeline.View) {
 		}
 		fmt.Fprintln(w)
 	}
+	if l := v.Live; l != nil && v.Outputs != nil {
+		fmt.Fprintf(w, "playable  the first %.1f s while the rest encodes; the title grows until complete\n", l.Seconds)
+	}
 	if o := v.Outputs; o != nil {
 		fmt.Fprintf(w, "hls       %s\ndash      %s\n", o.HLS, o.DASH)
 		for _, codec := range ladder.Codecs {
@@ -209,7 +212,9 @@ func printStatus(w io.Writer, v *pipeline.View) {
 				fmt.Fprintf(w, "hls %-5s %s\n", codec, u)
 			}
 		}
-		fmt.Fprintf(w, "poster    %s\nthumbs    %s\n", o.Poster, o.Thumbnails)
+		if o.Poster != "" {
+			fmt.Fprintf(w, "poster    %s\nthumbs    %s\n", o.Poster, o.Thumbnails)
+		}
 	}
 	if v.Error != nil {
 		fmt.Fprintf(w, "error     %s: %s\n", v.Error.Code, v.Error.Message)
@@ -229,6 +234,7 @@ func watch(ctx context.Context, c *client.Client, id string, stdout io.Writer) e
 	}
 	var last string
 	var v *pipeline.View
+	playable := false
 	for {
 		var err error
 		v, err = c.Job(ctx, id)
@@ -243,6 +249,16 @@ func watch(ctx context.Context, c *client.Client, id string, stdout io.Writer) e
 				return err
 			case <-time.After(time.Second):
 				continue
+			}
+		}
+		if !playable && v.Live != nil && v.Outputs != nil {
+			// Said once: where the title plays while the rest encodes.
+			playable = true
+			line := fmt.Sprintf("playable while encoding (the first %.1f s so far)\nHLS:  %s\nDASH: %s\n", v.Live.Seconds, v.Outputs.HLS, v.Outputs.DASH)
+			if bars != nil {
+				_, _ = bars.p.Write([]byte(line))
+			} else {
+				fmt.Fprint(stdout, line)
 			}
 		}
 		if bars != nil {

@@ -69,6 +69,10 @@ func TestStatusOutput(t *testing.T) {
 	var b bytes.Buffer
 	printStatus(&b, v)
 	b.WriteString(plainLine(v) + "\n")
+	v.Status, v.Live = pipeline.StatusPlayable, &pipeline.Live{Chunks: 1, Seconds: 4}
+	v.Outputs = &pipeline.Outputs{HLS: "http://o/vod/9123f560/master.m3u8", DASH: "http://o/vod/9123f560/manifest.mpd"}
+	printStatus(&b, v)
+	v.Live, v.Outputs = nil, nil
 	v.Status, v.Error = pipeline.StatusFailed, &pipeline.JobError{Code: "corrupt_media", Message: "the master's video is damaged"}
 	printStatus(&b, v)
 	golden.Equal(t, "status.txt", b.Bytes())

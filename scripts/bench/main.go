@@ -345,14 +345,19 @@ func overhead(rep *report, d *dev, dir string, seconds, runs int) error {
 		fmt.Printf("| %s | %.1f | %.1f | %d |\n", r.name, r.t.Seconds, r.t.TaskSeconds, r.t.Tasks)
 	}
 	if p := job.Timings["publish"]; p != nil && job.FinishedAt != nil {
-		// Publish copies media first and the master playlist last: a title
-		// is playable, every rung's first segment included, once publish ends.
-		ttfp := p.End.Sub(job.CreatedAt).Seconds()
+		// The title is playable once its first chunks are published as a
+		// growing title (the job's playable_at), or, for a title of one
+		// chunk, once publish has copied it whole.
+		first, how := p.End, "publish's end (the title was published whole)"
+		if job.PlayableAt != nil {
+			first, how = *job.PlayableAt, "the job's playable_at (its first chunks published, the rest encoding)"
+		}
+		ttfp := first.Sub(job.CreatedAt).Seconds()
 		total := job.FinishedAt.Sub(job.CreatedAt).Seconds()
 		fmt.Printf("\n## Time to first playable\n\n| measure | seconds |\n| --- | --- |\n")
-		fmt.Printf("| upload complete to master playlist and every rung's first segment on the origin | %.1f |\n", ttfp)
+		fmt.Printf("| upload complete to playable: %s | %.1f |\n", how, ttfp)
 		fmt.Printf("| upload complete to job complete | %.1f |\n| ratio | %.2f |\n", total, ttfp/total)
-		rep.target("time to first playable: %.1f s of a %.1f s job (%.2f of the job time)", ttfp, total, ttfp/total)
+		rep.target("time to first playable: %.1f s of a %.1f s job = %.2f of the job time (target <= 0.5): %s", ttfp, total, ttfp/total, pass(ttfp/total <= 0.5))
 	}
 	return nil
 }
