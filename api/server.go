@@ -161,7 +161,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) view(ctx context.Context, j *pipeline.Job) (pipeline.View, error) {
-	c, err := s.Svc.Store.Counters(ctx, j.ID)
+	return s.viewFrom(ctx, s.Svc.Store, j)
+}
+
+func (s *Server) viewFrom(ctx context.Context, st pipeline.Store, j *pipeline.Job) (pipeline.View, error) {
+	c, err := st.Counters(ctx, j.ID)
 	if err != nil {
 		return pipeline.View{}, err
 	}
@@ -272,13 +276,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
+	// A change is notified before the cache lets go of the old job, so
+	// what a change wakes this loop to read comes from the store itself.
+	st := s.Svc.Store
+	if c, ok := st.(*pipeline.CachedStore); ok {
+		st = c.Store
+	}
 	var last []byte
 	for {
-		j, err := s.Svc.Store.Get(ctx, id)
+		j, err := st.Get(ctx, id)
 		if err != nil {
 			return
 		}
-		v, err := s.view(ctx, j)
+		v, err := s.viewFrom(ctx, st, j)
 		if err != nil {
 			return
 		}

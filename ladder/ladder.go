@@ -53,6 +53,12 @@ type Ladder struct {
 	// ChunkSegments is how many segments one encode chunk covers; 0 (the
 	// default) sizes chunks to the workers (see pipeline.AutoChunkSegments).
 	ChunkSegments int `json:"chunk_segments,omitempty"`
+	// PrerollSeconds, if set, is how long before its start each chunk
+	// (but the first) encodes and throws away, so the encoder's rate
+	// control reaches the chunk as one encode of the whole title would;
+	// unset, each codec's default (DefaultPreroll), the longest of the
+	// ladder's codecs. 0 encodes none.
+	PrerollSeconds *float64 `json:"preroll_seconds,omitempty"`
 	// AudioBitrate is the AAC-LC stereo bitrate in bit/s; default 128000.
 	AudioBitrate int `json:"audio_bitrate,omitempty"`
 	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
@@ -82,6 +88,32 @@ const (
 	DefaultQualityFloor   = 30.0
 	DefaultQualityCeiling = 45.0
 )
+
+// MaxPrerollSeconds bounds a ladder's preroll_seconds.
+const MaxPrerollSeconds = 10.0
+
+// DefaultPreroll is each codec's preroll in seconds when the ladder sets
+// none: how long before its start a chunk encodes for the encoder's rate
+// control to reach it in the state one encode of the whole title would be
+// in (`make bench`'s preroll section measures it).
+var DefaultPreroll = map[string]float64{CodecH264: 4, CodecHEVC: 4, CodecVP9: 4, CodecAV1: 4}
+
+// Preroll is the ladder's preroll in seconds: PrerollSeconds, or the
+// longest DefaultPreroll of its rungs' codecs.
+func (l Ladder) Preroll() float64 {
+	if l.PrerollSeconds != nil {
+		return *l.PrerollSeconds
+	}
+	var p float64
+	for _, r := range l.Rungs {
+		c := r.Codec
+		if c == "" {
+			c = CodecH264
+		}
+		p = max(p, DefaultPreroll[c])
+	}
+	return p
+}
 
 // PerTitle reports whether the ladder is chosen per title.
 func (l Ladder) PerTitle() bool { return l.Mode == ModePerTitle }
@@ -250,6 +282,9 @@ func (l Ladder) Validate() error {
 	}
 	if l.ChunkSegments < 0 || l.ChunkSegments > 150 {
 		return fmt.Errorf("ladder: chunk_segments must be 0 (sized to the workers) or between 1 and 150, got %d", l.ChunkSegments)
+	}
+	if p := l.PrerollSeconds; p != nil && (*p < 0 || *p > MaxPrerollSeconds) {
+		return fmt.Errorf("ladder: preroll_seconds must be between 0 and %g, got %g", MaxPrerollSeconds, *p)
 	}
 	if l.AudioBitrate < 32000 || l.AudioBitrate > 512000 {
 		return fmt.Errorf("ladder: audio_bitrate must be between 32000 and 512000 bit/s, got %d", l.AudioBitrate)

@@ -62,13 +62,18 @@ type Plan struct {
 	Start float64 `json:"start,omitempty"`
 }
 
-// PrerollSeconds is the shortest preroll; it is never shorter than one
-// segment either. The encoder state that lasts longest
+// PrerollSeconds is MakePlan's preroll, which is never shorter than one
+// segment either; a job's plan takes its ladder's instead (SetPreroll,
+// ladder.Ladder.Preroll). The encoder state that lasts longest
 // is the VBV buffer of a rung whose ceiling binds: each encode starts it
-// 90% full, where one encode of the whole title may have drained it. On
-// the 80 s AVI clip with 4 s chunks the chunked top rung was 1.0 dB from a
-// single-pass encode without preroll, 0.1 dB with 2 s, 0.02 dB with 4 s.
+// 90% full, where one encode of the whole title may have drained it.
 const PrerollSeconds = 4.0
+
+// SetPreroll makes each chunk's preroll (but the first's) last seconds,
+// in whole frames.
+func (p *Plan) SetPreroll(seconds float64) {
+	p.PrerollFrames = max(int64(math.Round(seconds*p.FPS())), 0)
+}
 
 // Preroll is the number of preroll frames of chunk k.
 func (p Plan) Preroll(k int) int64 {

@@ -99,7 +99,7 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 // whole title from its first playlist on: its longest segment as planned
 // (a short tail joins the segment before it), or as cut if longer.
 func setTargets(p *pipeline.Plan, tracks []packager.Track) {
-	seg := p.SegmentFrames
+	seg := min(p.SegmentFrames, p.Frames)
 	if p.ShortTail() {
 		seg += p.Frames % p.SegmentFrames
 	}

@@ -108,6 +108,7 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
+	plan.SetPreroll(l.Preroll())
 	if l.ChunkSegments == 0 {
 		// A short first chunk makes the title playable early.
 		plan.ShortenFirst()

@@ -18,6 +18,8 @@
 //     a job encodes;
 //   - per-title ladders: bits and quality against the fixed ladder on easy,
 //     hard and real content, and the analysis's cost;
+//   - preroll: chunked encodes of each codec with each preroll against one
+//     encode of the whole title, on a noisy master and the real clips;
 //   - the gateway's overhead under a bounded load.
 package main
 
@@ -59,15 +61,18 @@ func main() {
 	statusN := flag.Int("status", 10000, "GET /v1/jobs/{id} requests of the status load test (0 to skip)")
 	perTitle := flag.Int("per-title-seconds", 60, "duration of the synthetic per-title titles (0 to skip the per-title runs)")
 	realClips := flag.Int("per-title-clips", 4, "clips of ../shared/media in the per-title runs")
+	prerollSeconds := flag.Int("preroll-seconds", 24, "duration of the preroll study's noisy master; the clips of ../shared/media go with it (0 to skip the study)")
+	prerollClips := flag.Int("preroll-clips", 4, "clips of ../shared/media in the preroll study")
+	prerollList := flag.String("prerolls", "0,1,2,4", "prerolls of the preroll study, seconds, comma-separated")
 	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
-	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, per-title, gateway")
+	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, per-title, preroll, gateway")
 	quick := flag.Bool("quick", false, "every section small (a 20 s overhead master, one pair, one real clip, a 0.25 GB upload, short loads), for a first look in minutes; the full sizes are the ones to quote")
 	flag.Parse()
 	if *quick {
 		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "20", "fleet-seconds": "10", "fleet-short": "3", "upload-gb": "0.25", "status": "1000",
-			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000"}
+			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000", "preroll-seconds": "12", "preroll-clips": "1", "prerolls": "0,4"}
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range small {
@@ -79,7 +84,12 @@ func main() {
 	if *onlyLoad {
 		*only = "gateway"
 	}
-	o := opts{seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
+	prerolls, err := parsePrerolls(*prerollList)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	o := opts{prerollSeconds: *prerollSeconds, prerollClips: *prerollClips, prerolls: prerolls, seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
 		loadN: *loadN, clients: *clients, realClips: *realClips, sections: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -93,6 +103,8 @@ func main() {
 }
 
 type opts struct {
+	prerollSeconds, prerollClips int
+	prerolls                     []float64
 	seconds, overheadRuns, scaleSeconds, fleetSeconds, fleetShort, statusN, perTitle, loadN, clients, realClips int
 	uploadGB                                                                                                    float64
 	sections                                                                                                    map[string]bool
@@ -139,7 +151,7 @@ func run(dir string, o opts) error {
 			}
 		}
 	}()
-	if o.on("overhead") || o.on("upload") || o.on("status") || o.on("per-title") {
+	if o.on("overhead") || o.on("upload") || o.on("status") || o.on("per-title") || o.on("preroll") {
 		d, err := startDev(filepath.Join(dir, "main"), 2)
 		if err != nil {
 			return err
@@ -162,6 +174,11 @@ func run(dir string, o opts) error {
 		}
 		if o.on("per-title") && o.perTitle > 0 {
 			if err := perTitleRuns(rep, d, dir, o.perTitle, o.realClips); err != nil {
+				return err
+			}
+		}
+		if o.on("preroll") && o.prerollSeconds > 0 {
+			if err := prerollStudy(rep, d, dir, o.prerolls, o.prerollSeconds, o.prerollClips); err != nil {
 				return err
 			}
 		}

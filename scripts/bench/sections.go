@@ -179,16 +179,8 @@ func perTitleRuns(rep *report, d *dev, dir string, seconds, clips int) error {
 		{name: "high motion (fast pan over testsrc2, 720p25)", kind: "hard", args: []string{"-f", "lavfi", "-i",
 			"testsrc2=size=2560x1440:rate=25,crop=1280:720:x=mod(t*900\\,1280):y=mod(t*350\\,720)"}},
 	}
-	shared := filepath.Join("..", "shared", "media")
-	if clips == 0 {
-		shared = filepath.Join(dir, "no-real-clips")
-	}
-	for _, f := range []string{"02_h264-high444_720p20_cockatoo_mp3.mp4", "03_vp8_640x360-24_rocket-launch_vorbis.webm",
-		"06_mpeg2_720x405-25_city_noaudio.mpg", "08_msmpeg4v3_768x576-10_80s-pedestrians_noaudio.avi"} {
-		if _, err := os.Stat(filepath.Join(shared, f)); err == nil && clips > 0 {
-			clips--
-			cs = append(cs, content{name: f, kind: "real", file: filepath.Join(shared, f)})
-		}
+	for _, f := range sharedClips(clips) {
+		cs = append(cs, content{name: filepath.Base(f), kind: "real", file: f})
 	}
 	fixedLadder := filepath.Join(dir, "fixed.json")
 	ptLadder := filepath.Join(dir, "per-title.json")
