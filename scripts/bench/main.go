@@ -103,8 +103,8 @@ func main() {
 }
 
 type opts struct {
-	prerollSeconds, prerollClips int
-	prerolls                     []float64
+	prerollSeconds, prerollClips                                                                                int
+	prerolls                                                                                                    []float64
 	seconds, overheadRuns, scaleSeconds, fleetSeconds, fleetShort, statusN, perTitle, loadN, clients, realClips int
 	uploadGB                                                                                                    float64
 	sections                                                                                                    map[string]bool
