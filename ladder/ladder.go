@@ -95,8 +95,10 @@ const MaxPrerollSeconds = 10.0
 // DefaultPreroll is each codec's preroll in seconds when the ladder sets
 // none: how long before its start a chunk encodes for the encoder's rate
 // control to reach it in the state one encode of the whole title would be
-// in (`make bench`'s preroll section measures it).
-var DefaultPreroll = map[string]float64{CodecH264: 4, CodecHEVC: 4, CodecVP9: 4, CodecAV1: 4}
+// in (`make bench`'s preroll section measures it). A job whose ladder has
+// a codec other than H.264 rounds its preroll up to whole segments (see
+// media.KeyframesWhereForced).
+var DefaultPreroll = map[string]float64{CodecH264: 1, CodecHEVC: 4, CodecVP9: 4, CodecAV1: 4}
 
 // Preroll is the ladder's preroll in seconds: PrerollSeconds, or the
 // longest DefaultPreroll of its rungs' codecs.

@@ -83,6 +83,8 @@ func TestParseErrors(t *testing.T) {
 		`{"rungs":[{"height":480,"bitrate":1000000}],"segment_seconds":0.1}`:           "segment_seconds",
 		`{"rungs":[{"height":480,"bitrate":1000000,"maxrate":10}]}`:                    "maxrate",
 		`{"rungs":[{"height":480,"bitrate":1000000}]} {}`:                              "trailing",
+		`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":-1}`:            "preroll_seconds",
+		`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":11}`:            "preroll_seconds",
 		`not json`: "invalid JSON",
 	}
 	for in, want := range cases {
@@ -169,6 +171,29 @@ func TestHDRRungs(t *testing.T) {
 	} {
 		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "rungs[0]") {
 			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+}
+
+func TestPreroll(t *testing.T) {
+	l, err := Parse([]byte(`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":0}`))
+	if err != nil || l.Preroll() != 0 {
+		t.Errorf("preroll_seconds 0: %v %v", l.Preroll(), err)
+	}
+	l, _ = Parse([]byte(`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":1.5}`))
+	if l.Preroll() != 1.5 {
+		t.Errorf("preroll_seconds 1.5: %v", l.Preroll())
+	}
+	// Unset: the longest default of the ladder's codecs.
+	for _, codecs := range [][]string{{CodecH264}, {CodecH264, CodecVP9}, {CodecAV1, CodecHEVC}, Codecs} {
+		var l Ladder
+		want := 0.0
+		for i, c := range codecs {
+			l.Rungs = append(l.Rungs, Rung{Codec: c, Height: 360 + 2*i, Bitrate: 500000})
+			want = max(want, DefaultPreroll[c])
+		}
+		if got := l.Normalize().Preroll(); got != want {
+			t.Errorf("%v: preroll %v, want %v", codecs, got, want)
 		}
 	}
 }

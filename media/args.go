@@ -178,6 +178,16 @@ func CodecArgs(r ladder.Rung, segFrames, preroll int64, c timeline.Conform) ffmp
 	return kw
 }
 
+// KeyframesWhereForced reports whether codec's encoder puts a keyframe
+// exactly at each forced frame and counts its keyframe interval from
+// there, so a chunk's preroll may be any number of frames. libx264 does.
+// libx265 and libvpx-vp9 keep counting their interval from the first
+// frame (and libx265 puts a forced IDR a frame late), and libsvtav1 in
+// Debian's ffmpeg 5.1 ignores forced keyframes: their segment boundaries
+// fall on keyframes only when the preroll is whole segments, counted from
+// the encode's first frame.
+func KeyframesWhereForced(codec string) bool { return codec == ladder.CodecH264 }
+
 // codecBuilders hold what differs between encoders: one argument builder
 // per codec, every other part of an encode shared. hdr is the transfer of
 // an HDR rung ("" for SDR).

@@ -411,3 +411,20 @@ func TestPlayable(t *testing.T) {
 		t.Errorf("a failed job is playable: %v", err)
 	}
 }
+
+func TestSetPreroll(t *testing.T) {
+	p, _ := MakePlan(1800, 30, 1, 4, 3)
+	for _, c := range []struct {
+		seconds float64
+		whole   bool
+		want    int64
+	}{{0, false, 0}, {0, true, 0}, {1, false, 30}, {1, true, 120}, {2.5, false, 75}, {4, true, 120}, {5, true, 240}} {
+		p.SetPreroll(c.seconds, c.whole)
+		if p.PrerollFrames != c.want {
+			t.Errorf("SetPreroll(%v, %v): %d frames, want %d", c.seconds, c.whole, p.PrerollFrames, c.want)
+		}
+	}
+	if p.SetPreroll(1, false); p.Preroll(0) != 0 || p.Preroll(1) != 30 {
+		t.Errorf("prerolls %d %d", p.Preroll(0), p.Preroll(1))
+	}
+}

@@ -70,9 +70,14 @@ type Plan struct {
 const PrerollSeconds = 4.0
 
 // SetPreroll makes each chunk's preroll (but the first's) last seconds,
-// in whole frames.
-func (p *Plan) SetPreroll(seconds float64) {
-	p.PrerollFrames = max(int64(math.Round(seconds*p.FPS())), 0)
+// in whole frames, or with wholeSegments in whole segments, rounded up
+// (for encoders that place keyframes by counting from their first frame).
+func (p *Plan) SetPreroll(seconds float64, wholeSegments bool) {
+	n := max(int64(math.Round(seconds*p.FPS())), 0)
+	if seg := p.SegmentFrames; wholeSegments && seg > 0 {
+		n = (n + seg - 1) / seg * seg
+	}
+	p.PrerollFrames = n
 }
 
 // Preroll is the number of preroll frames of chunk k.

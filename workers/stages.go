@@ -108,7 +108,8 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
-	plan.SetPreroll(l.Preroll())
+	whole := slices.ContainsFunc(l.Rungs, func(r ladder.Rung) bool { return !media.KeyframesWhereForced(r.Codec) })
+	plan.SetPreroll(l.Preroll(), whole)
 	if l.ChunkSegments == 0 {
 		// A short first chunk makes the title playable early.
 		plan.ShortenFirst()

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/pipeline"
 )
 
@@ -27,8 +28,10 @@ const prerollChunkSegments = 2
 // differences over the masters and what the preroll costs at the
 // overhead run's chunking.
 func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, clips int) error {
+	// Noise at the rung's own size: hard content, where the VBV ceiling
+	// binds and the encoder's state at a seam matters most.
 	noise := filepath.Join(dir, "preroll-noise.mp4")
-	if err := master(noise, seconds); err != nil {
+	if err := masterSized(noise, seconds, 640, 360); err != nil {
 		return err
 	}
 	masters := []string{noise}
@@ -51,6 +54,9 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 			var wg sync.WaitGroup
 			var errs []error
 			for _, p := range append([]float64{-1}, prerolls...) {
+				if !studied(codec, p) {
+					continue
+				}
 				l := fmt.Sprintf(`{"rungs":[{"codec":%q,"height":360,"bitrate":730000}],"segment_seconds":4,"chunk_segments":%d,"preroll_seconds":%g}`,
 					codec, prerollChunkSegments, max(p, 0))
 				if p < 0 {
@@ -99,7 +105,11 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 			w := results[key{m, codec, -1}]
 			row := fmt.Sprintf("| %s | %s | %.2f, %.0f |", filepath.Base(m), codec, w.psnr, w.kbps)
 			for i, p := range prerolls {
-				c := results[key{m, codec, p}]
+				c, ok := results[key{m, codec, p}]
+				if !ok {
+					row += " (whole segments only) |"
+					continue
+				}
 				dp, db := c.psnr-w.psnr, 100*(c.kbps-w.kbps)/w.kbps
 				row += fmt.Sprintf(" %+.3f dB, %+.1f%% |", dp, db)
 				wo := &worstOf[codec][i]
@@ -113,6 +123,9 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 	fmt.Println("| --- | --- | --- | --- | --- | --- |")
 	for _, codec := range ladder.Codecs {
 		for i, p := range prerolls {
+			if !studied(codec, p) {
+				continue
+			}
 			def := ""
 			if p == ladder.DefaultPreroll[codec] {
 				def = "yes"
@@ -126,6 +139,13 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 		}
 	}
 	return nil
+}
+
+// studied says whether the study encodes codec with preroll p (-1: the
+// whole title): an encoder that counts its keyframe interval from its
+// first frame takes whole segments only (media.KeyframesWhereForced).
+func studied(codec string, p float64) bool {
+	return p <= 0 || media.KeyframesWhereForced(codec) || math.Mod(p, 4) == 0
 }
 
 func indexOf(xs []float64, x float64) int {
