@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,10 +40,10 @@ func mediaPlaylist(t *testing.T, u string) (*m3u8.MediaPlaylist, string) {
 // (the fault stack's ffmpeg wrapper waits while a flag file exists): the
 // job becomes playable with its first chunk published as a growing title
 // (HLS EVENT playlists, a dynamic MPD) whose segments are all there, that
-// /v1/play hands out and that hls.js plays from its start while the rest
-// is held; released, the title grows into the finished one, the same
-// segments first, byte for byte, and hls.js, still playing, reaches its
-// end.
+// /v1/play hands out and that hls.js and dash.js play from its start
+// while the rest is held; released, the title grows into the finished
+// one, the same segments first, byte for byte, and both players, still
+// playing, reach its end.
 func TestPlayableWhileEncoding(t *testing.T) {
 	f := startFaults(t)
 	ctx, page := browser(t)
@@ -140,49 +142,57 @@ func TestPlayableWhileEncoding(t *testing.T) {
 		}
 	}
 
-	// hls.js plays the published part from its start while the rest
-	// is held, and can seek anywhere in it.
-	q := url.Values{"player": {"hls"}, "src": {v.Outputs.HLS}, "rate": {"2"}, "live": {"1"}}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := chromedp.Do(pctx, chromedp.Navigate(page+"?"+q.Encode())); err != nil {
-		t.Fatal(err)
+	// hls.js and dash.js, each in a tab of its own, play the published
+	// part from its start while the rest is held, and can seek anywhere
+	// in it.
+	players := []struct{ name, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}}
+	polls := make([]func() playerResult, len(players))
+	states := make([]func() string, len(players))
+	for i, p := range players {
+		polls[i], states[i] = playLive(t, ctx, page, p.name, p.src)
 	}
-	result := func() playerResult {
-		r, err := chromedp.Run(pctx, chromedp.Evaluate[*playerResult](`window.reelResult`))
-		if err != nil || r == nil {
-			t.Fatalf("player: %v", err)
+	res := make([]playerResult, len(players))
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		done := true
+		for i := range players {
+			res[i] = polls[i]()
+			done = done && res[i].PlayedWhileLive >= 7.5
 		}
-		if len(r.Errors) > 0 {
-			t.Fatalf("hls.js on the growing title: %q", r.Errors)
+		if done {
+			break
 		}
-		return *r
+		if time.Now().After(deadline) {
+			t.Fatalf("the players did not play the published 8 s within 90 s: %+v\nmedia state: %s\n%s", res, states[0](), states[1]())
+		}
 	}
-	var res playerResult
-	until(t, 90*time.Second, "hls.js plays the published 8 s", func() bool {
-		res = result()
-		return res.PlayedWhileLive >= 7.5
-	})
 	if st := f.job(t, id).Status; st != pipeline.StatusPlayable {
 		t.Fatalf("the job moved on to %s while its chunks were held", st)
 	}
-	if len(res.SeekableWhileLive) != 1 || res.SeekableWhileLive[0][0] > 0.1 || res.SeekableWhileLive[0][1] < 7.5 {
-		t.Errorf("seekable while growing: %v", res.SeekableWhileLive)
+	for i, p := range players {
+		if sk := res[i].SeekableWhileLive; len(sk) != 1 || sk[0][0] > 0.1 || sk[0][1] < 7.5 {
+			t.Errorf("%s: seekable while growing: %v", p.name, sk)
+		}
 	}
 
-	// Released: the title grows to the whole, and the player goes on to
+	// Released: the title grows to the whole, and the players go on to
 	// its end.
 	if err := os.Remove(hold); err != nil {
 		t.Fatal(err)
 	}
-	until(t, 90*time.Second, "hls.js reaches the end of the finished title", func() bool {
-		res = result()
-		return res.Ended
+	until(t, 90*time.Second, "both players reach the end of the finished title", func() bool {
+		done := true
+		for i := range players {
+			res[i] = polls[i]()
+			done = done && res[i].Ended
+		}
+		return done
 	})
 	v = f.awaitEnd(t, id, 4*time.Minute)
 	checkComplete(t, f.devStack, v)
-	if !res.LiveSeen || res.Stalls > 0 || res.Played < 23.5 {
-		t.Errorf("hls.js: %+v", res)
+	for i, p := range players {
+		if r := res[i]; !r.LiveSeen || r.Stalls > 0 || r.Played < 23.5 {
+			t.Errorf("%s: %+v", p.name, r)
+		}
 	}
 	for _, r := range v.Renditions {
 		pl, text := mediaPlaylist(t, base+r.Name+"/index.m3u8")
@@ -203,4 +213,37 @@ func TestPlayableWhileEncoding(t *testing.T) {
 	}
 	checkHeaders(t, v.Outputs.HLS, "application/vnd.apple.mpegurl", "max-age=10")
 	verify(t, v, faultMaster(t), true, 4)
+}
+
+// playLive opens the player page in a tab of its own on a title that may
+// still be growing (live=1) and returns what reads the page's report; a
+// player error fails the test.
+func playLive(t *testing.T, browser context.Context, page, player, src string) (func() playerResult, func() string) {
+	t.Helper()
+	tab, closeTab := chromedp.NewContext(browser)
+	t.Cleanup(closeTab)
+	q := url.Values{"player": {player}, "src": {src}, "rate": {"2"}, "live": {"1"}}
+	if err := chromedp.Do(tab, chromedp.Navigate(page+"?"+q.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		defer cancel()
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.reelState()`))
+		raw, _ := json.Marshal(st)
+		return fmt.Sprintf("%s: %s (%v)", player, raw, err)
+	}
+	return func() playerResult {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		defer cancel()
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[*playerResult](`window.reelResult`))
+		if err != nil || r == nil {
+			t.Fatalf("%s: %v", player, err)
+		}
+		if len(r.Errors) > 0 {
+			t.Fatalf("%s on the growing title: %q", player, r.Errors)
+		}
+		return *r
+	}, state
 }
