@@ -34,10 +34,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 	if err := masterSized(noise, seconds, 640, 360); err != nil {
 		return err
 	}
-	masters := []string{noise}
-	for _, f := range sharedClips(clips) {
-		masters = append(masters, f)
-	}
+	masters := append([]string{noise}, sharedClips(clips)...)
 	type result struct {
 		psnr, kbps float64
 		ok         bool
