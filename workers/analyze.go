@@ -18,9 +18,9 @@ import (
 // SampleShare of the title's frames (each sample at least MinSampleFrames).
 // Each sample is encoded at three CRFs per candidate size and measured on
 // every other frame, in two ffmpeg runs whose start-up (a dozen or more
-// encoders and decoders) outweighs the few frames they encode: make bench
-// measured the analysis at 12.6% to 28.5% of the encode on 60 s titles,
-// more on clips of a few seconds.
+// encoders and decoders) weighs as much as the few frames they encode
+// (see media.TrialEnv): make bench measures the analysis at 6% to 16% of
+// the encode task time on 60 s titles, more on clips of a few seconds.
 const (
 	SampleEvery     = 60.0
 	MaxSamples      = 8
@@ -62,12 +62,22 @@ func (w *Worker) analyze(ctx context.Context, r *run) error {
 	return err
 }
 
-// samples picks the chunks the analysis encodes, spread evenly.
+// samples picks the chunks the analysis encodes: for each of n points
+// spread evenly over the title (the middles of n equal parts), the chunk
+// that starts nearest it. Chunks are not all of a size (the first is
+// short when the title plays while it encodes), so counting chunks would
+// crowd the samples towards the start.
 func samples(p *pipeline.Plan, duration float64) []int {
 	n := min(max(int(math.Round(duration/SampleEvery)), 1), MaxSamples, len(p.Chunks))
 	out := make([]int, 0, n)
 	for i := 0; i < n; i++ {
-		k := int(math.Floor((float64(i) + 0.5) * float64(len(p.Chunks)) / float64(n)))
+		at := (float64(i) + 0.5) * float64(p.Frames) / float64(n)
+		k := 0
+		for c, ch := range p.Chunks {
+			if math.Abs(float64(ch.Start)-at) < math.Abs(float64(p.Chunks[k].Start)-at) {
+				k = c
+			}
+		}
 		if len(out) == 0 || out[len(out)-1] != k {
 			out = append(out, k)
 		}
@@ -175,10 +185,10 @@ func (w *Worker) sample(ctx context.Context, r *run, k int, frames int64, trials
 	lim := w.Limits.encodeLimits(frames, float64(frames)/j.Plan.FPS(), trials)
 	where := fmt.Sprintf("the per-title analysis of chunk %d", k)
 	if err := w.Media.Run(ctx, media.Cmd{Args: media.TrialEncodeArgs(spec), Limits: lim, Strict: true,
-		Decoder: media.DecoderName(j.Source.VideoCodec)}); err != nil {
+		Decoder: media.DecoderName(j.Source.VideoCodec), Env: media.TrialEnv()}); err != nil {
 		return s, nil, nil, w.mediaFailure(ctx, j.ID, where, fmt.Errorf("analyze %s chunk %d: %w", j.ID, k, err))
 	}
-	if err := w.Media.Run(ctx, media.Cmd{Args: media.TrialQualityArgs(spec), Limits: lim}); err != nil {
+	if err := w.Media.Run(ctx, media.Cmd{Args: media.TrialQualityArgs(spec), Limits: lim, Env: media.TrialEnv()}); err != nil {
 		return s, nil, nil, w.mediaFailure(ctx, j.ID, where, fmt.Errorf("analyze %s chunk %d: quality: %w", j.ID, k, err))
 	}
 	bits, err := media.FrameBits(spec.VStats, len(trials), gop)

@@ -3,7 +3,10 @@ package workers
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/reel-video/reel/pipeline"
 )
 
 func TestContentType(t *testing.T) {
@@ -37,5 +40,31 @@ func TestReadTrackRejectsForeignPaths(t *testing.T) {
 	}
 	if _, err := readTrack(dir); err == nil {
 		t.Fatal("readTrack accepted a segment outside its folder")
+	}
+}
+
+func TestSamplesSpreadOverTheTitle(t *testing.T) {
+	// 60 s at 25 fps in 4 s segments, sized for two slots (8 and 7
+	// segments), the first chunk then shortened to one segment: chunks
+	// start at 0, 4 and 32 s. The one sample of a minute is at the chunk
+	// starting nearest the middle (32 s), not at the second of three
+	// (4 s).
+	p, err := pipeline.MakePlan(1500, 25, 1, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ShortenFirst()
+	if got := samples(&p, 60); len(got) != 1 || got[0] != 2 {
+		t.Errorf("samples of a 60 s title over chunks %v = %v, want [2]", p.Chunks, got)
+	}
+	// Ten minutes in 60 chunks of 10 s: eight samples, one per eighth,
+	// each at the chunk starting nearest the eighth's middle.
+	p, err = pipeline.MakePlan(15000, 25, 1, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{4, 11, 19, 26, 34, 41, 49, 56}
+	if got := samples(&p, 600); !slices.Equal(got, want) {
+		t.Errorf("samples of a 600 s title in 60 chunks = %v, want %v", got, want)
 	}
 }
