@@ -96,9 +96,9 @@ const MaxPrerollSeconds = 10.0
 // none: how long before its start a chunk encodes for the encoder's rate
 // control to reach it in the state one encode of the whole title would be
 // in (`make bench`'s preroll section measures it). A job whose ladder has
-// a codec other than H.264 rounds its preroll up to whole segments (see
+// VP9 or AV1 rungs rounds its preroll up to whole segments (see
 // media.KeyframesWhereForced).
-var DefaultPreroll = map[string]float64{CodecH264: 1, CodecHEVC: 4, CodecVP9: 4, CodecAV1: 4}
+var DefaultPreroll = map[string]float64{CodecH264: 1, CodecHEVC: 1, CodecVP9: 4, CodecAV1: 4}
 
 // Preroll is the ladder's preroll in seconds: PrerollSeconds, or the
 // longest DefaultPreroll of its rungs' codecs.

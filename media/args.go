@@ -180,13 +180,16 @@ func CodecArgs(r ladder.Rung, segFrames, preroll int64, c timeline.Conform) ffmp
 
 // KeyframesWhereForced reports whether codec's encoder puts a keyframe
 // exactly at each forced frame and counts its keyframe interval from
-// there, so a chunk's preroll may be any number of frames. libx264 does.
-// libx265 and libvpx-vp9 keep counting their interval from the first
-// frame (and libx265 puts a forced IDR a frame late), and libsvtav1 in
-// Debian's ffmpeg 5.1 ignores forced keyframes: their segment boundaries
-// fall on keyframes only when the preroll is whole segments, counted from
-// the encode's first frame.
-func KeyframesWhereForced(codec string) bool { return codec == ladder.CodecH264 }
+// there, so a chunk's preroll may be any number of frames. libx264 does,
+// and so does libx265 when told to make forced keyframes IDR frames
+// (forced-idr; without it a forced frame is a plain I frame and its
+// interval keeps counting from the first frame). libvpx-vp9 keeps counting
+// from the first frame, and libsvtav1 in Debian's ffmpeg 5.1 ignores
+// forced keyframes: their segment boundaries fall on keyframes only when
+// the preroll is whole segments, counted from the encode's first frame.
+func KeyframesWhereForced(codec string) bool {
+	return codec == ladder.CodecH264 || codec == ladder.CodecHEVC
+}
 
 // codecBuilders hold what differs between encoders: one argument builder
 // per codec, every other part of an encode shared. hdr is the transfer of
@@ -208,7 +211,7 @@ var codecBuilders = map[string]func(r ladder.Rung, gop, hdr string) ffmpeg.KwArg
 			}
 		}
 		return ffmpeg.KwArgs{"c:v": "libx265", "preset": r.Preset, "profile:v": r.Profile, "tag:v": "hvc1", "crf": strconv.Itoa(r.CRF),
-			"x265-params": params}
+			"forced-idr": "1", "x265-params": params}
 	},
 	ladder.CodecVP9: func(r ladder.Rung, gop, _ string) ffmpeg.KwArgs {
 		// libvpx's constrained-quality mode: CRF, with b:v the ceiling.

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/reel-video/reel/internal/testenv"
@@ -62,6 +64,48 @@ func TestCodecStringsFromEncoders(t *testing.T) {
 				t.Fatalf("I-frame range %d+%d of %d bytes: %v", off, n, len(seg), err)
 			}
 			t.Logf("%s: %s, keyframe %d of %d segment bytes", codec, s, n, len(seg))
+		})
+	}
+}
+
+// TestKeyframesWhereForced encodes with each codec's own arguments and a
+// one-second preroll, and checks that every codec KeyframesWhereForced
+// names puts its keyframes on the first frame, where the preroll ends and
+// every segment after that, and nowhere else: what a chunk whose preroll
+// is not whole segments relies on.
+func TestKeyframesWhereForced(t *testing.T) {
+	testenv.Need(t, "ffmpeg", "ffprobe")
+	const seg, preroll = 50, 25 // 2 s segments and a 1 s preroll at 25 fps
+	for _, codec := range ladder.Codecs {
+		if !KeyframesWhereForced(codec) {
+			continue
+		}
+		t.Run(codec, func(t *testing.T) {
+			r := ladder.Ladder{Rungs: []ladder.Rung{{Codec: codec, Width: 320, Height: 240, Bitrate: 400000}}}.Normalize().Rungs[0]
+			enc := filepath.Join(t.TempDir(), "enc.mp4")
+			args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", "200"}
+			for k, v := range CodecArgs(r, seg, preroll, timeline.Conform{Rate: timeline.Rational{Num: 25, Den: 1}}) {
+				args = append(args, "-"+k)
+				if v != "" {
+					args = append(args, v.(string))
+				}
+			}
+			testenv.Generate(t, enc, args...)
+			out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame",
+				"-of", "csv=p=0", enc).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for i, line := range strings.Fields(string(out)) {
+				if strings.HasPrefix(line, "1") {
+					got = append(got, i)
+				}
+			}
+			want := []int{0, 25, 75, 125, 175}
+			if !slices.Equal(got, want) {
+				t.Errorf("keyframes at frames %v, want %v", got, want)
+			}
 		})
 	}
 }

@@ -64,6 +64,7 @@ func main() {
 	prerollSeconds := flag.Int("preroll-seconds", 24, "duration of the preroll study's noisy master; the clips of ../shared/media go with it (0 to skip the study)")
 	prerollClips := flag.Int("preroll-clips", 4, "clips of ../shared/media in the preroll study")
 	prerollList := flag.String("prerolls", "0,1,2,4", "prerolls of the preroll study, seconds, comma-separated")
+	prerollCodecs := flag.String("preroll-codecs", strings.Join(ladder.Codecs, ","), "codecs of the preroll study, comma-separated")
 	loadN := flag.Int("load", 20000, "requests a run for the gateway load test (0 to skip)")
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
@@ -89,7 +90,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	o := opts{prerollSeconds: *prerollSeconds, prerollClips: *prerollClips, prerolls: prerolls, seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
+	var codecs []string
+	for _, c := range strings.Split(*prerollCodecs, ",") {
+		if !slices.Contains(ladder.Codecs, c) {
+			fmt.Fprintf(os.Stderr, "bench: -preroll-codecs: %q is not one of %s\n", c, strings.Join(ladder.Codecs, ", "))
+			os.Exit(2)
+		}
+		codecs = append(codecs, c)
+	}
+	o := opts{prerollSeconds: *prerollSeconds, prerollClips: *prerollClips, prerolls: prerolls, prerollCodecs: codecs, seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
 		loadN: *loadN, clients: *clients, realClips: *realClips, sections: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -105,6 +114,7 @@ func main() {
 type opts struct {
 	prerollSeconds, prerollClips                                                                                int
 	prerolls                                                                                                    []float64
+	prerollCodecs                                                                                               []string
 	seconds, overheadRuns, scaleSeconds, fleetSeconds, fleetShort, statusN, perTitle, loadN, clients, realClips int
 	uploadGB                                                                                                    float64
 	sections                                                                                                    map[string]bool
@@ -178,7 +188,7 @@ func run(dir string, o opts) error {
 			}
 		}
 		if o.on("preroll") && o.prerollSeconds > 0 {
-			if err := prerollStudy(rep, d, dir, o.prerolls, o.prerollSeconds, o.prerollClips); err != nil {
+			if err := prerollStudy(rep, d, dir, o.prerolls, o.prerollCodecs, o.prerollSeconds, o.prerollClips); err != nil {
 				return err
 			}
 		}

@@ -26,8 +26,8 @@ const prerollChunkSegments = 2
 // It prints, per master and codec, the chunked rung's PSNR and average
 // bitrate less the whole encode's, and per codec and preroll the largest
 // differences over the masters and what the preroll costs at the
-// overhead run's chunking.
-func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, clips int) error {
+// overhead run's chunking. codecs are the codecs studied.
+func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, codecs []string, seconds, clips int) error {
 	// Noise at the rung's own size: hard content, where the VBV ceiling
 	// binds and the encoder's state at a seam matters most.
 	noise := filepath.Join(dir, "preroll-noise.mp4")
@@ -46,7 +46,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 	results := map[key]result{}
 	var mu sync.Mutex
 	for _, m := range masters {
-		for _, codec := range ladder.Codecs {
+		for _, codec := range codecs {
 			fmt.Fprintf(os.Stderr, "bench: preroll: %s, %s\n", filepath.Base(m), codec)
 			var wg sync.WaitGroup
 			var errs []error
@@ -94,11 +94,11 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 	fmt.Println(head + "\n" + sep)
 	type worst struct{ dpsnr, dbits float64 }
 	worstOf := map[string][]worst{}
-	for _, codec := range ladder.Codecs {
+	for _, codec := range codecs {
 		worstOf[codec] = make([]worst, len(prerolls))
 	}
 	for _, m := range masters {
-		for _, codec := range ladder.Codecs {
+		for _, codec := range codecs {
 			w := results[key{m, codec, -1}]
 			row := fmt.Sprintf("| %s | %s | %.2f, %.0f |", filepath.Base(m), codec, w.psnr, w.kbps)
 			for i, p := range prerolls {
@@ -118,7 +118,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, seconds, 
 	fmt.Printf("\nLargest differences over the masters, and what the preroll costs in frames encoded at the overhead run's chunks (7 segments of 4 s):\n\n")
 	fmt.Println("| codec | preroll s | largest |ΔPSNR| dB | largest |Δbitrate| % | frames added, 28 s chunks | default |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- |")
-	for _, codec := range ladder.Codecs {
+	for _, codec := range codecs {
 		for i, p := range prerolls {
 			if !studied(codec, p) {
 				continue
