@@ -19,7 +19,7 @@ import (
 // Each sample is encoded at three CRFs per candidate size and measured on
 // every other frame, in two ffmpeg runs whose start-up (a dozen or more
 // encoders and decoders) weighs as much as the few frames they encode
-// (see media.TrialEnv): make bench measures the analysis at 6% to 16% of
+// (see media.TrialEnv): make bench measures the analysis at 5% to 15% of
 // the encode task time on 60 s titles, more on clips of a few seconds.
 const (
 	SampleEvery     = 60.0
