@@ -15,9 +15,12 @@ import (
 	"github.com/reel-video/reel/pipeline"
 )
 
-// prerollChunkSegments is the chunk size of the preroll study, in 4 s
-// segments: short chunks, so every title has several seams.
-const prerollChunkSegments = 2
+// The preroll study's chunks: prerollChunkSegments segments of
+// prerollSegmentSeconds, short, so every title has several seams.
+const (
+	prerollSegmentSeconds = 4
+	prerollChunkSegments  = 2
+)
 
 // prerollStudy measures what each chunk's preroll buys: each master is
 // encoded in chunks of prerollChunkSegments segments with each preroll of
@@ -54,10 +57,10 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, codecs []
 				if !studied(codec, p) {
 					continue
 				}
-				l := fmt.Sprintf(`{"rungs":[{"codec":%q,"height":360,"bitrate":730000}],"segment_seconds":4,"chunk_segments":%d,"preroll_seconds":%g}`,
-					codec, prerollChunkSegments, max(p, 0))
+				l := fmt.Sprintf(`{"rungs":[{"codec":%q,"height":360,"bitrate":730000}],"segment_seconds":%d,"chunk_segments":%d,"preroll_seconds":%g}`,
+					codec, prerollSegmentSeconds, prerollChunkSegments, max(p, 0))
 				if p < 0 {
-					l = fmt.Sprintf(`{"rungs":[{"codec":%q,"height":360,"bitrate":730000}],"segment_seconds":4,"chunk_segments":150}`, codec)
+					l = fmt.Sprintf(`{"rungs":[{"codec":%q,"height":360,"bitrate":730000}],"segment_seconds":%d,"chunk_segments":150}`, codec, prerollSegmentSeconds)
 				}
 				file := filepath.Join(dir, fmt.Sprintf("preroll-%s-%g.json", codec, p))
 				if err := os.WriteFile(file, []byte(l), 0o644); err != nil {
@@ -84,7 +87,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, codecs []
 		}
 	}
 	fmt.Printf("\n## Preroll: chunked encodes against one encode of the whole title\n\n")
-	fmt.Printf("Chunks of %d segments of 4 s, one rung of 360p (or the master's height) at 730 kbit/s nominal, capped CRF at each codec's defaults. Each cell: PSNR dB and average bitrate %% of the chunked rung less the whole title's.\n\n", prerollChunkSegments)
+	fmt.Printf("Chunks of %d segments of %d s, one rung of 360p (or the master's height) at 730 kbit/s nominal, capped CRF at each codec's defaults. Each cell: PSNR dB and average bitrate %% of the chunked rung less the whole title's.\n\n", prerollChunkSegments, prerollSegmentSeconds)
 	head := "| master | codec | whole: PSNR dB, kbit/s |"
 	sep := "| --- | --- | --- |"
 	for _, p := range prerolls {
@@ -132,7 +135,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, codecs []
 		i := indexOf(prerolls, ladder.DefaultPreroll[codec])
 		if i >= 0 {
 			rep.target("preroll: %s default %g s: chunked within %.3f dB PSNR and %.1f%% bitrate of one encode of the whole title (chunks of %d s)",
-				codec, prerolls[i], worstOf[codec][i].dpsnr, worstOf[codec][i].dbits, 4*prerollChunkSegments)
+				codec, prerolls[i], worstOf[codec][i].dpsnr, worstOf[codec][i].dbits, prerollSegmentSeconds*prerollChunkSegments)
 		}
 	}
 	return nil
@@ -142,7 +145,7 @@ func prerollStudy(rep *report, d *dev, dir string, prerolls []float64, codecs []
 // whole title): an encoder that counts its keyframe interval from its
 // first frame takes whole segments only (media.KeyframesWhereForced).
 func studied(codec string, p float64) bool {
-	return p <= 0 || media.KeyframesWhereForced(codec) || math.Mod(p, 4) == 0
+	return p <= 0 || media.KeyframesWhereForced(codec) || math.Mod(p, prerollSegmentSeconds) == 0
 }
 
 func indexOf(xs []float64, x float64) int {
