@@ -351,29 +351,84 @@ func TestAutoChunkSegments(t *testing.T) {
 
 func chunkUnit(k int) string { return Task{Kind: TaskEncode, Chunk: k}.Unit() }
 
-func TestShortenFirstAndTail(t *testing.T) {
-	// 60 s at 30 fps, 4 s segments, chunks of 8 segments: 8 + 7.
-	p, _ := MakePlan(1800, 30, 1, 4, 8)
-	p.ShortenFirst()
+// segmentsOf lists a plan's chunks in segments, checking their indices
+// and that they tile the title.
+func segmentsOf(t *testing.T, p Plan) string {
+	t.Helper()
 	var sizes []int64
+	at := int64(0)
 	for i, c := range p.Chunks {
-		if c.Index != i {
-			t.Errorf("chunk %d has index %d", i, c.Index)
+		if c.Index != i || c.Start != at {
+			t.Errorf("chunk %d: %+v, want index %d starting at %d", i, c, i, at)
 		}
-		sizes = append(sizes, (c.End-c.Start)/p.SegmentFrames)
+		at = c.End
+		sizes = append(sizes, (c.End-c.Start+p.SegmentFrames/2)/p.SegmentFrames)
 	}
-	if fmt.Sprint(sizes) != "[1 7 7]" || p.Preroll(1) != 120 {
-		t.Errorf("chunks of %v segments, preroll %d", sizes, p.Preroll(1))
+	if at != p.Frames {
+		t.Errorf("chunks end at %d of %d frames", at, p.Frames)
+	}
+	return fmt.Sprint(sizes)
+}
+
+// finish is when the last of slots slots, taking chunks in order each as
+// it is free, ends, in segments of work.
+func finish(p Plan, slots int) int64 {
+	free := make([]int64, slots)
+	for _, c := range p.Chunks {
+		i := slices.Index(free, slices.Min(free))
+		free[i] += (c.End - c.Start + p.SegmentFrames/2) / p.SegmentFrames
+	}
+	return slices.Max(free)
+}
+
+func TestShortenFirstAndTail(t *testing.T) {
+	for _, c := range []struct {
+		frames int64
+		slots  int
+		want   string
+		finish int64
+	}{
+		// 60 s at 30 fps in 4 s segments on 2 slots (8 + 7): the short
+		// chunk's slot takes the last chunk and the larger share.
+		{1800, 2, "[1 7 7]", 8},
+		// 64 s: 1 + 8 + 7, both slots encode 8 segments.
+		{1920, 2, "[1 8 7]", 8},
+		// One slot: the short chunk, then the rest.
+		{1800, 1, "[1 14]", 15},
+		// 3 slots, 45 s (11 segments and a runt that joins the last):
+		// 1 + 4 + 3 + 3.
+		{1350, 3, "[1 4 3 3]", 4},
+		// Two rounds on 2 slots (240 s in 4 chunks of 15): the short
+		// chunk's next chunk gives up its segment, so the slots end
+		// together at 30 segments, not 31.
+		{7200, 2, "[1 15 14 15 15]", 30},
+		// More slots than chunks: every chunk has a slot of its own, so
+		// the rest of the first chunk follows the short one.
+		{1920, 5, "[1 3 4 4 4]", 4},
+		// Chunks of the minimum size are not split.
+		{1800, 16, "[3 3 3 3 3]", 3},
+	} {
+		p, _ := MakePlan(c.frames, 30, 1, 4, AutoChunkSegments(c.frames, 120, c.slots))
+		p.ShortenFirst(c.slots)
+		if got := segmentsOf(t, p); got != c.want || finish(p, c.slots) != c.finish {
+			t.Errorf("%d frames on %d slots: chunks of %s segments, the slots finish at %d; want %s finishing at %d",
+				c.frames, c.slots, got, finish(p, c.slots), c.want, c.finish)
+		}
+	}
+	p, _ := MakePlan(1800, 30, 1, 4, 8)
+	p.ShortenFirst(2)
+	if p.Preroll(1) != 120 {
+		t.Errorf("preroll %d", p.Preroll(1))
 	}
 	// 1 s segments: the first chunk lasts 4 of them.
 	q, _ := MakePlan(1800, 30, 1, 1, 30)
-	q.ShortenFirst()
+	q.ShortenFirst(0)
 	if c := q.Chunks[0]; c.End != 120 || q.Chunks[1].Start != 120 {
 		t.Errorf("first chunk %+v", c)
 	}
 	// Too short to shorten: the rest would be under MinAutoChunkSegments.
 	r, _ := MakePlan(360, 30, 1, 4, 3)
-	r.ShortenFirst()
+	r.ShortenFirst(0)
 	if len(r.Chunks) != 1 {
 		t.Errorf("a 3-segment title in %d chunks", len(r.Chunks))
 	}

@@ -93,9 +93,8 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
 	}
-	chunkSegs := l.ChunkSegments
+	chunkSegs, slots := l.ChunkSegments, 0
 	if chunkSegs == 0 {
-		slots := 0
 		if w.Slots != nil {
 			if slots, err = w.Slots(ctx); err != nil {
 				w.log().Warn("cannot count the workers' slots; chunks of the default size", "job", j.ID, "err", err)
@@ -112,7 +111,7 @@ func (w *Worker) plan(ctx context.Context, r *run) error {
 	plan.SetPreroll(l.Preroll(), whole)
 	if l.ChunkSegments == 0 {
 		// A short first chunk makes the title playable early.
-		plan.ShortenFirst()
+		plan.ShortenFirst(slots)
 	}
 	plan.Conform, plan.FirstSlot = c, src.FirstSlot
 	// Masters with an index ffmpeg seeks by are read where each chunk

@@ -53,7 +53,7 @@ func TestSamplesSpreadOverTheTitle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ShortenFirst()
+	p.ShortenFirst(2)
 	if got := samples(&p, 60); len(got) != 1 || got[0] != 2 {
 		t.Errorf("samples of a 60 s title over chunks %v = %v, want [2]", p.Chunks, got)
 	}

@@ -54,7 +54,7 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary one)")
 	seconds := flag.Int("seconds", 60, "master duration of the overhead run")
 	overheadRuns := flag.Int("overhead-runs", 1, "pairs of overhead runs (one ffmpeg, then Reel), taken in turns; the target is the median pair's ratio")
-	scaleSeconds := flag.Int("scale-seconds", 60, "master duration of the scaling runs (0 to skip)")
+	scaleSeconds := flag.Int("scale-seconds", 64, "master duration of the scaling runs (0 to skip); 64 s is 16 whole 4 s segments, which two workers can share evenly")
 	fleetSeconds := flag.Int("fleet-seconds", 30, "duration of the simulated fleet's long master; eight masters of -fleet-short seconds go with it (0 to skip; needs root for cgroup quotas)")
 	fleetShort := flag.Int("fleet-short", 6, "duration of each of the simulated fleet's eight short masters")
 	uploadGB := flag.Float64("upload-gb", 2, "size of the master uploaded for the memory and throughput measurement (0 to skip)")
@@ -72,7 +72,7 @@ func main() {
 	quick := flag.Bool("quick", false, "every section small (a 20 s overhead master, one pair, one real clip, a 0.25 GB upload, short loads), for a first look in minutes; the full sizes are the ones to quote")
 	flag.Parse()
 	if *quick {
-		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "20", "fleet-seconds": "10", "fleet-short": "3", "upload-gb": "0.25", "status": "1000",
+		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "24", "fleet-seconds": "10", "fleet-short": "3", "upload-gb": "0.25", "status": "1000",
 			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000", "preroll-seconds": "12", "preroll-clips": "1", "prerolls": "0,4"}
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
