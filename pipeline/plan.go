@@ -159,77 +159,62 @@ const FirstChunkSeconds = 4.0
 
 // ShortenFirst splits off a short first chunk, of the fewest whole
 // segments that last FirstChunkSeconds: it is encoded first and alone
-// makes the title playable (StatusPlayable) while the others encode. The
-// queue hands chunks out in order, so the slot that encodes the short
-// chunk is the first free and takes chunk slots (the next after the
-// first round's); that chunk is made shorter by the short chunk's
-// length, so the slots still finish together: 16 segments on 2 slots
-// become 1 + 8 + 7, each slot encoding 8. slots is the number of tasks
-// all workers run at once (0 when unknown: the rest of the first chunk
-// follows the short one). Nothing is split when a chunk would be left
-// under MinAutoChunkSegments.
+// makes the title playable (StatusPlayable) while the others encode.
+// slots is the number of tasks all workers run at once (0 when unknown).
+// The queue hands chunks out in order, so the slot that encodes the short
+// chunk is the first free one and takes chunk number slots, the first
+// after the first round; that chunk is made shorter by the short chunk's
+// length, so the slots finish together (16 segments on 2 slots: 1 + 8 +
+// 7, each slot encoding 8). With fewer chunks than slots the rest of the
+// first chunk follows the short one. Nothing is split when a chunk made
+// here would be under MinAutoChunkSegments.
 func (p *Plan) ShortenFirst(slots int) {
 	if len(p.Chunks) == 0 || p.SegmentFrames <= 0 {
 		return
 	}
 	seg := p.SegmentFrames
 	short := max(int64(math.Ceil(FirstChunkSeconds*p.FPS()/float64(seg)-1e-9)), 1) * seg
-	minimum := MinAutoChunkSegments * seg
-	ends := make([]int64, 0, len(p.Chunks)+1)
-	ends = append(ends, short)
 	n, k := len(p.Chunks), max(slots, 1)
-	switch first := p.Chunks[0].End; {
+	ends := []int64{short}
+	switch {
 	case n == k:
-		// One round: the short chunk's slot takes the last chunk and
-		// carries the larger share of an uneven split (the audio task
-		// takes one of the others' slots).
+		// One round: the short chunk's slot takes the last chunk and the
+		// larger share of an uneven split (the audio task takes one of
+		// the other slots); the other k-1 share the rest, larger first.
 		whole := (p.Frames + seg - 1) / seg
 		if p.ShortTail() {
 			whole-- // the runt is part of the segment before it
 		}
-		own := (whole + int64(k) - 1) / int64(k) // the short chunk's slot, in segments
-		others := whole - own                    // the other k-1 slots'
-		at := short
-		for i := range int64(k - 1) {
-			at += (others/int64(k-1) + b2i(i < others%int64(k-1))) * seg
-			ends = append(ends, at)
+		others := whole - (whole+int64(k)-1)/int64(k)
+		for i := int64(1); i < int64(k); i++ {
+			ends = append(ends, short+(others*i+int64(k)-2)/int64(k-1)*seg)
 		}
 		ends = append(ends, p.Frames)
 	case n > k:
 		// Several rounds: the first round's other chunks keep their
-		// length, and the short chunk's next one gives up the short
-		// chunk's. The rounds after end where they ended before.
-		for i := 1; i < k; i++ {
-			ends = append(ends, short+p.Chunks[i-1].End)
+		// length and move up by the short chunk; the rounds after end
+		// where they ended before.
+		for _, c := range p.Chunks[:k-1] {
+			ends = append(ends, short+c.End)
 		}
 		for _, c := range p.Chunks[k-1:] {
 			ends = append(ends, c.End)
 		}
 	default:
-		ends = append(ends, first)
-		for _, c := range p.Chunks[1:] {
+		for _, c := range p.Chunks {
 			ends = append(ends, c.End)
 		}
 	}
 	chunks := make([]Chunk, len(ends))
 	start := int64(0)
 	for i, end := range ends {
-		// The chunks made here keep MinAutoChunkSegments; those after
-		// the first round are as they were.
-		if end <= start || i > 0 && i <= k && end-start < minimum {
+		if end <= start || i > 0 && i <= k && end-start < MinAutoChunkSegments*seg {
 			return
 		}
 		chunks[i] = Chunk{Index: i, Start: start, End: end}
 		start = end
 	}
 	p.Chunks = chunks
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // ShortTail reports whether the title's last segment would last less than

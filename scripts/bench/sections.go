@@ -139,8 +139,9 @@ func scaling(rep *report, dir string, seconds int) error {
 	fmt.Printf("\n## Scaling (%d s 1080p30 master, default ladder, skip_quality; upload complete to published)\n\n", seconds)
 	// Chunks end on segment boundaries, so an odd number of segments
 	// leaves one of two workers a segment more than the other.
-	if segs := int(math.Ceil(float64(seconds)/4 - 1e-9)); segs%2 == 1 {
-		fmt.Printf("The master is %d segments of 4 s: one of two workers encodes %d of them, which bounds the speed-up at %.3f×.\n\n", segs, segs/2+1, float64(segs)/float64(segs/2+1))
+	if segs := int(math.Ceil(float64(seconds)/ladder.DefaultSegmentSeconds - 1e-9)); segs%2 == 1 {
+		fmt.Printf("The master is %d segments of %g s: one of two workers encodes %d of them, which bounds the speed-up at %.3f×.\n\n",
+			segs, ladder.DefaultSegmentSeconds, segs/2+1, float64(segs)/float64(segs/2+1))
 	}
 	fmt.Printf("| workers | seconds |\n| --- | --- |\n| 1, pinned to CPU 0 | %.1f |\n| 2, pinned to CPU 0 and CPU 1 | %.1f |\n| speed-up | %.2f× |\n",
 		took[0].Seconds(), took[1].Seconds(), ratio)
