@@ -318,6 +318,9 @@ type Worker struct {
 	ActiveTasks int       `json:"active_tasks"`
 	Started     time.Time `json:"started"`
 	Status      string    `json:"status"`
+	CPUs        []int     `json:"cpus"`                // the CPUs it may run on; empty when unknown
+	CPUQuota    float64   `json:"cpu_quota,omitempty"` // its cgroup's CPU quota in CPUs; 0 when none
+	Machine     string    `json:"machine,omitempty"`   // its kernel's boot ID, shared by containers on one machine
 }
 
 // Workers lists the live workers (admin keys only).

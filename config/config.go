@@ -43,9 +43,10 @@ type Config struct {
 	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge" help:"public bucket of published titles (vod/{job}/)"`
 	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge" help:"base URL players use for the origin bucket"`
 
-	Concurrency int    `env:"REEL_CONCURRENCY" flag:"concurrency" default:"2" dev:"1" min:"1" max:"256" for:"dev,worker" help:"tasks one worker process runs at once (reel dev: per worker)"`
-	WorkDir     string `env:"REEL_WORK_DIR" flag:"work-dir" show:"system temp dir (reel dev: DIR/work)" for:"api,worker" help:"scratch space of worker tasks and of buffered upload parts"`
-	MetricsAddr string `env:"REEL_METRICS_ADDR" flag:"metrics-addr" show:"off (reel dev: 127.0.0.1:0, logged)" for:"worker" help:"where a worker serves Prometheus /metrics; the API serves them on its own address"`
+	Concurrency int     `env:"REEL_CONCURRENCY" flag:"concurrency" default:"2" dev:"1" min:"1" max:"256" for:"dev,worker" help:"tasks one worker process runs at once (reel dev: per worker)"`
+	EncodeCores float64 `env:"REEL_ENCODE_CORES" default:"4" min:"1" max:"1024" for:"dev,worker" help:"cores one chunk's ffmpeg is counted to keep busy when chunks are sized to the workers: workers that share CPUs get one chunk per this many of them"`
+	WorkDir     string  `env:"REEL_WORK_DIR" flag:"work-dir" show:"system temp dir (reel dev: DIR/work)" for:"api,worker" help:"scratch space of worker tasks and of buffered upload parts"`
+	MetricsAddr string  `env:"REEL_METRICS_ADDR" flag:"metrics-addr" show:"off (reel dev: 127.0.0.1:0, logged)" for:"worker" help:"where a worker serves Prometheus /metrics; the API serves them on its own address"`
 
 	MaxUpload    int64         `env:"REEL_MAX_UPLOAD_BYTES" default:"53687091200" min:"1" for:"dev,api" help:"largest accepted master in bytes (multipart body or tus upload)"`
 	StallTimeout time.Duration `env:"REEL_UPLOAD_STALL_TIMEOUT" default:"60s" min:"1ns" for:"dev,api" help:"an upload that sends nothing this long is dropped (408; a tus upload keeps what arrived)"`

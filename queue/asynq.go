@@ -1,7 +1,8 @@
 // Package queue runs pipeline tasks on Redis through asynq: enqueueing with
 // unique task ids and timeouts that grow with the work, retry delays,
-// dropping a canceled job's tasks, re-queueing a failed job's, and listing
-// workers.
+// dropping a canceled job's tasks, re-queueing a failed job's, listing
+// workers and the CPUs they announce, and counting the chunk encodes those
+// CPUs can run at once.
 package queue
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/pipeline"
 )
@@ -53,6 +55,9 @@ const Retention = 24 * time.Hour
 type Asynq struct {
 	Client    *asynq.Client
 	Inspector *asynq.Inspector
+	// Redis, if set, is where workers announce their CPUs (AnnounceCPUs),
+	// which Workers reports.
+	Redis redis.Cmdable
 }
 
 var _ pipeline.Queue = (*Asynq)(nil)
@@ -164,6 +169,7 @@ type Worker struct {
 	ActiveTasks int       `json:"active_tasks"`
 	Started     time.Time `json:"started"`
 	Status      string    `json:"status"`
+	CPUs                  // as the worker announced them; empty when it did not
 }
 
 // Workers lists the worker processes serving Reel's queue.
@@ -180,20 +186,10 @@ func (q *Asynq) Workers(ctx context.Context) ([]Worker, error) {
 		out = append(out, Worker{Host: s.Host, PID: s.PID, Concurrency: s.Concurrency,
 			ActiveTasks: len(s.ActiveWorkers), Started: s.Started, Status: s.Status})
 	}
+	if err := fillCPUs(ctx, q.Redis, out); err != nil {
+		return nil, err
+	}
 	return out, nil
-}
-
-// Slots is how many tasks the live workers of Reel's queue run at once.
-func (q *Asynq) Slots(ctx context.Context) (int, error) {
-	ws, err := q.Workers(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, w := range ws {
-		n += w.Concurrency
-	}
-	return n, nil
 }
 
 // ParsePayload reads a pipeline task back from an asynq task.

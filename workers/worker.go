@@ -61,8 +61,9 @@ type Worker struct {
 	Announce func(ctx context.Context, id string, keys []string) error
 	// Metrics, if set, records tasks, encode speed and finished jobs.
 	Metrics *metrics.Metrics
-	// Slots, if set, counts the tasks all workers run at once, to size a
-	// job's chunks when its ladder leaves chunk_segments at 0.
+	// Slots, if set, counts the chunk encodes all workers can run at once
+	// with their CPUs busy (queue.ParallelEncodes), to size a job's chunks
+	// when its ladder leaves chunk_segments at 0.
 	Slots func(ctx context.Context) (int, error)
 	// Locks serializes the stream and publish tasks of one title across
 	// workers; nil only where one worker process runs them all.

@@ -122,6 +122,7 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
 	q := queue.New(redisOpt(c))
+	q.Redis = rdb
 	var st pipeline.Store = &store.Redis{C: rdb}
 	if cache != nil {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
@@ -281,7 +282,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
-		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Slots: st.q.Slots, Locks: &store.Locks{C: st.rdb}}
+		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Locks: &store.Locks{C: st.rdb},
+		Slots: func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) }}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
@@ -289,10 +291,35 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	mux := asynq.NewServeMux()
 	w.Register(mux)
+	// The CPUs are announced before the worker is listed and renewed while
+	// it runs (a taskset or cgroup may change them), for chunk sizing.
+	host, err := os.Hostname() // asynq's name for the host
+	if err != nil {
+		host = "unknown-host"
+	}
+	announce := func() {
+		if err := queue.AnnounceCPUs(ctx, st.rdb, host, os.Getpid(), queue.LocalCPUs(), cpusTTL); err != nil && ctx.Err() == nil {
+			log.Warn("cannot announce the worker's CPUs", "err", err)
+		}
+	}
+	announce()
+	defer func() { _ = queue.WithdrawCPUs(context.Background(), st.rdb, host, os.Getpid()) }()
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "concurrency", c.Concurrency)
+	go func() {
+		t := time.NewTicker(cpusRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				announce()
+			}
+		}
+	}()
 	<-ctx.Done()
 	// Stop taking tasks, then wait up to ShutdownTimeout for running ones;
 	// unfinished tasks go back to the queue.
@@ -300,6 +327,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("worker stopped")
 	return nil
 }
+
+// A worker renews its CPUs every cpusRenew; a record not renewed for
+// cpusTTL lapses.
+const (
+	cpusRenew = 2 * time.Second
+	cpusTTL   = 30 * time.Second
+)
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := loadServer("dev", args, stderr, nil)

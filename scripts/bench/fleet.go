@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,6 +69,10 @@ func fleet(rep *report, dir string, seconds, shortSeconds int) error {
 				if err := cg.hold(fmt.Sprintf("w%d", i), w.PID, quota); err != nil {
 					return 0, err
 				}
+			}
+			// Chunks are sized to the CPUs the workers announce.
+			if err := d.waitAnnounced(func(w client.Worker) bool { return math.Abs(w.CPUQuota-quota) < 0.01 }); err != nil {
+				return 0, err
 			}
 			fmt.Fprintf(os.Stderr, "bench: fleet of %d worker(s), %.2f CPU each\n", n, quota)
 			return d.batch(append([]string{long}, repeat(short, 8)...), ladderFile)

@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/origin"
@@ -117,6 +119,7 @@ func scaling(rep *report, dir string, seconds int) error {
 		return err
 	}
 	var took [2]time.Duration
+	var jobs [2]pipeline.View
 	for i, n := range []int{1, 2} {
 		d, err := startDev(filepath.Join(dir, fmt.Sprintf("scale%d", n)), n)
 		if err != nil {
@@ -127,7 +130,7 @@ func scaling(rep *report, dir string, seconds int) error {
 			fmt.Fprintf(os.Stderr, "bench: scaling, %d worker(s) each on its own core\n", n)
 			var job pipeline.View
 			if job, _, err = d.uploadJob(file, ladderFile); err == nil && job.FinishedAt != nil {
-				took[i] = job.FinishedAt.Sub(job.CreatedAt)
+				took[i], jobs[i] = job.FinishedAt.Sub(job.CreatedAt), job
 			}
 		}
 		d.stop()
@@ -143,8 +146,15 @@ func scaling(rep *report, dir string, seconds int) error {
 		fmt.Printf("The master is %d segments of %g s: one of two workers encodes %d of them, which bounds the speed-up at %.3f×.\n\n",
 			segs, ladder.DefaultSegmentSeconds, segs/2+1, float64(segs)/float64(segs/2+1))
 	}
-	fmt.Printf("| workers | seconds |\n| --- | --- |\n| 1, pinned to CPU 0 | %.1f |\n| 2, pinned to CPU 0 and CPU 1 | %.1f |\n| speed-up | %.2f× |\n",
-		took[0].Seconds(), took[1].Seconds(), ratio)
+	fmt.Printf("| workers | seconds | chunks | encode stage: wall s, task s |\n| --- | --- | --- | --- |\n")
+	for i, who := range []string{"1, pinned to CPU 0", "2, pinned to CPU 0 and CPU 1"} {
+		enc := "-"
+		if t := jobs[i].Timings["encode"]; t != nil {
+			enc = fmt.Sprintf("%.1f, %.1f", t.Seconds, t.TaskSeconds)
+		}
+		fmt.Printf("| %s | %.1f | %d | %s |\n", who, took[i].Seconds(), jobs[i].Progress.ChunksTotal, enc)
+	}
+	fmt.Printf("| speed-up | %.2f× | | |\n", ratio)
 	rep.target("scaling: two pinned workers %.2f× one (target >= 1.85): %s", ratio, pass(ratio >= 1.85))
 	return nil
 }
@@ -161,7 +171,30 @@ func (d *dev) pinWorkers(n int) error {
 			return fmt.Errorf("taskset: %v %s", err, out)
 		}
 	}
-	return nil
+	// Chunks are sized to the CPUs the workers announce: wait until each
+	// has announced its one CPU.
+	pinned := map[int]int{}
+	for i, w := range ws {
+		pinned[w.PID] = i
+	}
+	return d.waitAnnounced(func(w client.Worker) bool { return len(w.CPUs) == 1 && w.CPUs[0] == pinned[w.PID] })
+}
+
+// waitAnnounced waits until every worker's announced CPUs pass ok.
+func (d *dev) waitAnnounced(ok func(client.Worker) bool) error {
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ws, err := d.client().Workers(context.Background())
+		if err != nil {
+			return err
+		}
+		if len(ws) > 0 && !slices.ContainsFunc(ws, func(w client.Worker) bool { return !ok(w) }) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the workers did not announce their new CPUs: %+v", ws)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // content is one title of the per-title comparison.

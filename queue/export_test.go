@@ -1,0 +1,4 @@
+package queue
+
+// CgroupQuota reads a quota from the given files, for tests.
+var CgroupQuota = cgroupQuota
