@@ -402,7 +402,9 @@ func TestSynthetic1080pWithAudio(t *testing.T) {
 		}
 		t.Logf("%s: peak %d average %d bit/s, PSNR %.2f dB SSIM %.4f", r.Name, r.Bandwidth, r.AverageBandwidth, r.Quality.PSNR, r.Quality.SSIM)
 	}
-	if v.Progress.ChunksTotal != 2 || v.Progress.Overall != 1 {
+	// How many chunks depends on the CPUs the workers announce (one on a
+	// machine whose cores one ffmpeg keeps busy).
+	if p := v.Progress; p.ChunksTotal < 1 || p.ChunksDone != p.ChunksTotal || p.Overall != 1 {
 		t.Errorf("progress: %+v", v.Progress)
 	}
 }
