@@ -67,30 +67,61 @@ func (v VideoInfo) Interlaced() bool {
 	return false
 }
 
-// AudioInfo describes the audio stream Reel encodes, if any.
+// AudioInfo describes an audio stream of the master.
 type AudioInfo struct {
 	Index      int     `json:"index"`
 	Codec      string  `json:"codec"`
 	Channels   int     `json:"channels"`
+	Layout     string  `json:"layout,omitempty"` // ffmpeg's channel layout name: stereo, 5.1(side), ...
 	SampleRate int     `json:"sample_rate"`
 	StartTime  float64 `json:"start_time"`
-	// Streams is how many audio streams the master has; Reel encodes one.
+	// Streams is how many audio streams the master has.
 	Streams int `json:"streams"`
-	// Default says the chosen stream carries the default disposition.
+	// Default says the stream carries the default disposition.
 	Default bool `json:"default"`
+	// Language is the stream's language tag as BCP 47 ("en", "pt-BR"),
+	// empty when the master leaves it unset or undetermined.
+	Language string `json:"language,omitempty"`
+	// Name is the stream's title tag, if any.
+	Name string `json:"name,omitempty"`
+	// Role is what the stream is for besides the main programme:
+	// "commentary", "description" (for the visually impaired), "dub".
+	Role string `json:"role,omitempty"`
 }
+
+// TextInfo describes a text subtitle stream of the master.
+type TextInfo struct {
+	Index    int     `json:"index"`
+	Codec    string  `json:"codec"` // mov_text, subrip, ass, ssa, webvtt, text
+	Language string  `json:"language,omitempty"`
+	Name     string  `json:"name,omitempty"`
+	Default  bool    `json:"default,omitempty"`
+	Forced   bool    `json:"forced,omitempty"`
+	SDH      bool    `json:"sdh,omitempty"` // for the deaf and hard of hearing
+	Start    float64 `json:"start_time"`
+}
+
+// TextCodecs are the subtitle codecs Reel turns into WebVTT; image
+// subtitles (DVD, PGS, DVB) are left out.
+var TextCodecs = []string{"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"}
 
 // ProbeResult is what Reel keeps of an ffprobe run.
 type ProbeResult struct {
 	Format string `json:"format"`
 	// StartTime is the container's start: ffmpeg shifts every stream of a
 	// master by it, so Reel's timeline is the master's minus StartTime.
-	StartTime float64    `json:"start_time"`
-	Duration  float64    `json:"duration"`
-	Size      int64      `json:"size"`
-	BitRate   int64      `json:"bit_rate"`
-	Video     VideoInfo  `json:"video"`
-	Audio     *AudioInfo `json:"audio,omitempty"`
+	StartTime float64   `json:"start_time"`
+	Duration  float64   `json:"duration"`
+	Size      int64     `json:"size"`
+	BitRate   int64     `json:"bit_rate"`
+	Video     VideoInfo `json:"video"`
+	// Audio is the master's main audio stream: the one marked default,
+	// else the first.
+	Audio *AudioInfo `json:"audio,omitempty"`
+	// AudioTracks are all its usable audio streams, in stream order.
+	AudioTracks []AudioInfo `json:"audio_tracks,omitempty"`
+	// Texts are its text subtitle streams, in stream order.
+	Texts []TextInfo `json:"texts,omitempty"`
 	// Ignored lists the streams Reel leaves out (extra video, subtitles,
 	// data, attachments), as "index:type:codec".
 	Ignored []string `json:"ignored,omitempty"`
@@ -134,13 +165,22 @@ type ffprobeJSON struct {
 		Duration       string `json:"duration"`
 		StartTime      string `json:"start_time"`
 		Channels       int    `json:"channels"`
+		ChannelLayout  string `json:"channel_layout"`
 		SampleRate     string `json:"sample_rate"`
 		Disposition    struct {
-			Default     int `json:"default"`
-			AttachedPic int `json:"attached_pic"`
+			Default         int `json:"default"`
+			AttachedPic     int `json:"attached_pic"`
+			Dub             int `json:"dub"`
+			Comment         int `json:"comment"`
+			Forced          int `json:"forced"`
+			HearingImpaired int `json:"hearing_impaired"`
+			VisualImpaired  int `json:"visual_impaired"`
+			Descriptions    int `json:"descriptions"`
 		} `json:"disposition"`
 		Tags struct {
-			Rotate string `json:"rotate"`
+			Rotate   string `json:"rotate"`
+			Language string `json:"language"`
+			Title    string `json:"title"`
 		} `json:"tags"`
 		SideData []struct {
 			Type     string  `json:"side_data_type"`
@@ -239,18 +279,42 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 				ignore()
 				continue
 			}
+			start, _ := strconv.ParseFloat(s.StartTime, 64)
+			a := AudioInfo{Index: s.Index, Codec: s.CodecName, Channels: s.Channels, Layout: s.ChannelLayout, SampleRate: sr,
+				StartTime: start, Default: s.Disposition.Default == 1, Language: Language(s.Tags.Language), Name: cleanTag(s.Tags.Title)}
+			switch d := s.Disposition; {
+			case d.Comment == 1:
+				a.Role = "commentary"
+			case d.VisualImpaired == 1 || d.Descriptions == 1:
+				a.Role = "description"
+			case d.Dub == 1:
+				a.Role = "dub"
+			}
+			res.AudioTracks = append(res.AudioTracks, a)
 			if res.Audio != nil && (res.Audio.Default || s.Disposition.Default != 1) {
 				continue
 			}
+			res.Audio = &a
+		case "subtitle":
+			if !slices.Contains(TextCodecs, s.CodecName) {
+				ignore()
+				continue
+			}
 			start, _ := strconv.ParseFloat(s.StartTime, 64)
-			res.Audio = &AudioInfo{Index: s.Index, Codec: s.CodecName, Channels: s.Channels, SampleRate: sr,
-				StartTime: start, Default: s.Disposition.Default == 1}
+			res.Texts = append(res.Texts, TextInfo{Index: s.Index, Codec: s.CodecName, Language: Language(s.Tags.Language),
+				Name: cleanTag(s.Tags.Title), Default: s.Disposition.Default == 1, Forced: s.Disposition.Forced == 1,
+				SDH: s.Disposition.HearingImpaired == 1, Start: start})
 		default:
 			ignore()
 		}
 	}
 	if res.Audio != nil {
-		res.Audio.Streams = audioStreams
+		a := *res.Audio // a copy: the tracks keep their own
+		a.Streams = audioStreams
+		res.Audio = &a
+	}
+	for i := range res.AudioTracks {
+		res.AudioTracks[i].Streams = audioStreams
 	}
 	if !videoFound && undecodable != "" {
 		return nil, mediaErr(CodeUnsupportedCodec, "the master's video codec (tag %q) is not one ffmpeg can decode; export the master as H.264, HEVC, ProRes, VP9, AV1, MPEG-2 or another common codec", undecodable)
