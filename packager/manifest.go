@@ -4,9 +4,12 @@ package packager
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +40,15 @@ type Track struct {
 	Height     int     `json:"height,omitempty"`
 	FrameRate  float64 `json:"frame_rate,omitempty"`
 	Channels   int     `json:"channels,omitempty"`
-	Timescale  int     `json:"timescale"`
+	// Language (BCP 47), Label, Default and Role describe an audio
+	// track among the title's others: HLS LANGUAGE, NAME, DEFAULT and
+	// CHARACTERISTICS, DASH lang, Label and Role. Role is "",
+	// "commentary", "description" or "dub".
+	Language  string `json:"language,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Default   bool   `json:"default,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Timescale int    `json:"timescale"`
 	// Start is the presentation time, in Timescale, of the track's first
 	// sample: the same instant in every track of a title (see
 	// ShiftDecodeTime), which the MPD maps to the period's start.
@@ -227,41 +238,135 @@ func playlistHead(b *strings.Builder, t Track, extra string, live bool) {
 	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
 }
 
-// AudioGroup is the GROUP-ID of the title's audio rendition.
+// AudioGroup is the GROUP-ID of the title's AAC audio renditions; other
+// audio codecs (E-AC-3 surround) get AudioGroup + "-" + their codec.
 const AudioGroup = "audio"
 
-// MasterPlaylist writes the HLS master playlist: one variant per video
-// track, grouped by codec family in the order given, each referring to
-// the audio group when there is audio, and an I-frame variant per track
-// that has I-frame ranges. BANDWIDTH and AVERAGE-BANDWIDTH are measured
-// and include the audio.
-func MasterPlaylist(video []Track, audio *Track) []byte {
+// AudioGroups splits audio tracks into renditions groups by codec, AAC
+// first (stereo-only players pick it), keeping their order otherwise.
+func AudioGroups(audio []Track) [][]Track {
+	groups := ByCodec(audio)
+	slices.SortStableFunc(groups, func(a, b []Track) int {
+		return cmpBool(a[0].Codec != "aac", b[0].Codec != "aac")
+	})
+	return groups
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// audioGroupID is a group's HLS GROUP-ID.
+func audioGroupID(g []Track) string {
+	if g[0].Codec == "aac" || g[0].Codec == "" {
+		return AudioGroup
+	}
+	return AudioGroup + "-" + g[0].Codec
+}
+
+// defaultIndex is the track of a group players start with: the one marked
+// default, else the first that is not a commentary or description.
+func defaultIndex(g []Track) int {
+	if i := slices.IndexFunc(g, func(t Track) bool { return t.Default }); i >= 0 {
+		return i
+	}
+	if i := slices.IndexFunc(g, func(t Track) bool { return t.Role == "" || t.Role == "dub" }); i >= 0 {
+		return i
+	}
+	return 0
+}
+
+// audioNames are the NAMEs of a group's tracks, unique within it: the
+// track's label, else its language's English name, else "Main", with the
+// role and, where still the same, a number after it.
+func audioNames(g []Track) []string {
+	names := make([]string, len(g))
+	seen := map[string]int{}
+	for i, t := range g {
+		n := t.Label
+		if n == "" {
+			n = LanguageName(t.Language)
+		}
+		if n == "" {
+			n = "Main"
+		}
+		if t.Label == "" && t.Role != "" {
+			n += " (" + t.Role + ")"
+		}
+		seen[n]++
+		if k := seen[n]; k > 1 {
+			n = fmt.Sprintf("%s %d", n, k)
+		}
+		names[i] = n
+	}
+	return names
+}
+
+// hlsChannels is an audio track's CHANNELS attribute.
+func hlsChannels(t Track) string { return strconv.Itoa(max(t.Channels, 1)) }
+
+// MasterPlaylist writes the HLS master playlist: the audio renditions in
+// groups by codec (EXT-X-MEDIA with LANGUAGE, NAME, DEFAULT, AUTOSELECT,
+// CHANNELS), then one variant per video track and audio group, the video
+// grouped by codec family in the order given, and an I-frame variant per
+// video track that has I-frame ranges. BANDWIDTH and AVERAGE-BANDWIDTH
+// are measured and include the group's largest audio track.
+func MasterPlaylist(video []Track, audio []Track) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	var aPeak, aAvg int
-	if audio != nil {
-		aPeak, aAvg = audio.Bandwidth()
-		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
-			AudioGroup, audio.Channels, audio.Name+"/index.m3u8")
+	type group struct {
+		id, codecs string
+		peak, avg  int
 	}
-	for _, group := range ByCodec(video) {
-		for _, v := range group {
-			peak, avg := v.Bandwidth()
-			codecs := v.Codecs
-			if audio != nil {
-				codecs += "," + audio.Codecs
+	var groups []group
+	for _, g := range AudioGroups(audio) {
+		gr := group{id: audioGroupID(g), codecs: g[0].Codecs}
+		def, names := defaultIndex(g), audioNames(g)
+		for i, a := range g {
+			peak, avg := a.Bandwidth()
+			gr.peak, gr.avg = max(gr.peak, peak), max(gr.avg, avg)
+			lang := ""
+			if a.Language != "" {
+				lang = fmt.Sprintf(",LANGUAGE=%q", a.Language)
 			}
-			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
-				peak+aPeak, avg+aAvg, codecs, v.Width, v.Height, v.FrameRate)
-			if v.VideoRange != "" {
-				fmt.Fprintf(&b, ",VIDEO-RANGE=%s", v.VideoRange)
+			fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q%s,NAME=%q,DEFAULT=%s,AUTOSELECT=%s", gr.id, lang, names[i],
+				yesNo(i == def), yesNo(a.Role != "commentary"))
+			if a.Role == "description" {
+				b.WriteString(`,CHARACTERISTICS="public.accessibility.describes-video"`)
 			}
-			if audio != nil {
-				fmt.Fprintf(&b, ",AUDIO=%q", AudioGroup)
-			}
-			fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
+			fmt.Fprintf(&b, ",CHANNELS=%q,URI=%q\n", hlsChannels(a), a.Name+"/index.m3u8")
 		}
-		for _, v := range group {
+		groups = append(groups, gr)
+	}
+	if len(groups) == 0 {
+		groups = []group{{}}
+	}
+	for _, family := range ByCodec(video) {
+		for _, gr := range groups {
+			for _, v := range family {
+				peak, avg := v.Bandwidth()
+				codecs := v.Codecs
+				if gr.codecs != "" {
+					codecs += "," + gr.codecs
+				}
+				fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d,FRAME-RATE=%.3f",
+					peak+gr.peak, avg+gr.avg, codecs, v.Width, v.Height, v.FrameRate)
+				if v.VideoRange != "" {
+					fmt.Fprintf(&b, ",VIDEO-RANGE=%s", v.VideoRange)
+				}
+				if gr.id != "" {
+					fmt.Fprintf(&b, ",AUDIO=%q", gr.id)
+				}
+				fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
+			}
+		}
+		for _, v := range family {
 			if len(v.IFrames) == 0 {
 				continue
 			}
@@ -275,6 +380,13 @@ func MasterPlaylist(video []Track, audio *Track) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "YES"
+	}
+	return "NO"
 }
 
 // Family names a track's switching set: its codec family, and its video
@@ -347,7 +459,7 @@ func iframePlaylist(t Track, live bool) []byte {
 // @minBufferTime is the title's longest segment, and each
 // Representation's @bandwidth the least bit rate that holds with it
 // (Track.DASHBandwidth).
-func MPD(video []Track, audio *Track) []byte { return mpd(video, audio, nil) }
+func MPD(video []Track, audio []Track) []byte { return mpd(video, audio, nil) }
 
 // Dynamic holds what the MPD of a title still growing states beyond a
 // static one's (ISO/IEC 23009-1 5.3.1.2, DASH-IF IOP 4.3): the
@@ -368,9 +480,9 @@ type Dynamic struct {
 // buffer limit (every listed segment stays available, so players may
 // seek back to the start), and no duration until MPD replaces it with
 // the static manifest of the whole title.
-func LiveMPD(video []Track, audio *Track, d Dynamic) []byte { return mpd(video, audio, &d) }
+func LiveMPD(video []Track, audio []Track, d Dynamic) []byte { return mpd(video, audio, &d) }
 
-func mpd(video []Track, audio *Track, dyn *Dynamic) []byte {
+func mpd(video []Track, audio []Track, dyn *Dynamic) []byte {
 	var dur, minBuffer float64
 	for _, v := range video {
 		dur = max(dur, v.Duration())
@@ -409,15 +521,76 @@ func mpd(video []Track, audio *Track, dyn *Dynamic) []byte {
 		}
 		b.WriteString("    </AdaptationSet>\n")
 	}
-	if audio != nil {
-		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">`+"\n", len(groups))
-		fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", audio.Name, audio.Codecs, audio.DASHBandwidth(minBuffer))
-		fmt.Fprintf(&b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", audio.Channels)
-		writeTemplate(&b, *audio)
-		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
+	// One audio adaptation set per track: a player switches language or
+	// codec by switching sets. A title with one unlabelled track keeps
+	// the plain set it always had.
+	id := len(groups)
+	for _, g := range AudioGroups(audio) {
+		def, names := defaultIndex(g), audioNames(g)
+		for i, a := range g {
+			described := len(audio) > 1 || a.Language != "" || a.Label != ""
+			lang := ""
+			if a.Language != "" {
+				lang = fmt.Sprintf(` lang=%q`, a.Language)
+			}
+			fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="audio" mimeType="audio/mp4"%s segmentAlignment="true" startWithSAP="1">`+"\n", id, lang)
+			id++
+			if described {
+				role := "alternate"
+				switch {
+				case a.Role == "commentary" || a.Role == "description" || a.Role == "dub":
+					role = a.Role
+				case i == def:
+					role = "main"
+				}
+				fmt.Fprintf(&b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value=%q/>`+"\n", role)
+				if a.Role == "description" {
+					// DASH-IF IOP 6.2.5: audio description for the visually impaired.
+					b.WriteString(`      <Accessibility schemeIdUri="urn:tva:metadata:cs:AudioPurposeCS:2007" value="1"/>` + "\n")
+				}
+				fmt.Fprintf(&b, "      <Label>%s</Label>\n", xmlEscape(names[i]))
+			}
+			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" audioSamplingRate="48000">`+"\n", a.Name, a.Codecs, a.DASHBandwidth(minBuffer))
+			writeChannels(&b, a)
+			writeTemplate(&b, a)
+			b.WriteString("      </Representation>\n    </AdaptationSet>\n")
+		}
 	}
 	b.WriteString("  </Period>\n</MPD>\n")
 	return []byte(b.String())
+}
+
+// writeChannels writes an audio representation's channel configuration:
+// for E-AC-3 in Dolby's scheme (ETSI TS 102 366 channel map, as DASH-IF
+// IOP 9.2.1.2 asks), else as a channel count (ISO/IEC 23003-3).
+func writeChannels(b *strings.Builder, a Track) {
+	if a.Codec == "ec3" {
+		fmt.Fprintf(b, `        <AudioChannelConfiguration schemeIdUri="tag:dolby.com,2014:dash:audio_channel_configuration:2011" value=%q/>`+"\n", ec3ChannelMap(a.Channels))
+		return
+	}
+	fmt.Fprintf(b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", a.Channels)
+}
+
+// ec3ChannelMap is the 16-bit channel map (hex) of a layout of n channels:
+// L, C, R, Ls, Rs, LFE, and Lrs/Rrs for 7.1.
+func ec3ChannelMap(n int) string {
+	switch n {
+	case 1:
+		return "4000" // C
+	case 2:
+		return "A000" // L, R
+	case 6:
+		return "F801" // L, C, R, Ls, Rs, LFE
+	case 8:
+		return "FA01" // 5.1 and Lrs, Rrs
+	}
+	return "F801"
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }
 
 // writeTemplate writes a track's SegmentTemplate: its segments' times in

@@ -108,10 +108,10 @@ func TestDASHBandwidth(t *testing.T) {
 
 func TestManifestsGolden(t *testing.T) {
 	video, audio := fixture()
-	master := MasterPlaylist(video, audio)
+	master := MasterPlaylist(video, []Track{*audio})
 	golden.Equal(t, "master.m3u8", master)
 	golden.Equal(t, "media.m3u8", MediaPlaylist(video[0]))
-	golden.Equal(t, "manifest.mpd", MPD(video, audio))
+	golden.Equal(t, "manifest.mpd", MPD(video, []Track{*audio}))
 	golden.Equal(t, "master_noaudio.m3u8", MasterPlaylist(video, nil))
 	golden.Equal(t, "manifest_noaudio.mpd", MPD(video, nil))
 
@@ -137,7 +137,7 @@ func TestManifestsGolden(t *testing.T) {
 			}
 		}
 	}
-	if err := xml.Unmarshal(MPD(video, audio), &mpd); err != nil {
+	if err := xml.Unmarshal(MPD(video, []Track{*audio}), &mpd); err != nil {
 		t.Fatalf("MPD does not parse: %v", err)
 	}
 	if n := len(mpd.Period.AdaptationSet); n != 2 {
@@ -150,8 +150,8 @@ func TestCodecFamilies(t *testing.T) {
 	vp9 := track("720p-vp9", 1280, 720, 1000000, 4, 2.5)
 	vp9.Codec, vp9.Codecs = "vp9", "vp09.00.31.08"
 	all := append(video, vp9)
-	golden.Equal(t, "master_codecs.m3u8", MasterPlaylist(all, audio))
-	golden.Equal(t, "manifest_codecs.mpd", MPD(all, audio))
+	golden.Equal(t, "master_codecs.m3u8", MasterPlaylist(all, []Track{*audio}))
+	golden.Equal(t, "manifest_codecs.mpd", MPD(all, []Track{*audio}))
 	golden.Equal(t, "iframes.m3u8", IFramePlaylistFor(video[0]))
 	if g := ByCodec(all); len(g) != 2 || len(g[0]) != 2 || g[1][0].Name != "720p-vp9" {
 		t.Errorf("ByCodec: %v", g)
@@ -166,13 +166,13 @@ func TestCodecFamilies(t *testing.T) {
 			}
 		}
 	}
-	if err := xml.Unmarshal(MPD(all, audio), &mpd); err != nil {
+	if err := xml.Unmarshal(MPD(all, []Track{*audio}), &mpd); err != nil {
 		t.Fatal(err)
 	}
 	if sets := mpd.Period.AdaptationSet; len(sets) != 3 || len(sets[0].Representation) != 2 || sets[1].Representation[0].Codecs != "vp09.00.31.08" || sets[2].ContentType != "audio" {
 		t.Errorf("adaptation sets: %+v", sets)
 	}
-	pl, _, err := m3u8.Decode(*bytes.NewBuffer(MasterPlaylist(all, audio)), true)
+	pl, _, err := m3u8.Decode(*bytes.NewBuffer(MasterPlaylist(all, []Track{*audio})), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +223,9 @@ func TestHDRManifests(t *testing.T) {
 	if g := ByCodec(tracks); len(g) != 2 || g[1][0].Family() != "hevc_pq" {
 		t.Errorf("families: %+v", g)
 	}
-	master := MasterPlaylist(tracks, audio)
+	master := MasterPlaylist(tracks, []Track{*audio})
 	golden.Equal(t, "master_hdr.m3u8", master)
-	mpd := MPD(tracks, audio)
+	mpd := MPD(tracks, []Track{*audio})
 	golden.Equal(t, "manifest_hdr.mpd", mpd)
 	for _, want := range []string{"VIDEO-RANGE=PQ", "VIDEO-RANGE=SDR"} {
 		if !bytes.Contains(master, []byte(want)) {

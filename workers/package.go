@@ -116,14 +116,18 @@ func setTargets(p *pipeline.Plan, tracks []packager.Track) {
 // the MPD. With dyn the title is still growing: EVENT playlists and a
 // dynamic MPD.
 func manifests(tracks []packager.Track, audio *packager.Track, dyn *packager.Dynamic) map[string][]byte {
-	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, audio)
-	if dyn != nil {
-		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, audio, *dyn)
+	var auds []packager.Track
+	if audio != nil {
+		auds = []packager.Track{*audio}
 	}
-	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, audio), mpdName: mpd}
+	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, auds)
+	if dyn != nil {
+		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, auds, *dyn)
+	}
+	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, auds), mpdName: mpd}
 	if groups := packager.ByCodec(tracks); len(groups) > 1 {
 		for _, g := range groups {
-			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, audio)
+			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, auds)
 		}
 	}
 	for _, t := range tracks {
