@@ -260,15 +260,8 @@ type AudioSpec struct {
 // much late and cut that much early: the first 21 ms of the master's audio
 // give way to the priming, and every later sample plays at its own time.
 func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string) []string {
-	a := ffmpeg.Input(input, masterInput()).Get(strconv.Itoa(s.Stream)).
-		Filter("asetpts", ffmpeg.Args{fmt.Sprintf("PTS-%s/TB", fmtFloat(s.Shift+AACPriming))}).
-		Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
-		Filter("apad", ffmpeg.Args{}).
-		Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(s.Duration-AACPriming, AACPriming))})
-	args := a.Output(playlist, hlsArgs(s.SegSeconds, initName, segPattern, ffmpeg.KwArgs{
-		"c:a": "aac", "profile:a": "aac_low", "b:a": strconv.Itoa(s.Bitrate), "ac": "2", "ar": "48000",
-	})).GetArgs()
-	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)
+	return AudioTracksArgs(input, s.Shift, s.Duration, s.SegSeconds, []AudioOut{{Stream: s.Stream, Codec: "aac", Channels: 2,
+		Bitrate: s.Bitrate, Playlist: playlist, InitName: initName, SegPattern: segPattern}})
 }
 
 // PackageArgs joins a rung's encoded chunks (an ffconcat list) without
