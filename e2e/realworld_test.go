@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -184,8 +185,16 @@ func realWorldCases() []realWorld {
 			ladder: two(240, 120),
 			check: func(t *testing.T, v pipeline.View) {
 				s := v.Source
-				if s.AudioStreams != 2 || s.AudioStream != 2 || s.AudioChans != 6 || !hasNote(v, "marked default") || len(s.Ignored) < 2 {
+				if s.AudioStreams != 2 || s.AudioStream != 2 || s.AudioChans != 6 || len(s.AudioTracks) != 2 || !hasNote(v, "5.1 E-AC-3") || len(s.Ignored) < 2 {
 					t.Errorf("audio stream %d of %d (%d channels), ignored %v, notes %q", s.AudioStream, s.AudioStreams, s.AudioChans, s.Ignored, s.Notes)
+				}
+				// Both streams become stereo AAC; the 5.1 one, default, also 5.1 E-AC-3.
+				var got []string
+				for _, a := range v.AudioTracks {
+					got = append(got, fmt.Sprintf("%s:%s:%d:%v", a.Name, a.Codec, a.Channels, a.Default))
+				}
+				if strings.Join(got, " ") != "audio_0:aac:2:false audio_1:aac:2:true audio_1_51:eac3:6:true" {
+					t.Errorf("audio renditions %v", got)
 				}
 			},
 		},

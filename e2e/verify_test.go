@@ -20,6 +20,7 @@ import (
 
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
+	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/timeline"
 )
@@ -44,16 +45,27 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 	if err != nil || typ != m3u8.MASTER {
 		t.Fatalf("master playlist does not parse: %v\n%s", err, master8)
 	}
-	var variants, iframes []*m3u8.Variant
+	// The variants with the AAC audio group (or none) are one per
+	// rendition; each other audio group (E-AC-3 surround) repeats them.
+	var variants, others, iframes []*m3u8.Variant
 	for _, vr := range pl.(*m3u8.MasterPlaylist).Variants {
-		if vr.Iframe {
+		switch {
+		case vr.Iframe:
 			iframes = append(iframes, vr)
-		} else {
+		case vr.Audio == "" || vr.Audio == packager.AudioGroup:
 			variants = append(variants, vr)
+		default:
+			others = append(others, vr)
 		}
 	}
-	if len(variants) != len(v.Renditions) || len(iframes) != len(v.Renditions) {
-		t.Fatalf("%d variants and %d I-frame variants for %d renditions:\n%s", len(variants), len(iframes), len(v.Renditions), master8)
+	if len(variants) != len(v.Renditions) || len(iframes) != len(v.Renditions) || len(others)%len(v.Renditions) != 0 {
+		t.Fatalf("%d variants (and %d of other audio groups) and %d I-frame variants for %d renditions:\n%s",
+			len(variants), len(others), len(iframes), len(v.Renditions), master8)
+	}
+	for i, vr := range others {
+		if want := variants[i%len(variants)]; vr.URI != want.URI || !strings.HasPrefix(vr.Codecs, v.Renditions[i%len(variants)].Codecs) {
+			t.Errorf("variant %s of audio group %s: %+v, want the rendition of %s", vr.URI, vr.Audio, vr.VariantParams, want.URI)
+		}
 	}
 	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
 	var firstDurations []float64
@@ -115,9 +127,11 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 			checkHeaders(t, dir+"seg_00000.m4s", "video/iso.segment", "immutable")
 			checkCORS(t, dir+"seg_00000.m4s")
 			if wantAudio {
-				checkSync(t, base+"audio/index.m3u8", base+vr.URI, float64(n)/fps, fps)
+				for _, a := range audioRenditions(v) {
+					checkSync(t, base+a.Name+"/index.m3u8", base+vr.URI, float64(n)/fps, fps, audioFrame[a.Codec])
+				}
 			}
-			checkBandwidth(t, base, vr, wantAudio)
+			checkBandwidth(t, base, vr, audioRenditions(v), wantAudio)
 		}
 	}
 	checkHeaders(t, v.Outputs.HLS, "application/vnd.apple.mpegurl", "max-age=10")
@@ -243,11 +257,23 @@ func checkFormat(t *testing.T, url string, r pipeline.RenditionView, hdr string)
 // aacFrame is the duration of one AAC-LC frame at 48 kHz.
 const aacFrame = 1024.0 / 48000
 
+// audioFrame is the duration of one frame of each audio encoder at 48 kHz.
+var audioFrame = map[string]float64{"aac": aacFrame, "eac3": 1536.0 / 48000}
+
+// audioRenditions are a title's audio tracks: those the job lists, or the
+// one stereo AAC track "audio".
+func audioRenditions(v pipeline.View) []pipeline.AudioTrack {
+	if len(v.AudioTracks) > 0 {
+		return v.AudioTracks
+	}
+	return []pipeline.AudioTrack{{Name: "audio", Codec: "aac"}}
+}
+
 // checkSync holds the audio track to the video's start (within one audio
 // sample) and its decoded duration to the video's within one frame: a
-// video frame, or one AAC frame where that is longer (the encoder pads the
-// last AAC frame with silence).
-func checkSync(t *testing.T, url, videoURL string, video, fps float64) {
+// video frame, or one audio frame (frame s) where that is longer (the
+// encoder pads the last frame with silence).
+func checkSync(t *testing.T, url, videoURL string, video, fps, frame float64) {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "frame=pts_time",
 		"-of", "csv=p=0", url).Output()
@@ -261,8 +287,8 @@ func checkSync(t *testing.T, url, videoURL string, video, fps float64) {
 	}
 	first, _ := strconv.ParseFloat(strings.Trim(lines[0], ","), 64)
 	last, _ := strconv.ParseFloat(strings.Trim(lines[len(lines)-1], ","), 64)
-	audio := last + aacFrame - first
-	if math.Abs(audio-video) > max(1/fps, aacFrame)+1e-6 || math.Abs(first-vstart) > 1.0/48000 {
+	audio := last + frame - first
+	if math.Abs(audio-video) > max(1/fps, frame)+1e-6 || math.Abs(first-vstart) > 1.0/48000 {
 		t.Errorf("audio starts at %.4f s and lasts %.4f s, video at %.4f s for %.4f s: more than one frame apart", first, audio, vstart, video)
 	}
 }
@@ -271,11 +297,19 @@ func checkSync(t *testing.T, url, videoURL string, video, fps float64) {
 // of RFC 8216bis 4.3.4.2, measured here from the published segments'
 // sizes: the highest rate of any run of contiguous segments lasting 0.5 to
 // 1.5 target durations, of the video playlist plus the audio playlist's.
-func checkBandwidth(t *testing.T, base string, vr *m3u8.Variant, wantAudio bool) {
+func checkBandwidth(t *testing.T, base string, vr *m3u8.Variant, audio []pipeline.AudioTrack, wantAudio bool) {
 	t.Helper()
 	peak := playlistPeak(t, base+vr.URI)
 	if wantAudio {
-		peak += playlistPeak(t, base+"audio/index.m3u8")
+		// The variant's audio group is the AAC tracks; it counts the
+		// largest.
+		most := 0
+		for _, a := range audio {
+			if a.Codec == "aac" {
+				most = max(most, playlistPeak(t, base+a.Name+"/index.m3u8"))
+			}
+		}
+		peak += most
 	}
 	if int(vr.Bandwidth) != peak {
 		t.Errorf("%s: BANDWIDTH=%d, RFC 8216bis peak %d", vr.URI, vr.Bandwidth, peak)
@@ -397,7 +431,7 @@ func checkDASH(t *testing.T, v pipeline.View, wantAudio bool, frames int64) {
 	}
 	want := len(families)
 	if wantAudio {
-		want++
+		want += len(audioRenditions(v)) // one set per audio track
 	}
 	if len(doc.Period.AdaptationSet) != want {
 		t.Errorf("MPD has %d adaptation sets, want %d", len(doc.Period.AdaptationSet), want)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/reel-video/reel/ladder"
@@ -109,9 +110,11 @@ type SourceInfo struct {
 	// Seek says the master is read by seeking to each chunk through its
 	// index (media.Seekable) instead of being split first (Plan.Seek).
 	Seek bool `json:"seek,omitempty"`
-	// AudioStream is the audio stream Reel encodes, of AudioStreams.
+	// AudioStream is the master's main audio stream, of AudioStreams.
 	AudioStream  int `json:"audio_stream,omitempty"`
 	AudioStreams int `json:"audio_streams,omitempty"`
+	// AudioTracks are every usable audio stream of the master.
+	AudioTracks []SourceAudio `json:"audio_tracks,omitempty"`
 	// Ignored lists the streams left out, as "index:type:codec".
 	Ignored []string `json:"ignored_streams,omitempty"`
 	// Notes say, in words, what Reel does about this master: deinterlacing,
@@ -175,10 +178,13 @@ type Job struct {
 	Renditions []Rendition   `json:"renditions"`
 	Plan       *Plan         `json:"plan,omitempty"`
 	// Analysis is a per-title ladder's trial encodes and choice.
-	Analysis  *Analysis   `json:"analysis,omitempty"`
-	HasAudio  bool        `json:"has_audio"`
-	Audio     *AudioTrack `json:"audio,omitempty"`
-	Published *Published  `json:"published,omitempty"`
+	Analysis *Analysis `json:"analysis,omitempty"`
+	HasAudio bool      `json:"has_audio"`
+	// Audio is the title's first audio rendition once the audio task is
+	// done, and AudioTracks all of them.
+	Audio       *AudioTrack  `json:"audio,omitempty"`
+	AudioTracks []AudioTrack `json:"audio_tracks,omitempty"`
+	Published   *Published   `json:"published,omitempty"`
 	// Live is the part of the title published while the rest encodes;
 	// PlayableAt is when its first part was (the job's move to playable).
 	Live       *Live      `json:"live,omitempty"`
@@ -270,10 +276,73 @@ type Sample struct {
 	Frames int64   `json:"frames"`
 }
 
-// AudioTrack describes the encoded audio once the audio task is done.
+// AudioTrack is one audio rendition of a title (AudioRenditions): a
+// stream of the master encoded once for the whole title.
 type AudioTrack struct {
-	Codecs   string `json:"codecs"`
+	// Name is the rendition's folder in the title: "audio" for a title's
+	// only track.
+	Name     string `json:"name,omitempty"`
+	Stream   int    `json:"stream,omitempty"` // the master's stream index
+	Codec    string `json:"codec,omitempty"`  // ffmpeg's encoder: aac or eac3
+	Codecs   string `json:"codecs"`           // RFC 6381
 	Channels int    `json:"channels"`
+	Bitrate  int    `json:"bitrate,omitempty"`
+	Language string `json:"language,omitempty"` // BCP 47
+	Label    string `json:"label,omitempty"`    // the stream's title
+	Role     string `json:"role,omitempty"`     // commentary, description, dub
+	Default  bool   `json:"default,omitempty"`
+}
+
+// SourceAudio is one audio stream of the master.
+type SourceAudio struct {
+	Stream   int    `json:"stream"`
+	Codec    string `json:"codec"`
+	Channels int    `json:"channels"`
+	Language string `json:"language,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Default  bool   `json:"default,omitempty"`
+}
+
+// SurroundBitrate is the bit rate of a title's 5.1 E-AC-3 renditions.
+const SurroundBitrate = 384000
+
+// AudioRenditions are the audio renditions of a job's title: for every
+// audio stream of the master, a stereo AAC track (the standard downmix of
+// a surround stream) and, for a stream of 6 channels or more, a 5.1
+// E-AC-3 track. The stream marked default (else the first) is the
+// default in each codec. A title of one stereo stream keeps the one
+// track "audio" it always had.
+func AudioRenditions(j *Job) []AudioTrack {
+	src := j.Source
+	if src == nil || !j.HasAudio {
+		return nil
+	}
+	streams := src.AudioTracks
+	if len(streams) == 0 {
+		// Probed before every stream was listed: the one it chose.
+		streams = []SourceAudio{{Stream: src.AudioStream, Codec: src.AudioCodec, Channels: src.AudioChans, Default: true}}
+	}
+	def := slices.IndexFunc(streams, func(a SourceAudio) bool { return a.Default })
+	if def < 0 {
+		def = 0
+	}
+	l := j.Ladder.Normalize()
+	var out []AudioTrack
+	for k, a := range streams {
+		name := "audio"
+		if len(streams) > 1 {
+			name = fmt.Sprintf("audio_%d", k)
+		}
+		t := AudioTrack{Name: name, Stream: a.Stream, Codec: "aac", Codecs: "mp4a.40.2", Channels: 2, Bitrate: l.AudioBitrate,
+			Language: a.Language, Label: a.Name, Role: a.Role, Default: k == def}
+		out = append(out, t)
+		if a.Channels >= 6 {
+			t.Name, t.Codec, t.Codecs, t.Channels, t.Bitrate = name+"_51", "eac3", "ec-3", 6, SurroundBitrate
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Live is the part of a title published while the rest of it encodes:

@@ -377,9 +377,11 @@ type View struct {
 	Progress   ProgressView    `json:"progress"`
 	Source     *SourceInfo     `json:"source,omitempty"`
 	Renditions []RenditionView `json:"renditions"`
-	Outputs    *Outputs        `json:"outputs,omitempty"`
-	Error      *JobError       `json:"error,omitempty"`
-	Retries    int             `json:"retries,omitempty"` // times retried after failing
+	// AudioTracks are the title's audio renditions once encoded.
+	AudioTracks []AudioTrack `json:"audio_tracks,omitempty"`
+	Outputs     *Outputs     `json:"outputs,omitempty"`
+	Error       *JobError    `json:"error,omitempty"`
+	Retries     int          `json:"retries,omitempty"` // times retried after failing
 	// Live is the part of the title that plays while the rest encodes;
 	// PlayableAt is when it first did.
 	Live       *Live              `json:"live,omitempty"`
@@ -414,7 +416,8 @@ type Play struct {
 // key into the URL players use.
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
 	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries, Timings: j.Timings, Analysis: j.Analysis,
-		PlayableAt: j.PlayableAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+		PlayableAt: j.PlayableAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		AudioTracks: j.AudioTracks}
 	if j.Live != nil && j.Status != StatusComplete {
 		v.Live = j.Live
 	}

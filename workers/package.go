@@ -54,14 +54,14 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	}
 	setTargets(j.Plan, tracks)
 	w.progress(ctx, r, 0.2)
-	var audio *packager.Track
+	var audio []packager.Track
 	if j.HasAudio {
-		a, err := w.titleAudio(ctx, j, dir, chunks[0].Start)
-		if err != nil {
+		if audio, err = w.titleAudio(ctx, j, dir, chunks[0].Start); err != nil {
 			return fmt.Errorf("package %s: audio: %w", j.ID, err)
 		}
-		a.Target = a.TargetDuration()
-		audio = &a
+		for i := range audio {
+			audio[i].Target = audio[i].TargetDuration()
+		}
 	}
 	w.progress(ctx, r, 0.4)
 	if err := w.trickPlay(ctx, j, tracks, chunks, dir); err != nil {
@@ -115,11 +115,7 @@ func setTargets(p *pipeline.Plan, tracks []packager.Track) {
 // master playlist (and one per codec family when there are several) and
 // the MPD. With dyn the title is still growing: EVENT playlists and a
 // dynamic MPD.
-func manifests(tracks []packager.Track, audio *packager.Track, dyn *packager.Dynamic) map[string][]byte {
-	var auds []packager.Track
-	if audio != nil {
-		auds = []packager.Track{*audio}
-	}
+func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dynamic) map[string][]byte {
 	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, auds)
 	if dyn != nil {
 		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, auds, *dyn)
@@ -134,8 +130,8 @@ func manifests(tracks []packager.Track, audio *packager.Track, dyn *packager.Dyn
 		m[t.Name+"/"+mediaPlaylist] = media(t)
 		m[t.Name+"/"+packager.IFramePlaylist] = iframes(t)
 	}
-	if audio != nil {
-		m[audio.Name+"/"+mediaPlaylist] = media(*audio)
+	for _, audio := range auds {
+		m[audio.Name+"/"+mediaPlaylist] = media(audio)
 	}
 	return m
 }
@@ -271,16 +267,42 @@ func readTrack(dir string) (packager.Track, error) {
 	return packager.Track{Init: initName, Segments: segs}, nil
 }
 
-// audioTrack fetches the audio task's segments, aligns them to start at
-// start seconds with the video (alignTrack), and uploads the title's
-// audio track (its initialization and media segments) under the packaged
-// prefix.
-func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, start float64, join bool) (packager.Track, error) {
-	out := filepath.Join(dir, audioTrack)
+// audioTracks are the title's audio renditions the audio task encoded;
+// a job whose audio task ran before renditions were listed has the one
+// stereo track at the top of its encoded audio (legacy).
+func audioTracks(j *pipeline.Job) (tracks []pipeline.AudioTrack, legacy bool) {
+	if len(j.AudioTracks) > 0 {
+		return j.AudioTracks, false
+	}
+	if j.Audio == nil {
+		return nil, false
+	}
+	a := *j.Audio
+	a.Name, a.Codec = audioTrack, "aac"
+	return []pipeline.AudioTrack{a}, true
+}
+
+// packagerCodec is the codec family of an audio encoder's tracks.
+func packagerCodec(encoder string) string {
+	if encoder == "eac3" {
+		return "ec3"
+	}
+	return "aac"
+}
+
+// audioTrack fetches one audio rendition's segments from the audio task,
+// aligns them to start at start seconds with the video (alignTrack), and
+// uploads the track (its initialization and media segments) under the
+// packaged prefix.
+func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, a pipeline.AudioTrack, legacy bool, dir string, start float64, join bool) (packager.Track, error) {
+	out := filepath.Join(dir, a.Name)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return packager.Track{}, err
 	}
-	src := pipeline.EncodedAudioPrefix(j.ID)
+	src := pipeline.EncodedAudioPrefix(j.ID) + a.Name + "/"
+	if legacy {
+		src = pipeline.EncodedAudioPrefix(j.ID)
+	}
 	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), src+ffmpegPlaylist, filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
@@ -302,7 +324,8 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, st
 	if err := g.Wait(); err != nil {
 		return packager.Track{}, err
 	}
-	tr := packager.Track{Name: audioTrack, Codec: "aac", Codecs: j.Audio.Codecs, Channels: j.Audio.Channels, Init: initName, Segments: segs}
+	tr := packager.Track{Name: a.Name, Codec: packagerCodec(a.Codec), Codecs: a.Codecs, Channels: a.Channels, Init: initName, Segments: segs,
+		Language: a.Language, Label: a.Label, Role: a.Role, Default: a.Default}
 	if err := trackStart(out, &tr); err != nil {
 		return packager.Track{}, fmt.Errorf("audio: %w", err)
 	}
@@ -312,7 +335,7 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, dir string, st
 	if err := os.Remove(filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
-	return tr, w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+audioTrack+"/")
+	return tr, w.uploadDir(ctx, out, pipeline.PackagedPrefix(j.ID)+a.Name+"/")
 }
 
 // segURIs lists the files of segments.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -144,7 +145,7 @@ func (w *Worker) publish(ctx context.Context, r *run) error {
 		}
 		pub.add(dst, rel)
 		published = append(published, dst+rel)
-		if rk == 0 && from > 0 && strings.HasPrefix(rel, audioTrack+"/") {
+		if rk == 0 && from > 0 && isAudio(j, rel) {
 			continue // published with the title's first chunks
 		}
 		groups[rk] = append(groups[rk], copyItem{k, dst + rel, cache})
@@ -229,23 +230,25 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 	}
 	seconds := pipeline.LiveSeconds(j.Plan, n)
 	items := segmentCopies(j, chunks, from)
-	var audio *packager.Track
+	var audio []packager.Track
 	if j.HasAudio {
-		var a packager.Track
 		if from == 0 {
-			a, err = w.titleAudio(ctx, j, dir, chunks[0].Start)
-			for _, name := range append([]string{a.Init}, segURIs(a.Segments)...) {
-				rel := audioTrack + "/" + name
-				items = append(items, copyItem{pipeline.PackagedPrefix(j.ID) + rel, pipeline.PublishedPrefix(j.ID) + rel, cacheImmutable})
+			audio, err = w.titleAudio(ctx, j, dir, chunks[0].Start)
+			for _, a := range audio {
+				for _, name := range append([]string{a.Init}, segURIs(a.Segments)...) {
+					rel := a.Name + "/" + name
+					items = append(items, copyItem{pipeline.PackagedPrefix(j.ID) + rel, pipeline.PublishedPrefix(j.ID) + rel, cacheImmutable})
+				}
 			}
 		} else {
-			a, err = w.storedAudio(ctx, j, dir)
+			audio, err = w.storedAudio(ctx, j, dir)
 		}
 		if err != nil {
 			return fmt.Errorf("stream %s: audio: %w", j.ID, err)
 		}
-		live := liveAudio(a, seconds)
-		audio = &live
+		for i := range audio {
+			audio[i] = liveAudio(audio[i], seconds)
+		}
 	}
 	if err := w.copyAll(ctx, items, nil); err != nil {
 		return err
@@ -274,6 +277,13 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 		return nil
 	})
 	return err
+}
+
+// isAudio reports whether rel, a path in the packaged title, is in one
+// of its audio tracks' folders.
+func isAudio(j *pipeline.Job, rel string) bool {
+	tracks, _ := audioTracks(j)
+	return slices.ContainsFunc(tracks, func(a pipeline.AudioTrack) bool { return strings.HasPrefix(rel, a.Name+"/") })
 }
 
 // liveAudio is the part of the title's audio track a growing title

@@ -260,40 +260,50 @@ func titleTracks(chunks []chunkSegments) ([]packager.Track, error) {
 	return tracks, nil
 }
 
-// titleAudio returns the title's audio track aligned to start at start
+// titleAudio returns the title's audio tracks aligned to start at start
 // seconds with the video (audioTrack: stored under the packaged prefix,
 // a short tail joined), made from the audio task's segments, and
-// describes it at AlignedAudioKey for the manifests written later while
-// the title grows (storedAudio).
-func (w *Worker) titleAudio(ctx context.Context, j *pipeline.Job, dir string, start float64) (packager.Track, error) {
-	tr, err := w.audioTrack(ctx, j, dir, start, j.Plan.ShortTail())
-	if err != nil {
-		return tr, err
+// describes them at AlignedAudioKey for the manifests written later
+// while the title grows (storedAudio).
+func (w *Worker) titleAudio(ctx context.Context, j *pipeline.Job, dir string, start float64) ([]packager.Track, error) {
+	renditions, legacy := audioTracks(j)
+	tracks := make([]packager.Track, len(renditions))
+	for i, a := range renditions {
+		tr, err := w.audioTrack(ctx, j, a, legacy, dir, start, j.Plan.ShortTail())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
+		tracks[i] = tr
 	}
-	data, err := json.Marshal(tr)
+	data, err := json.Marshal(tracks)
 	if err != nil {
-		return tr, err
+		return nil, err
 	}
 	p := filepath.Join(dir, "audio.json")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
-		return tr, err
+		return nil, err
 	}
-	return tr, w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.AlignedAudioKey(j.ID), p, "application/json", "")
+	return tracks, w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.AlignedAudioKey(j.ID), p, "application/json", "")
 }
 
-// storedAudio reads the audio track titleAudio described.
-func (w *Worker) storedAudio(ctx context.Context, j *pipeline.Job, dir string) (packager.Track, error) {
-	var tr packager.Track
+// storedAudio reads the audio tracks titleAudio described (one object,
+// not a list, for a title described before it had several).
+func (w *Worker) storedAudio(ctx context.Context, j *pipeline.Job, dir string) ([]packager.Track, error) {
 	p := filepath.Join(dir, "audio.json")
 	if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), pipeline.AlignedAudioKey(j.ID), p); err != nil {
-		return tr, err
+		return nil, err
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return tr, err
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &tr); err != nil {
-		return tr, fmt.Errorf("audio track: %w", err)
+	var tracks []packager.Track
+	if err := json.Unmarshal(data, &tracks); err != nil {
+		var one packager.Track
+		if err1 := json.Unmarshal(data, &one); err1 != nil {
+			return nil, fmt.Errorf("audio tracks: %w", err)
+		}
+		tracks = []packager.Track{one}
 	}
-	return tr, nil
+	return tracks, nil
 }

@@ -71,6 +71,15 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 		a := res.Audio
 		info.AudioCodec, info.AudioChans = a.Codec, a.Channels
 		info.AudioStream, info.AudioStreams, info.AudioStart = a.Index, a.Streams, a.StartTime-res.StartTime
+		// Text subtitles are listed by the probe; until they become text
+		// tracks they are left out like the other streams.
+		for _, t := range res.Texts {
+			info.Ignored = append(info.Ignored, fmt.Sprintf("%d:subtitle:%s", t.Index, t.Codec))
+		}
+		for _, t := range res.AudioTracks {
+			info.AudioTracks = append(info.AudioTracks, pipeline.SourceAudio{Stream: t.Index, Codec: t.Codec, Channels: t.Channels,
+				Language: t.Language, Name: t.Name, Role: t.Role, Default: t.Index == a.Index})
+		}
 	}
 	info.Notes = sourceNotes(info, res)
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
@@ -402,7 +411,9 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 	return err
 }
 
-// audio encodes the whole title's audio once into CMAF segments.
+// audio encodes every audio rendition of the title (AudioRenditions) in
+// one run over the whole title, into CMAF segments, each in a folder of
+// its own under the job's encoded audio.
 func (w *Worker) audio(ctx context.Context, r *run) error {
 	j := r.job
 	dir, cleanup, err := w.tempDir(r)
@@ -424,9 +435,23 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 		shift = float64(p.FirstSlot) / p.FPS()
 	}
 	dur := float64(p.Frames) / p.FPS()
-	args := media.AudioArgs(u, media.AudioSpec{Stream: j.Source.AudioStream, Shift: shift, Duration: dur,
-		Bitrate: l.AudioBitrate, SegSeconds: l.SegmentSeconds}, filepath.Join(dir, ffmpegPlaylist), initName, filepath.Join(dir, segPattern))
-	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.streamLimits(dur, int64(l.AudioBitrate)*int64(dur+1)/8),
+	tracks := pipeline.AudioRenditions(j)
+	if len(tracks) == 0 {
+		return fmt.Errorf("audio %s: the master has no audio to encode", j.ID)
+	}
+	outs := make([]media.AudioOut, len(tracks))
+	bits := int64(0)
+	for i, t := range tracks {
+		d := filepath.Join(dir, t.Name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		outs[i] = media.AudioOut{Stream: t.Stream, Codec: t.Codec, Channels: t.Channels, Bitrate: t.Bitrate,
+			Playlist: filepath.Join(d, ffmpegPlaylist), InitName: initName, SegPattern: filepath.Join(d, segPattern)}
+		bits += int64(t.Bitrate)
+	}
+	args := media.AudioTracksArgs(u, shift, dur, l.SegmentSeconds, outs)
+	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.streamLimits(dur, bits*int64(dur+1)/8),
 		OnProgress: w.throttle(func(p media.Progress) {
 			if dur > 0 {
 				w.progress(ctx, r, min(p.OutTime.Seconds()/dur, 0.99))
@@ -435,11 +460,13 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.mediaFailure(ctx, j.ID, "the audio", fmt.Errorf("audio %s: %w", j.ID, err))
 	}
-	if err := w.uploadDir(ctx, dir, pipeline.EncodedAudioPrefix(j.ID)); err != nil {
-		return err
+	for _, t := range tracks {
+		if err := w.uploadDir(ctx, filepath.Join(dir, t.Name), pipeline.EncodedAudioPrefix(j.ID)+t.Name+"/"); err != nil {
+			return err
+		}
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
-		j.Audio = &pipeline.AudioTrack{Codecs: "mp4a.40.2", Channels: 2}
+		j.Audio, j.AudioTracks = &tracks[0], tracks
 		return nil
 	})
 	return err
@@ -540,12 +567,28 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 		name := map[string]string{timeline.TransferPQ: "PQ (SMPTE ST 2084)", timeline.TransferHLG: "HLG (ARIB STD-B67)"}[c.HDR]
 		notes = append(notes, fmt.Sprintf("HDR, %s transfer, %s primaries: SDR rungs tone-mapped to BT.709 (zscale and tonemap, Hable curve, %d cd/m² reference white); HDR rungs keep the transfer, 10-bit BT.2020", name, c.InPrimaries, media.ToneMapPeak))
 	}
-	if s.AudioStreams > 1 {
-		which := "the first"
-		if res.Audio.Default {
-			which = "the one marked default"
+	if len(s.AudioTracks) > 1 || len(s.AudioTracks) == 1 && s.AudioTracks[0].Channels >= 6 {
+		for _, a := range s.AudioTracks {
+			var about []string
+			if a.Language != "" {
+				about = append(about, a.Language)
+			}
+			if a.Name != "" {
+				about = append(about, strconv.Quote(a.Name))
+			}
+			if a.Role != "" {
+				about = append(about, a.Role)
+			}
+			about = append(about, fmt.Sprintf("%d channels", a.Channels))
+			if a.Default {
+				about = append(about, "default")
+			}
+			what := "a stereo AAC track"
+			if a.Channels >= 6 {
+				what = "a stereo AAC track (downmix) and a 5.1 E-AC-3 track"
+			}
+			notes = append(notes, fmt.Sprintf("audio stream %d (%s): %s", a.Stream, strings.Join(about, ", "), what))
 		}
-		notes = append(notes, fmt.Sprintf("%d audio streams: stream %d (%s) is used, the others are left out", s.AudioStreams, s.AudioStream, which))
 	}
 	if len(s.Ignored) > 0 {
 		notes = append(notes, "streams left out: "+strings.Join(s.Ignored, ", "))
