@@ -48,6 +48,14 @@ type playerResult struct {
 	VideoStart *float64  `json:"videoStart"`
 	// With live=1: whether the player saw the title growing, how far it
 	// played and what was seekable meanwhile.
+	// With audio=LANG: the audio languages offered, the one playing
+	// before the switch, and each audio switch rendered.
+	AudioLangs    []string `json:"audioLangs"`
+	AudioFrom     string   `json:"audioFrom"`
+	AudioSwitches []struct {
+		Lang string  `json:"lang"`
+		At   float64 `json:"at"`
+	} `json:"audioSwitches"`
 	LiveSeen          bool        `json:"liveSeen"`
 	PlayedWhileLive   float64     `json:"playedWhileLive"`
 	SeekableWhileLive [][]float64 `json:"seekableWhileLive"`

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/reel-video/reel/internal/testenv"
+)
+
+// A master with three audio languages (French, English 5.1 and marked
+// default, a German commentary): every one becomes a stereo AAC track,
+// the 5.1 one also a 5.1 E-AC-3 track, and hls.js and dash.js start in
+// English and switch to French mid-title, then play to the end.
+func TestAudioLanguages(t *testing.T) {
+	s := startStack(t)
+	dir := t.TempDir()
+	tone := func(f int) string { return fmt.Sprintf("0.2*sin(2*PI*%d*t)", f) }
+	six := tone(440)
+	for _, f := range []int{550, 660, 60, 770, 880} {
+		six += "|" + tone(f)
+	}
+	master := testenv.Generate(t, filepath.Join(dir, "languages.mkv"),
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12",
+		"-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=12",
+		"-f", "lavfi", "-i", "aevalsrc="+six+":channel_layout=5.1:sample_rate=48000:duration=12",
+		"-f", "lavfi", "-i", "sine=frequency=990:sample_rate=48000:duration=12",
+		"-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac",
+		"-metadata:s:a:0", "language=fre", "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "language=ger",
+		"-disposition:a:0", "0", "-disposition:a:1", "default", "-disposition:a:2", "comment")
+	id := s.submit(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
+	if code, out := s.watch(t, id); code != 0 {
+		t.Fatalf("reel watch exit %d:\n%s", code, out)
+	}
+	v := s.job(t, id)
+	verify(t, v, master, true, 2)
+	var got []string
+	for _, a := range v.AudioTracks {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%d:%s:%v", a.Name, a.Language, a.Codec, a.Channels, a.Role, a.Default))
+	}
+	if want := "audio_0:fr:aac:2::false audio_1:en:aac:2::true audio_1_51:en:eac3:6::true audio_2:de:aac:2:commentary:false"; strings.Join(got, " ") != want {
+		t.Errorf("audio tracks %q, want %q", got, want)
+	}
+	ctx, page := browser(t)
+	for _, p := range []struct{ player, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}} {
+		res := playURL(t, ctx, page, url.Values{"player": {p.player}, "src": {p.src}, "rate": {"2"}, "audio": {"fr"}})
+		t.Logf("%s: %+v", p.player, res)
+		checkPlayback(t, res, v)
+		for _, lang := range []string{"fr", "en", "de"} {
+			if !slices.Contains(res.AudioLangs, lang) {
+				t.Errorf("%s: audio languages %q lack %s", p.player, res.AudioLangs, lang)
+			}
+		}
+		if res.AudioFrom != "en" {
+			t.Errorf("%s: played %q before the switch, want the default, en", p.player, res.AudioFrom)
+		}
+		if !slices.ContainsFunc(res.AudioSwitches, func(s struct {
+			Lang string  `json:"lang"`
+			At   float64 `json:"at"`
+		}) bool {
+			return s.Lang == "fr" && s.At > 0
+		}) {
+			t.Errorf("%s: audio switches %+v, want one to fr mid-title", p.player, res.AudioSwitches)
+		}
+	}
+}
