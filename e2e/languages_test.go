@@ -14,7 +14,9 @@ import (
 // A master with three audio languages (French, English 5.1 and marked
 // default, a German commentary): every one becomes a stereo AAC track,
 // the 5.1 one also a 5.1 E-AC-3 track, and hls.js and dash.js start in
-// English and switch to French mid-title, then play to the end.
+// English and switch to French mid-title, then play to the end. A job
+// that lists streams carries those only, in its order and with its
+// labels; one that lists a stream the master lacks fails saying so.
 func TestAudioLanguages(t *testing.T) {
 	s := startStack(t)
 	dir := t.TempDir()
@@ -45,6 +47,25 @@ func TestAudioLanguages(t *testing.T) {
 	if want := "audio_0:fr:aac:2::false audio_1:en:aac:2::true audio_1_51:en:eac3:6::true audio_2:de:aac:2:commentary:false"; strings.Join(got, " ") != want {
 		t.Errorf("audio tracks %q, want %q", got, want)
 	}
+	listed := s.submit(t, master, `{"rungs":[{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":3,`+
+		`"audio":[{"stream":3,"language":"it","name":"Italiano"},{"stream":1,"default":true}]}`)
+	if code, out := s.watch(t, listed); code != 0 {
+		t.Fatalf("reel watch exit %d:\n%s", code, out)
+	}
+	lv := s.job(t, listed)
+	got = nil
+	for _, a := range lv.AudioTracks {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%v", a.Name, a.Language, a.Label, a.Default))
+	}
+	if want := "audio_0:it:Italiano:false audio_1:fr::true"; strings.Join(got, " ") != want || !hasNote(lv, "audio stream 2: left out") {
+		t.Errorf("listed audio tracks %q, want %q; notes %q", got, want, lv.Source.Notes)
+	}
+	bad := s.submit(t, master, `{"rungs":[{"height":120,"bitrate":150000}],"audio":[{"stream":7}]}`)
+	s.watch(t, bad)
+	if bv := s.job(t, bad); bv.Error == nil || bv.Error.Code != "invalid_media" || !strings.Contains(bv.Error.Message, "audio streams are 1, 2, 3") {
+		t.Errorf("a job listing a missing stream: %+v", bv.Error)
+	}
+
 	ctx, page := browser(t)
 	for _, p := range []struct{ player, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}} {
 		res := playURL(t, ctx, page, url.Values{"player": {p.player}, "src": {p.src}, "rate": {"2"}, "audio": {"fr"}})

@@ -12,6 +12,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
 )
 
 // Rung is one rendition of a ladder. Width is derived from Height and the
@@ -61,6 +65,10 @@ type Ladder struct {
 	PrerollSeconds *float64 `json:"preroll_seconds,omitempty"`
 	// AudioBitrate is the AAC-LC stereo bitrate in bit/s; default 128000.
 	AudioBitrate int `json:"audio_bitrate,omitempty"`
+	// Audio, if set, lists the master's audio streams the title carries,
+	// in this order, and how they are labelled; unset, every audio stream
+	// of the master is carried with its own tags.
+	Audio []AudioChoice `json:"audio,omitempty"`
 	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
 	// which decodes every chunk a second time.
 	SkipQuality bool `json:"skip_quality,omitempty"`
@@ -76,6 +84,21 @@ type Ladder struct {
 	QualityFloor   float64 `json:"quality_floor,omitempty"`
 	QualityCeiling float64 `json:"quality_ceiling,omitempty"`
 }
+
+// AudioChoice is one audio stream of the master a job carries.
+type AudioChoice struct {
+	// Stream is the master's stream index, as ffprobe numbers streams.
+	Stream int `json:"stream"`
+	// Language (BCP 47: "en", "pt-BR") and Name replace the stream's own
+	// language and title tags when set.
+	Language string `json:"language,omitempty"`
+	Name     string `json:"name,omitempty"`
+	// Default marks the track players start with (at most one).
+	Default bool `json:"default,omitempty"`
+}
+
+// MaxAudio bounds how many audio streams a job lists.
+const MaxAudio = 16
 
 // Ladder modes.
 const (
@@ -291,6 +314,9 @@ func (l Ladder) Validate() error {
 	if l.AudioBitrate < 32000 || l.AudioBitrate > 512000 {
 		return fmt.Errorf("ladder: audio_bitrate must be between 32000 and 512000 bit/s, got %d", l.AudioBitrate)
 	}
+	if err := validateAudio(l.Audio); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, r := range l.Rungs {
 		where := fmt.Sprintf("ladder: rungs[%d]", i)
@@ -435,4 +461,37 @@ func Even(v float64) int {
 		e = 2
 	}
 	return e
+}
+
+// validateAudio checks a job's list of audio streams.
+func validateAudio(list []AudioChoice) error {
+	if len(list) > MaxAudio {
+		return fmt.Errorf("ladder: audio: at most %d streams, got %d", MaxAudio, len(list))
+	}
+	streams, defaults := map[int]bool{}, 0
+	for i, a := range list {
+		where := fmt.Sprintf("ladder: audio[%d]", i)
+		if a.Stream < 0 || a.Stream > 9999 {
+			return fmt.Errorf("%s: stream must be the master's stream index (0 or more), got %d", where, a.Stream)
+		}
+		if streams[a.Stream] {
+			return fmt.Errorf("%s: stream %d is listed twice", where, a.Stream)
+		}
+		streams[a.Stream] = true
+		if a.Language != "" {
+			if t, err := language.Parse(a.Language); err != nil || len(a.Language) > 35 || t.String() == "und" {
+				return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"", where, a.Language)
+			}
+		}
+		if utf8.RuneCountInString(a.Name) > 64 || strings.ContainsFunc(a.Name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
+			return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)
+		}
+		if a.Default {
+			defaults++
+		}
+	}
+	if defaults > 1 {
+		return errors.New("ladder: audio: at most one stream may be the default")
+	}
+	return nil
 }

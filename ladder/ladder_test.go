@@ -197,3 +197,22 @@ func TestPreroll(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateAudio(t *testing.T) {
+	for _, tc := range []struct {
+		audio string
+		err   string
+	}{
+		{`[{"stream":1},{"stream":3,"language":"pt-BR","name":"Português","default":true}]`, ""},
+		{`[{"stream":1},{"stream":1}]`, "listed twice"},
+		{`[{"stream":-1}]`, "stream must be"},
+		{`[{"stream":1,"language":"english please"}]`, "BCP 47"},
+		{`[{"stream":1,"name":"a \"quoted\" name"}]`, "double quotes"},
+		{`[{"stream":1,"default":true},{"stream":2,"default":true}]`, "at most one"},
+	} {
+		_, err := Parse([]byte(`{"rungs":[{"height":240,"bitrate":400000}],"audio":` + tc.audio + `}`))
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("audio %s: %v, want %q", tc.audio, err, tc.err)
+		}
+	}
+}

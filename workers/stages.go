@@ -81,6 +81,13 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 				Language: t.Language, Name: t.Name, Role: t.Role, Default: t.Index == a.Index})
 		}
 	}
+	if list := j.Ladder.Audio; len(list) > 0 {
+		chosen, err := chooseAudio(info.AudioTracks, list)
+		if err != nil {
+			return w.failPermanently(ctx, j.ID, pipeline.CodeInvalidMedia, err)
+		}
+		info.AudioTracks = chosen
+	}
 	info.Notes = sourceNotes(info, res)
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.Source, j.HasAudio = info, res.Audio != nil
@@ -472,6 +479,39 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 	return err
 }
 
+// chooseAudio keeps the master's audio streams a job lists, in its
+// order and with its labels; the one it marks default, else the master's
+// default among them, else the first, is the default.
+func chooseAudio(streams []pipeline.SourceAudio, list []ladder.AudioChoice) ([]pipeline.SourceAudio, error) {
+	var out []pipeline.SourceAudio
+	chosenDefault := slices.ContainsFunc(list, func(c ladder.AudioChoice) bool { return c.Default })
+	for _, c := range list {
+		i := slices.IndexFunc(streams, func(a pipeline.SourceAudio) bool { return a.Stream == c.Stream })
+		if i < 0 {
+			var have []string
+			for _, a := range streams {
+				have = append(have, strconv.Itoa(a.Stream))
+			}
+			if len(have) == 0 {
+				return nil, fmt.Errorf("the job lists audio stream %d, but the master has no audio stream Reel can decode; leave \"audio\" out of the job", c.Stream)
+			}
+			return nil, fmt.Errorf("the job lists audio stream %d, but the master's audio streams are %s; list those (ffprobe's stream indexes) or leave \"audio\" out to carry every one", c.Stream, strings.Join(have, ", "))
+		}
+		a := streams[i]
+		if c.Language != "" {
+			a.Language = media.Language(c.Language)
+		}
+		if c.Name != "" {
+			a.Name = c.Name
+		}
+		if chosenDefault {
+			a.Default = c.Default
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // uploadDir uploads the files of dir (not recursive) under prefix.
 func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 	entries, err := os.ReadDir(dir)
@@ -567,7 +607,12 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 		name := map[string]string{timeline.TransferPQ: "PQ (SMPTE ST 2084)", timeline.TransferHLG: "HLG (ARIB STD-B67)"}[c.HDR]
 		notes = append(notes, fmt.Sprintf("HDR, %s transfer, %s primaries: SDR rungs tone-mapped to BT.709 (zscale and tonemap, Hable curve, %d cd/m² reference white); HDR rungs keep the transfer, 10-bit BT.2020", name, c.InPrimaries, media.ToneMapPeak))
 	}
-	if len(s.AudioTracks) > 1 || len(s.AudioTracks) == 1 && s.AudioTracks[0].Channels >= 6 {
+	if len(res.AudioTracks) > 1 || len(s.AudioTracks) == 1 && s.AudioTracks[0].Channels >= 6 {
+		for _, a := range res.AudioTracks {
+			if !slices.ContainsFunc(s.AudioTracks, func(c pipeline.SourceAudio) bool { return c.Stream == a.Index }) {
+				notes = append(notes, fmt.Sprintf("audio stream %d: left out (the job does not list it)", a.Index))
+			}
+		}
 		for _, a := range s.AudioTracks {
 			var about []string
 			if a.Language != "" {
