@@ -14,8 +14,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/text/language"
 )
 
 // Rung is one rendition of a ladder. Width is derived from Height and the
@@ -463,6 +461,10 @@ func Even(v float64) int {
 	return e
 }
 
+// languageRE is the shape of a BCP 47 tag: a 2- or 3-letter language and
+// subtags; whether the language exists is checked where the tag is used.
+var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
+
 // validateAudio checks a job's list of audio streams.
 func validateAudio(list []AudioChoice) error {
 	if len(list) > MaxAudio {
@@ -478,10 +480,8 @@ func validateAudio(list []AudioChoice) error {
 			return fmt.Errorf("%s: stream %d is listed twice", where, a.Stream)
 		}
 		streams[a.Stream] = true
-		if a.Language != "" {
-			if t, err := language.Parse(a.Language); err != nil || len(a.Language) > 35 || t.String() == "und" {
-				return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"", where, a.Language)
-			}
+		if a.Language != "" && (!languageRE.MatchString(a.Language) || len(a.Language) > 35) {
+			return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"", where, a.Language)
 		}
 		if utf8.RuneCountInString(a.Name) > 64 || strings.ContainsFunc(a.Name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
 			return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)

@@ -499,7 +499,9 @@ func chooseAudio(streams []pipeline.SourceAudio, list []ladder.AudioChoice) ([]p
 		}
 		a := streams[i]
 		if c.Language != "" {
-			a.Language = media.Language(c.Language)
+			if a.Language = media.Language(c.Language); a.Language == "" {
+				return nil, fmt.Errorf("the job's audio language %q for stream %d is not a known language; use a BCP 47 tag such as \"en\" or \"pt-BR\"", c.Language, c.Stream)
+			}
 		}
 		if c.Name != "" {
 			a.Name = c.Name
