@@ -71,15 +71,15 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 		a := res.Audio
 		info.AudioCodec, info.AudioChans = a.Codec, a.Channels
 		info.AudioStream, info.AudioStreams, info.AudioStart = a.Index, a.Streams, a.StartTime-res.StartTime
-		// Text subtitles are listed by the probe; until they become text
-		// tracks they are left out like the other streams.
-		for _, t := range res.Texts {
-			info.Ignored = append(info.Ignored, fmt.Sprintf("%d:subtitle:%s", t.Index, t.Codec))
-		}
 		for _, t := range res.AudioTracks {
 			info.AudioTracks = append(info.AudioTracks, pipeline.SourceAudio{Stream: t.Index, Codec: t.Codec, Channels: t.Channels,
 				Language: t.Language, Name: t.Name, Role: t.Role, Default: t.Index == a.Index})
 		}
+	}
+	// Text subtitles are listed by the probe; until they become text
+	// tracks they are left out like the other streams, audio or not.
+	for _, t := range res.Texts {
+		info.Ignored = append(info.Ignored, fmt.Sprintf("%d:subtitle:%s", t.Index, t.Codec))
 	}
 	if list := j.Ladder.Audio; len(list) > 0 {
 		chosen, err := chooseAudio(info.AudioTracks, list)
