@@ -79,12 +79,7 @@ func TestAudioLanguages(t *testing.T) {
 		if res.AudioFrom != "en" {
 			t.Errorf("%s: played %q before the switch, want the default, en", p.player, res.AudioFrom)
 		}
-		if !slices.ContainsFunc(res.AudioSwitches, func(s struct {
-			Lang string  `json:"lang"`
-			At   float64 `json:"at"`
-		}) bool {
-			return s.Lang == "fr" && s.At > 0
-		}) {
+		if !slices.ContainsFunc(res.AudioSwitches, func(s audioSwitch) bool { return s.Lang == "fr" && s.At > 0 }) {
 			t.Errorf("%s: audio switches %+v, want one to fr mid-title", p.player, res.AudioSwitches)
 		}
 	}

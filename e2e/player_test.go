@@ -25,6 +25,13 @@ import (
 )
 
 // playerResult is what player/index.html reports in window.reelResult.
+// audioSwitch is an audio track switch a player rendered: to the track
+// in Lang, at media time At.
+type audioSwitch struct {
+	Lang string  `json:"lang"`
+	At   float64 `json:"at"`
+}
+
 type playerResult struct {
 	Player   string   `json:"player"`
 	Errors   []string `json:"errors"`
@@ -50,15 +57,12 @@ type playerResult struct {
 	// played and what was seekable meanwhile.
 	// With audio=LANG: the audio languages offered, the one playing
 	// before the switch, and each audio switch rendered.
-	AudioLangs    []string `json:"audioLangs"`
-	AudioFrom     string   `json:"audioFrom"`
-	AudioSwitches []struct {
-		Lang string  `json:"lang"`
-		At   float64 `json:"at"`
-	} `json:"audioSwitches"`
-	LiveSeen          bool        `json:"liveSeen"`
-	PlayedWhileLive   float64     `json:"playedWhileLive"`
-	SeekableWhileLive [][]float64 `json:"seekableWhileLive"`
+	AudioLangs        []string      `json:"audioLangs"`
+	AudioFrom         string        `json:"audioFrom"`
+	AudioSwitches     []audioSwitch `json:"audioSwitches"`
+	LiveSeen          bool          `json:"liveSeen"`
+	PlayedWhileLive   float64       `json:"playedWhileLive"`
+	SeekableWhileLive [][]float64   `json:"seekableWhileLive"`
 }
 
 // playerFiles are what the player page server serves, from player/.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,8 +32,6 @@ func TestAudioTracksInSync(t *testing.T) {
 		"-f", "lavfi", "-i", "aevalsrc="+six+":channel_layout=5.1:sample_rate=48000:duration=3",
 		"-f", "lavfi", "-i", "aevalsrc="+click+"|"+click+":channel_layout=stereo:sample_rate=48000:duration=3",
 		"-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le")
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
 	type want struct {
 		name, codec string
 		stream, ch  int
@@ -51,7 +47,7 @@ func TestAudioTracksInSync(t *testing.T) {
 			Playlist: filepath.Join(d, "index.m3u8"), InitName: "init.mp4", SegPattern: filepath.Join(d, "seg_%05d.m4s")})
 	}
 	const duration = 3.0
-	args := media.AudioTracksArgs(srv.URL+"/m.mkv", 0, duration, 2, outs)
+	args := media.AudioTracksArgs(testenv.ServeDir(t, dir)+"/m.mkv", 0, duration, 2, outs)
 	if err := (&media.Runner{}).Run(context.Background(), media.Cmd{Args: args}); err != nil {
 		t.Fatal(err)
 	}

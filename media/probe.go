@@ -122,8 +122,8 @@ type ProbeResult struct {
 	AudioTracks []AudioInfo `json:"audio_tracks,omitempty"`
 	// Texts are its text subtitle streams, in stream order.
 	Texts []TextInfo `json:"texts,omitempty"`
-	// Ignored lists the streams Reel leaves out (extra video, subtitles,
-	// data, attachments), as "index:type:codec".
+	// Ignored lists the streams Reel leaves out (extra video, image
+	// subtitles, data, attachments), as "index:type:codec".
 	Ignored []string `json:"ignored,omitempty"`
 	// Discontinuous says the master's timestamps jump (a splice or a
 	// clock reset in an MPEG transport or program stream): its duration
@@ -309,9 +309,7 @@ func ParseProbe(data []byte) (*ProbeResult, error) {
 		}
 	}
 	if res.Audio != nil {
-		a := *res.Audio // a copy: the tracks keep their own
-		a.Streams = audioStreams
-		res.Audio = &a
+		res.Audio.Streams = audioStreams
 	}
 	for i := range res.AudioTracks {
 		res.AudioTracks[i].Streams = audioStreams

@@ -2,8 +2,6 @@ package media_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,10 +38,7 @@ func TestProbeListsEveryTrack(t *testing.T) {
 		"-disposition:a:0", "0", "-disposition:a:1", "default", "-disposition:a:2", "comment",
 		"-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fra",
 		"-disposition:s:0", "0", "-disposition:s:1", "forced")
-	// Masters are read over HTTP, as from S3.
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
-	p, err := (&media.Runner{}).Probe(context.Background(), srv.URL+"/"+filepath.Base(master))
+	p, err := (&media.Runner{}).Probe(context.Background(), testenv.ServeDir(t, dir)+"/"+filepath.Base(master))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -246,20 +245,14 @@ const AudioGroup = "audio"
 // first (stereo-only players pick it), keeping their order otherwise.
 func AudioGroups(audio []Track) [][]Track {
 	groups := ByCodec(audio)
-	slices.SortStableFunc(groups, func(a, b []Track) int {
-		return cmpBool(a[0].Codec != "aac", b[0].Codec != "aac")
-	})
-	return groups
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
+	notAAC := func(g []Track) int {
+		if g[0].Codec == "aac" {
+			return 0
+		}
+		return 1
 	}
-	return 1
+	slices.SortStableFunc(groups, func(a, b []Track) int { return notAAC(a) - notAAC(b) })
+	return groups
 }
 
 // audioGroupID is a group's HLS GROUP-ID.
@@ -308,9 +301,6 @@ func audioNames(g []Track) []string {
 	return names
 }
 
-// hlsChannels is an audio track's CHANNELS attribute.
-func hlsChannels(t Track) string { return strconv.Itoa(max(t.Channels, 1)) }
-
 // MasterPlaylist writes the HLS master playlist: the audio renditions in
 // groups by codec (EXT-X-MEDIA with LANGUAGE, NAME, DEFAULT, AUTOSELECT,
 // CHANNELS), then one variant per video track and audio group, the video
@@ -340,7 +330,7 @@ func MasterPlaylist(video []Track, audio []Track) []byte {
 			if a.Role == "description" {
 				b.WriteString(`,CHARACTERISTICS="public.accessibility.describes-video"`)
 			}
-			fmt.Fprintf(&b, ",CHANNELS=%q,URI=%q\n", hlsChannels(a), a.Name+"/index.m3u8")
+			fmt.Fprintf(&b, ",CHANNELS=\"%d\",URI=%q\n", max(a.Channels, 1), a.Name+"/index.m3u8")
 		}
 		groups = append(groups, gr)
 	}
@@ -561,30 +551,15 @@ func mpd(video []Track, audio []Track, dyn *Dynamic) []byte {
 }
 
 // writeChannels writes an audio representation's channel configuration:
-// for E-AC-3 in Dolby's scheme (ETSI TS 102 366 channel map, as DASH-IF
-// IOP 9.2.1.2 asks), else as a channel count (ISO/IEC 23003-3).
+// for E-AC-3, always 5.1 in Reel, in Dolby's scheme (the ETSI TS 102 366
+// channel map of L, C, R, Ls, Rs and LFE, as DASH-IF IOP 9.2.1.2 asks),
+// else as a channel count (ISO/IEC 23003-3).
 func writeChannels(b *strings.Builder, a Track) {
 	if a.Codec == "ec3" {
-		fmt.Fprintf(b, `        <AudioChannelConfiguration schemeIdUri="tag:dolby.com,2014:dash:audio_channel_configuration:2011" value=%q/>`+"\n", ec3ChannelMap(a.Channels))
+		b.WriteString(`        <AudioChannelConfiguration schemeIdUri="tag:dolby.com,2014:dash:audio_channel_configuration:2011" value="F801"/>` + "\n")
 		return
 	}
 	fmt.Fprintf(b, `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="%d"/>`+"\n", a.Channels)
-}
-
-// ec3ChannelMap is the 16-bit channel map (hex) of a layout of n channels:
-// L, C, R, Ls, Rs, LFE, and Lrs/Rrs for 7.1.
-func ec3ChannelMap(n int) string {
-	switch n {
-	case 1:
-		return "4000" // C
-	case 2:
-		return "A000" // L, R
-	case 6:
-		return "F801" // L, C, R, Ls, Rs, LFE
-	case 8:
-		return "FA01" // 5.1 and Lrs, Rrs
-	}
-	return "F801"
 }
 
 func xmlEscape(s string) string {

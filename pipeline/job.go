@@ -180,8 +180,9 @@ type Job struct {
 	// Analysis is a per-title ladder's trial encodes and choice.
 	Analysis *Analysis `json:"analysis,omitempty"`
 	HasAudio bool      `json:"has_audio"`
-	// Audio is the title's first audio rendition once the audio task is
-	// done, and AudioTracks all of them.
+	// AudioTracks are the title's audio renditions once the audio task is
+	// done; Audio is the one track of a job whose audio task ran before
+	// renditions were listed (read, never written).
 	Audio       *AudioTrack  `json:"audio,omitempty"`
 	AudioTracks []AudioTrack `json:"audio_tracks,omitempty"`
 	Published   *Published   `json:"published,omitempty"`
@@ -303,6 +304,9 @@ type SourceAudio struct {
 	Role     string `json:"role,omitempty"`
 	Default  bool   `json:"default,omitempty"`
 }
+
+// AudioEncoded reports whether a job with audio has it encoded.
+func (j *Job) AudioEncoded() bool { return len(j.AudioTracks) > 0 || j.Audio != nil }
 
 // SurroundBitrate is the bit rate of a title's 5.1 E-AC-3 renditions.
 const SurroundBitrate = 384000

@@ -283,7 +283,7 @@ func Tasks(j *Job) []Task {
 // now: those whose segments are stored, up to the first that is not,
 // once the audio (if any) is encoded too.
 func Publishable(j *Job) int {
-	if j.Plan == nil || (j.HasAudio && j.Audio == nil) {
+	if j.Plan == nil || (j.HasAudio && !j.AudioEncoded()) {
 		return 0
 	}
 	n := 0

@@ -100,8 +100,12 @@ func ParallelEncodes(ws []Worker, coresPerEncode float64) int {
 		cores float64 // cores' worth the process can use
 		tasks int     // task slots
 	}
-	hosts := map[string][]proc{}
-	unions := map[string]map[int]bool{}
+	type host struct {
+		procs []proc
+		cpus  map[int]bool // every CPU its processes may run on
+		cores float64      // their cores' worth together
+	}
+	hosts := map[string]*host{}
 	n := 0
 	for _, w := range ws {
 		c := w.CPUs.Cores()
@@ -109,25 +113,24 @@ func ParallelEncodes(ws []Worker, coresPerEncode float64) int {
 			n += w.Concurrency
 			continue
 		}
-		host := w.Host
+		name := w.Host
 		if w.Machine != "" {
-			host = "\x00" + w.Machine
+			name = "\x00" + w.Machine
 		}
-		hosts[host] = append(hosts[host], proc{cores: c, tasks: w.Concurrency})
-		if unions[host] == nil {
-			unions[host] = map[int]bool{}
+		h := hosts[name]
+		if h == nil {
+			h = &host{cpus: map[int]bool{}}
+			hosts[name] = h
 		}
+		h.procs, h.cores = append(h.procs, proc{cores: c, tasks: w.Concurrency}), h.cores+c
 		for _, cpu := range w.List {
-			unions[host][cpu] = true
+			h.cpus[cpu] = true
 		}
 	}
-	for host, ps := range hosts {
+	for _, h := range hosts {
 		// The host's processes can do no more than its CPUs between them.
-		total := 0.0
-		for _, p := range ps {
-			total += p.cores
-		}
-		busy := min(float64(len(unions[host])), total)
+		ps := h.procs
+		busy := min(float64(len(h.cpus)), h.cores)
 		// Add encodes, largest share first, until the host is busy.
 		slices.SortStableFunc(ps, func(a, b proc) int { return cmp.Compare(b.cores, a.cores) })
 		covered := 0.0

@@ -35,7 +35,7 @@ const (
 // publish.
 func (w *Worker) pack(ctx context.Context, r *run) error {
 	j := r.job
-	if !j.Plan.Readable() || (j.HasAudio && j.Audio == nil) {
+	if !j.Plan.Readable() || (j.HasAudio && !j.AudioEncoded()) {
 		return fmt.Errorf("package %s: the job's encode stage is not complete", j.ID)
 	}
 	dir, cleanup, err := w.tempDir(r)

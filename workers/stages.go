@@ -473,7 +473,7 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 		}
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
-		j.Audio, j.AudioTracks = &tracks[0], tracks
+		j.AudioTracks = tracks
 		return nil
 	})
 	return err

@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,4 +125,12 @@ func CorruptMiddle(data []byte) {
 		x ^= x << 5
 		data[i] = byte(x)
 	}
+}
+
+// ServeDir serves dir over HTTP until the test ends and returns its base
+// URL: masters are read over HTTP, as from S3.
+func ServeDir(t testing.TB, dir string) string {
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
