@@ -261,7 +261,7 @@ type AudioSpec struct {
 // give way to the priming, and every later sample plays at its own time.
 func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string) []string {
 	return AudioTracksArgs(input, s.Shift, s.Duration, s.SegSeconds, []AudioOut{{Stream: s.Stream, Codec: "aac", Channels: 2,
-		Bitrate: s.Bitrate, Playlist: playlist, InitName: initName, SegPattern: segPattern}})
+		Bitrate: s.Bitrate, Playlist: playlist, InitName: initName, SegPattern: segPattern}}, false)
 }
 
 // PackageArgs joins a rung's encoded chunks (an ffconcat list) without

@@ -23,6 +23,43 @@ type AudioOut struct {
 	Codec                          string
 	Channels, Bitrate              int
 	Playlist, InitName, SegPattern string
+	// Gain, in dB, is applied to the rendition before it is encoded (and
+	// measured).
+	Gain float64
+	// Limit, if below 0, is the level in dBFS a lookahead limiter holds
+	// the rendition's peaks under after the gain. It limits at 4× the
+	// sample rate, so the peaks it holds are true peaks (dBTP).
+	Limit float64
+}
+
+// limiterRate is the sample rate the limiter runs at: 4× oversampling,
+// as BS.1770's true-peak meter reads.
+const limiterRate = 192000
+
+// audioChain is rendition o of stream in on the video's timeline (see
+// AudioTracksArgs), started late by priming seconds, in its channel
+// layout at 48 kHz, with its gain and limiter.
+func audioChain(in *ffmpeg.Stream, o AudioOut, shift, duration, priming float64) *ffmpeg.Stream {
+	layout := "stereo"
+	if o.Channels == 6 {
+		layout = "5.1"
+	}
+	a := in.Get(strconv.Itoa(o.Stream)).
+		Filter("asetpts", ffmpeg.Args{"PTS-" + fmtFloat(shift+priming) + "/TB"}).
+		Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
+		Filter("apad", ffmpeg.Args{}).
+		Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(duration-priming, priming))}).
+		Filter("aformat", ffmpeg.Args{}, ffmpeg.KwArgs{"channel_layouts": layout})
+	if o.Gain != 0 {
+		a = a.Filter("volume", ffmpeg.Args{strconv.FormatFloat(o.Gain, 'f', 3, 64) + "dB"}, ffmpeg.KwArgs{"precision": "double"})
+	}
+	if o.Limit < 0 {
+		a = a.Filter("aresample", ffmpeg.Args{strconv.Itoa(limiterRate)}).
+			Filter("alimiter", ffmpeg.Args{}, ffmpeg.KwArgs{"limit": strconv.FormatFloat(dbToLinear(o.Limit), 'f', 6, 64),
+				"level": "false", "latency": "true"}).
+			Filter("aresample", ffmpeg.Args{"48000"})
+	}
+	return a
 }
 
 // AudioTracksArgs encodes every rendition of outs in one ffmpeg run that
@@ -32,16 +69,20 @@ type AudioOut struct {
 // starts its encoder's Priming late and ends it early, so every
 // rendition's samples play at their own time, in sync with the video and
 // each other.
-func AudioTracksArgs(input string, shift, duration, segSeconds float64, outs []AudioOut) []string {
+//
+// With measure set, the run also measures the loudness of what each
+// encoder is given (after its gain and limiter): run it with LoudnessEnv
+// and read the numbers with ReadLoudness.
+func AudioTracksArgs(input string, shift, duration, segSeconds float64, outs []AudioOut, measure bool) []string {
 	in := ffmpeg.Input(input, masterInput())
 	var streams []*ffmpeg.Stream
-	for _, o := range outs {
-		p := Priming[o.Codec]
-		a := in.Get(strconv.Itoa(o.Stream)).
-			Filter("asetpts", ffmpeg.Args{"PTS-" + fmtFloat(shift+p) + "/TB"}).
-			Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
-			Filter("apad", ffmpeg.Args{}).
-			Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(duration-p, p))})
+	for k, o := range outs {
+		a := audioChain(in, o, shift, duration, Priming[o.Codec])
+		if measure {
+			s := a.ASplit()
+			a = s.Get("0")
+			streams = append(streams, loudnessMeter(s.Get("1"), k))
+		}
 		kw := ffmpeg.KwArgs{"c:a": o.Codec, "b:a": strconv.Itoa(o.Bitrate), "ac": strconv.Itoa(o.Channels), "ar": "48000"}
 		if o.Codec == "aac" {
 			kw["profile:a"] = "aac_low"

@@ -32,24 +32,60 @@ func TestAudioTracksInSync(t *testing.T) {
 		"-f", "lavfi", "-i", "aevalsrc="+six+":channel_layout=5.1:sample_rate=48000:duration=3",
 		"-f", "lavfi", "-i", "aevalsrc="+click+"|"+click+":channel_layout=stereo:sample_rate=48000:duration=3",
 		"-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le")
-	type want struct {
-		name, codec string
-		stream, ch  int
-	}
-	wants := []want{{"st", "aac", 1, 2}, {"sur", "eac3", 1, 6}, {"two", "aac", 2, 2}}
+	master := testenv.ServeDir(t, dir) + "/m.mkv"
+	const duration = 3.0
+	t.Run("plain", func(t *testing.T) {
+		checkInSync(t, master, duration, []syncCase{{"st", "aac", 1, 2, 0, 0}, {"sur", "eac3", 1, 6, 0, 0}, {"two", "aac", 2, 2, 0, 0}}, false)
+	})
+	// Gain and the limiter (with its lookahead) move no sample in time,
+	// and the run measures what each encoder is given.
+	t.Run("gain, limiter and loudness", func(t *testing.T) {
+		checkInSync(t, master, duration, []syncCase{{"st", "aac", 1, 2, 6, -3}, {"sur", "eac3", 1, 6, -2, 0}, {"two", "aac", 2, 2, 0, 0}}, true)
+	})
+}
+
+// syncCase is one rendition checkInSync encodes: its gain and limiter
+// (dB) and what it must be.
+type syncCase struct {
+	name, codec string
+	stream, ch  int
+	gain, limit float64
+}
+
+func checkInSync(t *testing.T, master string, duration float64, wants []syncCase, measure bool) {
+	dir := t.TempDir()
 	var outs []media.AudioOut
 	for _, w := range wants {
 		d := filepath.Join(dir, w.name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		outs = append(outs, media.AudioOut{Stream: w.stream, Codec: w.codec, Channels: w.ch, Bitrate: 96000 * w.ch,
+		outs = append(outs, media.AudioOut{Stream: w.stream, Codec: w.codec, Channels: w.ch, Bitrate: 96000 * w.ch, Gain: w.gain, Limit: w.limit,
 			Playlist: filepath.Join(d, "index.m3u8"), InitName: "init.mp4", SegPattern: filepath.Join(d, "seg_%05d.m4s")})
 	}
-	const duration = 3.0
-	args := media.AudioTracksArgs(testenv.ServeDir(t, dir)+"/m.mkv", 0, duration, 2, outs)
-	if err := (&media.Runner{}).Run(context.Background(), media.Cmd{Args: args}); err != nil {
+	args := media.AudioTracksArgs(master, 0, duration, 2, outs, measure)
+	cmd := media.Cmd{Args: args}
+	if measure {
+		cmd.Env = media.LoudnessEnv(dir)
+	}
+	if err := (&media.Runner{}).Run(context.Background(), cmd); err != nil {
 		t.Fatal(err)
+	}
+	if measure {
+		got, err := media.ReadLoudness(dir, len(outs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The click's peak is 0.8 (-1.9 dBFS) in every channel.
+		for k, w := range wants {
+			peak := -1.94 + w.gain
+			if w.limit < 0 {
+				peak = min(peak, w.limit)
+			}
+			if l := got[k]; math.Abs(l.TruePeak-peak) > 0.3 || l.Silent() {
+				t.Errorf("%s: measured %+v, want a true peak of %.1f dBTP", w.name, l, peak)
+			}
+		}
 	}
 	for _, w := range wants {
 		pl := filepath.Join(dir, w.name, "index.m3u8")

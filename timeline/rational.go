@@ -1,9 +1,9 @@
 // Package timeline holds the frame and time arithmetic that the job model
 // and the ffmpeg adapter share: rational rates, the conform (how a
 // master's frames are made uniform), the window that selects a chunk's
-// frames, segment lengths in frames, MP4 timescales, and the per-frame
-// quality sums chunks add up. It imports nothing outside the standard
-// library.
+// frames, segment lengths in frames, MP4 timescales, the per-frame
+// quality sums chunks add up, and an audio track's loudness and the gain
+// that normalizes it. It imports nothing outside the standard library.
 package timeline
 
 import (

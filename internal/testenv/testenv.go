@@ -1,5 +1,6 @@
 // Package testenv starts the real servers tests need (redis-server, MinIO,
-// memcached) on free ports, and finds shared media. Under CI=true a missing
+// memcached) on free ports, finds shared media and measures a file's
+// loudness with ffmpeg alone. Under CI=true a missing
 // dependency fails the test instead of skipping it.
 package testenv
 
