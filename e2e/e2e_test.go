@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -435,7 +436,14 @@ func TestSharedMedia(t *testing.T) {
 	for _, c := range clips {
 		t.Run(c.name, func(t *testing.T) {
 			path := testenv.SharedMedia(t, c.name)
-			id := s.submit(t, path, smallLadder)
+			job := smallLadder
+			if c.audio {
+				// Normalized to -16 LUFS: the rocket launch (-30.3 LUFS,
+				// peaks at -13.2 dBTP) needs its peaks limited; the
+				// cockatoo's track is silent and stays so.
+				job = strings.TrimSuffix(smallLadder, "}") + `,"loudness":{"target":-16}}`
+			}
+			id := s.submit(t, path, job)
 			if code, out := s.watch(t, id); code != 0 {
 				t.Fatalf("reel watch exit %d:\n%s", code, out)
 			}
@@ -453,8 +461,40 @@ func TestSharedMedia(t *testing.T) {
 			if got < c.minPSNR {
 				t.Errorf("%s: lowest frame PSNR %.1f dB, want >= %.1f", low.Name, got, c.minPSNR)
 			}
+			if c.audio {
+				checkNormalized(t, v, base, -16)
+			}
 			playBoth(t, v)
 		})
+	}
+}
+
+// checkNormalized checks that a title normalized to target LUFS records
+// its audio track's loudness before and after, says so in its notes, and
+// that the published track measures within 0.5 LU of the target with its
+// true peaks under -1 dBTP (or is silent, and left so).
+func checkNormalized(t *testing.T, v pipeline.View, base string, target float64) {
+	t.Helper()
+	if len(v.AudioTracks) != 1 || v.AudioTracks[0].Loudness == nil || v.AudioTracks[0].Normalized == nil {
+		t.Fatalf("audio tracks %+v, want one, measured and normalized", v.AudioTracks)
+	}
+	a := v.AudioTracks[0]
+	got := testenv.Loudness(t, base+a.Name+"/index.m3u8")
+	t.Logf("%s: before %+v, normalized %+v, published %+v", a.Name, *a.Loudness, *a.Normalized, got)
+	if !hasNote(v, "audio track "+a.Name) {
+		t.Errorf("notes %q say nothing of the loudness", v.Source.Notes)
+	}
+	if a.Loudness.Silent() {
+		if !got.Silent() || a.Normalized.Gain != 0 || !hasNote(v, "left silent") {
+			t.Errorf("a silent track: published %+v, gain %g, notes %q", got, a.Normalized.Gain, v.Source.Notes)
+		}
+		return
+	}
+	if math.Abs(got.Integrated-target) > 0.5 || got.TruePeak > -1 {
+		t.Errorf("published %.1f LUFS, %.1f dBTP; want %g within 0.5 LU, peaks under -1 dBTP", got.Integrated, got.TruePeak, target)
+	}
+	if math.Abs(a.Normalized.Loudness.Integrated-got.Integrated) > 0.3 {
+		t.Errorf("recorded %.1f LUFS after normalization, the published track measures %.1f", a.Normalized.Loudness.Integrated, got.Integrated)
 	}
 }
 

@@ -47,6 +47,11 @@ func TestAudioLanguages(t *testing.T) {
 	if want := "audio_0:fr:aac:2::false audio_1:en:aac:2::true audio_1_51:en:eac3:6::true audio_2:de:aac:2:commentary:false"; strings.Join(got, " ") != want {
 		t.Errorf("audio tracks %q, want %q", got, want)
 	}
+	for _, a := range v.AudioTracks {
+		if a.Loudness == nil || a.Loudness.Silent() || a.Normalized != nil {
+			t.Errorf("%s: loudness %+v, normalized %+v; want it measured, not normalized", a.Name, a.Loudness, a.Normalized)
+		}
+	}
 	listed := s.submit(t, master, `{"rungs":[{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":3,`+
 		`"audio":[{"stream":3,"language":"it","name":"Italiano"},{"stream":1,"default":true}]}`)
 	if code, out := s.watch(t, listed); code != 0 {

@@ -67,6 +67,10 @@ type Ladder struct {
 	// in this order, and how they are labelled; unset, every audio stream
 	// of the master is carried with its own tags.
 	Audio []AudioChoice `json:"audio,omitempty"`
+	// Loudness, if set, normalizes every audio track to a target loudness
+	// under a true-peak ceiling; unset, the tracks keep the master's
+	// loudness (which is measured and recorded either way).
+	Loudness *LoudnessTarget `json:"loudness,omitempty"`
 	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
 	// which decodes every chunk a second time.
 	SkipQuality bool `json:"skip_quality,omitempty"`
@@ -94,6 +98,33 @@ type AudioChoice struct {
 	// Default marks the track players start with (at most one).
 	Default bool `json:"default,omitempty"`
 }
+
+// LoudnessTarget is the loudness a job's audio tracks are normalized to.
+type LoudnessTarget struct {
+	// Target is the integrated loudness, in LUFS (EBU R 128 / ITU-R
+	// BS.1770): -16 for streaming, -23 (EBU) or -24 (ATSC) for broadcast.
+	Target float64 `json:"target"`
+	// TruePeak is the ceiling for true peaks, in dBTP; default -1.
+	TruePeak *float64 `json:"true_peak,omitempty"`
+}
+
+// DefaultTruePeak is a loudness target's true-peak ceiling when the job
+// gives none, in dBTP.
+const DefaultTruePeak = -1.0
+
+// Ceiling is the target's true-peak ceiling in dBTP.
+func (t LoudnessTarget) Ceiling() float64 {
+	if t.TruePeak == nil {
+		return DefaultTruePeak
+	}
+	return *t.TruePeak
+}
+
+// The loudness targets and ceilings a job may ask for.
+const (
+	MinLoudnessTarget, MaxLoudnessTarget = -40.0, -5.0
+	MinTruePeak, MaxTruePeak             = -9.0, 0.0
+)
 
 // MaxAudio bounds how many audio streams a job lists.
 const MaxAudio = 16
@@ -311,6 +342,14 @@ func (l Ladder) Validate() error {
 	}
 	if l.AudioBitrate < 32000 || l.AudioBitrate > 512000 {
 		return fmt.Errorf("ladder: audio_bitrate must be between 32000 and 512000 bit/s, got %d", l.AudioBitrate)
+	}
+	if t := l.Loudness; t != nil {
+		if !(t.Target >= MinLoudnessTarget && t.Target <= MaxLoudnessTarget) {
+			return fmt.Errorf("ladder: loudness.target must be an integrated loudness between %g and %g LUFS (-16 for streaming, -23 or -24 for broadcast), got %g", MinLoudnessTarget, MaxLoudnessTarget, t.Target)
+		}
+		if c := t.Ceiling(); !(c >= MinTruePeak && c <= MaxTruePeak) {
+			return fmt.Errorf("ladder: loudness.true_peak must be a ceiling between %g and %g dBTP (default %g), got %g", MinTruePeak, MaxTruePeak, DefaultTruePeak, c)
+		}
 	}
 	if err := validateAudio(l.Audio); err != nil {
 		return err

@@ -216,3 +216,28 @@ func TestValidateAudio(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateLoudness(t *testing.T) {
+	for _, tc := range []struct {
+		loudness string
+		ceiling  float64
+		err      string
+	}{
+		{`{"target":-16}`, -1, ""},
+		{`{"target":-23,"true_peak":-2}`, -2, ""},
+		{`{"target":-24,"true_peak":0}`, 0, ""},
+		{`{}`, 0, "loudness.target must be"},
+		{`{"target":-3}`, 0, "between -40 and -5 LUFS"},
+		{`{"target":-16,"true_peak":1}`, 0, "loudness.true_peak must be"},
+		{`{"target":-16,"true_peak":-12}`, 0, "between -9 and 0 dBTP"},
+	} {
+		l, err := Parse([]byte(`{"rungs":[{"height":240,"bitrate":400000}],"loudness":` + tc.loudness + `}`))
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("loudness %s: %v, want %q", tc.loudness, err, tc.err)
+			continue
+		}
+		if err == nil && l.Loudness.Ceiling() != tc.ceiling {
+			t.Errorf("loudness %s: ceiling %g, want %g", tc.loudness, l.Loudness.Ceiling(), tc.ceiling)
+		}
+	}
+}

@@ -292,6 +292,23 @@ type AudioTrack struct {
 	Label    string `json:"label,omitempty"`    // the stream's title
 	Role     string `json:"role,omitempty"`     // commentary, description, dub
 	Default  bool   `json:"default,omitempty"`
+	// Loudness is the track's loudness as the master has it, in the
+	// rendition's channels on the title's timeline (EBU R 128).
+	Loudness *timeline.Loudness `json:"loudness,omitempty"`
+	// Normalized says how the track was brought to the job's loudness
+	// target, when it has one.
+	Normalized *Normalization `json:"normalized,omitempty"`
+}
+
+// Normalization is what loudness normalization did to an audio track.
+type Normalization struct {
+	// Gain is the gain applied, in dB.
+	Gain float64 `json:"gain_db"`
+	// Limit, when the gain would have raised the true peaks to the
+	// target's ceiling, is the level in dBTP a limiter held them under.
+	Limit float64 `json:"limit_dbtp,omitempty"`
+	// Loudness is what the encoder was given.
+	Loudness timeline.Loudness `json:"loudness"`
 }
 
 // SourceAudio is one audio stream of the master.

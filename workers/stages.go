@@ -457,8 +457,21 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 			Playlist: filepath.Join(d, ffmpegPlaylist), InitName: initName, SegPattern: filepath.Join(d, segPattern)}
 		bits += int64(t.Bitrate)
 	}
-	args := media.AudioTracksArgs(u, shift, dur, l.SegmentSeconds, outs)
-	err = w.Media.Run(ctx, media.Cmd{Args: args, Limits: w.Limits.streamLimits(dur, bits*int64(dur+1)/8),
+	// With a loudness target, the renditions are measured first and get
+	// the gain (and limiter) that brings each to it; the encode measures
+	// what it encodes either way.
+	var before []timeline.Loudness
+	if t := l.Loudness; t != nil {
+		run := func(ctx context.Context, c media.Cmd) error {
+			c.Limits = w.Limits.streamLimits(dur, 0)
+			return w.Media.Run(ctx, c)
+		}
+		if before, err = media.Normalize(ctx, run, u, shift, dur, outs, t.Target, t.Ceiling(), dir); err != nil {
+			return w.mediaFailure(ctx, j.ID, "the audio's loudness measurement", fmt.Errorf("audio %s: loudness: %w", j.ID, err))
+		}
+	}
+	args := media.AudioTracksArgs(u, shift, dur, l.SegmentSeconds, outs, true)
+	err = w.Media.Run(ctx, media.Cmd{Args: args, Env: media.LoudnessEnv(dir), Limits: w.Limits.streamLimits(dur, bits*int64(dur+1)/8),
 		OnProgress: w.throttle(func(p media.Progress) {
 			if dur > 0 {
 				w.progress(ctx, r, min(p.OutTime.Seconds()/dur, 0.99))
@@ -467,6 +480,17 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 	if err != nil {
 		return w.mediaFailure(ctx, j.ID, "the audio", fmt.Errorf("audio %s: %w", j.ID, err))
 	}
+	measured, err := media.ReadLoudness(dir, len(outs))
+	if err != nil {
+		return fmt.Errorf("audio %s: %w", j.ID, err)
+	}
+	for i := range tracks {
+		tracks[i].Loudness = &measured[i]
+		if before != nil {
+			tracks[i].Loudness = &before[i]
+			tracks[i].Normalized = &pipeline.Normalization{Gain: math.Round(outs[i].Gain*100) / 100, Limit: outs[i].Limit, Loudness: measured[i]}
+		}
+	}
 	for _, t := range tracks {
 		if err := w.uploadDir(ctx, filepath.Join(dir, t.Name), pipeline.EncodedAudioPrefix(j.ID)+t.Name+"/"); err != nil {
 			return err
@@ -474,9 +498,50 @@ func (w *Worker) audio(ctx context.Context, r *run) error {
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.AudioTracks = tracks
+		if j.Source != nil {
+			j.Source.Notes = append(slices.DeleteFunc(j.Source.Notes, func(n string) bool { return strings.HasPrefix(n, loudnessNote) }),
+				loudnessNotes(tracks, l.Loudness)...)
+		}
 		return nil
 	})
 	return err
+}
+
+// loudnessNote starts each note the audio task adds to the source's.
+const loudnessNote = "audio track "
+
+// loudnessNotes say in words each audio track's loudness and what
+// normalization to target (if any) did to it.
+func loudnessNotes(tracks []pipeline.AudioTrack, target *ladder.LoudnessTarget) []string {
+	var notes []string
+	for _, t := range tracks {
+		if t.Loudness == nil {
+			continue
+		}
+		m := *t.Loudness
+		n := fmt.Sprintf("%s%s (stream %d, %d channels): ", loudnessNote, t.Name, t.Stream, t.Channels)
+		if m.Silent() {
+			n += "silent"
+		} else {
+			n += fmt.Sprintf("%.1f LUFS integrated, %.1f LU range, %.1f dBTP true peak", m.Integrated, m.Range, m.TruePeak)
+		}
+		switch z := t.Normalized; {
+		case z == nil:
+		case m.Silent():
+			n += fmt.Sprintf("; left silent, not raised to the %g LUFS target", target.Target)
+		default:
+			n += fmt.Sprintf("; normalized to %g LUFS with a gain of %+.2f dB", target.Target, z.Gain)
+			if z.Limit < 0 {
+				n += fmt.Sprintf(" and its peaks limited under %.1f dBTP", z.Limit)
+			}
+			n += fmt.Sprintf(": %.1f LUFS, %.1f dBTP", z.Loudness.Integrated, z.Loudness.TruePeak)
+			if z.Gain >= timeline.MaxLoudnessGain {
+				n += fmt.Sprintf(" (the gain is capped at %g dB)", timeline.MaxLoudnessGain)
+			}
+		}
+		notes = append(notes, n)
+	}
+	return notes
 }
 
 // chooseAudio keeps the master's audio streams a job lists, in its
