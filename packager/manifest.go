@@ -306,8 +306,9 @@ func audioNames(g []Track) []string {
 // CHANNELS), then one variant per video track and audio group, the video
 // grouped by codec family in the order given, and an I-frame variant per
 // video track that has I-frame ranges. BANDWIDTH and AVERAGE-BANDWIDTH
-// are measured and include the group's largest audio track.
-func MasterPlaylist(video []Track, audio []Track) []byte {
+// are measured and include the group's largest audio track. Subtitle
+// tracks, if any, form the SUBTITLES group every variant names.
+func MasterPlaylist(video []Track, audio []Track, text ...TextTrack) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	type group struct {
@@ -334,6 +335,7 @@ func MasterPlaylist(video []Track, audio []Track) []byte {
 		}
 		groups = append(groups, gr)
 	}
+	writeTextMedia(&b, text)
 	if len(groups) == 0 {
 		groups = []group{{}}
 	}
@@ -352,6 +354,9 @@ func MasterPlaylist(video []Track, audio []Track) []byte {
 				}
 				if gr.id != "" {
 					fmt.Fprintf(&b, ",AUDIO=%q", gr.id)
+				}
+				if len(text) > 0 {
+					fmt.Fprintf(&b, ",SUBTITLES=%q", TextGroup)
 				}
 				fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
 			}
@@ -444,12 +449,12 @@ func iframePlaylist(t Track, live bool) []byte {
 // MPD writes a static DASH manifest (ISO BMFF live profile, SegmentTemplate
 // with SegmentTimeline) over the same segments the HLS playlists list:
 // one video adaptation set per codec family, so a player switches only
-// within a codec, and audio in another.
+// within a codec, audio in others, and a text set per subtitle track.
 //
 // @minBufferTime is the title's longest segment, and each
 // Representation's @bandwidth the least bit rate that holds with it
 // (Track.DASHBandwidth).
-func MPD(video []Track, audio []Track) []byte { return mpd(video, audio, nil) }
+func MPD(video []Track, audio []Track, text ...TextTrack) []byte { return mpd(video, audio, text, nil) }
 
 // Dynamic holds what the MPD of a title still growing states beyond a
 // static one's (ISO/IEC 23009-1 5.3.1.2, DASH-IF IOP 4.3): the
@@ -470,9 +475,9 @@ type Dynamic struct {
 // buffer limit (every listed segment stays available, so players may
 // seek back to the start), and no duration until MPD replaces it with
 // the static manifest of the whole title.
-func LiveMPD(video []Track, audio []Track, d Dynamic) []byte { return mpd(video, audio, &d) }
+func LiveMPD(video []Track, audio []Track, d Dynamic) []byte { return mpd(video, audio, nil, &d) }
 
-func mpd(video []Track, audio []Track, dyn *Dynamic) []byte {
+func mpd(video []Track, audio []Track, text []TextTrack, dyn *Dynamic) []byte {
 	var dur, minBuffer float64
 	for _, v := range video {
 		dur = max(dur, v.Duration())
@@ -546,6 +551,7 @@ func mpd(video []Track, audio []Track, dyn *Dynamic) []byte {
 			b.WriteString("      </Representation>\n    </AdaptationSet>\n")
 		}
 	}
+	writeTextSets(&b, text, id, dur)
 	b.WriteString("  </Period>\n</MPD>\n")
 	return []byte(b.String())
 }
