@@ -231,6 +231,17 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 	return v.ID
 }
 
+// complete submits file with ladderJSON, waits for the job to complete
+// (failing the test if it does not) and returns it.
+func (s *devStack) complete(t *testing.T, file, ladderJSON string) pipeline.View {
+	t.Helper()
+	id := s.submit(t, file, ladderJSON)
+	if code, out := s.watch(t, id); code != 0 {
+		t.Fatalf("reel watch exit %d:\n%s", code, out)
+	}
+	return s.job(t, id)
+}
+
 func (s *devStack) job(t *testing.T, id string) pipeline.View {
 	t.Helper()
 	v, err := s.client().Job(context.Background(), id)

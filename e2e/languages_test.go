@@ -34,11 +34,7 @@ func TestAudioLanguages(t *testing.T) {
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac",
 		"-metadata:s:a:0", "language=fre", "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "language=ger",
 		"-disposition:a:0", "0", "-disposition:a:1", "default", "-disposition:a:2", "comment")
-	id := s.submit(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
-	if code, out := s.watch(t, id); code != 0 {
-		t.Fatalf("reel watch exit %d:\n%s", code, out)
-	}
-	v := s.job(t, id)
+	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
 	verify(t, v, master, true, 2)
 	var got []string
 	for _, a := range v.AudioTracks {
@@ -84,7 +80,7 @@ func TestAudioLanguages(t *testing.T) {
 		if res.AudioFrom != "en" {
 			t.Errorf("%s: played %q before the switch, want the default, en", p.player, res.AudioFrom)
 		}
-		if !slices.ContainsFunc(res.AudioSwitches, func(s audioSwitch) bool { return s.Lang == "fr" && s.At > 0 }) {
+		if !slices.ContainsFunc(res.AudioSwitches, func(s trackSwitch) bool { return s.Lang == "fr" && s.At > 0 }) {
 			t.Errorf("%s: audio switches %+v, want one to fr mid-title", p.player, res.AudioSwitches)
 		}
 	}

@@ -24,14 +24,21 @@ import (
 	"github.com/reel-video/reel/pipeline"
 )
 
-// playerResult is what player/index.html reports in window.reelResult.
-// audioSwitch is an audio track switch a player rendered: to the track
-// in Lang, at media time At.
-type audioSwitch struct {
+// trackSwitch is a switch of audio or subtitle language a player made,
+// and the media time it made it at.
+type trackSwitch struct {
 	Lang string  `json:"lang"`
 	At   float64 `json:"at"`
 }
 
+// cue is a text track cue as the video element holds it.
+type cue struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	Text  string  `json:"text"`
+}
+
+// playerResult is what player/index.html reports in window.reelResult.
 type playerResult struct {
 	Player   string   `json:"player"`
 	Errors   []string `json:"errors"`
@@ -57,12 +64,18 @@ type playerResult struct {
 	// played and what was seekable meanwhile.
 	// With audio=LANG: the audio languages offered, the one playing
 	// before the switch, and each audio switch rendered.
-	AudioLangs        []string      `json:"audioLangs"`
-	AudioFrom         string        `json:"audioFrom"`
-	AudioSwitches     []audioSwitch `json:"audioSwitches"`
-	LiveSeen          bool          `json:"liveSeen"`
-	PlayedWhileLive   float64       `json:"playedWhileLive"`
-	SeekableWhileLive [][]float64   `json:"seekableWhileLive"`
+	AudioLangs    []string      `json:"audioLangs"`
+	AudioFrom     string        `json:"audioFrom"`
+	AudioSwitches []trackSwitch `json:"audioSwitches"`
+	// With text=A,B: the subtitle languages offered, the first shown,
+	// each switch asked for, and every cue each language's track held.
+	TextLangs         []string         `json:"textLangs"`
+	TextFrom          string           `json:"textFrom"`
+	TextSwitches      []trackSwitch    `json:"textSwitches"`
+	Cues              map[string][]cue `json:"cues"`
+	LiveSeen          bool             `json:"liveSeen"`
+	PlayedWhileLive   float64          `json:"playedWhileLive"`
+	SeekableWhileLive [][]float64      `json:"seekableWhileLive"`
 }
 
 // playerFiles are what the player page server serves, from player/.

@@ -138,6 +138,37 @@ func verify(t *testing.T, v pipeline.View, master string, wantAudio bool, segSec
 	checkHeaders(t, v.Outputs.DASH, "application/dash+xml", "max-age=10")
 	checkDASH(t, v, wantAudio, oracleFrames)
 	checkTrickPlay(t, v, float64(oracleFrames)/fps)
+	checkText(t, v)
+}
+
+// checkText checks each subtitle track of a title: one WebVTT segment per
+// video segment, each mapping the title's timeline with X-TIMESTAMP-MAP,
+// served as text/vtt, and the whole track DASH reads.
+func checkText(t *testing.T, v pipeline.View) {
+	t.Helper()
+	if len(v.TextTracks) == 0 {
+		return
+	}
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	_, video := get(t, base+v.Renditions[0].Name+"/index.m3u8")
+	want := strings.Count(string(video), "#EXTINF:")
+	for _, x := range v.TextTracks {
+		_, pl := get(t, base+x.Name+"/index.m3u8")
+		segs := regexp.MustCompile(`(?m)^seg_\d+\.vtt$`).FindAllString(string(pl), -1)
+		if len(segs) != want || !strings.Contains(string(pl), "#EXT-X-ENDLIST") {
+			t.Errorf("%s: %d WebVTT segments, want one per video segment (%d):\n%s", x.Name, len(segs), want, pl)
+			continue
+		}
+		for _, sg := range segs {
+			if _, body := get(t, base+x.Name+"/"+sg); !strings.HasPrefix(string(body), "WEBVTT\nX-TIMESTAMP-MAP=LOCAL:00:00:00.000,MPEGTS:") {
+				t.Errorf("%s/%s does not start with WEBVTT and its timestamp map:\n%s", x.Name, sg, body)
+			}
+		}
+		checkHeaders(t, base+x.Name+"/"+segs[0], "text/vtt", "max-age=10")
+		if _, whole := get(t, base+x.Name+"/whole.vtt"); strings.Count(string(whole), " --> ") != x.Cues {
+			t.Errorf("%s/whole.vtt has %d cues, want %d", x.Name, strings.Count(string(whole), " --> "), x.Cues)
+		}
+	}
 }
 
 // oracleRow is one line of the oracle table TestMain prints.
@@ -433,10 +464,14 @@ func checkDASH(t *testing.T, v pipeline.View, wantAudio bool, frames int64) {
 	if wantAudio {
 		want += len(audioRenditions(v)) // one set per audio track
 	}
+	want += len(v.TextTracks) // and per subtitle track
 	if len(doc.Period.AdaptationSet) != want {
 		t.Errorf("MPD has %d adaptation sets, want %d", len(doc.Period.AdaptationSet), want)
 	}
 	for _, as := range doc.Period.AdaptationSet {
+		if as.ContentType == "text" {
+			continue
+		}
 		prefix := ""
 		for _, r := range as.Representation {
 			p := r.Codecs[:4]

@@ -92,3 +92,17 @@ func AudioTracksArgs(input string, shift, duration, segSeconds float64, outs []A
 	args := ffmpeg.MergeOutputs(streams...).GetArgs()
 	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)
 }
+
+// TextArgs converts text subtitle streams of input (ffprobe's stream
+// indexes) to WebVTT, each into its file of outs, in one run that reads
+// the master once. Cue times are on Reel's timeline: the master's less
+// the container's start.
+func TextArgs(input string, streams []int, outs []string) []string {
+	in := ffmpeg.Input(input, masterInput())
+	var s []*ffmpeg.Stream
+	for i, k := range streams {
+		s = append(s, in.Get(strconv.Itoa(k)).Output(outs[i], ffmpeg.KwArgs{"c:s": "webvtt", "f": "webvtt"}))
+	}
+	args := ffmpeg.MergeOutputs(s...).GetArgs()
+	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)
+}

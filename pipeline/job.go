@@ -115,6 +115,8 @@ type SourceInfo struct {
 	AudioStreams int `json:"audio_streams,omitempty"`
 	// AudioTracks are every usable audio stream of the master.
 	AudioTracks []SourceAudio `json:"audio_tracks,omitempty"`
+	// TextTracks are the master's text subtitle streams.
+	TextTracks []SourceText `json:"text_tracks,omitempty"`
 	// Ignored lists the streams left out, as "index:type:codec".
 	Ignored []string `json:"ignored_streams,omitempty"`
 	// Notes say, in words, what Reel does about this master: deinterlacing,
@@ -185,7 +187,10 @@ type Job struct {
 	// renditions were listed (read, never written).
 	Audio       *AudioTrack  `json:"audio,omitempty"`
 	AudioTracks []AudioTrack `json:"audio_tracks,omitempty"`
-	Published   *Published   `json:"published,omitempty"`
+	// TextTracks are the title's subtitle tracks once the text task is
+	// done.
+	TextTracks []TextTrack `json:"text_tracks,omitempty"`
+	Published  *Published  `json:"published,omitempty"`
 	// Live is the part of the title published while the rest encodes;
 	// PlayableAt is when its first part was (the job's move to playable).
 	Live       *Live      `json:"live,omitempty"`
@@ -321,6 +326,38 @@ type SourceAudio struct {
 	Role     string `json:"role,omitempty"`
 	Default  bool   `json:"default,omitempty"`
 }
+
+// SourceText is one text subtitle stream of the master.
+type SourceText struct {
+	Stream   int    `json:"stream"`
+	Codec    string `json:"codec"`
+	Language string `json:"language,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Default  bool   `json:"default,omitempty"`
+	Forced   bool   `json:"forced,omitempty"`
+	// SDH marks subtitles for the deaf and hard of hearing (captions).
+	SDH bool `json:"sdh,omitempty"`
+}
+
+// TextTrack is one subtitle track of a title: WebVTT made from a text
+// subtitle stream of the master, on the title's timeline.
+type TextTrack struct {
+	// Name is the track's folder in the title: text_K for the master's
+	// K-th text stream.
+	Name     string `json:"name"`
+	Stream   int    `json:"stream"` // the master's stream index
+	Language string `json:"language,omitempty"`
+	Label    string `json:"label,omitempty"`
+	Default  bool   `json:"default,omitempty"`
+	Forced   bool   `json:"forced,omitempty"`
+	SDH      bool   `json:"sdh,omitempty"`
+	// Cues is how many cues the track has.
+	Cues int `json:"cues"`
+}
+
+// TextName is the folder of the title's subtitle track made from its
+// k-th text stream.
+func TextName(k int) string { return fmt.Sprintf("text_%d", k) }
 
 // AudioEncoded reports whether a job with audio has it encoded.
 func (j *Job) AudioEncoded() bool { return len(j.AudioTracks) > 0 || j.Audio != nil }

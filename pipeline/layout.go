@@ -13,6 +13,7 @@ import "fmt"
 //	work/{job}/seg/{k}-{run}/... chunk k's CMAF segments of every rung, on the title's timeline, with their index
 //	work/{job}/seg/audio.json    the title's audio track, once aligned with the video
 //	work/{job}/audio/...         the title's audio, encoded and segmented
+//	work/{job}/text/{name}.vtt   each subtitle track, whole, on the title's timeline
 //	work/{job}/out/...           the packaged title's other files, before publishing
 //
 // The origin bucket (public read):
@@ -53,6 +54,10 @@ func ChunkSegmentsPrefix(id string, k int, run string) string {
 // AlignedAudioKey is where the title's audio track is described once
 // aligned with the video, for the manifests written while it grows.
 func AlignedAudioKey(id string) string { return WorkPrefix(id) + "seg/audio.json" }
+
+// EncodedTextKey is where the text task stores a subtitle track, whole,
+// for the package stage to segment.
+func EncodedTextKey(id, name string) string { return WorkPrefix(id) + "text/" + name + ".vtt" }
 
 // EncodedAudioPrefix holds the audio task's segments and playlist, which
 // the package stage aligns with the video into the packaged title.

@@ -18,6 +18,8 @@ const (
 	TaskAnalyze TaskKind = "analyze"
 	TaskEncode  TaskKind = "encode"
 	TaskAudio   TaskKind = "audio"
+	// TaskText makes WebVTT subtitle tracks of the master's text streams.
+	TaskText TaskKind = "text"
 	// TaskStream publishes the chunks encoded so far from the title's
 	// start, so that it plays while the rest encode.
 	TaskStream  TaskKind = "stream"
@@ -84,9 +86,10 @@ type Stage struct {
 
 // Stages is the job's graph, in pipeline order:
 //
-//	probe → plan → split → [analyze, per-title only] ─┬─ encode chunk 0..N ─┐
-//	                                                  └─ audio (if any) ────┴─ fan-in → package → publish → complete
-//	                                                        │ each done, in its worker
+//	                                                  ┌─ text (if any) ──────┐
+//	probe → plan → split → [analyze, per-title only] ─┼─ encode chunk 0..N ──┤
+//	                                                  └─ audio (if any) ─────┴─ fan-in → package → publish → complete
+//	                                                        │ each encode and audio done, in its worker
 //	                                                        └─ stream: publish the chunks done from the start (playable)
 //
 // (split only for masters that are not read by seeking: Plan.Seek; stream
@@ -107,12 +110,17 @@ var Stages = []Stage{
 	{Kind: TaskAnalyze, Status: StatusAnalyzing, Timeout: 60 * time.Minute,
 		Runs:     func(j *Job) bool { return j.Ladder.PerTitle() && j.Analysis == nil },
 		Finished: func(j *Job) bool { return j.Analysis != nil },
-		Next:     []TaskKind{TaskAudio, TaskEncode}, FailCode: CodeEncodeFailed},
+		Next:     []TaskKind{TaskAudio, TaskText, TaskEncode}, FailCode: CodeEncodeFailed},
 	{Kind: TaskEncode, Status: StatusEncoding, Weight: 0.75, Timeout: 10 * time.Minute, PerWork: 2 * time.Minute,
 		PerChunk: true, Join: TaskPackage, Each: TaskStream, FailCode: CodeEncodeFailed},
 	{Kind: TaskAudio, Status: StatusEncoding, Weight: 0.05, Timeout: 60 * time.Minute,
 		Runs: func(j *Job) bool { return j.HasAudio },
 		Join: TaskPackage, Each: TaskStream, FailCode: CodeEncodeFailed},
+	// A subtitle stream that cannot be read is left out with a note; the
+	// task fails only when it cannot store what it made.
+	{Kind: TaskText, Status: StatusEncoding, Timeout: 30 * time.Minute,
+		Runs: func(j *Job) bool { return j.Source != nil && len(j.Source.TextTracks) > 0 },
+		Join: TaskPackage, FailCode: CodeEncodeFailed},
 	{Kind: TaskStream, Status: StatusPlayable, Timeout: 10 * time.Minute, Side: true,
 		// A title of one chunk is published whole, once.
 		Runs: func(j *Job) bool { return j.Plan != nil && len(j.Plan.Chunks) > 1 }, Due: streamDue, FailCode: CodeInternal},

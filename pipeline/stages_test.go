@@ -201,12 +201,12 @@ func (q *memQueue) next(rng *rand.Rand) (Task, bool) {
 
 // shape is a kind of job the graph is walked for.
 type shape struct {
-	audio, perTitle bool
-	chunks          int
+	audio, perTitle, text bool
+	chunks                int
 }
 
 func (s shape) String() string {
-	return fmt.Sprintf("audio=%v per-title=%v chunks=%d", s.audio, s.perTitle, s.chunks)
+	return fmt.Sprintf("audio=%v per-title=%v text=%v chunks=%d", s.audio, s.perTitle, s.text, s.chunks)
 }
 
 // graph drives jobs through the stage graph with handlers that do no
@@ -252,6 +252,9 @@ func (g *graph) result(t Task) func(*Job) error {
 		return func(j *Job) error {
 			j.Source = &SourceInfo{OutputFrames: frames, FrameRateNum: 25, FrameRateDen: 1}
 			j.HasAudio = g.shape.audio
+			if g.shape.text {
+				j.Source.TextTracks = []SourceText{{Stream: 2, Codec: "subrip", Language: "fr"}}
+			}
 			return nil
 		}
 	case TaskPlan:
@@ -302,6 +305,11 @@ func (g *graph) result(t Task) func(*Job) error {
 		}
 	case TaskAudio:
 		return func(j *Job) error { j.Audio = &AudioTrack{Codecs: "mp4a.40.2", Channels: 2}; return nil }
+	case TaskText:
+		return func(j *Job) error {
+			j.TextTracks = []TextTrack{{Name: TextName(0), Stream: 2, Language: "fr", Cues: 3}}
+			return nil
+		}
 	case TaskPackage:
 		return func(j *Job) error { j.Renditions[0].Codecs = "avc1.64001f"; return nil }
 	case TaskPublish:
@@ -393,6 +401,9 @@ func wantRuns(s shape) map[TaskKind]int {
 	if s.audio {
 		m[TaskAudio] = 1
 	}
+	if s.text {
+		m[TaskText] = 1
+	}
 	if s.perTitle {
 		m[TaskAnalyze] = 1
 	}
@@ -400,7 +411,8 @@ func wantRuns(s shape) map[TaskKind]int {
 }
 
 var shapes = []shape{
-	{false, false, 1}, {true, false, 1}, {true, false, 3}, {false, true, 3}, {true, true, 3}, {true, true, 1},
+	{false, false, false, 1}, {true, false, false, 1}, {true, false, false, 3}, {false, true, false, 3}, {true, true, false, 3}, {true, true, false, 1},
+	{false, false, true, 1}, {true, false, true, 3}, {true, true, true, 3},
 }
 
 // checkComplete checks a job that went through the whole graph.
@@ -491,7 +503,7 @@ func TestStageGraphDuplicateDeliveries(t *testing.T) {
 // retries it, and checks that it completes without running again what
 // had finished.
 func TestRetryFromEachStage(t *testing.T) {
-	s := shape{audio: true, perTitle: true, chunks: 3}
+	s := shape{audio: true, perTitle: true, text: true, chunks: 3}
 	for _, st := range Stages {
 		if st.Detached || st.Side {
 			continue // a side task that gives up does not fail its job
@@ -553,7 +565,7 @@ func TestRetryFromEachStage(t *testing.T) {
 // stage begins: that task's result is refused, nothing else runs, its
 // queued tasks are dropped and the cleanup is queued, now and later.
 func TestCancelFromEachStage(t *testing.T) {
-	s := shape{audio: true, perTitle: true, chunks: 3}
+	s := shape{audio: true, perTitle: true, text: true, chunks: 3}
 	for _, st := range Stages {
 		if st.Detached {
 			continue

@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -63,12 +64,18 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 			audio[i].Target = audio[i].TargetDuration()
 		}
 	}
+	files := map[string][]byte{}
+	text, err := w.titleText(ctx, j, tracks[0], dir, files)
+	if err != nil {
+		return fmt.Errorf("package %s: subtitles: %w", j.ID, err)
+	}
 	w.progress(ctx, r, 0.4)
 	if err := w.trickPlay(ctx, j, tracks, chunks, dir); err != nil {
 		return fmt.Errorf("package %s: trick play: %w", j.ID, err)
 	}
 	w.progress(ctx, r, 0.8)
-	if err := w.putManifests(ctx, manifests(tracks, audio, nil), dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), ""); err != nil {
+	maps.Copy(files, manifests(tracks, audio, nil, text...))
+	if err := w.putManifests(ctx, files, dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), ""); err != nil {
 		return err
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
@@ -113,17 +120,18 @@ func setTargets(p *pipeline.Plan, tracks []packager.Track) {
 // manifests returns the playlists and MPD of a title, by name under its
 // folder: each track's media (and, for video, I-frame) playlist, the
 // master playlist (and one per codec family when there are several) and
-// the MPD. With dyn the title is still growing: EVENT playlists and a
-// dynamic MPD.
-func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dynamic) map[string][]byte {
-	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, auds)
+// the MPD, with the subtitle tracks text. With dyn the title is still
+// growing: EVENT playlists and a dynamic MPD (without subtitles, which
+// the finished title adds).
+func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dynamic, text ...packager.TextTrack) map[string][]byte {
+	media, iframes, mpd := packager.MediaPlaylist, packager.IFramePlaylistFor, packager.MPD(tracks, auds, text...)
 	if dyn != nil {
 		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, auds, *dyn)
 	}
-	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, auds), mpdName: mpd}
+	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, auds, text...), mpdName: mpd}
 	if groups := packager.ByCodec(tracks); len(groups) > 1 {
 		for _, g := range groups {
-			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, auds)
+			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, auds, text...)
 		}
 	}
 	for _, t := range tracks {

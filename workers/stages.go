@@ -76,10 +76,9 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 				Language: t.Language, Name: t.Name, Role: t.Role, Default: t.Index == a.Index})
 		}
 	}
-	// Text subtitles are listed by the probe; until they become text
-	// tracks they are left out like the other streams, audio or not.
 	for _, t := range res.Texts {
-		info.Ignored = append(info.Ignored, fmt.Sprintf("%d:subtitle:%s", t.Index, t.Codec))
+		info.TextTracks = append(info.TextTracks, pipeline.SourceText{Stream: t.Index, Codec: t.Codec, Language: t.Language,
+			Name: t.Name, Default: t.Default, Forced: t.Forced, SDH: t.SDH})
 	}
 	if list := j.Ladder.Audio; len(list) > 0 {
 		chosen, err := chooseAudio(info.AudioTracks, list)
@@ -423,25 +422,16 @@ func (w *Worker) encode(ctx context.Context, r *run) error {
 // its own under the job's encoded audio.
 func (w *Worker) audio(ctx context.Context, r *run) error {
 	j := r.job
-	dir, cleanup, err := w.tempDir(r)
+	if j.Source == nil || j.Plan == nil {
+		return fmt.Errorf("audio %s: the job has no probe result or plan", j.ID)
+	}
+	dir, u, cleanup, err := w.masterWork(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	u, err := w.masterURL(ctx, j)
-	if err != nil {
-		return err
-	}
-	if j.Source == nil || j.Plan == nil {
-		return fmt.Errorf("audio %s: the job has no probe result or plan", j.ID)
-	}
 	l := j.Ladder.Normalize()
-	p := j.Plan
-	shift := j.Source.VideoStart
-	if p.Conform.VFR {
-		shift = float64(p.FirstSlot) / p.FPS()
-	}
-	dur := float64(p.Frames) / p.FPS()
+	shift, dur := titleTimeline(j)
 	tracks := pipeline.AudioRenditions(j)
 	if len(tracks) == 0 {
 		return fmt.Errorf("audio %s: the master has no audio to encode", j.ID)

@@ -90,7 +90,7 @@ type handler func(ctx context.Context, r *run) error
 func (w *Worker) handlers() map[pipeline.TaskKind]handler {
 	return map[pipeline.TaskKind]handler{
 		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
-		pipeline.TaskAnalyze: w.analyze, pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio,
+		pipeline.TaskAnalyze: w.analyze, pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio, pipeline.TaskText: w.text,
 		pipeline.TaskStream: w.stream, pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
 	}
 }

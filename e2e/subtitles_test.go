@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/reel-video/reel/internal/testenv"
+)
+
+// srtCue is a cue of a SubRip file a test writes, times in seconds.
+type srtCue struct {
+	start, end float64
+	text       string
+}
+
+func writeSRT(t *testing.T, path string, cues []srtCue) string {
+	t.Helper()
+	stamp := func(s float64) string {
+		ms := int(math.Round(s * 1000))
+		return fmt.Sprintf("%02d:%02d:%02d,%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+	}
+	var b strings.Builder
+	for i, c := range cues {
+		fmt.Fprintf(&b, "%d\n%s --> %s\n%s\n\n", i+1, stamp(c.start), stamp(c.end), c.text)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A master with French SubRip subtitles and German SDH ones in ASS gets
+// a WebVTT track of each: HLS SUBTITLES renditions with segmented WebVTT
+// and DASH text sets. hls.js and dash.js offer both, show French from
+// the start, switch to German a third of the way in, and hold every cue
+// at the master's time within one frame (25 fps).
+func TestSubtitles(t *testing.T) {
+	s := startStack(t)
+	dir := t.TempDir()
+	fr := []srtCue{{1, 2.5, "Bonjour"}, {3.5, 4.5, "À cheval sur deux segments"}, {8.04, 9, "Deuxième partie"}, {10, 11.5, "Fin"}}
+	de := []srtCue{{2, 3, "[Musik]"}, {7.52, 8.8, "Hallo"}, {9.2, 10.4, "Ende"}}
+	master := testenv.Generate(t, filepath.Join(dir, "subtitled.mkv"),
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=12",
+		"-f", "srt", "-i", writeSRT(t, filepath.Join(dir, "fr.srt"), fr),
+		"-f", "srt", "-i", writeSRT(t, filepath.Join(dir, "de.srt"), de),
+		"-map", "0:v", "-map", "1:a", "-map", "2:s", "-map", "3:s",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-c:s:0", "srt", "-c:s:1", "ass",
+		"-metadata:s:s:0", "language=fre", "-metadata:s:s:1", "language=ger", "-disposition:s:1", "hearing_impaired")
+	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
+	verify(t, v, master, true, 2)
+	var got []string
+	for _, x := range v.TextTracks {
+		got = append(got, fmt.Sprintf("%s:%d:%s:%v:%d", x.Name, x.Stream, x.Language, x.SDH, x.Cues))
+	}
+	if want := "text_0:2:fr:false:4 text_1:3:de:true:3"; strings.Join(got, " ") != want {
+		t.Errorf("text tracks %q, want %q", got, want)
+	}
+	if !hasNote(v, "subtitle stream 2 (subrip, fr): a WebVTT track, 4 cues") || !hasNote(v, "subtitle stream 3 (ass, de, SDH): a WebVTT track, 3 cues") ||
+		slices.ContainsFunc(v.Source.Ignored, func(s string) bool { return strings.Contains(s, "subtitle") }) {
+		t.Errorf("notes %q, ignored %q", v.Source.Notes, v.Source.Ignored)
+	}
+	_, hlsBody := get(t, v.Outputs.HLS)
+	_, mpdBody := get(t, v.Outputs.DASH)
+	hls, mpd := string(hlsBody), string(mpdBody)
+	if !strings.Contains(hls, `TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="de",NAME="German (SDH)"`) || !strings.Contains(hls, `SUBTITLES="subs"`) ||
+		strings.Count(mpd, `mimeType="text/vtt"`) != 2 {
+		t.Errorf("manifests do not carry the subtitles:\n%s\n%s", hls, mpd)
+	}
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	_, segBody := get(t, base+"text_0/seg_00000.vtt")
+	seg := string(segBody)
+	if !strings.HasPrefix(seg, "WEBVTT\nX-TIMESTAMP-MAP=LOCAL:00:00:00.000,MPEGTS:") || !strings.Contains(seg, "Bonjour") {
+		t.Errorf("first WebVTT segment:\n%s", seg)
+	}
+
+	ctx, page := browser(t)
+	masterCues := map[string][]srtCue{"fr": fr, "de": de}
+	const frame = 1.0 / 25
+	for _, p := range []struct{ player, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}} {
+		res := playURL(t, ctx, page, url.Values{"player": {p.player}, "src": {p.src}, "rate": {"2"}, "text": {"fr,de"}})
+		t.Logf("%s: text languages %q, switches %+v, cues %+v", p.player, res.TextLangs, res.TextSwitches, res.Cues)
+		checkPlayback(t, res, v)
+		if !slices.Contains(res.TextLangs, "fr") || !slices.Contains(res.TextLangs, "de") {
+			t.Errorf("%s: subtitle languages %q, want fr and de", p.player, res.TextLangs)
+		}
+		if res.TextFrom != "fr" || !slices.ContainsFunc(res.TextSwitches, func(s trackSwitch) bool { return s.Lang == "de" && s.At > 0 }) {
+			t.Errorf("%s: shown first %q, switches %+v; want fr, then de mid-title", p.player, res.TextFrom, res.TextSwitches)
+		}
+		off := 0.0
+		if res.VideoStart != nil {
+			off = *res.VideoStart
+		}
+		for lang, want := range map[string][]float64{"fr": {1, 3.5}, "de": {7.52, 9.2}} {
+			for _, c := range res.Cues[lang] {
+				if !slices.ContainsFunc(masterCues[lang], func(m srtCue) bool {
+					return math.Abs(c.Start-off-m.start) <= frame && math.Abs(c.End-off-m.end) <= frame && c.Text == m.text
+				}) {
+					t.Errorf("%s: %s cue %+v is at no cue of the master's (video starts at %.3f s)", p.player, lang, c, off)
+				}
+			}
+			for _, w := range want {
+				if !slices.ContainsFunc(res.Cues[lang], func(c cue) bool { return math.Abs(c.Start-off-w) <= frame }) {
+					t.Errorf("%s: no %s cue at %.2f s among %+v", p.player, lang, w, res.Cues[lang])
+				}
+			}
+		}
+	}
+}
