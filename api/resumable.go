@@ -234,5 +234,5 @@ func (s *Server) createFromResumable(w http.ResponseWriter, r *http.Request, req
 		s.fail(w, r, fmt.Errorf("upload %s has no storage location", info.ID))
 		return
 	}
-	s.submit(w, r, &pipeline.Job{ID: id, Tenant: info.MetaData["tenant"], Ladder: l, Input: src})
+	s.submitWith(w, r, &pipeline.Job{ID: id, Tenant: info.MetaData["tenant"], Ladder: l, Input: src}, req.SubtitleFiles)
 }

@@ -363,6 +363,9 @@ type createRequest struct {
 	Source string          `json:"source,omitempty"`
 	Upload string          `json:"upload,omitempty"` // a finished resumable upload's id
 	Ladder json.RawMessage `json:"ladder"`
+	// SubtitleFiles are subtitle files sent with the job: their text by
+	// the name the ladder's "subtitles" lists them under.
+	SubtitleFiles map[string]string `json:"subtitle_files,omitempty"`
 }
 
 const maxLadderBytes = 64 << 10
@@ -387,7 +390,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		s.createFromS3(w, r)
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"send multipart/form-data with a 'file' part (and optional 'ladder' part), or application/json with an 'upload' id or a 'source' s3:// URL")
+			"send multipart/form-data with a 'file' part (and optional 'ladder' and 'subtitles' parts), or application/json with an 'upload' id or a 'source' s3:// URL")
 	}
 }
 
@@ -412,6 +415,7 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, lim
 		size      int64
 		name      string
 		ladderRaw []byte
+		subs      subtitleFiles
 	)
 	cleanup := func() {
 		if uploaded {
@@ -460,6 +464,22 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, lim
 				writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the ladder part is larger than 64 KiB")
 				return
 			}
+		case "subtitles":
+			if part.FileName() == "" {
+				cleanup()
+				writeError(w, http.StatusBadRequest, "invalid_subtitles", "a 'subtitles' part needs the file's name (its Content-Disposition filename), which the ladder's \"subtitles\" lists")
+				return
+			}
+			if err := subs.add(displayName(part.FileName()), &readErrors{r: part}); err != nil {
+				cleanup()
+				var re *requestError
+				if errors.As(err, &re) {
+					writeError(w, re.status, re.code, re.msg)
+				} else {
+					s.bodyError(w, err, limit)
+				}
+				return
+			}
 		default:
 			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
 		}
@@ -480,6 +500,11 @@ func (s *Server) createFromMultipart(w http.ResponseWriter, r *http.Request, lim
 		return
 	}
 	j := &pipeline.Job{ID: id, Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: s.Uploads.Bucket(), Key: key, Name: name, Size: size}}
+	if err := s.storeSidecars(r.Context(), j, subs); err != nil {
+		cleanup()
+		s.writeRequestError(w, r, err)
+		return
+	}
 	j.AddTiming("upload", start.UTC(), time.Now().UTC())
 	s.submit(w, r, j)
 }
@@ -523,7 +548,7 @@ func (s *Server) stall() time.Duration {
 
 func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20+2*maxSubtitleBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "malformed JSON body: "+err.Error())
@@ -566,7 +591,21 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
 		return
 	}
-	s.submit(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}})
+	s.submitWith(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}}, req.SubtitleFiles)
+}
+
+// submitWith stores the subtitle files of the JSON form with job j (see
+// storeSidecars) and submits it.
+func (s *Server) submitWith(w http.ResponseWriter, r *http.Request, j *pipeline.Job, files map[string]string) {
+	subs, err := jsonSubtitles(files)
+	if err == nil {
+		err = s.storeSidecars(r.Context(), j, subs)
+	}
+	if err != nil {
+		s.writeRequestError(w, r, err)
+		return
+	}
+	s.submit(w, r, j)
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job) {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,6 +86,7 @@ type form struct {
 	fileName string
 	file     []byte
 	ladder   string
+	subs     [][2]string // subtitle files: name, text
 }
 
 func (e *env) post(t *testing.T, f form) (*http.Response, map[string]any) {
@@ -94,6 +98,10 @@ func (e *env) post(t *testing.T, f form) (*http.Response, map[string]any) {
 	if f.file != nil {
 		w, _ := mw.CreateFormFile("file", f.fileName)
 		_, _ = w.Write(f.file)
+	}
+	for _, sub := range f.subs {
+		w, _ := mw.CreateFormFile("subtitles", sub[0])
+		_, _ = w.Write([]byte(sub[1]))
 	}
 	_ = mw.Close()
 	resp, err := e.c.Post(e.srv.URL+"/v1/jobs", mw.FormDataContentType(), &body)
@@ -218,5 +226,69 @@ func TestRejects(t *testing.T) {
 		if m := decode(t, resp); resp.StatusCode != c.status || errCode(m) == "" {
 			t.Errorf("%s %s: %d %v, want %d with an error code", c.method, c.path, resp.StatusCode, m, c.status)
 		}
+	}
+}
+
+// Subtitle files sent with a job: each listed one that reads is stored as
+// WebVTT under the job; one that does not is refused with a warning that
+// names it, and the job goes on; a file sent but not listed, or listed but
+// not sent, refuses the request and leaves nothing stored.
+func TestSubtitleFiles(t *testing.T) {
+	e := setup(t, 1<<20)
+	good := "1\n00:00:01,000 --> 00:00:02,000\nBonjour\n"
+	backwards := "1\n00:00:05,000 --> 00:00:04,000\nbackwards\n"
+	l := `{"rungs":[{"height":240,"bitrate":300000}],"subtitles":[{"file":"fr.srt","language":"fr"},{"file":"broken.srt","language":"de"},{"file":"image.srt","language":"es"}]}`
+	resp, m := e.post(t, form{fileName: "a.mp4", file: []byte("x"), ladder: l,
+		subs: [][2]string{{"fr.srt", good}, {"broken.srt", backwards}, {"image.srt", "\x89PNG\x00\x00"}}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status %d: %v", resp.StatusCode, m)
+	}
+	warnings, _ := m["warnings"].([]any)
+	if len(warnings) != 2 || !strings.Contains(fmt.Sprint(warnings[0]), "subtitles broken.srt: cue 1 ends at 00:00:04.000, not after it starts") ||
+		!strings.Contains(fmt.Sprint(warnings[1]), "subtitles image.srt: is not a UTF-8 text file") || !strings.Contains(fmt.Sprint(warnings[0]), "made without it") {
+		t.Errorf("warnings %q", warnings)
+	}
+	id := m["id"].(string)
+	keys, err := e.s3.List(context.Background(), e.s3.Bucket(), "masters/"+id+"/subtitles/")
+	if err != nil || len(keys) != 1 || keys[0] != "masters/"+id+"/subtitles/0.vtt" {
+		t.Fatalf("stored %v %v, want the one file that reads", keys, err)
+	}
+	p := filepath.Join(t.TempDir(), "0.vtt")
+	if err := e.s3.GetFile(context.Background(), e.s3.Bucket(), keys[0], p); err != nil {
+		t.Fatal(err)
+	}
+	if vtt, _ := os.ReadFile(p); !strings.HasPrefix(string(vtt), "WEBVTT") || !strings.Contains(string(vtt), "00:00:01.000 --> 00:00:02.000\nBonjour") {
+		t.Errorf("stored file:\n%s", vtt)
+	}
+	for _, c := range []struct {
+		name string
+		f    form
+		want string
+	}{
+		{"unlisted", form{fileName: "a.mp4", file: []byte("x"), subs: [][2]string{{"fr.srt", good}}}, "not listed in the ladder"},
+		{"missing", form{fileName: "a.mp4", file: []byte("x"), ladder: `{"subtitles":[{"file":"fr.srt","language":"fr"}]}`}, "which the request does not carry"},
+		{"twice", form{fileName: "a.mp4", file: []byte("x"), ladder: `{"subtitles":[{"file":"fr.srt","language":"fr"}]}`, subs: [][2]string{{"fr.srt", good}, {"fr.srt", good}}}, "sent twice"},
+		{"no language", form{fileName: "a.mp4", file: []byte("x"), ladder: `{"subtitles":[{"file":"fr.srt"}]}`, subs: [][2]string{{"fr.srt", good}}}, "needs one"},
+	} {
+		resp, m := e.post(t, c.f)
+		if msg := fmt.Sprint(m["error"]); resp.StatusCode != 400 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %v, want 400 saying %q", c.name, resp.StatusCode, m, c.want)
+		}
+	}
+	keys, _ = e.s3.List(context.Background(), e.s3.Bucket(), "masters/")
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "masters/"+id+"/") {
+			t.Errorf("a refused request left %s", k)
+		}
+	}
+	// The JSON form carries the files' text.
+	body, _ := json.Marshal(map[string]any{"source": "s3://reel-masters/masters/" + id + "/source",
+		"ladder": json.RawMessage(`{"subtitles":[{"file":"fr.srt","language":"fr"}]}`), "subtitle_files": map[string]string{"fr.srt": good}})
+	resp, err = e.newKey(t, "ops", true).Post(e.srv.URL+"/v1/jobs", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := decode(t, resp); resp.StatusCode != 201 || j["warnings"] != nil {
+		t.Errorf("json create with a subtitle file: %d %v", resp.StatusCode, j)
 	}
 }

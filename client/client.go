@@ -184,16 +184,34 @@ func (c *Client) Retry(ctx context.Context, id string) (*pipeline.View, error) {
 	return &v, c.call(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/retry", nil, &v)
 }
 
+// File is a file sent with a job: a subtitle file, by the name the
+// ladder's "subtitles" lists it under.
+type File struct {
+	Name string
+	Data []byte
+}
+
 // Submit creates a job from a master sent whole in one multipart request
-// (name is its file name; ladder may be nil for the default ladder). Use
-// Upload for large files: it resumes.
-func (c *Client) Submit(ctx context.Context, master io.Reader, name string, ladder json.RawMessage) (*pipeline.View, error) {
+// (name is its file name; ladder may be nil for the default ladder), with
+// any subtitle files the ladder lists. Use Upload for large files: it
+// resumes.
+
+func (c *Client) Submit(ctx context.Context, master io.Reader, name string, ladder json.RawMessage, subtitles ...File) (*pipeline.View, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
 		err := func() error {
 			if len(ladder) > 0 {
 				if err := mw.WriteField("ladder", string(ladder)); err != nil {
+					return err
+				}
+			}
+			for _, f := range subtitles {
+				w, err := mw.CreateFormFile("subtitles", f.Name)
+				if err != nil {
+					return err
+				}
+				if _, err := w.Write(f.Data); err != nil {
 					return err
 				}
 			}
@@ -220,9 +238,13 @@ func (c *Client) Submit(ctx context.Context, master io.Reader, name string, ladd
 
 // SubmitUpload creates the job of a finished resumable upload; asking
 // again for the same upload returns the same job.
-func (c *Client) SubmitUpload(ctx context.Context, upload string, ladder json.RawMessage) (*pipeline.View, error) {
+func (c *Client) SubmitUpload(ctx context.Context, upload string, ladder json.RawMessage, subtitles map[string]string) (*pipeline.View, error) {
 	var v pipeline.View
-	return &v, c.call(ctx, http.MethodPost, "/v1/jobs", map[string]any{"upload": upload, "ladder": ladder}, &v)
+	body := map[string]any{"upload": upload, "ladder": ladder}
+	if len(subtitles) > 0 {
+		body["subtitle_files"] = subtitles
+	}
+	return &v, c.call(ctx, http.MethodPost, "/v1/jobs", body, &v)
 }
 
 // SubmitSource creates a job from a master an operator put in the masters

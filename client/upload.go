@@ -35,6 +35,9 @@ type UploadOptions struct {
 	// Ladder is the job's ladder JSON; nil for the default ladder. It is
 	// checked before anything is sent.
 	Ladder json.RawMessage
+	// Subtitles are subtitle files sent with the job (SubRip or WebVTT
+	// text), by the name the ladder's "subtitles" lists each under.
+	Subtitles map[string]string
 	// Progress, if set, is told the bytes sent so far (and, after each
 	// request, the bytes the server has) and the file's size, about twice
 	// a second while sending.
@@ -157,7 +160,7 @@ func (c *Client) Upload(ctx context.Context, file string, o UploadOptions) (*pip
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.SubmitUpload(ctx, id, o.Ladder)
+	v, err := c.SubmitUpload(ctx, id, o.Ladder, o.Subtitles)
 	if err != nil {
 		return nil, err
 	}

@@ -211,9 +211,9 @@ func (s *devStack) stop() {
 // client talks to the stack's API with its admin key.
 func (s *devStack) client() *client.Client { return client.New(s.api, s.key) }
 
-// submit uploads file (multipart) with ladderJSON ("" for the default) and
-// returns the job's id.
-func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
+// submit uploads file (multipart) with ladderJSON ("" for the default)
+// and any subtitle files it lists, and returns the job's id.
+func (s *devStack) submit(t *testing.T, file, ladderJSON string, subtitles ...client.File) string {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -224,7 +224,7 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 	if ladderJSON != "" {
 		l = json.RawMessage(ladderJSON)
 	}
-	v, err := s.client().Submit(context.Background(), f, filepath.Base(file), l)
+	v, err := s.client().Submit(context.Background(), f, filepath.Base(file), l, subtitles...)
 	if err != nil {
 		t.Fatalf("POST /v1/jobs: %v", err)
 	}
@@ -233,9 +233,9 @@ func (s *devStack) submit(t *testing.T, file, ladderJSON string) string {
 
 // complete submits file with ladderJSON, waits for the job to complete
 // (failing the test if it does not) and returns it.
-func (s *devStack) complete(t *testing.T, file, ladderJSON string) pipeline.View {
+func (s *devStack) complete(t *testing.T, file, ladderJSON string, subtitles ...client.File) pipeline.View {
 	t.Helper()
-	id := s.submit(t, file, ladderJSON)
+	id := s.submit(t, file, ladderJSON, subtitles...)
 	if code, out := s.watch(t, id); code != 0 {
 		t.Fatalf("reel watch exit %d:\n%s", code, out)
 	}

@@ -196,6 +196,10 @@ func hostileCases(dir string) []*hostileCase {
 			ct, b := multipartBody([3]string{"ladder", "", `{"rungs":[{"height":-1}]}`}, [3]string{"file", "a.mp4", "x"})
 			return s.raw("POST", "/v1/jobs", ct, b, true)
 		}, status: 400, codes: []string{"invalid_ladder"}},
+		{name: "subtitle file the ladder does not list", body: func(t *testing.T, s *devStack) (*http.Response, error) {
+			ct, b := multipartBody([3]string{"ladder", "", tinyLadder}, [3]string{"subtitles", "fr.srt", "1\n00:00:00,500 --> 00:00:01,000\nx\n"}, [3]string{"file", "a.mp4", "x"})
+			return s.raw("POST", "/v1/jobs", ct, b, true)
+		}, status: 400, codes: []string{"invalid_subtitles"}},
 		{name: "S3 source with ..", body: func(t *testing.T, s *devStack) (*http.Response, error) {
 			return s.raw("POST", "/v1/jobs", "application/json", strings.NewReader(`{"source":"s3://reel-masters/../../etc/passwd"}`), true)
 		}, status: 400, codes: []string{"invalid"}},
@@ -248,6 +252,13 @@ func hostileCases(dir string) []*hostileCase {
 			"-t", "2", "-map", "0:v", "-map", "1:v", "-c:v", "libx264", "-pix_fmt", "yuv420p"), fileName: "two.mp4", complete: true},
 		{name: "name with path separators and ..", file: gen(tinyVideo...), fileName: "..%2F..%2Fetc%2Fpasswd.mp4", complete: true, wantName: "passwd.mp4"},
 		{name: "name with a newline and non-UTF-8 bytes", file: gen(tinyVideo...), fileName: "evil%0Aname%FF%FE.mp4", complete: true, wantName: "evilname_.mp4"},
+		// A broken subtitle file is refused (a warning on the job) and the
+		// video goes on.
+		{name: "subtitle file that is binary, beside a valid master", body: func(t *testing.T, s *devStack) (*http.Response, error) {
+			ct, b := multipartBody([3]string{"ladder", "", strings.TrimSuffix(tinyLadder, "}") + `,"subtitles":[{"file":"fr.srt","language":"fr"}]}`},
+				[3]string{"subtitles", "fr.srt", "\x00\x01\x02PNG"}, [3]string{"file", "a.mp4", string(gen(tinyVideo...)(t, dir))})
+			return s.raw("POST", "/v1/jobs", ct, b, true)
+		}, complete: true},
 	}
 }
 

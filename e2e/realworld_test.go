@@ -189,7 +189,7 @@ func realWorldCases() []realWorld {
 					t.Errorf("audio stream %d of %d (%d channels), ignored %v, notes %q", s.AudioStream, s.AudioStreams, s.AudioChans, s.Ignored, s.Notes)
 				}
 				// The mov_text subtitles become a WebVTT track.
-				if len(v.TextTracks) != 1 || v.TextTracks[0].Cues != 2 || !hasNote(v, "subtitle stream 4 (mov_text): a WebVTT track, 2 cues") {
+				if len(v.TextTracks) != 1 || v.TextTracks[0].Cues != 2 || !hasNote(v, "subtitle stream 3 (mov_text, default): a WebVTT track, 2 cues") {
 					t.Errorf("text tracks %+v, notes %q", v.TextTracks, s.Notes)
 				}
 				// Both streams become stereo AAC; the 5.1 one, default, also 5.1 E-AC-3.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/internal/testenv"
 )
 
@@ -35,9 +36,11 @@ func writeSRT(t *testing.T, path string, cues []srtCue) string {
 	return path
 }
 
-// A master with French SubRip subtitles and German SDH ones in ASS gets
-// a WebVTT track of each: HLS SUBTITLES renditions with segmented WebVTT
-// and DASH text sets. hls.js and dash.js offer both, show French from
+// A master with French SubRip subtitles and German SDH ones in ASS, sent
+// with a Spanish SubRip file and a broken one, gets a WebVTT track of
+// each but the broken file, which is refused with a warning while the
+// title is made: HLS SUBTITLES renditions with segmented WebVTT and DASH
+// text sets. hls.js and dash.js offer both, show French from
 // the start, switch to German a third of the way in, and hold every cue
 // at the master's time within one frame (25 fps).
 func TestSubtitles(t *testing.T) {
@@ -53,16 +56,30 @@ func TestSubtitles(t *testing.T) {
 		"-map", "0:v", "-map", "1:a", "-map", "2:s", "-map", "3:s",
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-c:s:0", "srt", "-c:s:1", "ass",
 		"-metadata:s:s:0", "language=fre", "-metadata:s:s:1", "language=ger", "-disposition:s:1", "hearing_impaired")
-	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
+	// With it, a Spanish SubRip file and a broken one.
+	es := "1\n00:00:05,000 --> 00:00:06,200\nHola\n\n2\n00:00:11,000 --> 00:00:13,000\nAdiós, más allá del vídeo\n"
+	broken := "1\n00:00:05,000 --> 00:00:04,000\nbackwards\n"
+	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2,`+
+		`"subtitles":[{"file":"es.srt","language":"es","name":"Español"},{"file":"broken.srt","language":"it"}]}`,
+		client.File{Name: "es.srt", Data: []byte(es)}, client.File{Name: "broken.srt", Data: []byte(broken)})
 	verify(t, v, master, true, 2)
 	var got []string
 	for _, x := range v.TextTracks {
-		got = append(got, fmt.Sprintf("%s:%d:%s:%v:%d", x.Name, x.Stream, x.Language, x.SDH, x.Cues))
+		from := x.File
+		if x.Stream != nil {
+			from = fmt.Sprint(*x.Stream)
+		}
+		got = append(got, fmt.Sprintf("%s:%s:%s:%s:%v:%d", x.Name, from, x.Language, x.Label, x.SDH, x.Cues))
 	}
-	if want := "text_0:2:fr:false:4 text_1:3:de:true:3"; strings.Join(got, " ") != want {
+	// The Spanish file's last cue runs past the 12 s video: it is cut.
+	if want := "text_0:2:fr::false:4 text_1:3:de::true:3 text_2:es.srt:es:Español:false:2"; strings.Join(got, " ") != want {
 		t.Errorf("text tracks %q, want %q", got, want)
 	}
+	if len(v.Warnings) != 1 || !strings.Contains(v.Warnings[0], "subtitles broken.srt: cue 1 ends at 00:00:04.000, not after it starts at 00:00:05.000") {
+		t.Errorf("warnings %q, want the broken file refused", v.Warnings)
+	}
 	if !hasNote(v, "subtitle stream 2 (subrip, fr): a WebVTT track, 4 cues") || !hasNote(v, "subtitle stream 3 (ass, de, SDH): a WebVTT track, 3 cues") ||
+		!hasNote(v, `subtitle file "es.srt" (es): a WebVTT track, 2 cues`) ||
 		slices.ContainsFunc(v.Source.Ignored, func(s string) bool { return strings.Contains(s, "subtitle") }) {
 		t.Errorf("notes %q, ignored %q", v.Source.Notes, v.Source.Ignored)
 	}
@@ -70,7 +87,7 @@ func TestSubtitles(t *testing.T) {
 	_, mpdBody := get(t, v.Outputs.DASH)
 	hls, mpd := string(hlsBody), string(mpdBody)
 	if !strings.Contains(hls, `TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="de",NAME="German (SDH)"`) || !strings.Contains(hls, `SUBTITLES="subs"`) ||
-		strings.Count(mpd, `mimeType="text/vtt"`) != 2 {
+		strings.Count(mpd, `mimeType="text/vtt"`) != 3 {
 		t.Errorf("manifests do not carry the subtitles:\n%s\n%s", hls, mpd)
 	}
 	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
@@ -87,8 +104,8 @@ func TestSubtitles(t *testing.T) {
 		res := playURL(t, ctx, page, url.Values{"player": {p.player}, "src": {p.src}, "rate": {"2"}, "text": {"fr,de"}})
 		t.Logf("%s: text languages %q, switches %+v, cues %+v", p.player, res.TextLangs, res.TextSwitches, res.Cues)
 		checkPlayback(t, res, v)
-		if !slices.Contains(res.TextLangs, "fr") || !slices.Contains(res.TextLangs, "de") {
-			t.Errorf("%s: subtitle languages %q, want fr and de", p.player, res.TextLangs)
+		if !slices.Contains(res.TextLangs, "fr") || !slices.Contains(res.TextLangs, "de") || !slices.Contains(res.TextLangs, "es") {
+			t.Errorf("%s: subtitle languages %q, want fr, de and es", p.player, res.TextLangs)
 		}
 		if res.TextFrom != "fr" || !slices.ContainsFunc(res.TextSwitches, func(s trackSwitch) bool { return s.Lang == "de" && s.At > 0 }) {
 			t.Errorf("%s: shown first %q, switches %+v; want fr, then de mid-title", p.player, res.TextFrom, res.TextSwitches)

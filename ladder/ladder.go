@@ -71,6 +71,9 @@ type Ladder struct {
 	// under a true-peak ceiling; unset, the tracks keep the master's
 	// loudness (which is measured and recorded either way).
 	Loudness *LoudnessTarget `json:"loudness,omitempty"`
+	// Subtitles describes the subtitle files sent with the job (SubRip or
+	// WebVTT, cue times from the video's first frame), by file name.
+	Subtitles []SubtitleFile `json:"subtitles,omitempty"`
 	// SkipQuality leaves out the PSNR/SSIM measurement of each rendition,
 	// which decodes every chunk a second time.
 	SkipQuality bool `json:"skip_quality,omitempty"`
@@ -98,6 +101,26 @@ type AudioChoice struct {
 	// Default marks the track players start with (at most one).
 	Default bool `json:"default,omitempty"`
 }
+
+// SubtitleFile is a subtitle file sent with a job and what it is.
+type SubtitleFile struct {
+	// File is the name it is sent under (the multipart part's file name,
+	// or the key of the JSON form's "subtitle_files").
+	File string `json:"file"`
+	// Language (BCP 47: "fr", "pt-BR") is required; Name is what players
+	// list it as (default: the language's name).
+	Language string `json:"language"`
+	Name     string `json:"name,omitempty"`
+	// Default marks the track players show without a choice of the
+	// viewer; Forced, one that carries only the foreign-language parts;
+	// SDH, one for the deaf and hard of hearing.
+	Default bool `json:"default,omitempty"`
+	Forced  bool `json:"forced,omitempty"`
+	SDH     bool `json:"sdh,omitempty"`
+}
+
+// MaxSubtitleFiles bounds how many subtitle files a job lists.
+const MaxSubtitleFiles = 16
 
 // LoudnessTarget is the loudness a job's audio tracks are normalized to.
 type LoudnessTarget struct {
@@ -266,10 +289,12 @@ func (l Ladder) Normalize() Ladder {
 	if l.Mode == "" {
 		l.Mode = ModeFixed
 	}
+	// A job that sets other options only (audio, loudness, subtitles)
+	// gets the default rungs.
+	if len(l.Rungs) == 0 {
+		l.Rungs = Default().Rungs
+	}
 	if l.Mode == ModePerTitle {
-		if len(l.Rungs) == 0 {
-			l.Rungs = Default().Rungs
-		}
 		if l.QualityFloor == 0 {
 			l.QualityFloor = DefaultQualityFloor
 		}
@@ -350,6 +375,9 @@ func (l Ladder) Validate() error {
 		if c := t.Ceiling(); !(c >= MinTruePeak && c <= MaxTruePeak) {
 			return fmt.Errorf("ladder: loudness.true_peak must be a ceiling between %g and %g dBTP (default %g), got %g", MinTruePeak, MaxTruePeak, DefaultTruePeak, c)
 		}
+	}
+	if err := validateSubtitles(l.Subtitles); err != nil {
+		return err
 	}
 	if err := validateAudio(l.Audio); err != nil {
 		return err
@@ -503,6 +531,38 @@ func Even(v float64) int {
 // languageRE is the shape of a BCP 47 tag: a 2- or 3-letter language and
 // subtags; whether the language exists is checked where the tag is used.
 var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
+
+// validateSubtitles checks a job's list of subtitle files.
+func validateSubtitles(list []SubtitleFile) error {
+	if len(list) > MaxSubtitleFiles {
+		return fmt.Errorf("ladder: subtitles: at most %d files, got %d", MaxSubtitleFiles, len(list))
+	}
+	files, defaults := map[string]bool{}, 0
+	for i, f := range list {
+		where := fmt.Sprintf("ladder: subtitles[%d]", i)
+		if f.File == "" || len(f.File) > 255 || strings.ContainsAny(f.File, "/\\") || f.File == "." || f.File == ".." ||
+			strings.ContainsFunc(f.File, unicode.IsControl) {
+			return fmt.Errorf("%s: file must be the file's name as sent (at most 255 bytes, no path, no control characters), got %q", where, f.File)
+		}
+		if files[f.File] {
+			return fmt.Errorf("%s: file %q is listed twice", where, f.File)
+		}
+		files[f.File] = true
+		if !languageRE.MatchString(f.Language) || len(f.Language) > 35 {
+			return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"; every subtitle file needs one", where, f.Language)
+		}
+		if utf8.RuneCountInString(f.Name) > 64 || strings.ContainsFunc(f.Name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
+			return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)
+		}
+		if f.Default {
+			defaults++
+		}
+	}
+	if defaults > 1 {
+		return errors.New("ladder: subtitles: at most one file may be the default")
+	}
+	return nil
+}
 
 // validateAudio checks a job's list of audio streams.
 func validateAudio(list []AudioChoice) error {

@@ -73,8 +73,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	cases := map[string]string{
-		`{}`:                                     "at least one rung",
-		`{"rungs":[{"height":480,"bitrate":1}]}`: "bitrate must be",
+		`{"rungs":[{"height":480,"bitrate":1}]}`:                                       "bitrate must be",
 		`{"rungs":[{"height":480,"bitrate":1000000,"codec":"vp8"}]}`:                   "codec \"vp8\" is not supported",
 		`{"rungs":[{"height":480,"bitrate":1000000,"preset":"warp"}]}`:                 "preset",
 		`{"rungs":[{"height":480,"bitrate":1000000},{"height":480,"bitrate":900000}]}`: "used twice",
@@ -238,6 +237,34 @@ func TestValidateLoudness(t *testing.T) {
 		}
 		if err == nil && l.Loudness.Ceiling() != tc.ceiling {
 			t.Errorf("loudness %s: ceiling %g, want %g", tc.loudness, l.Loudness.Ceiling(), tc.ceiling)
+		}
+	}
+}
+
+// Options without rungs take the default ladder's rungs.
+func TestNoRungsTakeTheDefault(t *testing.T) {
+	l, err := Parse([]byte(`{"loudness":{"target":-23}}`))
+	if err != nil || len(l.Rungs) != len(Default().Rungs) || l.Rungs[0].Name != "1080p" || l.Loudness.Target != -23 {
+		t.Errorf("%+v %v", l, err)
+	}
+}
+
+func TestValidateSubtitles(t *testing.T) {
+	for _, tc := range []struct {
+		subs string
+		err  string
+	}{
+		{`[{"file":"fr.srt","language":"fr"},{"file":"Film (SDH).vtt","language":"en","sdh":true,"name":"English SDH","default":true}]`, ""},
+		{`[{"file":"../etc/passwd","language":"fr"}]`, "no path"},
+		{`[{"file":"a\u0000.srt","language":"fr"}]`, "no control characters"},
+		{`[{"file":"fr.srt"}]`, "every subtitle file needs one"},
+		{`[{"file":"fr.srt","language":"fr"},{"file":"fr.srt","language":"de"}]`, "listed twice"},
+		{`[{"file":"a.srt","language":"fr","default":true},{"file":"b.srt","language":"de","default":true}]`, "at most one"},
+		{`[{"file":"a.srt","language":"fr","name":"say \"hi\""}]`, "double quotes"},
+	} {
+		_, err := Parse([]byte(`{"rungs":[{"height":240,"bitrate":400000}],"subtitles":` + tc.subs + `}`))
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("subtitles %s: %v, want %q", tc.subs, err, tc.err)
 		}
 	}
 }

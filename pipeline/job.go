@@ -190,7 +190,14 @@ type Job struct {
 	// TextTracks are the title's subtitle tracks once the text task is
 	// done.
 	TextTracks []TextTrack `json:"text_tracks,omitempty"`
-	Published  *Published  `json:"published,omitempty"`
+	// Sidecars are the subtitle files sent with the job that were read
+	// and stored, as WebVTT, for the text task (Ladder.Subtitles says
+	// what each is).
+	Sidecars []Sidecar `json:"sidecars,omitempty"`
+	// Warnings say what of the request was refused while the job went
+	// on: a subtitle file that could not be read, and why.
+	Warnings  []string   `json:"warnings,omitempty"`
+	Published *Published `json:"published,omitempty"`
 	// Live is the part of the title published while the rest encodes;
 	// PlayableAt is when its first part was (the job's move to playable).
 	Live       *Live      `json:"live,omitempty"`
@@ -339,13 +346,29 @@ type SourceText struct {
 	SDH bool `json:"sdh,omitempty"`
 }
 
+// Sidecar is a subtitle file sent with a job, stored as WebVTT.
+type Sidecar struct {
+	File string `json:"file"` // as sent: its entry in Ladder.Subtitles
+	Key  string `json:"key"`  // in the masters bucket
+	Cues int    `json:"cues"`
+}
+
+// HasText says whether the job's title gets subtitle tracks: the master
+// has text subtitle streams, or subtitle files came with it.
+func (j *Job) HasText() bool {
+	return len(j.Sidecars) > 0 || j.Source != nil && len(j.Source.TextTracks) > 0
+}
+
 // TextTrack is one subtitle track of a title: WebVTT made from a text
-// subtitle stream of the master, on the title's timeline.
+// subtitle stream of the master or from a file sent with the job, on
+// the title's timeline.
 type TextTrack struct {
-	// Name is the track's folder in the title: text_K for the master's
-	// K-th text stream.
-	Name     string `json:"name"`
-	Stream   int    `json:"stream"` // the master's stream index
+	// Name is the track's folder in the title: text_K, K its place among
+	// the master's text streams and then the files.
+	Name string `json:"name"`
+	// Stream is the master's stream index, or File the file's name.
+	Stream   *int   `json:"stream,omitempty"`
+	File     string `json:"file,omitempty"`
 	Language string `json:"language,omitempty"`
 	Label    string `json:"label,omitempty"`
 	Default  bool   `json:"default,omitempty"`

@@ -8,6 +8,7 @@ import "fmt"
 // The masters bucket (private):
 //
 //	masters/{job}/source         a master uploaded with multipart
+//	masters/{job}/subtitles/{k}.vtt  the k-th subtitle file sent with the job, as WebVTT
 //	uploads/{upload}[.info]      a resumable (tus) upload and its record
 //	work/{job}/pieces/{name}     the split's stream-copied pieces
 //	work/{job}/seg/{k}-{run}/... chunk k's CMAF segments of every rung, on the title's timeline, with their index
@@ -54,6 +55,12 @@ func ChunkSegmentsPrefix(id string, k int, run string) string {
 // AlignedAudioKey is where the title's audio track is described once
 // aligned with the video, for the manifests written while it grows.
 func AlignedAudioKey(id string) string { return WorkPrefix(id) + "seg/audio.json" }
+
+// SidecarKey is where the k-th subtitle file sent with a job is stored,
+// as WebVTT.
+func SidecarKey(id string, k int) string {
+	return fmt.Sprintf("%ssubtitles/%d.vtt", MasterPrefix(id), k)
+}
 
 // EncodedTextKey is where the text task stores a subtitle track, whole,
 // for the package stage to segment.

@@ -381,9 +381,11 @@ type View struct {
 	AudioTracks []AudioTrack `json:"audio_tracks,omitempty"`
 	// TextTracks are the title's subtitle tracks once made.
 	TextTracks []TextTrack `json:"text_tracks,omitempty"`
-	Outputs    *Outputs    `json:"outputs,omitempty"`
-	Error      *JobError   `json:"error,omitempty"`
-	Retries    int         `json:"retries,omitempty"` // times retried after failing
+	// Warnings say what of the request was refused while the job went on.
+	Warnings []string  `json:"warnings,omitempty"`
+	Outputs  *Outputs  `json:"outputs,omitempty"`
+	Error    *JobError `json:"error,omitempty"`
+	Retries  int       `json:"retries,omitempty"` // times retried after failing
 	// Live is the part of the title that plays while the rest encodes;
 	// PlayableAt is when it first did.
 	Live       *Live              `json:"live,omitempty"`
@@ -419,7 +421,7 @@ type Play struct {
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
 	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries, Timings: j.Timings, Analysis: j.Analysis,
 		PlayableAt: j.PlayableAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-		AudioTracks: j.AudioTracks, TextTracks: j.TextTracks}
+		AudioTracks: j.AudioTracks, TextTracks: j.TextTracks, Warnings: j.Warnings}
 	if j.Live != nil && j.Status != StatusComplete {
 		v.Live = j.Live
 	}

@@ -119,7 +119,7 @@ var Stages = []Stage{
 	// A subtitle stream that cannot be read is left out with a note; the
 	// task fails only when it cannot store what it made.
 	{Kind: TaskText, Status: StatusEncoding, Timeout: 30 * time.Minute,
-		Runs: func(j *Job) bool { return j.Source != nil && len(j.Source.TextTracks) > 0 },
+		Runs: func(j *Job) bool { return j.HasText() },
 		Join: TaskPackage, FailCode: CodeEncodeFailed},
 	{Kind: TaskStream, Status: StatusPlayable, Timeout: 10 * time.Minute, Side: true,
 		// A title of one chunk is published whole, once.

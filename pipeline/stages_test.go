@@ -307,7 +307,8 @@ func (g *graph) result(t Task) func(*Job) error {
 		return func(j *Job) error { j.Audio = &AudioTrack{Codecs: "mp4a.40.2", Channels: 2}; return nil }
 	case TaskText:
 		return func(j *Job) error {
-			j.TextTracks = []TextTrack{{Name: TextName(0), Stream: 2, Language: "fr", Cues: 3}}
+			stream := 2
+			j.TextTracks = []TextTrack{{Name: TextName(0), Stream: &stream, Language: "fr", Cues: 3}}
 			return nil
 		}
 	case TaskPackage:

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
@@ -23,14 +24,26 @@ const (
 	textWhole      = "whole.vtt"
 )
 
-// textNote starts each note the text task adds to the source's.
-const textNote = "subtitle stream "
+// textNotes start each note the text task adds to the source's.
+var textNotes = []string{"subtitle stream ", "subtitle file "}
+
+// textSource is one subtitle track the text task makes: a text stream
+// of the master or a file sent with the job.
+type textSource struct {
+	track pipeline.TextTrack
+	// what names it in notes ("subtitle stream 3 (subrip, fr)");
+	// path is where its WebVTT is read from; shift moves its cues onto
+	// the title's timeline.
+	what, path string
+	shift      float64
+	failed     string // why it could not be read, if it could not
+}
 
 // text makes a WebVTT track, on the title's timeline, of every text
-// subtitle stream of the master, in one ffmpeg run that reads it once,
-// and stores each whole for the package stage. A stream that cannot be
-// read or holds no usable cues is left out, with a note saying why; it
-// never fails the job.
+// subtitle stream of the master (in one ffmpeg run that reads it once)
+// and every subtitle file sent with the job, and stores each whole for
+// the package stage. A track that cannot be read or holds no usable cue
+// is left out, with a note saying why; it never fails the job.
 func (w *Worker) text(ctx context.Context, r *run) error {
 	j := r.job
 	if j.Source == nil || j.Plan == nil {
@@ -42,51 +55,36 @@ func (w *Worker) text(ctx context.Context, r *run) error {
 	}
 	defer cleanup()
 	shift, dur := titleTimeline(j)
-	streams := j.Source.TextTracks
-	idx := make([]int, len(streams))
-	outs := make([]string, len(streams))
-	for k, s := range streams {
-		idx[k], outs[k] = s.Stream, filepath.Join(dir, pipeline.TextName(k)+".vtt")
+	srcs, err := w.textStreams(ctx, j, u, dir, shift, dur)
+	if err != nil {
+		return err
 	}
-	failed := map[int]string{}
-	lim := w.Limits.streamLimits(dur, subtitles.MaxFileSize)
-	if err := w.Media.Run(ctx, media.Cmd{Args: media.TextArgs(u, idx, outs), Limits: lim}); err != nil {
-		if ctx.Err() != nil || transientRun(err) {
-			return fmt.Errorf("text %s: %w", j.ID, err)
-		}
-		// One stream the tools cannot read spoils the run: read each
-		// on its own, so the others are kept.
-		for k := range streams {
-			if err := w.Media.Run(ctx, media.Cmd{Args: media.TextArgs(u, idx[k:k+1], outs[k:k+1]), Limits: lim}); err != nil {
-				if ctx.Err() != nil || transientRun(err) {
-					return fmt.Errorf("text %s: %w", j.ID, err)
-				}
-				failed[k] = "ffmpeg cannot convert it to WebVTT: " + firstLine(err.Error())
-			}
-		}
+	files, err := w.textFiles(ctx, j, dir, len(srcs))
+	if err != nil {
+		return err
 	}
+	srcs = append(srcs, files...)
 	var tracks []pipeline.TextTrack
 	var notes []string
-	for k, s := range streams {
-		about := textAbout(s)
-		if why, ok := failed[k]; ok {
-			notes = append(notes, fmt.Sprintf("%s%d (%s): left out: %s", textNote, s.Stream, about, why))
+	for _, src := range srcs {
+		if src.failed != "" {
+			notes = append(notes, fmt.Sprintf("%s: left out: %s", src.what, src.failed))
 			continue
 		}
-		tr, dropped, err := w.placeText(outs[k], "stream "+strconv.Itoa(s.Stream), shift, dur)
+		tr, dropped, err := placeText(src.path, src.track.Name, src.shift, dur)
 		if err != nil {
 			var se *subtitles.Error
 			if !errors.As(err, &se) {
 				return fmt.Errorf("text %s: %w", j.ID, err)
 			}
-			notes = append(notes, fmt.Sprintf("%s%d (%s): left out: %s", textNote, s.Stream, about, se.Msg))
+			notes = append(notes, fmt.Sprintf("%s: left out: %s", src.what, se.Msg))
 			continue
 		}
 		data, err := tr.WebVTT()
 		if err != nil {
-			return fmt.Errorf("text %s: stream %d: %w", j.ID, s.Stream, err)
+			return fmt.Errorf("text %s: %s: %w", j.ID, src.what, err)
 		}
-		name := pipeline.TextName(k)
+		name := src.track.Name
 		p := filepath.Join(dir, name+".title.vtt")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
@@ -94,9 +92,10 @@ func (w *Worker) text(ctx context.Context, r *run) error {
 		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedTextKey(j.ID, name), p, "text/vtt", ""); err != nil {
 			return err
 		}
-		tracks = append(tracks, pipeline.TextTrack{Name: name, Stream: s.Stream, Language: s.Language, Label: s.Name,
-			Default: s.Default, Forced: s.Forced, SDH: s.SDH, Cues: tr.Cues()})
-		n := fmt.Sprintf("%s%d (%s): a WebVTT track, %d cues", textNote, s.Stream, about, tr.Cues())
+		t := src.track
+		t.Cues = tr.Cues()
+		tracks = append(tracks, t)
+		n := fmt.Sprintf("%s: a WebVTT track, %d cues", src.what, tr.Cues())
 		if dropped > 0 {
 			n += fmt.Sprintf(" (%d outside the video's time left out)", dropped)
 		}
@@ -105,18 +104,81 @@ func (w *Worker) text(ctx context.Context, r *run) error {
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.TextTracks = tracks
 		if j.Source != nil {
-			j.Source.Notes = append(slices.DeleteFunc(j.Source.Notes, func(n string) bool { return strings.HasPrefix(n, textNote) }), notes...)
+			j.Source.Notes = append(slices.DeleteFunc(j.Source.Notes, func(n string) bool {
+				return slices.ContainsFunc(textNotes, func(p string) bool { return strings.HasPrefix(n, p) })
+			}), notes...)
 		}
 		return nil
 	})
 	return err
 }
 
-// placeText reads the WebVTT ffmpeg wrote of a stream and puts it on the
-// title's timeline: the video's first frame, shift seconds into the
-// master, at 0, and nothing after dur. A file that is not usable is a
-// *subtitles.Error.
-func (w *Worker) placeText(path, name string, shift, dur float64) (*subtitles.Track, int, error) {
+// textStreams converts the master's text subtitle streams to WebVTT in
+// dir, in one run; if a stream spoils that run, each on its own, so the
+// others are kept.
+func (w *Worker) textStreams(ctx context.Context, j *pipeline.Job, u, dir string, shift, dur float64) ([]textSource, error) {
+	streams := j.Source.TextTracks
+	srcs := make([]textSource, len(streams))
+	idx := make([]int, len(streams))
+	outs := make([]string, len(streams))
+	for k, s := range streams {
+		idx[k], outs[k] = s.Stream, filepath.Join(dir, pipeline.TextName(k)+".vtt")
+		stream := s.Stream
+		srcs[k] = textSource{track: pipeline.TextTrack{Name: pipeline.TextName(k), Stream: &stream, Language: s.Language, Label: s.Name,
+			Default: s.Default, Forced: s.Forced, SDH: s.SDH}, what: fmt.Sprintf("%s%d (%s)", textNotes[0], s.Stream, textAbout(s)), path: outs[k], shift: -shift}
+	}
+	if len(streams) == 0 {
+		return nil, nil
+	}
+	lim := w.Limits.streamLimits(dur, subtitles.MaxFileSize)
+	err := w.Media.Run(ctx, media.Cmd{Args: media.TextArgs(u, idx, outs), Limits: lim})
+	if err == nil {
+		return srcs, nil
+	}
+	if ctx.Err() != nil || transientRun(err) {
+		return nil, fmt.Errorf("text %s: %w", j.ID, err)
+	}
+	for k := range streams {
+		if err := w.Media.Run(ctx, media.Cmd{Args: media.TextArgs(u, idx[k:k+1], outs[k:k+1]), Limits: lim}); err != nil {
+			if ctx.Err() != nil || transientRun(err) {
+				return nil, fmt.Errorf("text %s: %w", j.ID, err)
+			}
+			srcs[k].failed = "ffmpeg cannot convert it to WebVTT: " + firstLine(err.Error())
+		}
+	}
+	return srcs, nil
+}
+
+// textFiles fetches the subtitle files sent with the job (stored as
+// WebVTT, cue times from the video's first frame) into dir, naming their
+// tracks from the n-th on.
+func (w *Worker) textFiles(ctx context.Context, j *pipeline.Job, dir string, n int) ([]textSource, error) {
+	var srcs []textSource
+	for i, sc := range j.Sidecars {
+		k := slices.IndexFunc(j.Ladder.Subtitles, func(f ladder.SubtitleFile) bool { return f.File == sc.File })
+		if k < 0 {
+			continue // validated when the job was created
+		}
+		f := j.Ladder.Subtitles[k]
+		name := pipeline.TextName(n + i)
+		src := textSource{track: pipeline.TextTrack{Name: name, File: f.File, Language: media.Language(f.Language), Label: f.Name,
+			Default: f.Default, Forced: f.Forced, SDH: f.SDH}, what: fmt.Sprintf("%s%s (%s)", textNotes[1], strconv.Quote(f.File), f.Language),
+			path: filepath.Join(dir, name+".vtt")}
+		if src.track.Language == "" {
+			src.failed = fmt.Sprintf("%q is not a known language; send it again with a BCP 47 tag such as \"en\" or \"pt-BR\"", f.Language)
+		} else if err := w.Objects.GetFile(ctx, w.Objects.Bucket(), sc.Key, src.path); err != nil {
+			return nil, fmt.Errorf("text %s: %s: %w", j.ID, f.File, err)
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs, nil
+}
+
+// placeText reads a track's WebVTT and puts it on the title's timeline:
+// its cues move by shift seconds (a stream's by the video's start in the
+// master, a file's not at all), and none is after dur. A file that is
+// not usable is a *subtitles.Error.
+func placeText(path, name string, shift, dur float64) (*subtitles.Track, int, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, 0, err
@@ -132,7 +194,7 @@ func (w *Worker) placeText(path, name string, shift, dur float64) (*subtitles.Tr
 	if err != nil {
 		return nil, 0, err
 	}
-	dropped := tr.Place(-shift, dur)
+	dropped := tr.Place(shift, dur)
 	if tr.Cues() == 0 {
 		return nil, 0, &subtitles.Error{Name: name, Msg: fmt.Sprintf("has no cue within the video's %.3f s", dur)}
 	}

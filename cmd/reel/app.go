@@ -46,7 +46,7 @@ Servers:
   reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
 Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_API_KEY):
-  reel upload FILE [--ladder FILE.json] [--watch]   resumable: run again to resume
+  reel upload FILE [--ladder FILE.json] [--subtitles LANG=FILE,...] [--watch]   resumable: run again to resume
   reel watch ID
   reel status ID [--json]
   reel jobs [--limit N]

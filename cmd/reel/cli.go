@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,7 +26,7 @@ import (
 
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	var (
-		tenant, ladderFile       string
+		tenant, ladderFile, subs string
 		admin, watchFlag, asJSON bool
 		limit                    int
 	)
@@ -33,6 +35,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fs.StringVar(&tenant, "tenant", "", "keys create: the new key's tenant")
 		fs.BoolVar(&admin, "admin", false, "keys create: make an admin key")
 		fs.StringVar(&ladderFile, "ladder", "", "upload: ladder JSON file")
+		fs.StringVar(&subs, "subtitles", "", "upload: subtitle files to send with the job, as LANG=FILE,... (SubRip or WebVTT; LANG a BCP 47 tag)")
 		fs.BoolVar(&watchFlag, "watch", false, "upload, retry: watch the job until it ends")
 		fs.BoolVar(&asJSON, "json", false, "status: print the job as JSON")
 		fs.IntVar(&limit, "limit", 20, "jobs: how many to list")
@@ -68,6 +71,11 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 				return fmt.Errorf("%s: %w", ladderFile, err)
 			}
 			o.Ladder = data
+		}
+		if subs != "" {
+			if o.Ladder, o.Subtitles, err = withSubtitles(o.Ladder, subs); err != nil {
+				return err
+			}
 		}
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			o.Progress = func(done, total int64) {
@@ -181,6 +189,9 @@ func printStatus(w io.Writer, v *pipeline.View) {
 	fmt.Fprintf(w, "job       %s\nstatus    %s\nprogress  %.0f%% (chunks %d/%d)\n", v.ID, v.Status, v.Progress.Overall*100, v.Progress.ChunksDone, v.Progress.ChunksTotal)
 	if v.Name != "" {
 		fmt.Fprintf(w, "name      %s\n", v.Name)
+	}
+	for _, m := range v.Warnings {
+		fmt.Fprintf(w, "warning   %s\n", m)
 	}
 	if s := v.Source; s != nil {
 		fmt.Fprintf(w, "source    %dx%d %s %s fps, %d frames, %.2f s", s.Width, s.Height, s.VideoCodec, s.FrameRate, s.Frames, s.Duration)
@@ -358,4 +369,43 @@ func mapValues(m map[string]*mpb.Bar) []*mpb.Bar {
 		out = append(out, b)
 	}
 	return out
+}
+
+// withSubtitles adds the subtitle files of the --subtitles flag
+// (LANG=FILE,...) to a job's ladder JSON (nil: the default ladder) and
+// reads them: the ladder lists each by its base name with its language,
+// unless it lists that file already.
+func withSubtitles(raw json.RawMessage, flag string) (json.RawMessage, map[string]string, error) {
+	l := ladder.Ladder{}
+	if len(raw) > 0 {
+		var err error
+		if l, err = ladder.Parse(raw); err != nil {
+			return nil, nil, err
+		}
+	}
+	files := map[string]string{}
+	for _, item := range strings.Split(flag, ",") {
+		lang, file, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || lang == "" || file == "" {
+			return nil, nil, fmt.Errorf("--subtitles: %q is not LANG=FILE (for example fr=film.fr.srt)", item)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--subtitles: %w", err)
+		}
+		name := filepath.Base(file)
+		if _, dup := files[name]; dup {
+			return nil, nil, fmt.Errorf("--subtitles: two files named %s; rename one", name)
+		}
+		files[name] = string(data)
+		if !slices.ContainsFunc(l.Subtitles, func(f ladder.SubtitleFile) bool { return f.File == name }) {
+			l.Subtitles = append(l.Subtitles, ladder.SubtitleFile{File: name, Language: lang})
+		}
+	}
+	l = l.Normalize()
+	if err := l.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("--subtitles: %w", err)
+	}
+	out, err := json.Marshal(l)
+	return out, files, err
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,7 @@ func TestCommandLine(t *testing.T) {
 func TestStatusOutput(t *testing.T) {
 	at := time.Date(2026, 11, 26, 7, 29, 0, 0, time.UTC)
 	v := &pipeline.View{ID: "9123f560-adb0-4d76-897b-b3ddb62199e6", Status: pipeline.StatusEncoding, Name: "demo.mp4", CreatedAt: at,
+		Warnings: []string{"subtitles de.srt: cue 3 ends at 00:00:04.000, not after it starts at 00:00:05.000; fix its timing; the title is made without it"},
 		Progress: pipeline.ProgressView{Overall: 0.5, ChunksDone: 1, ChunksTotal: 3},
 		Source: &pipeline.SourceInfo{Width: 1920, Height: 1080, VideoCodec: "h264", FrameRate: "30/1", Frames: 900, Duration: 30,
 			AudioCodec: "aac", Notes: []string{"2 audio streams: stream 2 (the one marked default) is used, the others are left out"}},
@@ -76,4 +79,37 @@ func TestStatusOutput(t *testing.T) {
 	v.Status, v.Error = pipeline.StatusFailed, &pipeline.JobError{Code: "corrupt_media", Message: "the master's video is damaged"}
 	printStatus(&b, v)
 	golden.Equal(t, "status.txt", b.Bytes())
+}
+
+// --subtitles adds each file to the ladder with its language (the
+// default rungs when no ladder is given) and reads it; a file the ladder
+// lists already keeps its entry.
+func TestWithSubtitles(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"fr.srt", "en.vtt"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("text of "+f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, files, err := withSubtitles(nil, "fr="+filepath.Join(dir, "fr.srt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ladder.Parse(raw)
+	if err != nil || len(l.Rungs) != 5 || len(l.Subtitles) != 1 || l.Subtitles[0] != (ladder.SubtitleFile{File: "fr.srt", Language: "fr"}) || files["fr.srt"] != "text of fr.srt" {
+		t.Errorf("%s %v %v", raw, files, err)
+	}
+	raw, _, err = withSubtitles([]byte(`{"rungs":[{"height":240,"bitrate":300000}],"subtitles":[{"file":"en.vtt","language":"en","sdh":true}]}`),
+		"en="+filepath.Join(dir, "en.vtt")+",fr="+filepath.Join(dir, "fr.srt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err = ladder.Parse(raw); err != nil || len(l.Rungs) != 1 || len(l.Subtitles) != 2 || !l.Subtitles[0].SDH || l.Subtitles[1].File != "fr.srt" {
+		t.Errorf("%s %v", raw, err)
+	}
+	for _, bad := range []string{"fr", "=x.srt", "fr=" + filepath.Join(dir, "missing.srt"), "english please=" + filepath.Join(dir, "fr.srt")} {
+		if _, _, err := withSubtitles(nil, bad); err == nil || !strings.Contains(err.Error(), "--subtitles") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
 }
