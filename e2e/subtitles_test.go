@@ -5,13 +5,17 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/subtitles"
 )
 
 // srtCue is a cue of a SubRip file a test writes, times in seconds.
@@ -129,4 +133,105 @@ func TestSubtitles(t *testing.T) {
 			}
 		}
 	}
+}
+
+// captionsOf extracts the CEA-608 captions (CC1) of file's video as ffmpeg
+// decodes them: each caption's text and times.
+func captionsOf(t *testing.T, file string) []srtCue {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "movie="+strings.ReplaceAll(file, ":", `\:`)+"[out0+subcc]",
+		"-map", "0:s", "-f", "webvtt", "-").Output()
+	if err != nil {
+		t.Fatalf("captions of %s: %v", file, err)
+	}
+	tr, err := subtitles.Parse(file, out, subtitles.FormatWebVTT)
+	if err != nil {
+		t.Fatalf("captions of %s: %v:\n%s", file, err, out)
+	}
+	var cues []srtCue
+	for _, c := range tr.List() {
+		cues = append(cues, srtCue{c.Start, c.End, strings.TrimSpace(c.Text)})
+	}
+	return cues
+}
+
+// A master whose H.264 pictures carry CEA-608 captions: every H.264 rung
+// carries them, at their times within a frame, across chunk seams (the
+// second caption is shown on the first frame of a chunk, loaded in the
+// chunk before); the master playlist and the MPD signal them, and hls.js
+// shows them as a captions track.
+func TestClosedCaptions(t *testing.T) {
+	s := startStack(t)
+	dir := t.TempDir()
+	master := testenv.CaptionedH264(t, filepath.Join(dir, "captioned.mp4"), 180, []testenv.Caption{{Text: "HELLO", On: 30, Off: 75}, {Text: "WORLD AGAIN", On: 120, Off: 165}})
+	want := captionsOf(t, master)
+	if len(want) != 2 {
+		t.Fatalf("the master's captions: %+v", want)
+	}
+	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":1}`)
+	verify(t, v, master, false, 2)
+	if !v.Source.Captions || !hasNote(v, "CEA-608/708 closed captions") {
+		t.Errorf("captions not found: %+v, notes %q", v.Source.Captions, v.Source.Notes)
+	}
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
+	for _, r := range v.Renditions {
+		local := testenv.Generate(t, filepath.Join(dir, r.Name+".mp4"), "-i", base+r.Name+"/index.m3u8", "-c", "copy")
+		got := captionsOf(t, local)
+		t.Logf("%s: captions %+v (master %+v)", r.Name, got, want)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d captions, want %d", r.Name, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i].text != want[i].text || math.Abs(got[i].start-want[i].start) > 1.0/30+1e-3 || math.Abs(got[i].end-want[i].end) > 1.0/30+1e-3 {
+				t.Errorf("%s: caption %+v, the master's %+v", r.Name, got[i], want[i])
+			}
+		}
+	}
+	_, hls := get(t, v.Outputs.HLS)
+	_, mpd := get(t, v.Outputs.DASH)
+	if !strings.Contains(string(hls), `TYPE=CLOSED-CAPTIONS,GROUP-ID="cc"`) || strings.Count(string(hls), `CLOSED-CAPTIONS="cc"`) != 2 ||
+		!strings.Contains(string(mpd), `urn:scte:dash:cc:cea-608:2015`) {
+		t.Errorf("manifests do not signal the captions:\n%s\n%s", hls, mpd)
+	}
+	ctx, page := browser(t)
+	for _, p := range []struct{ player, src string }{{"hls", v.Outputs.HLS}, {"dash", v.Outputs.DASH}} {
+		res := playURL(t, ctx, page, url.Values{"player": {p.player}, "src": {p.src}, "rate": {"1"}, "captions": {"1"}})
+		off := 0.0
+		if res.VideoStart != nil {
+			off = *res.VideoStart
+		}
+		t.Logf("%s: cues %+v, video starts at %.3f s", p.player, res.Cues, off)
+		checkPlayback(t, res, v)
+		var cues []cue
+		for _, c := range res.Cues {
+			cues = append(cues, c...)
+		}
+		if p.player == "dash" {
+			// dash.js 5.2.1 times embedded CEA-608 cues without the video's
+			// presentationTimeOffset (fixed upstream in dash.js PR #5126,
+			// after the latest release): they are that much late.
+			off += videoPTO(t, string(mpd))
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(cues, func(c cue) bool {
+				return strings.HasSuffix(w.text, c.Text) && math.Abs(c.Start-off-w.start) <= 1.0/30+1e-3
+			}) {
+				t.Errorf("%s: no caption %q at %.3f s (the video starting at %.3f s) among %+v", p.player, w.text, w.start, off, cues)
+			}
+		}
+	}
+}
+
+// videoPTO is the presentationTimeOffset of the MPD's first video
+// representation, in seconds.
+func videoPTO(t *testing.T, mpd string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`<SegmentTemplate timescale="(\d+)"[^>]* presentationTimeOffset="(\d+)"`).FindStringSubmatch(mpd)
+	if m == nil {
+		return 0
+	}
+	ts, _ := strconv.ParseFloat(m[1], 64)
+	pto, _ := strconv.ParseFloat(m[2], 64)
+	return pto / ts
 }

@@ -541,3 +541,37 @@ func (r *Runner) DetectFieldOrder(ctx context.Context, input string) (string, er
 	}
 	return ParseIdet(stderr.String())
 }
+
+// CaptionCodecs are the video codecs whose decoders read CEA-608/708
+// captions from the pictures' user data (ATSC A/53 SEI in H.264 and
+// HEVC, picture user data in MPEG-2) and pass them on with each frame.
+var CaptionCodecs = []string{"h264", "hevc", "mpeg2video"}
+
+// CaptionFrames is how many frames from its start HasCaptions decodes:
+// captioned video carries its caption data (padding when no caption is
+// on) in every picture.
+const CaptionFrames = 5
+
+// CaptionsArgs decodes the first CaptionFrames frames of input's video
+// and prints whether the decoder met captions in them.
+func CaptionsArgs(input string) []string {
+	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
+		"-select_streams", "v:0", "-read_intervals", "%+#" + strconv.Itoa(CaptionFrames), "-count_frames",
+		"-show_entries", "stream=closed_captions", "-of", "csv=p=0", "-i", input}
+}
+
+// HasCaptions reports whether the master's video carries CEA-608/708
+// closed captions in its first CaptionFrames frames. Every H.264 rung
+// carries them on: the frames keep them through the filters, and x264
+// writes them into its own SEI (ffmpeg's -a53cc, on by default).
+func (r *Runner) HasCaptions(ctx context.Context, input string) (bool, error) {
+	out, err := r.output(ctx, r.FFprobe, CaptionsArgs(input), r.ProbeLimits)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return false, classifyRead(ee.Stderr)
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(string(out)) == "1", nil
+}

@@ -39,6 +39,10 @@ type Track struct {
 	Height     int     `json:"height,omitempty"`
 	FrameRate  float64 `json:"frame_rate,omitempty"`
 	Channels   int     `json:"channels,omitempty"`
+	// Captions says a video track carries CEA-608 closed captions (CC1) in
+	// its pictures' SEI: HLS CLOSED-CAPTIONS, the DASH Accessibility
+	// descriptor.
+	Captions bool `json:"captions,omitempty"`
 	// Language (BCP 47), Label, Default and Role describe an audio
 	// track among the title's others: HLS LANGUAGE, NAME, DEFAULT and
 	// CHARACTERISTICS, DASH lang, Label and Role. Role is "",
@@ -237,6 +241,9 @@ func playlistHead(b *strings.Builder, t Track, extra string, live bool) {
 	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
 }
 
+// CaptionGroup is the GROUP-ID of the closed captions in the video.
+const CaptionGroup = "cc"
+
 // AudioGroup is the GROUP-ID of the title's AAC audio renditions; other
 // audio codecs (E-AC-3 surround) get AudioGroup + "-" + their codec.
 const AudioGroup = "audio"
@@ -336,6 +343,10 @@ func MasterPlaylist(video []Track, audio []Track, text ...TextTrack) []byte {
 		groups = append(groups, gr)
 	}
 	writeTextMedia(&b, text)
+	captioned := slices.ContainsFunc(video, func(v Track) bool { return v.Captions })
+	if captioned {
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=%q,NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n", CaptionGroup)
+	}
 	if len(groups) == 0 {
 		groups = []group{{}}
 	}
@@ -357,6 +368,9 @@ func MasterPlaylist(video []Track, audio []Track, text ...TextTrack) []byte {
 				}
 				if len(text) > 0 {
 					fmt.Fprintf(&b, ",SUBTITLES=%q", TextGroup)
+				}
+				if v.Captions {
+					fmt.Fprintf(&b, ",CLOSED-CAPTIONS=%q", CaptionGroup)
 				}
 				fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.Name)
 			}
@@ -508,6 +522,10 @@ func mpd(video []Track, audio []Track, text []TextTrack, dyn *Dynamic) []byte {
 		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s" selectionPriority="%d">`+"\n",
 			id, maxW, maxH, par(group[0].Width, group[0].Height), len(groups)-id)
 		writeColour(&b, group[0].VideoRange)
+		if group[0].Captions {
+			// DASH-IF IOP 6.4.3: CEA-608 in the video, channel 1.
+			b.WriteString(`      <Accessibility schemeIdUri="urn:scte:dash:cc:cea-608:2015" value="CC1"/>` + "\n")
+		}
 		for _, v := range group {
 			fmt.Fprintf(&b, `      <Representation id=%q codecs=%q bandwidth="%d" width="%d" height="%d" frameRate="%s" sar="1:1">`+"\n",
 				v.Name, v.Codecs, v.DASHBandwidth(minBuffer), v.Width, v.Height, frameRate(v.FrameRate))

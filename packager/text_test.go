@@ -84,3 +84,35 @@ func TestManifestsSubtitles(t *testing.T) {
 		t.Error("a title without subtitles names them")
 	}
 }
+
+// Closed captions in the H.264 video: one CLOSED-CAPTIONS rendition
+// (CC1) that every captioned variant names, and the CEA-608
+// Accessibility descriptor on its adaptation set.
+func TestManifestsCaptions(t *testing.T) {
+	video, audio := languages()
+	for i := range video {
+		video[i].Captions = true
+	}
+	master := MasterPlaylist(video, audio)
+	golden.Equal(t, "master_captions.m3u8", master)
+	pl, _, err := m3u8.Decode(*bytes.NewBuffer(master), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range pl.(*m3u8.MasterPlaylist).Variants {
+		if !v.Iframe && v.Captions != CaptionGroup {
+			t.Errorf("variant %s names captions %q", v.URI, v.Captions)
+		}
+	}
+	if !strings.Contains(string(master), `#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID="CC1"`) {
+		t.Errorf("no captions rendition:\n%s", master)
+	}
+	mpd := string(MPD(video, audio))
+	if strings.Count(mpd, `<Accessibility schemeIdUri="urn:scte:dash:cc:cea-608:2015" value="CC1"/>`) != 1 {
+		t.Errorf("MPD does not signal the captions once:\n%s", mpd)
+	}
+	video[0].Captions, video[1].Captions = false, false
+	if bytes.Contains(MasterPlaylist(video, audio), []byte("CLOSED-CAPTIONS")) {
+		t.Error("a title without captions signals them")
+	}
+}

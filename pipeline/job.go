@@ -117,6 +117,9 @@ type SourceInfo struct {
 	AudioTracks []SourceAudio `json:"audio_tracks,omitempty"`
 	// TextTracks are the master's text subtitle streams.
 	TextTracks []SourceText `json:"text_tracks,omitempty"`
+	// Captions says the video carries CEA-608/708 closed captions in its
+	// pictures, which every H.264 rung carries on.
+	Captions bool `json:"captions,omitempty"`
 	// Ignored lists the streams left out, as "index:type:codec".
 	Ignored []string `json:"ignored_streams,omitempty"`
 	// Notes say, in words, what Reel does about this master: deinterlacing,

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/packager"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/timeline"
@@ -54,6 +55,7 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 		return fmt.Errorf("package %s: %w", j.ID, err)
 	}
 	setTargets(j.Plan, tracks)
+	markCaptions(j, tracks)
 	w.progress(ctx, r, 0.2)
 	var audio []packager.Track
 	if j.HasAudio {
@@ -114,6 +116,14 @@ func setTargets(p *pipeline.Plan, tracks []packager.Track) {
 	for i := range tracks {
 		tracks[i].Target = 0
 		tracks[i].Target = max(planned, tracks[i].TargetDuration())
+	}
+}
+
+// markCaptions marks the title's H.264 tracks as carrying the master's
+// closed captions (x264 writes them on).
+func markCaptions(j *pipeline.Job, tracks []packager.Track) {
+	for i := range tracks {
+		tracks[i].Captions = j.Source != nil && j.Source.Captions && tracks[i].Codec == ladder.CodecH264
 	}
 }
 

@@ -259,6 +259,7 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 		since = now.Add(-time.Duration(seconds * float64(time.Second)))
 	}
 	dyn := &packager.Dynamic{AvailabilityStart: since, Published: now, UpdatePeriod: j.Plan.SegmentSeconds}
+	markCaptions(j, tracks)
 	files := manifests(tracks, audio, dyn)
 	if err := w.putManifests(ctx, files, dir, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID), cacheLive); err != nil {
 		return err

@@ -34,6 +34,19 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
+	// Whether the video carries closed captions is read beside the probe,
+	// which reads the whole master: it decodes the first frames only.
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	type found struct {
+		yes bool
+		err error
+	}
+	captions := make(chan found, 1)
+	go func() {
+		yes, err := w.Media.HasCaptions(cctx, u)
+		captions <- found{yes, err}
+	}()
 	res, err := w.Media.Probe(ctx, u)
 	if err != nil {
 		return w.mediaFailure(ctx, j.ID, "the probe", err)
@@ -75,6 +88,13 @@ func (w *Worker) probe(ctx context.Context, r *run) error {
 			info.AudioTracks = append(info.AudioTracks, pipeline.SourceAudio{Stream: t.Index, Codec: t.Codec, Channels: t.Channels,
 				Language: t.Language, Name: t.Name, Role: t.Role, Default: t.Index == a.Index})
 		}
+	}
+	if slices.Contains(media.CaptionCodecs, v.Codec) {
+		f := <-captions
+		if f.err != nil {
+			return w.mediaFailure(ctx, j.ID, "the closed-caption check", f.err)
+		}
+		info.Captions = f.yes
 	}
 	for _, t := range res.Texts {
 		info.TextTracks = append(info.TextTracks, pipeline.SourceText{Stream: t.Index, Codec: t.Codec, Language: t.Language,
@@ -691,6 +711,9 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 			}
 			notes = append(notes, fmt.Sprintf("audio stream %d (%s): %s", a.Stream, strings.Join(about, ", "), what))
 		}
+	}
+	if s.Captions {
+		notes = append(notes, "CEA-608/708 closed captions in the video: carried in every H.264 rung (HLS CLOSED-CAPTIONS, DASH Accessibility), not in the other codecs' rungs")
 	}
 	if len(s.Ignored) > 0 {
 		notes = append(notes, "streams left out: "+strings.Join(s.Ignored, ", "))

@@ -41,6 +41,7 @@ type Media interface {
 	DecodesCleanly(ctx context.Context, path string, frames int) (bool, error)
 	DecodesCleanlyAt(ctx context.Context, master string, seek float64, frames int) (bool, error)
 	DetectFieldOrder(ctx context.Context, input string) (string, error)
+	HasCaptions(ctx context.Context, input string) (bool, error)
 	Run(ctx context.Context, c media.Cmd) error
 }
 
