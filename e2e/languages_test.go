@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,7 @@ func TestAudioLanguages(t *testing.T) {
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac",
 		"-metadata:s:a:0", "language=fre", "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "language=ger",
 		"-disposition:a:0", "0", "-disposition:a:1", "default", "-disposition:a:2", "comment")
-	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2}`)
+	v := s.complete(t, master, `{"rungs":[{"height":240,"bitrate":400000},{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":2,"loudness":{"target":-16}}`)
 	verify(t, v, master, true, 2)
 	var got []string
 	for _, a := range v.AudioTracks {
@@ -43,9 +44,18 @@ func TestAudioLanguages(t *testing.T) {
 	if want := "audio_0:fr:aac:2::false audio_1:en:aac:2::true audio_1_51:en:eac3:6::true audio_2:de:aac:2:commentary:false"; strings.Join(got, " ") != want {
 		t.Errorf("audio tracks %q, want %q", got, want)
 	}
+	// Each track, the 5.1 one and its stereo downmix measured apart, is
+	// normalized to -16 LUFS.
+	base := strings.TrimSuffix(v.Outputs.HLS, "master.m3u8")
 	for _, a := range v.AudioTracks {
-		if a.Loudness == nil || a.Loudness.Silent() || a.Normalized != nil {
-			t.Errorf("%s: loudness %+v, normalized %+v; want it measured, not normalized", a.Name, a.Loudness, a.Normalized)
+		if a.Loudness == nil || a.Loudness.Silent() || a.Normalized == nil {
+			t.Errorf("%s: loudness %+v, normalized %+v; want it measured and normalized", a.Name, a.Loudness, a.Normalized)
+			continue
+		}
+		got := testenv.Loudness(t, base+a.Name+"/index.m3u8")
+		t.Logf("%s: before %+v, gain %+.2f dB, published %+v", a.Name, *a.Loudness, a.Normalized.Gain, got)
+		if math.Abs(got.Integrated+16) > 0.5 || got.TruePeak > -1 {
+			t.Errorf("%s: published %.1f LUFS, %.1f dBTP; want -16 within 0.5 LU under -1 dBTP", a.Name, got.Integrated, got.TruePeak)
 		}
 	}
 	listed := s.submit(t, master, `{"rungs":[{"height":120,"bitrate":150000}],"segment_seconds":2,"chunk_segments":3,`+

@@ -36,20 +36,58 @@ type AudioOut struct {
 // as BS.1770's true-peak meter reads.
 const limiterRate = 192000
 
-// audioChain is rendition o of stream in on the video's timeline (see
-// AudioTracksArgs), started late by priming seconds, in its channel
-// layout at 48 kHz, with its gain and limiter.
-func audioChain(in *ffmpeg.Stream, o AudioOut, shift, duration, priming float64) *ffmpeg.Stream {
+// audioChains are the renditions of outs on the video's timeline (see
+// AudioTracksArgs), each started late by its priming seconds, in its
+// channel layout at 48 kHz, with its gain and limiter. Renditions of one
+// stream with the same priming share one timeline chain, split: ffmpeg-go
+// merges identical filter nodes, and a node with two outgoing edges
+// needs a split.
+func audioChains(in *ffmpeg.Stream, outs []AudioOut, shift, duration float64, priming func(AudioOut) float64) []*ffmpeg.Stream {
+	type key struct {
+		stream  int
+		priming float64
+	}
+	var keys []key
+	users := map[key][]int{}
+	for i, o := range outs {
+		k := key{o.Stream, priming(o)}
+		if users[k] == nil {
+			keys = append(keys, k)
+		}
+		users[k] = append(users[k], i)
+	}
+	chains := make([]*ffmpeg.Stream, len(outs))
+	for _, k := range keys {
+		base := in.Get(strconv.Itoa(k.stream)).
+			Filter("asetpts", ffmpeg.Args{"PTS-" + fmtFloat(shift+k.priming) + "/TB"}).
+			Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
+			Filter("apad", ffmpeg.Args{}).
+			Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(duration-k.priming, k.priming))})
+		idx := users[k]
+		if len(idx) == 1 {
+			chains[idx[0]] = renditionChain(base, outs[idx[0]])
+			continue
+		}
+		split := ffmpeg.FilterMultiOutput([]*ffmpeg.Stream{base}, "asplit", ffmpeg.Args{strconv.Itoa(len(idx))})
+		for n, i := range idx {
+			// A split's outputs negotiate one channel layout with its
+			// input: without a converter of its own, each branch would
+			// get the first branch's layout (a 5.1 track measured as its
+			// own stereo downmix, upmixed).
+			chains[i] = renditionChain(split.Get(strconv.Itoa(n)).Filter("aresample", ffmpeg.Args{}), outs[i])
+		}
+	}
+	return chains
+}
+
+// renditionChain puts a stream on the timeline into rendition o's
+// channel layout and applies its gain and limiter.
+func renditionChain(a *ffmpeg.Stream, o AudioOut) *ffmpeg.Stream {
 	layout := "stereo"
 	if o.Channels == 6 {
 		layout = "5.1"
 	}
-	a := in.Get(strconv.Itoa(o.Stream)).
-		Filter("asetpts", ffmpeg.Args{"PTS-" + fmtFloat(shift+priming) + "/TB"}).
-		Filter("aresample", ffmpeg.Args{"48000"}, ffmpeg.KwArgs{"async": "1", "first_pts": "0"}).
-		Filter("apad", ffmpeg.Args{}).
-		Filter("atrim", ffmpeg.Args{}, ffmpeg.KwArgs{"end": fmtFloat(max(duration-priming, priming))}).
-		Filter("aformat", ffmpeg.Args{}, ffmpeg.KwArgs{"channel_layouts": layout})
+	a = a.Filter("aformat", ffmpeg.Args{}, ffmpeg.KwArgs{"channel_layouts": layout})
 	if o.Gain != 0 {
 		a = a.Filter("volume", ffmpeg.Args{strconv.FormatFloat(o.Gain, 'f', 3, 64) + "dB"}, ffmpeg.KwArgs{"precision": "double"})
 	}
@@ -75,9 +113,10 @@ func audioChain(in *ffmpeg.Stream, o AudioOut, shift, duration, priming float64)
 // and read the numbers with ReadLoudness.
 func AudioTracksArgs(input string, shift, duration, segSeconds float64, outs []AudioOut, measure bool) []string {
 	in := ffmpeg.Input(input, masterInput())
+	chains := audioChains(in, outs, shift, duration, func(o AudioOut) float64 { return Priming[o.Codec] })
 	var streams []*ffmpeg.Stream
 	for k, o := range outs {
-		a := audioChain(in, o, shift, duration, Priming[o.Codec])
+		a := chains[k]
 		if measure {
 			s := a.ASplit()
 			a = s.Get("0")

@@ -50,8 +50,8 @@ func loudnessMeter(a *ffmpeg.Stream, k int) *ffmpeg.Stream {
 func LoudnessArgs(input string, shift, duration float64, outs []AudioOut) []string {
 	in := ffmpeg.Input(input, masterInput())
 	var streams []*ffmpeg.Stream
-	for k, o := range outs {
-		streams = append(streams, loudnessMeter(audioChain(in, o, shift, duration, 0), k))
+	for k, a := range audioChains(in, outs, shift, duration, func(AudioOut) float64 { return 0 }) {
+		streams = append(streams, loudnessMeter(a, k))
 	}
 	args := ffmpeg.MergeOutputs(streams...).GetArgs()
 	return append(append(append([]string{}, globalArgs...), masterArgs...), args...)

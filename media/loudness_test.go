@@ -85,3 +85,45 @@ func TestNormalizeSilence(t *testing.T) {
 		t.Errorf("silence: measured %+v, gain %g, limit %g", before[0], outs[0].Gain, outs[0].Limit)
 	}
 }
+
+// A 5.1 stream and a stereo one, three renditions: the measuring run
+// (every rendition without priming, so the 5.1 stream's two share their
+// timeline) builds and measures each in its own channels; a stream that
+// feeds three renditions of one priming is split three ways.
+func TestLoudnessOfSurround(t *testing.T) {
+	testenv.Need(t, "ffmpeg")
+	dir := t.TempDir()
+	six := "0.1*sin(2*PI*440*t)|0.1*sin(2*PI*550*t)|0.1*sin(2*PI*660*t)|0.1*sin(2*PI*60*t)|0.1*sin(2*PI*770*t)|0.1*sin(2*PI*880*t)"
+	testenv.Generate(t, filepath.Join(dir, "m.mkv"), "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=3",
+		"-f", "lavfi", "-i", "aevalsrc="+six+":channel_layout=5.1:sample_rate=48000:duration=3",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=3",
+		"-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le")
+	master := testenv.ServeDir(t, dir) + "/m.mkv"
+	outs := []media.AudioOut{{Stream: 1, Codec: "aac", Channels: 2}, {Stream: 1, Codec: "eac3", Channels: 6}, {Stream: 2, Codec: "aac", Channels: 2}}
+	before, err := media.Normalize(context.Background(), (&media.Runner{}).Run, master, 0, 3, outs, -23, -1, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stereo downmix %+v, 5.1 %+v, stereo %+v", before[0], before[1], before[2])
+	for k, b := range before {
+		if b.Silent() || b.Integrated > -5 {
+			t.Errorf("rendition %d measured %+v", k, b)
+		}
+	}
+	// BS.1770 weighs the surround channels up and leaves out the LFE: the
+	// 5.1 track and its downmix measure differently.
+	if math.Abs(before[0].Integrated-before[1].Integrated) < 0.5 {
+		t.Errorf("the downmix and the 5.1 track measure the same (%.1f LUFS): one was measured for both", before[0].Integrated)
+	}
+	three := []media.AudioOut{{Stream: 2, Codec: "aac", Channels: 2}, {Stream: 2, Codec: "aac", Channels: 2, Gain: -6}, {Stream: 2, Codec: "aac", Channels: 6}}
+	if err := (&media.Runner{}).Run(context.Background(), media.Cmd{Args: media.LoudnessArgs(master, 0, 3, three), Env: media.LoudnessEnv(dir)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := media.ReadLoudness(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got[0].Integrated - got[1].Integrated; math.Abs(d-6) > 0.2 {
+		t.Errorf("a -6 dB rendition of the same stream measures %.1f LU lower", d)
+	}
+}
