@@ -529,7 +529,7 @@ func loudnessNotes(tracks []pipeline.AudioTrack, target *ladder.LoudnessTarget) 
 			continue
 		}
 		m := *t.Loudness
-		n := fmt.Sprintf("%s%s (stream %d, %d channels): ", loudnessNote, t.Name, t.Stream, t.Channels)
+		n := fmt.Sprintf("%s%s (stream %d, %s): ", loudnessNote, t.Name, t.Stream, count(t.Channels, "channel"))
 		if m.Silent() {
 			n += "silent"
 		} else {
@@ -701,7 +701,7 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 			if a.Role != "" {
 				about = append(about, a.Role)
 			}
-			about = append(about, fmt.Sprintf("%d channels", a.Channels))
+			about = append(about, count(a.Channels, "channel"))
 			if a.Default {
 				about = append(about, "default")
 			}
@@ -719,6 +719,14 @@ func sourceNotes(s *pipeline.SourceInfo, res *media.ProbeResult) []string {
 		notes = append(notes, "streams left out: "+strings.Join(s.Ignored, ", "))
 	}
 	return notes
+}
+
+// count writes n things: "1 channel", "6 channels".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // ratio prints a frame rate such as "30000/1001" as "29.97".

@@ -95,7 +95,7 @@ func (w *Worker) text(ctx context.Context, r *run) error {
 		t := src.track
 		t.Cues = tr.Cues()
 		tracks = append(tracks, t)
-		n := fmt.Sprintf("%s: a WebVTT track, %d cues", src.what, tr.Cues())
+		n := fmt.Sprintf("%s: a WebVTT track, %s", src.what, count(tr.Cues(), "cue"))
 		if dropped > 0 {
 			n += fmt.Sprintf(" (%d outside the video's time left out)", dropped)
 		}
