@@ -124,8 +124,11 @@ func (w *Worker) textStreams(ctx context.Context, j *pipeline.Job, u, dir string
 	for k, s := range streams {
 		idx[k], outs[k] = s.Stream, filepath.Join(dir, pipeline.TextName(k)+".vtt")
 		stream := s.Stream
+		// A stream's default flag does not turn its subtitles on: many
+		// muxers set it on every track. Only a listed file may be the
+		// default.
 		srcs[k] = textSource{track: pipeline.TextTrack{Name: pipeline.TextName(k), Stream: &stream, Language: s.Language, Label: s.Name,
-			Default: s.Default, Forced: s.Forced, SDH: s.SDH}, what: fmt.Sprintf("%s%d (%s)", textNotes[0], s.Stream, textAbout(s)), path: outs[k], shift: -shift}
+			Forced: s.Forced, SDH: s.SDH}, what: fmt.Sprintf("%s%d (%s)", textNotes[0], s.Stream, textAbout(s)), path: outs[k], shift: -shift}
 	}
 	if len(streams) == 0 {
 		return nil, nil
