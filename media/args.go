@@ -234,36 +234,6 @@ var (
 // samples, in seconds.
 const AACPriming = 1024.0 / 48000
 
-// AudioSpec describes the title's audio encode.
-type AudioSpec struct {
-	// Stream is the master's audio stream index (absolute, as ffprobe
-	// numbers streams).
-	Stream int
-	// Shift is the time on Reel's timeline of the first video frame: audio
-	// at that time is at 0 in the output, and earlier audio is dropped.
-	Shift float64
-	// Duration is the video's duration: the audio is padded with silence
-	// or cut to it, so both end together.
-	Duration   float64
-	Bitrate    int
-	SegSeconds float64
-}
-
-// AudioArgs encodes one audio stream of input, once for the whole title,
-// to AAC-LC stereo 48 kHz CMAF segments with playlist playlist. Gaps in
-// the audio's timestamps are filled with silence (aresample async), so the
-// audio stays in sync with the video's timeline from start to end.
-//
-// The AAC encoder puts AACPriming samples of its own in front of the audio,
-// and ffmpeg's CMAF muxer does not mark them to be skipped (its edit list
-// starts at 0), so players play them. The audio is therefore started that
-// much late and cut that much early: the first 21 ms of the master's audio
-// give way to the priming, and every later sample plays at its own time.
-func AudioArgs(input string, s AudioSpec, playlist, initName, segPattern string) []string {
-	return AudioTracksArgs(input, s.Shift, s.Duration, s.SegSeconds, []AudioOut{{Stream: s.Stream, Codec: "aac", Channels: 2,
-		Bitrate: s.Bitrate, Playlist: playlist, InitName: initName, SegPattern: segPattern}}, false)
-}
-
 // PackageArgs joins a rung's encoded chunks (an ffconcat list) without
 // re-encoding and cuts them into CMAF segments with an HLS media playlist.
 func PackageArgs(concatList string, segSeconds float64, playlist, initName, segPattern string) []string {

@@ -99,7 +99,8 @@ func TestConformFor(t *testing.T) {
 
 func TestOtherArgsGolden(t *testing.T) {
 	golden.Equal(t, "split.args", lines(SplitArgs("http://s3/m?X-Amz=1&b=2", []float64{12.012, 24.024}, "/w/piece_%05d.mkv", "/w/pieces.csv")))
-	golden.Equal(t, "audio.args", lines(AudioArgs("http://s3/m", AudioSpec{Stream: 2, Shift: 0.54, Duration: 7.6, Bitrate: 128000, SegSeconds: 4}, "/w/a/index.m3u8", "init.mp4", "/w/a/seg_%05d.m4s")))
+	golden.Equal(t, "audio.args", lines(AudioTracksArgs("http://s3/m", 0.54, 7.6, 4, []AudioOut{{Stream: 2, Codec: "aac", Channels: 2, Bitrate: 128000,
+		Playlist: "/w/a/index.m3u8", InitName: "init.mp4", SegPattern: "/w/a/seg_%05d.m4s"}}, false)))
 	golden.Equal(t, "package.args", lines(PackageArgs("/w/720p.ffconcat", 4, "/w/720p/ffmpeg.m3u8", "init.mp4", "/w/720p/seg_%05d.m4s")))
 	golden.Equal(t, "probe.args", lines(ProbeArgs("http://s3/m")))
 }

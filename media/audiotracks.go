@@ -101,12 +101,19 @@ func renditionChain(a *ffmpeg.Stream, o AudioOut) *ffmpeg.Stream {
 }
 
 // AudioTracksArgs encodes every rendition of outs in one ffmpeg run that
-// reads (and decodes) each stream of input once. Each output is on the
-// video's timeline as AudioArgs makes it: audio at shift seconds is at 0,
-// gaps are filled with silence, and it is padded or cut to duration; each
-// starts its encoder's Priming late and ends it early, so every
-// rendition's samples play at their own time, in sync with the video and
-// each other.
+// reads (and decodes) each stream of input once, for the whole title,
+// into 48 kHz CMAF segments with an HLS playlist each. Each output is on
+// the video's timeline: audio at shift seconds (the first video frame on
+// Reel's timeline) is at 0 and earlier audio is dropped, gaps in the
+// timestamps are filled with silence (aresample async), and it is padded
+// or cut to duration, so audio and video end together.
+//
+// Each encoder puts samples of its own (its Priming) in front of the
+// audio, and ffmpeg's CMAF muxer does not mark them to be skipped (its
+// edit list starts at 0), so players play them. Each rendition is
+// therefore started that much late and cut that much early: the master's
+// first samples give way to the priming, and every later sample plays at
+// its own time, in sync with the video and the other renditions.
 //
 // With measure set, the run also measures the loudness of what each
 // encoder is given (after its gain and limiter): run it with LoudnessEnv
