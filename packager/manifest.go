@@ -287,7 +287,6 @@ func defaultIndex(g []Track) int {
 // role and, where still the same, a number after it.
 func audioNames(g []Track) []string {
 	names := make([]string, len(g))
-	seen := map[string]int{}
 	for i, t := range g {
 		n := t.Label
 		if n == "" {
@@ -299,11 +298,21 @@ func audioNames(g []Track) []string {
 		if t.Label == "" && t.Role != "" {
 			n += " (" + t.Role + ")"
 		}
+		names[i] = n
+	}
+	return numberRepeats(names)
+}
+
+// numberRepeats makes names unique among themselves, as NAME must be
+// within a rendition group: the second of a name gets " 2" after it, the
+// third " 3".
+func numberRepeats(names []string) []string {
+	seen := map[string]int{}
+	for i, n := range names {
 		seen[n]++
 		if k := seen[n]; k > 1 {
-			n = fmt.Sprintf("%s %d", n, k)
+			names[i] = fmt.Sprintf("%s %d", n, k)
 		}
-		names[i] = n
 	}
 	return names
 }

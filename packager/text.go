@@ -55,7 +55,6 @@ func TextPlaylist(t TextTrack) []byte {
 // same, a number.
 func textNames(text []TextTrack) []string {
 	names := make([]string, len(text))
-	seen := map[string]int{}
 	for i, t := range text {
 		n := t.Label
 		if n == "" {
@@ -70,13 +69,9 @@ func textNames(text []TextTrack) []string {
 				n += " (forced)"
 			}
 		}
-		seen[n]++
-		if k := seen[n]; k > 1 {
-			n = fmt.Sprintf("%s %d", n, k)
-		}
 		names[i] = n
 	}
-	return names
+	return numberRepeats(names)
 }
 
 // textDefault is the subtitle track players show with no choice of the
