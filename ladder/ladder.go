@@ -532,6 +532,18 @@ func Even(v float64) int {
 // subtags; whether the language exists is checked where the tag is used.
 var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
+// validLanguage says whether tag has the shape of a BCP 47 tag.
+func validLanguage(tag string) bool { return languageRE.MatchString(tag) && len(tag) <= 35 }
+
+// checkName checks a track's name, which manifests quote: at most 64
+// characters, no control characters or double quotes.
+func checkName(where, name string) error {
+	if utf8.RuneCountInString(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
+		return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)
+	}
+	return nil
+}
+
 // validateSubtitles checks a job's list of subtitle files.
 func validateSubtitles(list []SubtitleFile) error {
 	if len(list) > MaxSubtitleFiles {
@@ -548,11 +560,11 @@ func validateSubtitles(list []SubtitleFile) error {
 			return fmt.Errorf("%s: file %q is listed twice", where, f.File)
 		}
 		files[f.File] = true
-		if !languageRE.MatchString(f.Language) || len(f.Language) > 35 {
+		if !validLanguage(f.Language) {
 			return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"; every subtitle file needs one", where, f.Language)
 		}
-		if utf8.RuneCountInString(f.Name) > 64 || strings.ContainsFunc(f.Name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
-			return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)
+		if err := checkName(where, f.Name); err != nil {
+			return err
 		}
 		if f.Default {
 			defaults++
@@ -579,11 +591,11 @@ func validateAudio(list []AudioChoice) error {
 			return fmt.Errorf("%s: stream %d is listed twice", where, a.Stream)
 		}
 		streams[a.Stream] = true
-		if a.Language != "" && (!languageRE.MatchString(a.Language) || len(a.Language) > 35) {
+		if a.Language != "" && !validLanguage(a.Language) {
 			return fmt.Errorf("%s: language %q is not a BCP 47 tag such as \"en\" or \"pt-BR\"", where, a.Language)
 		}
-		if utf8.RuneCountInString(a.Name) > 64 || strings.ContainsFunc(a.Name, func(r rune) bool { return unicode.IsControl(r) || r == '"' }) {
-			return fmt.Errorf("%s: name must be at most 64 characters, without control characters or double quotes", where)
+		if err := checkName(where, a.Name); err != nil {
+			return err
 		}
 		if a.Default {
 			defaults++
