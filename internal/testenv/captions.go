@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func CaptionedH264(t testing.TB, out string, frames int, caps []Caption) string 
 	t.Helper()
 	dir := t.TempDir()
 	raw := Generate(t, filepath.Join(dir, "raw.h264"), "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-		"-frames:v", itoa(frames), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", "-f", "h264")
+		"-frames:v", strconv.Itoa(frames), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", "-f", "h264")
 	data, err := os.ReadFile(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +57,11 @@ func CaptionedH264(t testing.TB, out string, frames int, caps []Caption) string 
 	var b bytes.Buffer
 	nals := bytes.Split(data, []byte{0, 0, 0, 1})
 	frame := 0
+	// x264 starts every NAL unit with a four-byte start code.
 	for _, n := range nals {
 		if len(n) == 0 {
 			continue
 		}
-		// Three-byte start codes inside a four-byte split keep their
-		// zero: trim it.
-		n = bytes.TrimSuffix(n, []byte{0})
 		if typ := n[0] & 0x1f; (typ == 1 || typ == 5) && frame < frames {
 			b.Write([]byte{0, 0, 0, 1})
 			b.Write(a53SEI(pairs[frame]))
@@ -102,15 +101,4 @@ func parity(b byte) byte {
 		b |= 0x80
 	}
 	return b
-}
-
-func itoa(n int) string {
-	var b []byte
-	if n == 0 {
-		return "0"
-	}
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
