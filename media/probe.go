@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 
@@ -399,13 +401,54 @@ func rotation(tag string, matrix func() (float64, bool)) int {
 // once, because header frame counts are not trustworthy for every
 // container and the frame count is the pipeline's invariant.
 func ProbeArgs(input string) []string {
-	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
-		"-print_format", "json", "-show_format", "-show_streams", "-count_packets", "-i", input}
+	args := IndexProbeArgs(input)
+	return append(args[:len(args)-2:len(args)-2], "-count_packets", "-i", input)
 }
 
-// Probe runs ffprobe on input (an http(s) URL) in one pass.
+// IndexProbeArgs is the probe of a master whose MP4 index stands in for
+// counting its packets (ReadMP4Index): its headers are read, not its
+// media data.
+func IndexProbeArgs(input string) []string {
+	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
+		"-print_format", "json", "-show_format", "-show_streams", "-i", input}
+}
+
+// indexClient reads MP4 indexes by range requests.
+var indexClient = &http.Client{Timeout: 5 * time.Minute}
+
+// Probe runs ffprobe on input (an http(s) URL). A progressive MP4 or
+// QuickTime master whose index says how many frames it has and that it
+// holds all their data (ReadMP4Index) is probed from its headers; any
+// other is read whole once, counting its packets.
 func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) {
-	out, err := r.output(ctx, r.FFprobe, ProbeArgs(input), r.ProbeLimits)
+	if strings.HasPrefix(input, "http://") || strings.HasPrefix(input, "https://") {
+		idx, err := readURLIndex(ctx, indexClient, input)
+		if err == nil {
+			res, err := r.probe(ctx, IndexProbeArgs(input))
+			if err != nil || idx.Counts(res) {
+				return res, err
+			}
+		} else if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// No usable index, or ffprobe sees other tracks than the index
+		// (or none it can read): the count settles it.
+	}
+	return r.probe(ctx, ProbeArgs(input))
+}
+
+// Counts reports whether the index gives the frame count of the video
+// stream res chose: an MP4 or QuickTime master whose track of that stream
+// declares as many samples as ffprobe does.
+func (x MP4Index) Counts(res *ProbeResult) bool {
+	v := res.Video
+	return strings.Contains(res.Format, "mp4") && v.Index >= 0 && v.Index < len(x.VideoSamples) &&
+		x.VideoSamples[v.Index] == v.Frames && v.Frames > 0
+}
+
+// probe runs ffprobe with args and parses its report.
+func (r *Runner) probe(ctx context.Context, args []string) (*ProbeResult, error) {
+	out, err := r.output(ctx, r.FFprobe, args, r.ProbeLimits)
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return nil, classifyRead(ee.Stderr)
