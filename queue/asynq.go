@@ -51,6 +51,12 @@ const MaxRetry = 3
 // of a stage that already ran is refused.
 const Retention = 24 * time.Hour
 
+// CheckInterval is how often an idle worker asks the queue for a task
+// (asynq's TaskCheckInterval, whose default of a second, jittered to 0.5 to
+// 1.5 s, a job's first task and each stage a sleeping worker takes would
+// wait). An idle worker runs one dequeue script a check.
+const CheckInterval = 200 * time.Millisecond
+
 // Asynq is a pipeline.Queue on asynq.
 type Asynq struct {
 	Client    *asynq.Client

@@ -285,7 +285,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Locks: &store.Locks{C: st.rdb},
 		Slots: func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) }}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
-		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1},
+		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1}, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
 		RetryDelayFunc: queue.RetryDelay(c.RetryDelay),
 	})
