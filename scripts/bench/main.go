@@ -358,7 +358,9 @@ func overhead(rep *report, d *dev, dir string, seconds, runs int) error {
 	rep.target("overhead: Reel (the default job, quality measured) / one ffmpeg = %.2f, %s (target <= 1.10): %s; with skip_quality %.2f",
 		ratio(med), what, pass(ratio(med) <= 1.10), skipRatio(med))
 
-	fmt.Printf("\n## Where the pipeline's time goes (the job's timings, median pair)\n\n| stage | wall span s | task time s | tasks |\n| --- | --- | --- | --- |\n")
+	// From and to are seconds since the job was created (the upload
+	// ended), so the gaps between stages, the queue's pick-up time, show.
+	fmt.Printf("\n## Where the pipeline's time goes (the job's timings, median pair)\n\n| stage | from s | to s | wall span s | task time s | tasks |\n| --- | --- | --- | --- | --- | --- |\n")
 	type row struct {
 		name string
 		t    *pipeline.Timing
@@ -369,7 +371,8 @@ func overhead(rep *report, d *dev, dir string, seconds, runs int) error {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].t.Start.Before(rows[j].t.Start) })
 	for _, r := range rows {
-		fmt.Printf("| %s | %.1f | %.1f | %d |\n", r.name, r.t.Seconds, r.t.TaskSeconds, r.t.Tasks)
+		fmt.Printf("| %s | %.2f | %.2f | %.1f | %.1f | %d |\n", r.name, r.t.Start.Sub(job.CreatedAt).Seconds(), r.t.End.Sub(job.CreatedAt).Seconds(),
+			r.t.Seconds, r.t.TaskSeconds, r.t.Tasks)
 	}
 	if p := job.Timings["publish"]; p != nil && job.FinishedAt != nil {
 		// The title is playable once its first chunks are published as a
