@@ -399,7 +399,8 @@ func rotation(tag string, matrix func() (float64, bool)) int {
 // ProbeArgs returns the ffprobe arguments for input: streams and format,
 // and a count of every stream's packets. Counting reads the whole master
 // once, because header frame counts are not trustworthy for every
-// container and the frame count is the pipeline's invariant.
+// container and the frame count is the pipeline's invariant; an MP4 index
+// that is trustworthy (ReadMP4Index) is read instead (IndexProbeArgs).
 func ProbeArgs(input string) []string {
 	args := IndexProbeArgs(input)
 	return append(args[:len(args)-2:len(args)-2], "-count_packets", "-i", input)
