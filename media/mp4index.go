@@ -48,11 +48,18 @@ var mp4TopLevel = map[string]bool{"ftyp": true, "moov": true, "mdat": true, "fre
 
 // MP4Index is what a progressive MP4 or QuickTime master's index says.
 type MP4Index struct {
-	// Size is the file's size in bytes.
-	Size int64
 	// VideoSamples holds each track's sample count, by track (the stream
 	// index ffmpeg gives it), for video tracks; -1 for other tracks.
 	VideoSamples []int64
+}
+
+// Counts reports whether the index gives the frame count of the video
+// stream res chose: an MP4 or QuickTime master whose track of that stream
+// declares as many samples as ffprobe does.
+func (x MP4Index) Counts(res *ProbeResult) bool {
+	v := res.Video
+	return strings.Contains(res.Format, "mp4") && v.Index >= 0 && v.Index < len(x.VideoSamples) &&
+		x.VideoSamples[v.Index] == v.Frames && v.Frames > 0
 }
 
 // ErrNoIndex is returned by ReadMP4Index when the file is not a
@@ -146,7 +153,7 @@ func ReadMP4Index(r io.ReaderAt, size int64) (_ MP4Index, err error) {
 	if mv.Mvex != nil {
 		return MP4Index{}, noIndex("a fragmented file")
 	}
-	idx := MP4Index{Size: size}
+	var idx MP4Index
 	for _, trak := range mv.Traks {
 		samples, err := checkTrak(trak, mv.Mvhd.Timescale, size)
 		if err != nil {
@@ -348,28 +355,38 @@ type httpRanges struct {
 	client *http.Client
 }
 
+// get asks for n bytes at off. A range past the end of the file is
+// io.EOF; any answer but 206 Partial Content is an error.
+func (h httpRanges) get(off, n int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(h.ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("range read of the master: %s", resp.Status)
+	}
+	return resp, nil
+}
+
 // ReadAt reads len(p) bytes at off with one range request.
 func (h httpRanges) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	req, err := http.NewRequestWithContext(h.ctx, http.MethodGet, h.url, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1))
-	resp, err := h.client.Do(req)
+	resp, err := h.get(off, int64(len(p)))
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-	case http.StatusRequestedRangeNotSatisfiable:
-		return 0, io.EOF
-	default:
-		return 0, fmt.Errorf("range read of the master: %s", resp.Status)
-	}
 	n, err := io.ReadFull(resp.Body, p)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = io.EOF
@@ -380,20 +397,11 @@ func (h httpRanges) ReadAt(p []byte, off int64) (int, error) {
 // size asks for the first byte and reads the file's size from the
 // response's Content-Range.
 func (h httpRanges) size() (int64, error) {
-	req, err := http.NewRequestWithContext(h.ctx, http.MethodGet, h.url, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Range", "bytes=0-0")
-	resp, err := h.client.Do(req)
+	resp, err := h.get(0, 1)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1))
-	if resp.StatusCode != http.StatusPartialContent {
-		return 0, fmt.Errorf("range read of the master: %s", resp.Status)
-	}
 	cr := resp.Header.Get("Content-Range")
 	i := strings.LastIndexByte(cr, '/')
 	if i < 0 {

@@ -438,15 +438,6 @@ func (r *Runner) Probe(ctx context.Context, input string) (*ProbeResult, error) 
 	return r.probe(ctx, ProbeArgs(input))
 }
 
-// Counts reports whether the index gives the frame count of the video
-// stream res chose: an MP4 or QuickTime master whose track of that stream
-// declares as many samples as ffprobe does.
-func (x MP4Index) Counts(res *ProbeResult) bool {
-	v := res.Video
-	return strings.Contains(res.Format, "mp4") && v.Index >= 0 && v.Index < len(x.VideoSamples) &&
-		x.VideoSamples[v.Index] == v.Frames && v.Frames > 0
-}
-
 // probe runs ffprobe with args and parses its report.
 func (r *Runner) probe(ctx context.Context, args []string) (*ProbeResult, error) {
 	out, err := r.output(ctx, r.FFprobe, args, r.ProbeLimits)
