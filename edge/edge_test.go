@@ -270,6 +270,18 @@ func (a *announcements) Read(ctx context.Context, cursor string) ([]Title, error
 	}
 }
 
+// startFill runs e.Fill until the returned stop is called or the test
+// ends; stop waits for Fill to return, so nothing is still writing to the
+// edge's directory when the test removes it.
+func startFill(t *testing.T, e *Edge, ann *announcements) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Fill(ctx, ann) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
 func TestFillWindowAndRate(t *testing.T) {
 	o := newOrigin(t)
 	title := Title{Cursor: "1-0", ID: "job-0009"}
@@ -298,10 +310,8 @@ func TestFillWindowAndRate(t *testing.T) {
 	dir := t.TempDir()
 	const rate = 200_000 // bytes a second
 	e, _ := newEdge(t, o, dir, 10<<20, FillConfig{First: 2, Window: window, Rate: rate}, now)
-	ctx, cancel := context.WithCancel(context.Background())
 	ann := &announcements{ch: make(chan Title, 1)}
-	done := make(chan struct{})
-	go func() { e.Fill(ctx, ann); close(done) }()
+	stop := startFill(t, e, ann)
 	ann.ch <- title
 
 	// At once: manifests, init segments, the poster, the first two
@@ -320,17 +330,14 @@ func TestFillWindowAndRate(t *testing.T) {
 	}
 
 	// A restart keeps the pending list.
-	cancel()
-	<-done
+	stop()
 	e, _ = newEdge(t, o, dir, 10<<20, FillConfig{First: 2, Window: window, Rate: rate}, now)
 	if st := e.Status(); st.FillPending != 13 {
 		t.Fatalf("pending after restart: %d", st.FillPending)
 	}
 	// The window opens: the rest comes, no faster than the fill rate.
 	clock.Store(time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC).UnixNano())
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	go e.Fill(ctx, ann)
+	startFill(t, e, ann)
 	start := time.Now()
 	waitFor(t, 30*time.Second, func() bool { return e.Status().FillPending == 0 && e.Status().ObjectsHeld == len(title.Keys) })
 	took := time.Since(start)
@@ -386,14 +393,12 @@ func TestClientJoinsPacedFill(t *testing.T) {
 	want := o.put(keys[1], 60_000)
 	// At 2 kB/s the second segment would take half a minute.
 	e, srv := newEdge(t, o, t.TempDir(), 10<<20, FillConfig{First: 1, Rate: 2000}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ann := &announcements{ch: make(chan Title, 1)}
-	go e.Fill(ctx, ann)
+	startFill(t, e, ann)
 	ann.ch <- Title{Cursor: "1-0", ID: "job-0010", Keys: keys}
 	waitFor(t, 10*time.Second, func() bool { return o.count(keys[1]) == 1 })
 	// Paced, the answer would take 30 s; unpaced it is at once.
-	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer rcancel()
 	req, _ := http.NewRequestWithContext(rctx, http.MethodGet, srv.URL+"/"+keys[1], nil)
 	resp, body := fetch(t, req)
