@@ -89,7 +89,24 @@ func TestMain(m *testing.M) {
 	if faults != nil {
 		faults.close()
 	}
+	for _, d := range stackDirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
+}
+
+// stackDirs are the folders of the stacks and the built binary that live
+// as long as the test binary: TestMain removes them once the stacks have
+// stopped.
+var stackDirs []string
+
+// stackDir makes a folder that lasts until the end of the test binary.
+func stackDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		stackDirs = append(stackDirs, dir)
+	}
+	return dir, err
 }
 
 func startStack(t *testing.T) *devStack {
@@ -98,7 +115,7 @@ func startStack(t *testing.T) *devStack {
 		return e2eStack
 	}
 	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio")
-	dir, err := os.MkdirTemp("", "reel-e2e-")
+	dir, err := stackDir("reel-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +179,7 @@ var (
 func buildReel(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "reel-bin-")
+		dir, err := stackDir("reel-bin-")
 		if err != nil {
 			buildErr = err
 			return

@@ -52,7 +52,7 @@ func startFaults(t *testing.T) *faultStack {
 		return faults
 	}
 	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio", "prlimit")
-	dir, err := os.MkdirTemp("", "reel-faults-")
+	dir, err := stackDir("reel-faults-")
 	if err != nil {
 		t.Fatal(err)
 	}
