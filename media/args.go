@@ -258,17 +258,19 @@ func hlsArgs(segSeconds float64, initName, segPattern string, extra ffmpeg.KwArg
 	return kw
 }
 
-// SpritesArgs makes thumbnail sprite sheets from a rendition's encoded
-// chunks (an ffconcat list): every everyFrames-th frame, so thumbnail k is
-// the frame at exactly k·everyFrames/rate, scaled to w×h and tiled
-// cols×rows per JPEG sheet.
-func SpritesArgs(concatList string, everyFrames int64, w, h, cols, rows int, pattern string) []string {
+// SpritesArgs makes thumbnail grids from a rendition's encoded segments
+// (an ffconcat list) whose first frame is frame offset of the title
+// (offset may be taken mod everyFrames): the frames at whole multiples of
+// everyFrames in the title, scaled to w×h and tiled cols×rows per JPEG.
+// The grids are finely quantized (q:v 2): they are laid into the title's
+// sprite sheets and encoded again.
+func SpritesArgs(concatList string, everyFrames, offset int64, w, h, cols, rows int, pattern string) []string {
 	args := ffmpeg.Input(concatList, ffmpeg.KwArgs{"f": "concat", "safe": "0", "protocol_whitelist": "file", "format_whitelist": EncodedFormats}).Get("v:0").
-		Filter("select", ffmpeg.Args{fmt.Sprintf("not(mod(n\\,%d))", everyFrames)}).
+		Filter("select", ffmpeg.Args{fmt.Sprintf("not(mod(n+%d\\,%d))", offset, everyFrames)}).
 		Filter("scale", ffmpeg.Args{fmt.Sprintf("%d:%d", w, h)}, ffmpeg.KwArgs{"flags": "bicubic"}).
 		Filter("setsar", ffmpeg.Args{"1"}).
 		Filter("tile", ffmpeg.Args{fmt.Sprintf("%dx%d", cols, rows)}).
-		Output(pattern, ffmpeg.KwArgs{"fps_mode": "vfr", "q:v": "4", "f": "image2"}).GetArgs()
+		Output(pattern, ffmpeg.KwArgs{"fps_mode": "vfr", "q:v": "2", "f": "image2"}).GetArgs()
 	return append(append([]string{}, globalArgs...), args...)
 }
 

@@ -34,6 +34,9 @@ type chunkSegments struct {
 	// track of the title starts (see packager.ShiftDecodeTime).
 	Start  float64          `json:"start"`
 	Tracks []packager.Track `json:"tracks"`
+	// Trick is the chunk's share of the title's trick play; a chunk
+	// stored before chunks made their own has none.
+	Trick *chunkTrick `json:"trick,omitempty"`
 }
 
 // cutChunk cuts each rung's encoded chunk k (outs, in rendition order),
@@ -85,21 +88,40 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 	for i := range tracks {
 		g.Go(func() error {
 			tr := &tracks[i]
-			out := filepath.Join(dir, "seg", tr.Name)
-			if err := finishChunkRung(out, tr, start+float64(c.Start)/fps, join, first); err != nil {
+			if err := finishChunkRung(filepath.Join(dir, "seg", tr.Name), tr, start+float64(c.Start)/fps, join, first); err != nil {
 				return fmt.Errorf("package %s %s chunk %d: %w", j.ID, tr.Name, k, err)
 			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	// The rungs are stored while the chunk's trick play is made.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(packParallelism)
+	var trick chunkTrick
+	g.Go(func() (err error) {
+		out := filepath.Join(dir, trickDir)
+		if trick, err = w.chunkTrickPlay(gctx, j, k, tracks, filepath.Join(dir, "seg"), out); err != nil {
+			return fmt.Errorf("package %s chunk %d: trick play: %w", j.ID, k, err)
+		}
+		return w.uploadDir(gctx, out, prefix+trickDir+"/")
+	})
+	for i := range tracks {
+		g.Go(func() error {
+			out := filepath.Join(dir, "seg", tracks[i].Name)
 			if err := os.Remove(filepath.Join(out, ffmpegPlaylist)); err != nil {
 				return err
 			}
-			return w.uploadDir(gctx, out, prefix+tr.Name+"/")
+			return w.uploadDir(gctx, out, prefix+tracks[i].Name+"/")
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
 	// The index goes last: a prefix with an index holds every segment.
-	data, err := json.Marshal(chunkSegments{Start: start, Tracks: tracks})
+	data, err := json.Marshal(chunkSegments{Start: start, Tracks: tracks, Trick: &trick})
 	if err != nil {
 		return "", err
 	}
