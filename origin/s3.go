@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,8 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tus/tusd/v2/pkg/s3store"
@@ -105,6 +108,12 @@ func (s *S3) retry(ctx context.Context, f func() error) error {
 type S3 struct {
 	C   *minio.Client
 	cfg Config
+	// unsigned: uploads leave their payload out of the request signature
+	// (UNSIGNED-PAYLOAD) instead of hashing every byte with SHA-256 on
+	// both sides. Only for a store on this machine over plain HTTP: the
+	// hash guards bytes on a network, and over HTTPS the SDKs leave it out
+	// already.
+	unsigned bool
 }
 
 // PartSize is the multipart part size of streamed uploads; memory use per
@@ -122,7 +131,21 @@ func New(cfg Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 %s: %w", cfg.Endpoint, err)
 	}
-	return &S3{C: c, cfg: cfg}, nil
+	return &S3{C: c, cfg: cfg, unsigned: !cfg.Secure && loopback(cfg.Endpoint)}, nil
+}
+
+// loopback reports whether endpoint (host:port) is on this machine: a
+// loopback address or localhost, so requests to it cross no network.
+func loopback(endpoint string) bool {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		host = endpoint
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Bucket and OriginBucket return the configured bucket names.
@@ -178,7 +201,7 @@ func (s *S3) Ping(ctx context.Context) error {
 // holding one part in memory at a time. It returns the bytes written.
 func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error) {
 	info, err := s.C.PutObject(ctx, bucket, key, r, -1, minio.PutObjectOptions{
-		ContentType: contentType, PartSize: PartSize, NumThreads: 1, DisableMultipart: false,
+		ContentType: contentType, PartSize: PartSize, NumThreads: 1, DisableMultipart: false, DisableContentSha256: s.unsigned,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
@@ -190,7 +213,8 @@ func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, con
 // PutFile uploads a local file.
 func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error {
 	err := s.retry(ctx, func() error {
-		_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize})
+		_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize,
+			DisableContentSha256: s.unsigned})
 		return err
 	})
 	if err != nil {
@@ -333,6 +357,10 @@ func (s *S3) sdkClient() *awss3.Client {
 	if s.cfg.Secure {
 		scheme = "https"
 	}
+	var unsigned []func(*middleware.Stack) error
+	if s.unsigned {
+		unsigned = append(unsigned, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+	}
 	return awss3.New(awss3.Options{
 		BaseEndpoint: aws.String(scheme + "://" + s.cfg.Endpoint),
 		Region:       s.cfg.Region,
@@ -342,5 +370,6 @@ func (s *S3) sdkClient() *awss3.Client {
 		// newer default checksums.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		APIOptions:                 unsigned,
 	})
 }
