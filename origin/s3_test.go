@@ -1,4 +1,4 @@
-package origin
+package origin_test
 
 import (
 	"bytes"
@@ -12,7 +12,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/origin"
 )
 
 func TestLoopback(t *testing.T) {
@@ -20,7 +21,7 @@ func TestLoopback(t *testing.T) {
 		"127.0.0.1:9000": true, "localhost:9000": true, "[::1]:9000": true, "127.8.0.2:80": true,
 		"10.0.0.5:9000": false, "minio:9000": false, "s3.amazonaws.com": false, "[2001:db8::1]:9000": false,
 	} {
-		if got := loopback(endpoint); got != want {
+		if got := origin.Loopback(endpoint); got != want {
 			t.Errorf("loopback(%q) = %v, want %v", endpoint, got, want)
 		}
 	}
@@ -31,19 +32,12 @@ func TestLoopback(t *testing.T) {
 // unsigned (a store on this machine): minio-go's file and stream uploads,
 // in several parts, and tusd's S3 store on the AWS SDK.
 func TestUploadsSignedAndUnsigned(t *testing.T) {
-	if _, err := devstack.LookBin("", "minio"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("minio is needed: %v", err)
-		}
-		t.Skipf("minio is needed: %v", err)
-	}
 	ctx := context.Background()
-	p, err := devstack.StartMinio(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatalf("start minio: %v", err)
+	s := testenv.S3(t)
+	if !s.Unsigned() {
+		t.Fatal("a store on the loopback address is not taken as this machine's")
 	}
-	t.Cleanup(p.Stop)
-	data := make([]byte, PartSize+PartSize/2)
+	data := make([]byte, origin.PartSize+origin.PartSize/2)
 	if _, err := rand.Read(data); err != nil {
 		t.Fatal(err)
 	}
@@ -52,17 +46,7 @@ func TestUploadsSignedAndUnsigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, unsigned := range []bool{false, true} {
-		s, err := New(Config{Endpoint: p.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword, Bucket: "reel-masters", OriginBucket: "reel-origin"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !s.unsigned {
-			t.Fatalf("a store at %s is not taken for this machine's", p.Addr)
-		}
-		s.unsigned = unsigned
-		if err := s.EnsureBuckets(ctx); err != nil {
-			t.Fatal(err)
-		}
+		s.SetUnsigned(unsigned)
 		check := func(how, key string) {
 			t.Helper()
 			o, err := s.C.GetObject(ctx, s.Bucket(), key, minio.GetObjectOptions{})
