@@ -275,7 +275,11 @@ func (w *Worker) remakeChunkTrick(ctx context.Context, j *pipeline.Job, k int, t
 	l := layoutFor(j, tracks)
 	segDir := filepath.Join(dir, "seg")
 	prefix := j.Plan.Chunks[k].Segments
-	for _, tr := range []packager.Track{l.src, l.top} {
+	need := []packager.Track{l.src}
+	if l.top.Name != l.src.Name {
+		need = append(need, l.top)
+	}
+	for _, tr := range need {
 		if err := os.MkdirAll(filepath.Join(segDir, tr.Name), 0o755); err != nil {
 			return chunkTrick{}, err
 		}

@@ -17,9 +17,9 @@ import (
 	"github.com/reel-video/reel/pipeline"
 )
 
-// meanY is the mean luma of r in a decoded JPEG, in limited range (as the
-// source frames were made) to compare with what they were made with.
-func meanY(t *testing.T, img image.Image, r image.Rectangle) float64 {
+// jpegLuma is the mean luma of r, 4 pixels in from its edges, in a
+// decoded colour JPEG, in the JPEG's full range.
+func jpegLuma(t *testing.T, img image.Image, r image.Rectangle) float64 {
 	t.Helper()
 	yc, ok := img.(*image.YCbCr)
 	if !ok {
@@ -33,7 +33,14 @@ func meanY(t *testing.T, img image.Image, r image.Rectangle) float64 {
 			n++
 		}
 	}
-	return 16 + sum/n*219/255 // full range (JPEG) to limited
+	return sum / n
+}
+
+// meanY is jpegLuma in limited range, as the source frames were made, to
+// compare with what they were made with.
+func meanY(t *testing.T, img image.Image, r image.Rectangle) float64 {
+	t.Helper()
+	return 16 + jpegLuma(t, img, r)*219/255
 }
 
 // TestChunkTrickPlay: a chunk in the middle of a title gives the
@@ -138,16 +145,7 @@ func TestComposeSheets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := image.Rect(cell%spriteCols*w, cell/spriteCols*h, cell%spriteCols*w+w, cell/spriteCols*h+h).Inset(4)
-		var sum, n float64
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			for x := r.Min.X; x < r.Max.X; x++ {
-				yy, _, _, _ := img.At(x, y).RGBA()
-				sum += float64(yy >> 8)
-				n++
-			}
-		}
-		return sum / n
+		return jpegLuma(t, img, image.Rect(cell%spriteCols*w, cell/spriteCols*h, cell%spriteCols*w+w, cell/spriteCols*h+h))
 	}
 	for _, i := range []int{0, 2, 3, 99, 100, 102, 107} {
 		if y, want := lumaAt(i/per+1, i%per), float64(shade(i)); math.Abs(y-want) > 4 {
