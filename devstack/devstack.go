@@ -1,5 +1,5 @@
-// Package devstack starts local redis-server, MinIO and memcached processes
-// on free ports for `reel dev` and for tests, and stops them.
+// Package devstack starts local redis-server, MinIO, memcached and MariaDB
+// processes on free ports for `reel dev` and for tests, and stops them.
 package devstack
 
 import (
@@ -62,7 +62,8 @@ func start(name string, cmd *exec.Cmd, addr string, logf *os.File) (*Proc, error
 }
 
 // LookBin finds a binary: the explicit path if set, else on PATH, else in
-// the Go bin directory (where `go install` puts MinIO).
+// the Go bin directory (where `go install` puts MinIO), else in the
+// system's sbin folders (where Debian puts mariadbd).
 func LookBin(explicit, name string) (string, error) {
 	if explicit != "" {
 		return explicit, nil
@@ -70,7 +71,7 @@ func LookBin(explicit, name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, dir := range []string{os.Getenv("GOBIN"), filepath.Join(os.Getenv("GOPATH"), "bin"), filepath.Join(os.Getenv("HOME"), "go", "bin")} {
+	for _, dir := range []string{os.Getenv("GOBIN"), filepath.Join(os.Getenv("GOPATH"), "bin"), filepath.Join(os.Getenv("HOME"), "go", "bin"), "/usr/sbin", "/usr/local/sbin"} {
 		if dir == "" {
 			continue
 		}

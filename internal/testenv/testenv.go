@@ -1,5 +1,5 @@
 // Package testenv starts the real servers tests need (redis-server, MinIO,
-// memcached) on free ports, finds shared media and measures a file's
+// memcached, MariaDB) on free ports, finds shared media and measures a file's
 // loudness with ffmpeg alone. Under CI=true a missing
 // dependency fails the test instead of skipping it.
 package testenv
@@ -134,4 +134,30 @@ func ServeDir(t testing.TB, dir string) string {
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// MariaDB starts a mariadbd (Debian's mariadb-server) for the test with
+// Reel's database and account created.
+func MariaDB(t testing.TB, o devstack.MariaDBOptions) *devstack.MariaDB {
+	t.Helper()
+	Need(t, "mariadbd", "mariadb-install-db")
+	m, err := devstack.StartMariaDB(context.Background(), "", t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("start mariadb: %v", err)
+	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// MariaDBPair starts two MariaDB masters that replicate each other
+// semi-synchronously.
+func MariaDBPair(t testing.TB) [2]*devstack.MariaDB {
+	t.Helper()
+	Need(t, "mariadbd", "mariadb-install-db")
+	ms, err := devstack.StartMariaDBPair(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatalf("start mariadb pair: %v", err)
+	}
+	t.Cleanup(func() { ms[0].Stop(); ms[1].Stop() })
+	return ms
 }
