@@ -222,6 +222,9 @@ func (f Router) Apply(x *Exchange) error {
 	for _, r := range f.Routes {
 		if r.matches(x.Req) {
 			x.Route = r
+			if r.Group != "" {
+				x.Group = r.Group
+			}
 			return nil
 		}
 	}

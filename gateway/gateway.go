@@ -34,9 +34,13 @@ import (
 // Route is a class of requests with its own protection, as a Hystrix
 // command.
 type Route struct {
-	Name    string   `json:"name"`
-	Method  string   `json:"method,omitempty"` // "" matches any
-	Prefix  string   `json:"prefix"`           // path prefix
+	Name   string `json:"name"`
+	Method string `json:"method,omitempty"` // "" matches any
+	Prefix string `json:"prefix"`           // path prefix
+	// Group is the upstream group the route's requests go to, whatever
+	// the canary and shard filters chose ("": theirs, MainGroup by
+	// default): a companion service's instances, say.
+	Group   string   `json:"group,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
 	// MaxConcurrent bounds requests in flight to the upstreams (until
 	// their response headers); more are refused at once with 503.
@@ -176,6 +180,9 @@ func New(c Config) (*Gateway, error) {
 	for _, r := range c.Routes {
 		if err := g.protect(r, bal); err != nil {
 			return nil, err
+		}
+		if _, ok := g.pools[r.Group]; r.Group != "" && !ok {
+			return nil, fmt.Errorf("gateway route %q: group %q has no upstreams", r.Name, r.Group)
 		}
 	}
 	for _, f := range append(c.Filters, Router{Routes: c.Routes}, &routeMetrics{m: g.metrics}) {

@@ -226,6 +226,33 @@ func TestCanaryShare(t *testing.T) {
 	}
 }
 
+// TestRouteGroup sends a route's requests to its own group (a companion
+// service) whatever the canary drew, and refuses a group with no
+// upstreams at start.
+func TestRouteGroup(t *testing.T) {
+	api, canary, accounts := newUpstream(t, "api"), newUpstream(t, "canary"), newUpstream(t, "accounts")
+	routes := append([]*Route{{Name: "accounts", Prefix: "/v1/accounts", Group: "accounts"}}, DefaultRoutes()...)
+	_, gw := startGateway(t, Config{
+		Groups:  map[string][]*Upstream{MainGroup: {{URL: api.URL}}, CanaryGroup: {{URL: canary.URL}}, "accounts": {{URL: accounts.URL}}},
+		Routes:  routes,
+		Filters: []Filter{Canary{Share: 0.5}},
+	})
+	for range 20 {
+		if resp, _ := call(t, "GET", gw+"/v1/accounts/me"); resp.Header.Get("X-Upstream") != "accounts" {
+			t.Fatalf("/v1/accounts went to %q", resp.Header.Get("X-Upstream"))
+		}
+		call(t, "GET", gw+"/v1/jobs")
+	}
+	if accounts.hits.Load() != 20 || api.hits.Load()+canary.hits.Load() != 20 {
+		t.Fatalf("hits: accounts %d, api %d, canary %d", accounts.hits.Load(), api.hits.Load(), canary.hits.Load())
+	}
+	_, err := New(Config{Groups: map[string][]*Upstream{MainGroup: {{URL: api.URL}}},
+		Routes: []*Route{{Name: "accounts", Prefix: "/v1/accounts", Group: "accounts"}}})
+	if err == nil || !strings.Contains(err.Error(), `group "accounts" has no upstreams`) {
+		t.Fatalf("a route to a group with no upstreams: %v", err)
+	}
+}
+
 type keyMap map[string]string
 
 func (k keyMap) Tenant(_ context.Context, key string) (string, error) {

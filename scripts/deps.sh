@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Reel's demo and tests need when it is missing: ffmpeg,
-# redis-server, memcached, util-linux's prlimit (which bounds every ffmpeg run; part of
+# redis-server, memcached, mariadb-server (the accounts store's tests), util-linux's prlimit (which bounds every ffmpeg run; part of
 # every Debian install), docker-compose (for validating docker-compose.yml), chromium
 # and nodejs/npm (for the player tests) from Debian's packages, MinIO with
 # `go install` at a pinned version, and the pinned hls.js and dash.js with
@@ -21,13 +21,14 @@ command -v chromium >/dev/null || pkgs+=(chromium)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 command -v prlimit >/dev/null || pkgs+=(util-linux)
 command -v memcached >/dev/null || pkgs+=(memcached)
+{ command -v mariadbd || [ -x /usr/sbin/mariadbd ]; } >/dev/null || pkgs+=(mariadb-server)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "deps: installing ${pkgs[*]} with apt-get"
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
-# redis-server and memcached from Debian start system services; Reel starts
-# its own.
+# redis-server, memcached and mariadb-server from Debian start system
+# services; Reel starts its own.
 
 gobin="$(go env GOBIN)"
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"

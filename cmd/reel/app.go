@@ -37,11 +37,13 @@ import (
 const usage = `reel: a self-hosted video transcoding pipeline
 
 Servers:
-  reel dev     [--addr HOST:PORT] [--data DIR] [--workers N] [--edges N]   whole stack on one machine
+  reel dev     [--addr HOST:PORT] [--data DIR] [--workers N] [--edges N] [--platform [--mariadb]]
+                                                                           whole stack on one machine
   reel api     [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel worker  [--concurrency N] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel edge    --dir DIR [--zone Z] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel gateway --upstream ZONE=URL,... [--addr HOST:PORT] [--redis HOST:PORT]
+  reel accounts [serve|migrate|audit] [--db DSN] [--replicas DSN,...] [--addr HOST:PORT] [--redis HOST:PORT]
 
   reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEdge(ctx, rest, stderr)
 	case "gateway":
 		return runGateway(ctx, rest, stderr)
+	case "accounts":
+		return runAccounts(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":
@@ -406,6 +410,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		es.start(nEdges)
 		defer es.stop()
 	}
+	platform := ""
+	if c.DevPlatform {
+		var stopPlatform func()
+		if platform, stopPlatform, err = startPlatform(ctx, c, dataDir, self, env, stderr, log); err != nil {
+			return err
+		}
+		defer stopPlatform()
+	}
 	// SIGHUP restarts the workers one at a time (after a new build, say).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -434,6 +446,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  memcached %s  data %s  workers %d  edges %d\n",
 		c.Addr, c.RedisAddr, c.S3Endpoint, c.Memcached, dataDir, nWorkers, nEdges)
+	if platform != "" {
+		fmt.Fprintf(stdout, "reel dev: %s\n", platform)
+	}
 	printKey := func(key string) {
 		fmt.Fprintf(stdout, "reel dev: admin API key %s (saved in %s)\n  export REEL_API=http://%s REEL_API_KEY=%s\n", key, c.AdminKeyFile, c.Addr, key)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -103,6 +104,20 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		gc.Routes = file.Routes
 	}
+	check := gateway.APIKey{Open: []string{"/healthz"}}
+	if c.GatewayAccounts != "" {
+		if gc.Groups[AccountsGroup], err = parseUpstreams(c.GatewayAccounts); err != nil {
+			return fmt.Errorf("REEL_GATEWAY_ACCOUNTS: %w", err)
+		}
+		if gc.Routes == nil {
+			gc.Routes = gateway.DefaultRoutes()
+		}
+		gc.Routes = append([]*gateway.Route{{Name: "accounts", Prefix: "/v1/accounts", Group: AccountsGroup,
+			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256}}, gc.Routes...)
+		// Viewers carry session tokens, not API keys: the accounts
+		// service checks both itself.
+		check.Open = append(check.Open, "/v1/accounts")
+	}
 	filters := []gateway.Filter{gateway.RequestID{}}
 	if rejectUA != "" {
 		file.Reject = append(file.Reject, struct {
@@ -117,7 +132,6 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		filters = append(filters, gateway.RejectRule{Header: r.Header, Pattern: re})
 	}
-	check := gateway.APIKey{Open: []string{"/healthz"}}
 	if c.RedisAddr != "" {
 		rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
 		defer rdb.Close()
@@ -159,6 +173,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("gateway listening", "addr", ln.Addr().String(), "upstreams", len(main), "canary_share", share)
 	return serve(ctx, ln, g)
 }
+
+// AccountsGroup is the gateway's upstream group of accounts instances.
+const AccountsGroup = "accounts"
 
 func groupsOf(m map[string]string) []string {
 	out := make([]string, 0, len(m))

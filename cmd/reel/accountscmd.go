@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/accounts"
+	"github.com/reel-video/reel/config"
+	"github.com/reel-video/reel/metrics"
+	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/store"
+)
+
+// runAccounts runs the accounts service, or one of its maintenance
+// commands: migrate (schema and plans, then exit) and audit (check the
+// ledger; exit status 1 when it is inconsistent).
+func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "serve", "migrate", "audit":
+	default:
+		return fmt.Errorf("reel accounts: unknown command %q; use serve, migrate or audit", sub)
+	}
+	c, err := loadServer("accounts", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if c.AccountsDB == "" {
+		c.AccountsDB = "sqlite:reel-accounts.db"
+	}
+	log := logger("accounts", stderr)
+	db, svc, err := openAccounts(ctx, c, sub == "migrate" || c.AccountsMigrate)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "migrate":
+		fmt.Fprintf(stdout, "accounts schema at version %d, plans seeded (%s)\n", accounts.SchemaVersion(), db.Engine)
+		return nil
+	case "audit":
+		a, err := svc.Audit(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(a)
+		if !a.OK() {
+			return exitCode(1)
+		}
+		return nil
+	}
+	h := &accounts.Handler{Svc: svc, Log: log}
+	if c.RedisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+		defer rdb.Close()
+		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
+	} else {
+		log.Warn("no Redis configured: billing operations (charges, refunds, credits) are refused")
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("accounts listen %s: %w", c.Addr, err)
+	}
+	log.Info("accounts listening", "addr", ln.Addr().String(), "engine", db.Engine, "replicas", c.AccountsReplicas != "")
+	return serve(ctx, ln, accountsMux(h, db))
+}
+
+// openAccounts opens the store the configuration names and the service
+// on it; migrate migrates the schema and seeds the plans.
+func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*accounts.DB, *accounts.Service, error) {
+	var replicas []string
+	for _, r := range strings.Split(c.AccountsReplicas, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			replicas = append(replicas, r)
+		}
+	}
+	db, err := accounts.OpenDB(ctx, accounts.DBConfig{DSN: c.AccountsDB, Replicas: replicas,
+		CommitTimeout: c.AccountsCommitTimeout, NoMigrate: !migrate})
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := accounts.New(ctx, db, accounts.Config{})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, svc, nil
+}
+
+// accountsMux serves the accounts API with /healthz (the primary answers)
+// and /metrics (replica lag).
+func accountsMux(h *accounts.Handler, db *accounts.DB) http.Handler {
+	m := metrics.New()
+	m.Registry.MustRegister(accounts.Collector{DB: db})
+	mux := http.NewServeMux()
+	h.Routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := db.Primary().PingContext(r.Context()); err != nil {
+			accounts.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the accounts store does not answer: "+err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		accounts.WriteError(w, http.StatusNotFound, accounts.CodeNotFound, fmt.Sprintf("no route for %s %s; see the README's accounts section", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// adminKeys authorises billing operations with an admin API key from the
+// key store the API uses.
+func adminKeys(keys *store.CachedKeys) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || strings.HasPrefix(key, accounts.SessionPrefix) {
+			return false
+		}
+		rec, err := keys.Lookup(r.Context(), strings.TrimSpace(key))
+		if err != nil && !errors.Is(err, pipeline.ErrNoKey) {
+			slog.Default().Warn("accounts: cannot check an API key", "err", err)
+		}
+		return err == nil && rec.Admin
+	}
+}
