@@ -10,15 +10,19 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/reel-video/reel/sqlstore"
 )
 
 // Error is a domain error with a code the HTTP layer maps to a status.
@@ -52,7 +56,7 @@ func CodeOf(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
-	if errors.Is(err, ErrUnreplicated) {
+	if errors.Is(err, sqlstore.ErrUnreplicated) {
 		return CodeUnreplicated
 	}
 	return ""
@@ -88,7 +92,7 @@ type Config struct {
 
 // Service runs the accounts use cases on a DB.
 type Service struct {
-	db  *DB
+	db  *sqlstore.DB
 	cfg Config
 }
 
@@ -101,9 +105,24 @@ const (
 	BookRevenue  = "revenue"
 )
 
-// New returns the service over db. Unless db was opened with NoMigrate,
-// it seeds the configured plans and the shared books (Seed).
-func New(ctx context.Context, db *DB, cfg Config) (*Service, error) {
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Schema is the accounts tables' migrations.
+var Schema = sqlstore.Migration{Component: "accounts", Files: mustSub(migrations, "migrations")}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// New returns the service over db: it migrates the accounts tables and
+// seeds the configured plans and the shared books (Seed), or, when db was
+// opened with NoMigrate, checks that another process did.
+func New(ctx context.Context, db *sqlstore.DB, cfg Config) (*Service, error) {
 	if cfg.Plans == nil {
 		cfg.Plans = DefaultPlans
 	}
@@ -128,7 +147,10 @@ func New(ctx context.Context, db *DB, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("plan %s is in %s; the ledger is in %s", p.ID, p.Currency, cfg.Currency)
 		}
 	}
-	if !db.noMigrate {
+	if err := db.Prepare(ctx, Schema); err != nil {
+		return nil, err
+	}
+	if !db.NoMigrate() {
 		if err := s.Seed(ctx); err != nil {
 			return nil, err
 		}
@@ -140,7 +162,7 @@ func New(ctx context.Context, db *DB, cfg Config) (*Service, error) {
 // are missing or differ, and nothing where they are in place (so that a
 // master that receives them by replication writes nothing of its own).
 func (s *Service) Seed(ctx context.Context) error {
-	db := s.db.primary
+	db := s.db.Primary()
 	for _, p := range s.cfg.Plans {
 		cur, err := s.plan(ctx, db, p.ID)
 		switch {
@@ -151,7 +173,7 @@ func (s *Service) Seed(ctx context.Context) error {
 			_, err = db.ExecContext(ctx, `UPDATE plans SET name = ?, max_height = ?, streams = ?, price = ?, currency = ? WHERE id = ?`,
 				p.Name, p.MaxHeight, p.Streams, p.Price, p.Currency, p.ID)
 		}
-		if err != nil && !isDuplicate(err) {
+		if err != nil && !sqlstore.IsDuplicate(err) {
 			return fmt.Errorf("seed plan %s: %w", p.ID, err)
 		}
 	}
@@ -166,7 +188,7 @@ func (s *Service) Seed(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO ledger_books (name, balance, allow_negative) VALUES (?, 0, ?)`, b.name, b.neg); err != nil && !isDuplicate(err) {
+		if _, err := db.ExecContext(ctx, `INSERT INTO ledger_books (name, balance, allow_negative) VALUES (?, 0, ?)`, b.name, b.neg); err != nil && !sqlstore.IsDuplicate(err) {
 			return fmt.Errorf("create book %s: %w", b.name, err)
 		}
 	}
@@ -221,7 +243,7 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (Account, 
 	var a Account
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (email, password_hash, version, created_ms) VALUES (?, ?, 0, ?)`, email, hash, now)
-		if isDuplicate(err) {
+		if sqlstore.IsDuplicate(err) {
 			return errorf(CodeConflict, "an account with email %s exists; sign in instead", email)
 		}
 		if err != nil {
@@ -269,7 +291,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (Session, 
 	}
 	var id int64
 	var hash string
-	err = s.db.primary.QueryRowContext(ctx, `SELECT id, password_hash FROM accounts WHERE email = ?`, email).Scan(&id, &hash)
+	err = s.db.Primary().QueryRowContext(ctx, `SELECT id, password_hash FROM accounts WHERE email = ?`, email).Scan(&id, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, _ = s.cfg.Hash.Hash(password) // the time a check would take
 		return Session{}, bad
@@ -305,7 +327,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 	}
 	var id, exp int64
 	// The primary: a session made a moment ago must work at once.
-	err := s.db.primary.QueryRowContext(ctx, `SELECT account_id, expires_ms FROM sessions WHERE token_hash = ?`, tokenHash(token)).Scan(&id, &exp)
+	err := s.db.Primary().QueryRowContext(ctx, `SELECT account_id, expires_ms FROM sessions WHERE token_hash = ?`, tokenHash(token)).Scan(&id, &exp)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && exp <= s.now()) {
 		return 0, errorf(CodeUnauthorized, "the session has ended or never was; sign in again")
 	}
@@ -324,7 +346,7 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 func (s *Service) GetAccount(ctx context.Context, id int64) (Account, error) {
 	var a Account
 	var created int64
-	err := s.db.primary.QueryRowContext(ctx, `SELECT id, email, created_ms FROM accounts WHERE id = ?`, id).Scan(&a.ID, &a.Email, &created)
+	err := s.db.Primary().QueryRowContext(ctx, `SELECT id, email, created_ms FROM accounts WHERE id = ?`, id).Scan(&a.ID, &a.Email, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, errorf(CodeNotFound, "no account %d", id)
 	}
@@ -385,7 +407,7 @@ func (s *Service) AddProfile(ctx context.Context, account int64, name, maturity 
 			return errorf(CodeTooMany, "an account has at most %d profiles; delete one first", MaxProfiles)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO profiles (account_id, name, maturity, created_ms) VALUES (?, ?, ?, ?)`, account, name, maturity, s.now())
-		if isDuplicate(err) {
+		if sqlstore.IsDuplicate(err) {
 			return errorf(CodeConflict, "a profile named %q exists", name)
 		}
 		if err != nil {
@@ -400,7 +422,7 @@ func (s *Service) AddProfile(ctx context.Context, account int64, name, maturity 
 
 // Profiles lists an account's profiles.
 func (s *Service) Profiles(ctx context.Context, account int64) ([]Profile, error) {
-	rows, err := s.db.primary.QueryContext(ctx, `SELECT id, name, maturity FROM profiles WHERE account_id = ? ORDER BY id`, account)
+	rows, err := s.db.Primary().QueryContext(ctx, `SELECT id, name, maturity FROM profiles WHERE account_id = ? ORDER BY id`, account)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +441,7 @@ func (s *Service) Profiles(ctx context.Context, account int64) ([]Profile, error
 // Profile returns one of an account's profiles.
 func (s *Service) Profile(ctx context.Context, account, id int64) (Profile, error) {
 	p := Profile{ID: id}
-	err := s.db.primary.QueryRowContext(ctx, `SELECT name, maturity FROM profiles WHERE account_id = ? AND id = ?`, account, id).Scan(&p.Name, &p.Maturity)
+	err := s.db.Primary().QueryRowContext(ctx, `SELECT name, maturity FROM profiles WHERE account_id = ? AND id = ?`, account, id).Scan(&p.Name, &p.Maturity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, errorf(CodeNotFound, "account %d has no profile %d", account, id)
 	}
@@ -452,7 +474,7 @@ func (s *Service) DeleteProfile(ctx context.Context, account, id int64) error {
 
 // Plans lists the plans, cheapest first.
 func (s *Service) Plans(ctx context.Context) ([]Plan, error) {
-	rows, err := s.db.reader().QueryContext(ctx, `SELECT id, name, max_height, streams, price, currency FROM plans ORDER BY price, id`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, name, max_height, streams, price, currency FROM plans ORDER BY price, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -493,4 +515,4 @@ func requestHash(parts ...string) string {
 }
 
 // DB is the store the service runs on.
-func (s *Service) DB() *DB { return s.db }
+func (s *Service) DB() *sqlstore.DB { return s.db }

@@ -4,46 +4,23 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/reel-video/reel/accounts"
-	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/sqlstore"
 )
 
 // fastHash keeps the suite quick under the race detector; the default
 // costs are tested in password_test.go.
 var fastHash = accounts.HashParams{Memory: 64, Time: 1, Threads: 1}
 
-// eachEngine runs f on a fresh store on every engine: embedded SQLite and
-// a real MariaDB.
-func eachEngine(t *testing.T, f func(t *testing.T, db *accounts.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		db, err := accounts.OpenDB(context.Background(), accounts.DBConfig{DSN: "sqlite:" + filepath.Join(t.TempDir(), "accounts.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		f(t, db)
-	})
-	t.Run("mariadb", func(t *testing.T) {
-		t.Parallel()
-		m := testenv.MariaDB(t, devstack.MariaDBOptions{})
-		db, err := accounts.OpenDB(context.Background(), accounts.DBConfig{DSN: m.DSN()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		f(t, db)
-	})
-}
+func eachEngine(t *testing.T, f func(t *testing.T, db *sqlstore.DB)) { testenv.EachSQL(t, f) }
 
-func newService(t *testing.T, db *accounts.DB, now func() time.Time) *accounts.Service {
+func newService(t *testing.T, db *sqlstore.DB, now func() time.Time) *accounts.Service {
 	t.Helper()
 	s, err := accounts.New(context.Background(), db, accounts.Config{Hash: fastHash, Now: now})
 	if err != nil {
@@ -81,7 +58,7 @@ func checkAudit(t *testing.T, s *accounts.Service) accounts.Audit {
 }
 
 func TestSignUpAndSessions(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		s := newService(t, db, nil)
 		a := signUp(t, s, "Viewer@Example.com")
@@ -118,7 +95,7 @@ func TestSignUpAndSessions(t *testing.T) {
 }
 
 func TestSessionExpires(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		var now atomic.Int64
 		now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
@@ -135,7 +112,7 @@ func TestSessionExpires(t *testing.T) {
 }
 
 func TestProfilesLimitHoldsUnderConcurrency(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		s := newService(t, db, nil)
 		a := signUp(t, s, "family@example.com")
@@ -182,7 +159,7 @@ func TestProfilesLimitHoldsUnderConcurrency(t *testing.T) {
 }
 
 func TestSubscriptionStates(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		var now atomic.Int64
 		start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -248,7 +225,7 @@ func TestSubscriptionStates(t *testing.T) {
 }
 
 func TestChargeIdempotencyKey(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		s := newService(t, db, nil)
 		a := signUp(t, s, "pay@example.com")
@@ -310,7 +287,7 @@ func TestChargeIdempotencyKey(t *testing.T) {
 }
 
 func TestRefundsNeverExceedTheCharge(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		s := newService(t, db, nil)
 		a := signUp(t, s, "refund@example.com")
@@ -362,7 +339,7 @@ func TestRefundsNeverExceedTheCharge(t *testing.T) {
 // balances allow: every one either moves its whole amount or nothing, no
 // balance goes below zero, and every balance is the sum of its entries.
 func TestConcurrentTransfersKeepTheLedgerExact(t *testing.T) {
-	eachEngine(t, func(t *testing.T, db *accounts.DB) {
+	eachEngine(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		s := newService(t, db, nil)
 		var ids [3]int64

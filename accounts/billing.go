@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reel-video/reel/sqlstore"
 )
 
 // Subscription states.
@@ -49,7 +51,7 @@ func (s Subscription) Entitled(now time.Time) bool {
 // Subscription returns an account's subscription (State "none" when it
 // never had one).
 func (s *Service) Subscription(ctx context.Context, account int64) (Subscription, error) {
-	return s.subscription(ctx, s.db.primary, account)
+	return s.subscription(ctx, s.db.Primary(), account)
 }
 
 func (s *Service) subscription(ctx context.Context, q querier, account int64) (Subscription, error) {
@@ -246,10 +248,10 @@ func (s *Service) charge(ctx context.Context, tx *sql.Tx, r ChargeRequest) (Char
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO charges (account_id, idem_key, request_hash, amount, currency, refunded, source, description, txn_id, created_ms)
 VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`, r.Account, r.Key, hash, r.Amount, s.cfg.Currency, r.Source, r.Description, txn, now)
-	if isDuplicate(err) {
+	if sqlstore.IsDuplicate(err) {
 		// Another request with the key committed first: this one is run
 		// again whole, and then answered with that charge.
-		return Charge{}, false, fmt.Errorf("charge key %q: %w", r.Key, errRace)
+		return Charge{}, false, fmt.Errorf("charge key %q: %w", r.Key, sqlstore.ErrRace)
 	}
 	if err != nil {
 		return Charge{}, false, err
@@ -281,7 +283,7 @@ FROM charges WHERE account_id = ? AND idem_key = ?`, account, key).
 
 // Charges lists an account's charges, newest first.
 func (s *Service) Charges(ctx context.Context, account int64) ([]Charge, error) {
-	rows, err := s.db.primary.QueryContext(ctx, `SELECT id, account_id, amount, currency, refunded, source, description, created_ms
+	rows, err := s.db.Primary().QueryContext(ctx, `SELECT id, account_id, amount, currency, refunded, source, description, created_ms
 FROM charges WHERE account_id = ? ORDER BY id DESC`, account)
 	if err != nil {
 		return nil, err
@@ -379,8 +381,8 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, bool, er
 		}
 		res, err = tx.ExecContext(ctx, `INSERT INTO refunds (charge_id, idem_key, request_hash, amount, reason, txn_id, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			r.Charge, r.Key, hash, give, r.Reason, txn, now)
-		if isDuplicate(err) {
-			return fmt.Errorf("refund key %q: %w", r.Key, errRace)
+		if sqlstore.IsDuplicate(err) {
+			return fmt.Errorf("refund key %q: %w", r.Key, sqlstore.ErrRace)
 		}
 		if err != nil {
 			return err
@@ -490,14 +492,14 @@ type Entry struct {
 // limit).
 func (s *Service) Book(ctx context.Context, book string, limit int) (int64, []Entry, error) {
 	var bal int64
-	err := s.db.primary.QueryRowContext(ctx, `SELECT balance FROM ledger_books WHERE name = ?`, book).Scan(&bal)
+	err := s.db.Primary().QueryRowContext(ctx, `SELECT balance FROM ledger_books WHERE name = ?`, book).Scan(&bal)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, errorf(CodeNotFound, "no ledger book %s", book)
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	rows, err := s.db.primary.QueryContext(ctx, `SELECT e.id, e.txn_id, t.kind, t.memo, e.amount, e.created_ms
+	rows, err := s.db.Primary().QueryContext(ctx, `SELECT e.id, e.txn_id, t.kind, t.memo, e.amount, e.created_ms
 FROM ledger_entries e JOIN ledger_txns t ON t.id = e.txn_id WHERE e.book = ? ORDER BY e.id DESC LIMIT ?`, book, limit)
 	if err != nil {
 		return 0, nil, err

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/reel-video/reel/accounts"
+	"github.com/reel-video/reel/sqlstore"
 )
 
 type client struct {
@@ -53,7 +54,7 @@ func errCode(v map[string]any) string {
 
 func TestHTTP(t *testing.T) {
 	ctx := context.Background()
-	db, err := accounts.OpenDB(ctx, accounts.DBConfig{DSN: "sqlite:" + filepath.Join(t.TempDir(), "a.db")})
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "a.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,12 @@ import (
 	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/sqlstore"
 )
 
-func open(t *testing.T, c accounts.DBConfig) *accounts.DB {
+func open(t *testing.T, c sqlstore.Config) *sqlstore.DB {
 	t.Helper()
-	db, err := accounts.OpenDB(context.Background(), c)
+	db, err := sqlstore.Open(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,18 +45,18 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 
 // peer opens the second master of a pair, which receives its schema by
 // replication, once it has it.
-func peer(t *testing.T, m *devstack.MariaDB) *accounts.DB {
+func peer(t *testing.T, m *devstack.MariaDB) *sqlstore.DB {
 	t.Helper()
-	var db *accounts.DB
+	var db *sqlstore.DB
 	eventually(t, 20*time.Second, func() (err error) {
-		db, err = accounts.OpenDB(context.Background(), accounts.DBConfig{DSN: m.DSN(), NoMigrate: true})
+		db, err = sqlstore.Open(context.Background(), sqlstore.Config{DSN: m.DSN(), NoMigrate: true})
 		return err
 	})
 	t.Cleanup(db.Close)
 	return db
 }
 
-func accountOn(ctx context.Context, db *accounts.DB, email string) (int64, error) {
+func accountOn(ctx context.Context, db *sqlstore.DB, email string) (int64, error) {
 	var id int64
 	err := db.Primary().QueryRowContext(ctx, `SELECT id FROM accounts WHERE email = ?`, email).Scan(&id)
 	return id, err
@@ -68,7 +69,7 @@ func TestMastersBothTakeWrites(t *testing.T) {
 	ms := testenv.MariaDBPair(t)
 	ctx := context.Background()
 	var svcs [2]*accounts.Service
-	svcs[0] = newService(t, open(t, accounts.DBConfig{DSN: ms[0].DSN()}), nil)
+	svcs[0] = newService(t, open(t, sqlstore.Config{DSN: ms[0].DSN()}), nil)
 	svcs[1] = newService(t, peer(t, ms[1]), nil)
 	const each = 20
 	var wg sync.WaitGroup
@@ -128,7 +129,7 @@ func TestMastersBothTakeWrites(t *testing.T) {
 func TestKilledMasterLosesNoAcknowledgedCommit(t *testing.T) {
 	ms := testenv.MariaDBPair(t)
 	ctx := context.Background()
-	s1 := newService(t, open(t, accounts.DBConfig{DSN: ms[0].DSN()}), nil)
+	s1 := newService(t, open(t, sqlstore.Config{DSN: ms[0].DSN()}), nil)
 	db2 := peer(t, ms[1])
 	const n = 30
 	var last string
@@ -188,8 +189,8 @@ func TestKilledMasterLosesNoAcknowledgedCommit(t *testing.T) {
 func TestCommitWithoutPeerIsNotAcknowledged(t *testing.T) {
 	ms := testenv.MariaDBPair(t)
 	ctx := context.Background()
-	s1 := newService(t, open(t, accounts.DBConfig{DSN: ms[0].DSN(), CommitTimeout: 2 * time.Second}), nil)
-	db1 := open(t, accounts.DBConfig{DSN: ms[0].DSN()})
+	s1 := newService(t, open(t, sqlstore.Config{DSN: ms[0].DSN(), CommitTimeout: 2 * time.Second}), nil)
+	db1 := open(t, sqlstore.Config{DSN: ms[0].DSN()})
 	root2, err := ms[1].Root()
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestCommitWithoutPeerIsNotAcknowledged(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = s1.SignUp(ctx, "held@example.com", "correct horse battery")
-	if !errors.Is(err, accounts.ErrUnreplicated) || accounts.CodeOf(err) != accounts.CodeUnreplicated {
+	if !errors.Is(err, sqlstore.ErrUnreplicated) || accounts.CodeOf(err) != accounts.CodeUnreplicated {
 		t.Fatalf("commit with replication stopped: %v; want ErrUnreplicated", err)
 	}
 	t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
@@ -211,7 +212,7 @@ func TestCommitWithoutPeerIsNotAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	db2 := peer(t, ms[1])
-	for _, db := range []*accounts.DB{db1, db2} {
+	for _, db := range []*sqlstore.DB{db1, db2} {
 		eventually(t, 20*time.Second, func() error {
 			_, err := accountOn(ctx, db, "held@example.com")
 			return err
@@ -229,7 +230,7 @@ func TestReadReplicaServesReadsAndShowsLag(t *testing.T) {
 	if err := replica.ReplicateFrom(ctx, primary); err != nil {
 		t.Fatal(err)
 	}
-	db := open(t, accounts.DBConfig{DSN: primary.DSN(), Replicas: []string{replica.DSN()}})
+	db := open(t, sqlstore.Config{DSN: primary.DSN(), Replicas: []string{replica.DSN()}})
 	s := newService(t, db, nil)
 	eventually(t, 20*time.Second, func() error {
 		ps, err := s.Plans(ctx)
@@ -242,7 +243,7 @@ func TestReadReplicaServesReadsAndShowsLag(t *testing.T) {
 		return nil
 	})
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(accounts.Collector{DB: db})
+	reg.MustRegister(sqlstore.Collector{DB: db})
 	gauge := func(name string) float64 {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -257,7 +258,7 @@ func TestReadReplicaServesReadsAndShowsLag(t *testing.T) {
 		return 0
 	}
 	eventually(t, 20*time.Second, func() error {
-		if n := gauge("reel_accounts_replica_lag_transactions"); n != 0 || gauge("reel_accounts_replica_running") != 1 {
+		if n := gauge("reel_sql_replica_lag_transactions"); n != 0 || gauge("reel_sql_replica_running") != 1 {
 			return fmt.Errorf("replica %v transactions behind", n)
 		}
 		return nil
@@ -274,24 +275,24 @@ func TestReadReplicaServesReadsAndShowsLag(t *testing.T) {
 		signUp(t, s, fmt.Sprintf("lag%d@example.com", n))
 	}
 	eventually(t, 20*time.Second, func() error {
-		if n := gauge("reel_accounts_replica_lag_transactions"); n < 5 {
+		if n := gauge("reel_sql_replica_lag_transactions"); n < 5 {
 			return fmt.Errorf("replica %v transactions behind after 5 sign-ups with its applier stopped", n)
 		}
 		return nil
 	})
-	if gauge("reel_accounts_replica_running") != 0 {
+	if gauge("reel_sql_replica_running") != 0 {
 		t.Error("a replica with its applier stopped is reported running")
 	}
 	if _, err := root.ExecContext(ctx, "START SLAVE SQL_THREAD"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, func() error {
-		if n := gauge("reel_accounts_replica_lag_transactions"); n != 0 {
+		if n := gauge("reel_sql_replica_lag_transactions"); n != 0 {
 			return fmt.Errorf("replica still %v transactions behind", n)
 		}
 		return nil
 	})
-	if n := testutil.CollectAndCount(accounts.Collector{DB: db}); n != 3 {
+	if n := testutil.CollectAndCount(sqlstore.Collector{DB: db}); n != 3 {
 		t.Errorf("%d replica series, want 3", n)
 	}
 }

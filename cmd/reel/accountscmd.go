@@ -17,6 +17,7 @@ import (
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/sqlstore"
 	"github.com/reel-video/reel/store"
 )
 
@@ -48,7 +49,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer db.Close()
 	switch sub {
 	case "migrate":
-		fmt.Fprintf(stdout, "accounts schema at version %d, plans seeded (%s)\n", accounts.SchemaVersion(), db.Engine)
+		fmt.Fprintf(stdout, "accounts schema at version %d, plans seeded (%s)\n", accounts.Schema.Version(), db.Engine)
 		return nil
 	case "audit":
 		a, err := svc.Audit(ctx)
@@ -81,14 +82,14 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // openAccounts opens the store the configuration names and the service
 // on it; migrate migrates the schema and seeds the plans.
-func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*accounts.DB, *accounts.Service, error) {
+func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*sqlstore.DB, *accounts.Service, error) {
 	var replicas []string
 	for _, r := range strings.Split(c.AccountsReplicas, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			replicas = append(replicas, r)
 		}
 	}
-	db, err := accounts.OpenDB(ctx, accounts.DBConfig{DSN: c.AccountsDB, Replicas: replicas,
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DSN: c.AccountsDB, Replicas: replicas,
 		CommitTimeout: c.AccountsCommitTimeout, NoMigrate: !migrate})
 	if err != nil {
 		return nil, nil, err
@@ -103,9 +104,9 @@ func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*account
 
 // accountsMux serves the accounts API with /healthz (the primary answers)
 // and /metrics (replica lag).
-func accountsMux(h *accounts.Handler, db *accounts.DB) http.Handler {
+func accountsMux(h *accounts.Handler, db *sqlstore.DB) http.Handler {
 	m := metrics.New()
-	m.Registry.MustRegister(accounts.Collector{DB: db})
+	m.Registry.MustRegister(sqlstore.Collector{DB: db})
 	mux := http.NewServeMux()
 	h.Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

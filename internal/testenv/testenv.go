@@ -16,6 +16,7 @@ import (
 
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/sqlstore"
 )
 
 // Missing skips the test, or fails it under CI=true.
@@ -160,4 +161,28 @@ func MariaDBPair(t testing.TB) [2]*devstack.MariaDB {
 	}
 	t.Cleanup(func() { ms[0].Stop(); ms[1].Stop() })
 	return ms
+}
+
+// EachSQL runs f as a subtest on a fresh SQL store on every engine:
+// embedded SQLite, and a real MariaDB.
+func EachSQL(t *testing.T, f func(t *testing.T, db *sqlstore.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		db, err := sqlstore.Open(context.Background(), sqlstore.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "store.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		f(t, db)
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		t.Parallel()
+		m := MariaDB(t, devstack.MariaDBOptions{})
+		db, err := sqlstore.Open(context.Background(), sqlstore.Config{DSN: m.DSN()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		f(t, db)
+	})
 }

@@ -1,4 +1,4 @@
-package accounts
+package sqlstore
 
 import (
 	"context"
@@ -110,11 +110,11 @@ func gtidBehind(a, b string) int64 {
 type Collector struct{ DB *DB }
 
 var (
-	lagTxns = prometheus.NewDesc("reel_accounts_replica_lag_transactions",
-		"Transactions the accounts primary logged that a read replica has not applied.", []string{"replica"}, nil)
-	lagSecs = prometheus.NewDesc("reel_accounts_replica_lag_seconds",
+	lagTxns = prometheus.NewDesc("reel_sql_replica_lag_transactions",
+		"Transactions the SQL primary logged that a read replica has not applied.", []string{"replica"}, nil)
+	lagSecs = prometheus.NewDesc("reel_sql_replica_lag_seconds",
 		"A read replica's own estimate of its delay (-1: not replicating).", []string{"replica"}, nil)
-	running = prometheus.NewDesc("reel_accounts_replica_running",
+	running = prometheus.NewDesc("reel_sql_replica_running",
 		"1 while both of a read replica's replication threads run.", []string{"replica"}, nil)
 )
 

@@ -1,14 +1,19 @@
-package accounts
+// Package sqlstore is the viewer side's SQL store: one pool for the
+// primary (embedded SQLite, or a MariaDB master) and one per read replica,
+// versioned migrations per component in one portable dialect,
+// transactions that run again after a deadlock or a busy database,
+// commits bounded while a semi-synchronous peer does not acknowledge
+// them, and the replicas' lag.
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Engine names a SQL engine the accounts store runs on.
+// Engine names a SQL engine the store runs on.
 type Engine string
 
 // The engines: embedded SQLite on one machine, MariaDB (or MySQL) for a
@@ -29,9 +34,8 @@ const (
 	MariaDB Engine = "mysql"
 )
 
-// DBConfig says where the accounts store lives. The zero CommitTimeout is
-// 10 s.
-type DBConfig struct {
+// Config says where the store lives. The zero CommitTimeout is 10 s.
+type Config struct {
 	// DSN is "sqlite:/path/to/accounts.db" or
 	// "mysql://user:password@host:port/database".
 	DSN string
@@ -42,15 +46,16 @@ type DBConfig struct {
 	// replication a commit waits until the peer master has it, and one
 	// that waits longer fails with ErrUnreplicated.
 	CommitTimeout time.Duration
-	// NoMigrate leaves the schema alone and only checks it is current.
-	// Of two masters that both take writes, one migrates (reel accounts
-	// migrate, or the first process started) and the other receives the
-	// schema by replication: rows both wrote at once would stop it.
+	// NoMigrate leaves the schema and its seed rows alone: components
+	// only check their schema is current. Of two masters that both take
+	// writes, one migrates (reel accounts migrate, or the first process
+	// started) and the other receives the schema by replication: rows
+	// both wrote at once would stop it.
 	NoMigrate bool
 }
 
-// DB is the accounts store: a primary that takes writes and optional read
-// replicas, on one engine, with the schema migrated.
+// DB is the store: a primary that takes writes and optional read
+// replicas, on one engine.
 type DB struct {
 	Engine        Engine
 	primary       *sql.DB
@@ -65,11 +70,9 @@ type DB struct {
 // nor lost.
 var ErrUnreplicated = errors.New("commit not acknowledged by the peer master in time")
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// OpenDB connects to the store and migrates its schema.
-func OpenDB(ctx context.Context, c DBConfig) (*DB, error) {
+// Open connects to the store and makes sure its migrations table is
+// there (unless NoMigrate).
+func Open(ctx context.Context, c Config) (*DB, error) {
 	if c.CommitTimeout <= 0 {
 		c.CommitTimeout = 10 * time.Second
 	}
@@ -95,20 +98,31 @@ func OpenDB(ctx context.Context, c DBConfig) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("accounts store %s: %w", redact(c.DSN), err)
 	}
-	migrate := d.migrate
-	if c.NoMigrate {
-		migrate = d.checkSchema
-	}
-	if err := migrate(ctx); err != nil {
-		d.Close()
-		return nil, err
+	if !c.NoMigrate {
+		if _, err := d.primary.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+  component VARCHAR(32) NOT NULL, version INT NOT NULL, name VARCHAR(255) NOT NULL, applied_ms BIGINT NOT NULL,
+  PRIMARY KEY (component, version))`); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("migrations table: %w", err)
+		}
 	}
 	return d, nil
 }
 
-// SchemaVersion is the version of the newest migration this build has.
-func SchemaVersion() int {
-	names, _ := migrations.ReadDir("migrations")
+// NoMigrate reports whether components leave the schema and their seed
+// rows to another process.
+func (d *DB) NoMigrate() bool { return d.noMigrate }
+
+// Migration is a component's schema: its name in schema_migrations and
+// files named NNNN_what.sql, applied in version order.
+type Migration struct {
+	Component string
+	Files     fs.FS
+}
+
+// Version is the version of the component's newest migration.
+func (m Migration) Version() int {
+	names, _ := fs.ReadDir(m.Files, ".")
 	v := 0
 	for _, e := range names {
 		if n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil {
@@ -118,12 +132,22 @@ func SchemaVersion() int {
 	return v
 }
 
+// Prepare migrates the component's schema, or with NoMigrate checks it is
+// current.
+func (d *DB) Prepare(ctx context.Context, m Migration) error {
+	if d.noMigrate {
+		return d.checkSchema(ctx, m)
+	}
+	return d.migrate(ctx, m)
+}
+
 // checkSchema refuses a store whose schema is older than this build's.
-func (d *DB) checkSchema(ctx context.Context) error {
+func (d *DB) checkSchema(ctx context.Context, m Migration) error {
 	var v sql.NullInt64
-	err := d.primary.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
-	if err != nil || int(v.Int64) < SchemaVersion() {
-		return fmt.Errorf("the accounts schema is at version %d, this build needs %d: run `reel accounts migrate` against the master that migrates, and let it replicate here", v.Int64, SchemaVersion())
+	err := d.primary.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations WHERE component = ?`, m.Component).Scan(&v)
+	if err != nil || int(v.Int64) < m.Version() {
+		return fmt.Errorf("the %s schema is at version %d, this build needs %d: run `reel accounts migrate` against the master that migrates, and let it replicate here",
+			m.Component, v.Int64, m.Version())
 	}
 	return nil
 }
@@ -203,34 +227,30 @@ func (d *DB) Close() {
 // them.
 func (d *DB) Primary() *sql.DB { return d.primary }
 
-// reader is a pool for reads that need not see the caller's own writes: a
+// Reader is a pool for reads that need not see the caller's own writes: a
 // replica when there is one.
-func (d *DB) reader() *sql.DB {
+func (d *DB) Reader() *sql.DB {
 	if len(d.replicas) == 0 {
 		return d.primary
 	}
 	return d.replicas[rand.IntN(len(d.replicas))]
 }
 
-// idColumn is the engine's auto-increment primary key. On MariaDB
+// IDColumn is the engine's auto-increment primary key. On MariaDB
 // masters that both take writes, auto_increment_increment and
 // auto_increment_offset keep their keys apart.
-func (d *DB) idColumn() string {
+func (d *DB) IDColumn() string {
 	if d.Engine == SQLite {
 		return "INTEGER PRIMARY KEY AUTOINCREMENT"
 	}
 	return "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY"
 }
 
-// migrate applies the embedded migrations not yet recorded in
+// migrate applies the component's migrations not yet recorded in
 // schema_migrations, in version order. Every statement is idempotent, so
-// two processes (or two masters) migrating at once converge.
-func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.primary.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-  version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_ms BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := migrations.ReadDir("migrations")
+// two processes migrating at once converge.
+func (d *DB) migrate(ctx context.Context, m Migration) error {
+	names, err := fs.ReadDir(m.Files, ".")
 	if err != nil {
 		return err
 	}
@@ -241,25 +261,25 @@ func (d *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: the name must start with its version number", e.Name())
 		}
 		var n int
-		if err := d.primary.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+		if err := d.primary.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE component = ? AND version = ?`, m.Component, v).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.Component, err)
 		}
 		if n > 0 {
 			continue
 		}
-		body, err := migrations.ReadFile(path.Join("migrations", e.Name()))
+		body, err := fs.ReadFile(m.Files, e.Name())
 		if err != nil {
 			return err
 		}
-		for _, stmt := range statements(strings.ReplaceAll(string(body), "{{id}}", d.idColumn())) {
+		for _, stmt := range statements(strings.ReplaceAll(string(body), "{{id}}", d.IDColumn())) {
 			if _, err := d.primary.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("migration %s: %w", e.Name(), err)
+				return fmt.Errorf("migration %s/%s: %w", m.Component, e.Name(), err)
 			}
 		}
-		_, err = d.primary.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)`,
-			v, e.Name(), time.Now().UnixMilli())
-		if err != nil && !isDuplicate(err) {
-			return fmt.Errorf("migration %s: %w", e.Name(), err)
+		_, err = d.primary.ExecContext(ctx, `INSERT INTO schema_migrations (component, version, name, applied_ms) VALUES (?, ?, ?, ?)`,
+			m.Component, v, e.Name(), time.Now().UnixMilli())
+		if err != nil && !IsDuplicate(err) {
+			return fmt.Errorf("migration %s/%s: %w", m.Component, e.Name(), err)
 		}
 	}
 	return nil
@@ -293,7 +313,7 @@ func statements(sqlText string) []string {
 func (d *DB) Tx(ctx context.Context, f func(*sql.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := d.tx(ctx, f)
-		if err == nil || !isRetryable(err) || attempt >= 8 {
+		if err == nil || !IsRetryable(err) || attempt >= 8 {
 			return err
 		}
 		pause := time.Duration(rand.Int64N(int64(5*time.Millisecond) << min(attempt, 5)))
@@ -330,12 +350,13 @@ func (d *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	}
 }
 
-// errRace marks a transaction that lost a race for a unique key to one
-// that committed first; run again, it sees the winner's row.
-var errRace = errors.New("lost a race for a unique key")
+// ErrRace marks a transaction that lost a race for a unique key to one
+// that committed first: Tx runs it again, and then it sees the winner's
+// row.
+var ErrRace = errors.New("lost a race for a unique key")
 
-// isDuplicate reports a unique-key violation.
-func isDuplicate(err error) bool {
+// IsDuplicate reports a unique-key violation.
+func IsDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		return me.Number == 1062
@@ -347,10 +368,10 @@ func isDuplicate(err error) bool {
 	return false
 }
 
-// isRetryable reports a conflict between transactions, not a fault of the
+// IsRetryable reports a conflict between transactions, not a fault of the
 // request: a deadlock, a lock wait timeout, a busy database.
-func isRetryable(err error) bool {
-	if errors.Is(err, errRace) {
+func IsRetryable(err error) bool {
+	if errors.Is(err, ErrRace) {
 		return true
 	}
 	var me *mysql.MySQLError
