@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -109,15 +108,7 @@ const (
 var migrations embed.FS
 
 // Schema is the accounts tables' migrations.
-var Schema = sqlstore.Migration{Component: "accounts", Files: mustSub(migrations, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Schema = sqlstore.Migrations("accounts", migrations, "migrations")
 
 // New returns the service over db: it migrates the accounts tables and
 // seeds the configured plans and the shared books (Seed), or, when db was

@@ -47,12 +47,12 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 // replication, once it has it.
 func peer(t *testing.T, m *devstack.MariaDB) *sqlstore.DB {
 	t.Helper()
-	var db *sqlstore.DB
-	eventually(t, 20*time.Second, func() (err error) {
-		db, err = sqlstore.Open(context.Background(), sqlstore.Config{DSN: m.DSN(), NoMigrate: true})
-		return err
-	})
+	db, err := sqlstore.Open(context.Background(), sqlstore.Config{DSN: m.DSN(), NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(db.Close)
+	eventually(t, 20*time.Second, func() error { return db.Prepare(context.Background(), accounts.Schema) })
 	return db
 }
 

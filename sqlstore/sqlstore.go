@@ -120,6 +120,15 @@ type Migration struct {
 	Files     fs.FS
 }
 
+// Migrations is a component's migrations: the files in dir of files.
+func Migrations(component string, files fs.FS, dir string) Migration {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrations of %s: %v", component, err)) // a build without its embedded files
+	}
+	return Migration{Component: component, Files: sub}
+}
+
 // Version is the version of the component's newest migration.
 func (m Migration) Version() int {
 	names, _ := fs.ReadDir(m.Files, ".")

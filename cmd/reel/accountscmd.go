@@ -38,11 +38,8 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if c.AccountsDB == "" {
-		c.AccountsDB = "sqlite:reel-accounts.db"
-	}
 	log := logger("accounts", stderr)
-	db, svc, err := openAccounts(ctx, c, sub == "migrate" || c.AccountsMigrate)
+	db, svc, err := openAccounts(ctx, c, sub == "migrate" || c.SQLMigrate)
 	if err != nil {
 		return err
 	}
@@ -65,8 +62,8 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	h := &accounts.Handler{Svc: svc, Log: log}
-	if c.RedisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+	var rdb *redis.Client
+	if rdb = redisFor(c); rdb != nil {
 		defer rdb.Close()
 		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
 	} else {
@@ -76,21 +73,38 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("accounts listen %s: %w", c.Addr, err)
 	}
-	log.Info("accounts listening", "addr", ln.Addr().String(), "engine", db.Engine, "replicas", c.AccountsReplicas != "")
-	return serve(ctx, ln, accountsMux(h, db))
+	log.Info("accounts listening", "addr", ln.Addr().String(), "engine", db.Engine, "replicas", c.SQLReplicas != "")
+	return serve(ctx, ln, serviceMux(h.Routes, db))
+}
+
+// redisFor connects to the configured Redis, or returns nil when none is.
+func redisFor(c *config.Config) *redis.Client {
+	if c.RedisAddr == "" {
+		return nil
+	}
+	return redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+}
+
+// openSQL opens the viewer side's SQL store the configuration names;
+// with migrate false, its services only check their schema.
+func openSQL(ctx context.Context, c *config.Config, migrate bool) (*sqlstore.DB, error) {
+	dsn := c.SQLDB
+	if dsn == "" {
+		dsn = "sqlite:reel.db"
+	}
+	var replicas []string
+	for _, r := range strings.Split(c.SQLReplicas, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			replicas = append(replicas, r)
+		}
+	}
+	return sqlstore.Open(ctx, sqlstore.Config{DSN: dsn, Replicas: replicas, CommitTimeout: c.SQLCommitTimeout, NoMigrate: !migrate})
 }
 
 // openAccounts opens the store the configuration names and the service
 // on it; migrate migrates the schema and seeds the plans.
 func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*sqlstore.DB, *accounts.Service, error) {
-	var replicas []string
-	for _, r := range strings.Split(c.AccountsReplicas, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			replicas = append(replicas, r)
-		}
-	}
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DSN: c.AccountsDB, Replicas: replicas,
-		CommitTimeout: c.AccountsCommitTimeout, NoMigrate: !migrate})
+	db, err := openSQL(ctx, c, migrate)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,16 +116,16 @@ func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*sqlstor
 	return db, svc, nil
 }
 
-// accountsMux serves the accounts API with /healthz (the primary answers)
-// and /metrics (replica lag).
-func accountsMux(h *accounts.Handler, db *sqlstore.DB) http.Handler {
+// serviceMux serves a viewer-side service's routes with /healthz (200
+// while the SQL primary answers) and /metrics (replica lag).
+func serviceMux(routes func(*http.ServeMux), db *sqlstore.DB) http.Handler {
 	m := metrics.New()
 	m.Registry.MustRegister(sqlstore.Collector{DB: db})
 	mux := http.NewServeMux()
-	h.Routes(mux)
+	routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.Primary().PingContext(r.Context()); err != nil {
-			accounts.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the accounts store does not answer: "+err.Error())
+			accounts.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the SQL store does not answer: "+err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -119,7 +133,7 @@ func accountsMux(h *accounts.Handler, db *sqlstore.DB) http.Handler {
 	})
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		accounts.WriteError(w, http.StatusNotFound, accounts.CodeNotFound, fmt.Sprintf("no route for %s %s; see the README's accounts section", r.Method, r.URL.Path))
+		accounts.WriteError(w, http.StatusNotFound, accounts.CodeNotFound, fmt.Sprintf("no route for %s %s; see the README's viewer-side section", r.Method, r.URL.Path))
 	})
 	return mux
 }

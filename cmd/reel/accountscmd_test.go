@@ -58,13 +58,13 @@ func TestAccountsOperatorKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.AccountsDB = "sqlite:" + filepath.Join(t.TempDir(), "a.db")
+	c.SQLDB = "sqlite:" + filepath.Join(t.TempDir(), "a.db")
 	db, svc, err := openAccounts(ctx, c, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	srv := httptest.NewServer(accountsMux(&accounts.Handler{Svc: svc, Admin: adminKeys(&store.CachedKeys{Keys: keys})}, db))
+	srv := httptest.NewServer(serviceMux((&accounts.Handler{Svc: svc, Admin: adminKeys(&store.CachedKeys{Keys: keys})}).Routes, db))
 	defer srv.Close()
 	get := func(path, key string) int {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)

@@ -44,6 +44,7 @@ Servers:
   reel edge    --dir DIR [--zone Z] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
   reel gateway --upstream ZONE=URL,... [--addr HOST:PORT] [--redis HOST:PORT]
   reel accounts [serve|migrate|audit] [--db DSN] [--replicas DSN,...] [--addr HOST:PORT] [--redis HOST:PORT]
+  reel catalog  [serve|migrate] [--db DSN] [--index DIR] [--addr HOST:PORT] [--redis HOST:PORT]
 
   reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runGateway(ctx, rest, stderr)
 	case "accounts":
 		return runAccounts(ctx, rest, stdout, stderr)
+	case "catalog":
+		return runCatalog(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":

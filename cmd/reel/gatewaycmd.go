@@ -105,18 +105,28 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		gc.Routes = file.Routes
 	}
 	check := gateway.APIKey{Open: []string{"/healthz"}}
-	if c.GatewayAccounts != "" {
-		if gc.Groups[AccountsGroup], err = parseUpstreams(c.GatewayAccounts); err != nil {
-			return fmt.Errorf("REEL_GATEWAY_ACCOUNTS: %w", err)
+	// The viewer side's services: each gets its group and a route in
+	// front of the defaults. Viewers carry session tokens, not API keys:
+	// the services check sessions and operators' keys themselves.
+	for _, svc := range []struct {
+		group, prefix, urls, env string
+		fallback                 bool
+	}{
+		{AccountsGroup, "/v1/accounts", c.GatewayAccounts, "REEL_GATEWAY_ACCOUNTS", false},
+		{CatalogGroup, "/v1/catalog", c.GatewayCatalog, "REEL_GATEWAY_CATALOG", true},
+	} {
+		if svc.urls == "" {
+			continue
+		}
+		if gc.Groups[svc.group], err = parseUpstreams(svc.urls); err != nil {
+			return fmt.Errorf("%s: %w", svc.env, err)
 		}
 		if gc.Routes == nil {
 			gc.Routes = gateway.DefaultRoutes()
 		}
-		gc.Routes = append([]*gateway.Route{{Name: "accounts", Prefix: "/v1/accounts", Group: AccountsGroup,
-			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256}}, gc.Routes...)
-		// Viewers carry session tokens, not API keys: the accounts
-		// service checks both itself.
-		check.Open = append(check.Open, "/v1/accounts")
+		gc.Routes = append([]*gateway.Route{{Name: svc.group, Prefix: svc.prefix, Group: svc.group,
+			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256, Fallback: svc.fallback}}, gc.Routes...)
+		check.Open = append(check.Open, svc.prefix)
 	}
 	filters := []gateway.Filter{gateway.RequestID{}}
 	if rejectUA != "" {
@@ -174,8 +184,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	return serve(ctx, ln, g)
 }
 
-// AccountsGroup is the gateway's upstream group of accounts instances.
-const AccountsGroup = "accounts"
+// The gateway's upstream groups of the viewer side's services.
+const (
+	AccountsGroup = "accounts"
+	CatalogGroup  = "catalog"
+)
 
 func groupsOf(m map[string]string) []string {
 	out := make([]string, 0, len(m))

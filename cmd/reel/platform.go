@@ -14,11 +14,11 @@ import (
 	"github.com/reel-video/reel/devstack"
 )
 
-// startPlatform starts the viewer side's services for reel dev: the
-// accounts service on SQLite under dataDir, or (--mariadb) on a MariaDB
-// master pair with a read replica that it starts too. It returns a line
-// for the banner and a stop function, which stops the service first and
-// the databases after it.
+// startPlatform starts the viewer side's services for reel dev, the
+// accounts and catalog services, on SQLite under dataDir, or (--mariadb)
+// on a MariaDB master pair with a read replica that it starts too. It
+// returns a line for the banner and a stop function, which stops the
+// services first and the databases after them.
 func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, env []string, out io.Writer, log *slog.Logger) (string, func(), error) {
 	var stops []func()
 	stop := func() {
@@ -26,7 +26,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			stops[i]()
 		}
 	}
-	dsn, replicas, store := c.AccountsDB, c.AccountsReplicas, ""
+	dsn, replicas, store := c.SQLDB, c.SQLReplicas, ""
 	switch {
 	case c.DevMariaDB:
 		dir := filepath.Join(dataDir, "mariadb")
@@ -48,27 +48,38 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		dsn, replicas = ms[0].DSN(), rep.DSN()
 		store = fmt.Sprintf("MariaDB masters 127.0.0.1:%d and 127.0.0.1:%d (semi-synchronous), replica 127.0.0.1:%d", ms[0].Port, ms[1].Port, rep.Port)
 	case dsn == "":
-		dsn = "sqlite:" + filepath.Join(dataDir, "accounts.db")
+		dsn = "sqlite:" + filepath.Join(dataDir, "platform.db")
 		store = dsn
 	default:
-		store = "accounts store from REEL_ACCOUNTS_DB"
+		store = "SQL store from REEL_SQL_DB"
 	}
-	port, err := devstack.FreePort()
-	if err != nil {
-		stop()
-		return "", stop, err
+	banner := ""
+	for _, svc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"accounts", nil},
+		{"catalog", []string{"--index", filepath.Join(dataDir, "catalog.bleve")}},
+	} {
+		port, err := devstack.FreePort()
+		if err != nil {
+			stop()
+			return "", stop, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		args := append([]string{svc.name, "serve", "--addr", addr, "--db", dsn, "--replicas", replicas}, svc.extra...)
+		ps := &procSet{self: self, kind: svc.name, env: env, out: out, log: log, args: func(int) []string { return args }}
+		ps.start(1)
+		stops = append(stops, ps.stop)
+		// One at a time: the first migrates the store before the next
+		// opens it.
+		if err := waitHealthy(ctx, "http://"+addr+"/healthz", 60*time.Second); err != nil {
+			stop()
+			return "", stop, fmt.Errorf("the %s service did not come up: %w", svc.name, err)
+		}
+		banner += fmt.Sprintf("%s http://%s  ", svc.name, addr)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	ps := &procSet{self: self, kind: "accounts", env: env, out: out, log: log, args: func(int) []string {
-		return []string{"accounts", "serve", "--addr", addr, "--db", dsn, "--replicas", replicas}
-	}}
-	ps.start(1)
-	stops = append(stops, ps.stop)
-	if err := waitHealthy(ctx, "http://"+addr+"/healthz", 60*time.Second); err != nil {
-		stop()
-		return "", stop, fmt.Errorf("the accounts service did not come up: %w", err)
-	}
-	return fmt.Sprintf("accounts http://%s  (%s)", addr, store), stop, nil
+	return banner + "(" + store + ")", stop, nil
 }
 
 // waitHealthy polls url until it answers 200 or d passes.

@@ -1,0 +1,137 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// Handler serves the catalog under /v1/catalog: browsing, search and
+// look-ups for anyone; writing metadata for operators, as Admin decides.
+// Answers served from the index while the store is down carry
+// X-Reel-Fallback: stale.
+type Handler struct {
+	Cat   *Catalog
+	Admin func(r *http.Request) bool
+	Log   *slog.Logger
+}
+
+// Routes registers the handler's routes on mux.
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/catalog", h.list)
+	mux.HandleFunc("GET /v1/catalog/search", h.search)
+	mux.HandleFunc("GET /v1/catalog/{id}", h.get)
+	mux.HandleFunc("PUT /v1/catalog/{id}", h.operator(h.put))
+	mux.HandleFunc("DELETE /v1/catalog/{id}", h.operator(h.delete))
+}
+
+// statusOf maps the domain codes to HTTP statuses.
+var statusOf = map[string]int{
+	"invalid_input": http.StatusBadRequest,
+	"not_found":     http.StatusNotFound,
+	"not_published": http.StatusConflict,
+	"forbidden":     http.StatusForbidden,
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, status int, v any, stale bool, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		writeError(w, statusOf[e.Code], e.Code, e.Message)
+	case err != nil:
+		log := h.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("catalog request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the catalog cannot answer now; try again")
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		if stale {
+			w.Header().Set("X-Reel-Fallback", "stale")
+		}
+		writeJSON(w, status, v)
+	}
+}
+
+func (h *Handler) operator(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.Admin == nil || !h.Admin(r) {
+			writeError(w, http.StatusForbidden, "forbidden", "writing the catalog needs an admin API key (Authorization: Bearer)")
+			return
+		}
+		f(w, r)
+	}
+}
+
+func limit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, invalid("limit %q: a number from 1 to 100", s)
+	}
+	return n, nil
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	n, err := limit(r)
+	if err != nil {
+		h.answer(w, r, 0, nil, false, err)
+		return
+	}
+	q := r.URL.Query()
+	p, stale, err := h.Cat.List(r.Context(), ListQuery{Genre: q.Get("genre"), Maturity: q.Get("maturity"), Cursor: q.Get("cursor"), Limit: n})
+	h.answer(w, r, http.StatusOK, p, stale, err)
+}
+
+func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
+	n, err := limit(r)
+	if err != nil {
+		h.answer(w, r, 0, nil, false, err)
+		return
+	}
+	hits, err := h.Cat.Search(r.Context(), r.URL.Query().Get("q"), r.URL.Query().Get("maturity"), n)
+	h.answer(w, r, http.StatusOK, map[string]any{"hits": hits}, false, err)
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	t, stale, err := h.Cat.Get(r.Context(), r.PathValue("id"))
+	h.answer(w, r, http.StatusOK, t, stale, err)
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
+	var m Metadata
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", "the body is not the metadata JSON: "+err.Error())
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
+		return
+	}
+	t, err := h.Cat.Put(r.Context(), r.PathValue("id"), m)
+	h.answer(w, r, http.StatusOK, t, false, err)
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	h.answer(w, r, http.StatusNoContent, nil, false, h.Cat.Delete(r.Context(), r.PathValue("id")))
+}
