@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/reel-video/reel/internal/jsonhttp"
 )
 
 // Handler serves the accounts API under /v1/accounts. Viewers
@@ -69,24 +71,9 @@ var statusOf = map[string]int{
 	CodeUnreplicated: http.StatusServiceUnavailable,
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // WriteError answers with a JSON error.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	jsonhttp.Error(w, status, code, msg)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -117,7 +104,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, status int, v a
 	case status == http.StatusNoContent:
 		w.WriteHeader(status)
 	default:
-		writeJSON(w, status, v)
+		jsonhttp.Write(w, status, v)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/reel-video/reel/internal/jsonhttp"
 )
 
 // Handler serves the catalog under /v1/catalog: browsing, search and
@@ -36,42 +38,32 @@ var statusOf = map[string]int{
 	"forbidden":     http.StatusForbidden,
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, status int, v any, stale bool, err error) {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		writeError(w, statusOf[e.Code], e.Code, e.Message)
+		jsonhttp.Error(w, statusOf[e.Code], e.Code, e.Message)
 	case err != nil:
 		log := h.Log
 		if log == nil {
 			log = slog.Default()
 		}
 		log.Error("catalog request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the catalog cannot answer now; try again")
+		jsonhttp.Error(w, http.StatusServiceUnavailable, "unavailable", "the catalog cannot answer now; try again")
 	case status == http.StatusNoContent:
 		w.WriteHeader(status)
 	default:
 		if stale {
 			w.Header().Set("X-Reel-Fallback", "stale")
 		}
-		writeJSON(w, status, v)
+		jsonhttp.Write(w, status, v)
 	}
 }
 
 func (h *Handler) operator(f http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.Admin == nil || !h.Admin(r) {
-			writeError(w, http.StatusForbidden, "forbidden", "writing the catalog needs an admin API key (Authorization: Bearer)")
+			jsonhttp.Error(w, http.StatusForbidden, "forbidden", "writing the catalog needs an admin API key (Authorization: Bearer)")
 			return
 		}
 		f(w, r)
@@ -121,11 +113,11 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_input", "the body is not the metadata JSON: "+err.Error())
+		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body is not the metadata JSON: "+err.Error())
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
+		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
 		return
 	}
 	t, err := h.Cat.Put(r.Context(), r.PathValue("id"), m)

@@ -29,17 +29,17 @@ import (
 //	min, max bounds of a number or duration
 //	help     its meaning
 type Config struct {
-	Addr string `env:"REEL_ADDR" flag:"addr" default:"127.0.0.1:8080" edge:"127.0.0.1:8090" gateway:"127.0.0.1:8000" accounts:"127.0.0.1:8070" catalog:"127.0.0.1:8071" for:"dev,api,edge,gateway,accounts,catalog" help:"listen address (the API's; an edge's, a gateway's, the accounts or the catalog service's own)"`
+	Addr string `env:"REEL_ADDR" flag:"addr" default:"127.0.0.1:8080" edge:"127.0.0.1:8090" gateway:"127.0.0.1:8000" accounts:"127.0.0.1:8070" catalog:"127.0.0.1:8071" history:"127.0.0.1:8072" for:"dev,api,edge,gateway,accounts,catalog,history" help:"listen address (the API's; an edge's, a gateway's, or a viewer-side service's own)"`
 
-	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog" help:"Redis host:port (reel accounts and reel catalog: where admin API keys are checked, and the catalog looks titles up; without it, their operator requests are refused)"`
-	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog" help:"Redis password"`
+	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis host:port (the viewer-side services: where admin API keys are checked, the catalog looks titles up and history compactions are scheduled; without it, operator requests are refused)"`
+	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis password"`
 
-	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge" help:"S3 host:port"`
-	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge" help:"S3 access key"`
-	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge" help:"S3 secret key"`
-	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge" help:"use HTTPS to S3"`
-	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge" help:"S3 region"`
-	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker" help:"private bucket: masters (masters/{job}/source, uploads/) and intermediates (work/{job}/)"`
+	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history" help:"S3 host:port"`
+	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history" help:"S3 access key"`
+	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history" help:"S3 secret key"`
+	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history" help:"use HTTPS to S3"`
+	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history" help:"S3 region"`
+	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker,history" help:"private bucket: masters (masters/{job}/source, uploads/), intermediates (work/{job}/) and compressed viewing history (history/)"`
 	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge" help:"public bucket of published titles (vod/{job}/)"`
 	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge" help:"base URL players use for the origin bucket"`
 
@@ -84,21 +84,25 @@ type Config struct {
 	GatewayUpstreams   string  `env:"REEL_GATEWAY_UPSTREAMS" flag:"upstream" show:"(required)" for:"gateway" help:"API instances: z1=http://10.1.0.5:8080,z2=http://10.2.0.5:8080"`
 	GatewayAccounts    string  `env:"REEL_GATEWAY_ACCOUNTS" flag:"accounts" for:"gateway" help:"accounts service instances, ZONE=URL,...: /v1/accounts goes to them (they authenticate viewers and operators themselves)"`
 	GatewayCatalog     string  `env:"REEL_GATEWAY_CATALOG" flag:"catalog" for:"gateway" help:"catalog service instances, ZONE=URL,...: /v1/catalog goes to them"`
+	GatewayHistory     string  `env:"REEL_GATEWAY_HISTORY" flag:"history" for:"gateway" help:"history service instances, ZONE=URL,...: /v1/history goes to them"`
 	GatewayCanary      string  `env:"REEL_GATEWAY_CANARY" flag:"canary" for:"gateway" help:"canary API instances, ZONE=URL,..."`
 	GatewayCanaryShare float64 `env:"REEL_GATEWAY_CANARY_SHARE" flag:"canary-share" default:"0" min:"0" max:"1" for:"gateway" help:"share of requests (0..1) the canary instances get"`
 	GatewayRateLimit   float64 `env:"REEL_GATEWAY_RATE_LIMIT" flag:"rate-limit" default:"50" min:"0" for:"gateway" help:"requests a second per API key through one gateway (bursts of twice that; 0: off)"`
 	GatewayRejectUA    string  `env:"REEL_GATEWAY_REJECT_UA" for:"gateway" help:"refuse requests whose User-Agent matches this regular expression (403)"`
 	GatewayConfig      string  `env:"REEL_GATEWAY_CONFIG" flag:"config" for:"gateway" help:"JSON file: routes, more upstream groups, a shard rule, reject rules, add_headers, remove_headers"`
 
-	SQLDB            string        `env:"REEL_SQL_DB" flag:"db" show:"sqlite:reel.db (reel dev: sqlite:DATA/platform.db, or the MariaDB pair of --mariadb)" for:"dev,accounts,catalog" help:"the viewer side's SQL store: sqlite:/path/file.db (one machine) or mysql://user:password@host:3306/reel (a MariaDB master)"`
-	SQLReplicas      string        `env:"REEL_SQL_REPLICAS" flag:"replicas" for:"dev,accounts,catalog" help:"read replicas of the SQL master, comma-separated mysql:// DSNs, for reads that need not see a viewer's own writes"`
-	SQLCommitTimeout time.Duration `env:"REEL_SQL_COMMIT_TIMEOUT" default:"10s" min:"100ms" for:"dev,accounts,catalog" help:"a MariaDB commit the peer master has not acknowledged this long fails (503, unreplicated) instead of being confirmed"`
-	SQLMigrate       bool          `env:"REEL_SQL_MIGRATE" flag:"migrate" default:"true" for:"dev,accounts,catalog" help:"migrate the schema (and seed the plans) at start; false on the second master of a pair, which receives them by replication"`
-	CatalogIndex     string        `env:"REEL_CATALOG_INDEX" flag:"index" default:"reel-catalog.bleve" show:"reel-catalog.bleve (reel dev: DATA/catalog.bleve)" for:"catalog" help:"the catalog's search index folder (bleve), rebuilt from the SQL store when missing"`
-	CatalogReconcile time.Duration `env:"REEL_CATALOG_RECONCILE" default:"30s" min:"1s" for:"dev,catalog" help:"how often the catalog brings its index in step with the SQL store (writes through other instances)"`
-	DevPlatform      bool          `flag:"platform" default:"false" for:"dev" help:"also run the viewer side's services (accounts, catalog)"`
-	DevMariaDB       bool          `flag:"mariadb" default:"false" for:"dev" help:"with --platform: keep the SQL store on a MariaDB master pair (semi-synchronous, GTID) with a read replica that reel dev starts, instead of SQLite"`
-	MariaDBServer    string        `env:"REEL_MARIADB_SERVER" show:"on PATH or in /usr/sbin" for:"dev" help:"the mariadbd reel dev starts"`
+	SQLDB               string        `env:"REEL_SQL_DB" flag:"db" show:"sqlite:reel.db (reel dev: sqlite:DATA/platform.db, or the MariaDB pair of --mariadb)" for:"dev,accounts,catalog,history" help:"the viewer side's SQL store: sqlite:/path/file.db (one machine) or mysql://user:password@host:3306/reel (a MariaDB master)"`
+	SQLReplicas         string        `env:"REEL_SQL_REPLICAS" flag:"replicas" for:"dev,accounts,catalog,history" help:"read replicas of the SQL master, comma-separated mysql:// DSNs, for reads that need not see a viewer's own writes"`
+	SQLCommitTimeout    time.Duration `env:"REEL_SQL_COMMIT_TIMEOUT" default:"10s" min:"100ms" for:"dev,accounts,catalog,history" help:"a MariaDB commit the peer master has not acknowledged this long fails (503, unreplicated) instead of being confirmed"`
+	SQLMigrate          bool          `env:"REEL_SQL_MIGRATE" flag:"migrate" default:"true" for:"dev,accounts,catalog" help:"migrate the schema (and seed the plans) at start; false on the second master of a pair, which receives them by replication"`
+	CatalogIndex        string        `env:"REEL_CATALOG_INDEX" flag:"index" default:"reel-catalog.bleve" show:"reel-catalog.bleve (reel dev: DATA/catalog.bleve)" for:"catalog" help:"the catalog's search index folder (bleve), rebuilt from the SQL store when missing"`
+	CatalogReconcile    time.Duration `env:"REEL_CATALOG_RECONCILE" default:"30s" min:"1s" for:"dev,catalog" help:"how often the catalog brings its index in step with the SQL store (writes through other instances)"`
+	HistoryLive         string        `env:"REEL_HISTORY_LIVE" flag:"live" default:"pebble:reel-history" show:"pebble:reel-history (reel dev: pebble:DATA/history)" for:"dev,history" help:"the viewing history's live section: pebble:DIR (embedded, one machine) or redis-cluster:HOST:PORT,HOST:PORT (a Redis Cluster's nodes)"`
+	HistoryCompactAfter time.Duration `env:"REEL_HISTORY_COMPACT_AFTER" default:"720h" min:"1s" for:"dev,history" help:"heartbeats older than this move from the live section to zstd blocks on S3"`
+	HistoryCompactEvery time.Duration `env:"REEL_HISTORY_COMPACT_EVERY" default:"1h" min:"1s" for:"dev,history" help:"how often the compaction runs (an asynq periodic task)"`
+	DevPlatform         bool          `flag:"platform" default:"false" for:"dev" help:"also run the viewer side's services (accounts, catalog, history)"`
+	DevMariaDB          bool          `flag:"mariadb" default:"false" for:"dev" help:"with --platform: keep the SQL store on a MariaDB master pair (semi-synchronous, GTID) with a read replica that reel dev starts, instead of SQLite"`
+	MariaDBServer       string        `env:"REEL_MARIADB_SERVER" show:"on PATH or in /usr/sbin" for:"dev" help:"the mariadbd reel dev starts"`
 
 	API    string `env:"REEL_API" flag:"api" default:"http://127.0.0.1:8080" for:"client" help:"API the CLI talks to"`
 	APIKey string `env:"REEL_API_KEY" flag:"key" for:"client" help:"API key the CLI sends"`
@@ -106,7 +110,7 @@ type Config struct {
 
 // Commands are the commands settings apply to; "client" stands for the
 // CLI's commands (upload, watch, status, jobs, cancel, retry, keys).
-var Commands = []string{"dev", "api", "worker", "edge", "gateway", "accounts", "catalog", "client"}
+var Commands = []string{"dev", "api", "worker", "edge", "gateway", "accounts", "catalog", "history", "client"}
 
 // Setting is one field of Config as the definition gives it.
 type Setting struct {

@@ -1,5 +1,6 @@
-// Package devstack starts local redis-server, MinIO, memcached and MariaDB
-// processes on free ports for `reel dev` and for tests, and stops them.
+// Package devstack starts local redis-server (alone or as a cluster),
+// MinIO, memcached and MariaDB processes on free ports for `reel dev` and
+// for tests, and stops them.
 package devstack
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -227,4 +229,64 @@ func poll(ctx context.Context, p *Proc, ok func() bool) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// RedisCluster is a Redis Cluster of local redis-server processes.
+type RedisCluster struct {
+	Nodes []*Proc
+	Addrs []string
+}
+
+// Stop stops every node.
+func (c *RedisCluster) Stop() {
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
+}
+
+// StartRedisCluster starts masters*(1+replicas) redis-server nodes in
+// cluster mode (AOF on) with their data under dir, joins them with
+// redis-cli --cluster create and waits until every node reports the
+// cluster ok.
+func StartRedisCluster(ctx context.Context, bin, dir string, masters, replicas int) (*RedisCluster, error) {
+	cli, err := LookBin("", "redis-cli")
+	if err != nil {
+		return nil, err
+	}
+	c := &RedisCluster{}
+	for i := range masters * (1 + replicas) {
+		ndir := filepath.Join(dir, "node"+strconv.Itoa(i))
+		b, port, err := prepare(bin, "redis-server", ndir, 0)
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(b, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", ndir,
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+			"--appendonly", "yes", "--save", "", "--protected-mode", "yes")
+		p, err := launch(ctx, "redis-server", cmd, filepath.Join(ndir, "redis.log"), addr, func(p *Proc) error { return waitTCP(ctx, p, addr) })
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.Nodes, c.Addrs = append(c.Nodes, p), append(c.Addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("redis-cli --cluster create: %w: %s", err, tail(out))
+	}
+	for i, addr := range c.Addrs {
+		err := poll(ctx, c.Nodes[i], func() bool {
+			out, err := exec.CommandContext(ctx, cli, "-h", "127.0.0.1", "-p", addr[len("127.0.0.1:"):], "cluster", "info").Output()
+			return err == nil && strings.Contains(string(out), "cluster_state:ok")
+		})
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
 }

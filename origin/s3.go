@@ -4,6 +4,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -222,6 +223,43 @@ func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheC
 	}
 	s.countFile("out", path)
 	return nil
+}
+
+// PutBytes uploads data to bucket/key.
+func (s *S3) PutBytes(ctx context.Context, bucket, key string, data []byte, contentType string) error {
+	err := s.retry(ctx, func() error {
+		_, err := s.C.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{ContentType: contentType,
+			DisableContentSha256: s.unsigned})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
+	}
+	s.count("out", int64(len(data)))
+	return nil
+}
+
+// GetBytes downloads bucket/key whole; an object larger than max bytes is
+// refused.
+func (s *S3) GetBytes(ctx context.Context, bucket, key string, max int64) ([]byte, error) {
+	var data []byte
+	err := s.retry(ctx, func() error {
+		obj, err := s.C.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			return err
+		}
+		defer obj.Close()
+		data, err = io.ReadAll(io.LimitReader(obj, max+1))
+		if err == nil && int64(len(data)) > max {
+			return fmt.Errorf("larger than %d bytes", max)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 get %s/%s: %w", bucket, key, err)
+	}
+	s.count("in", int64(len(data)))
+	return data, nil
 }
 
 // GetFile downloads bucket/key to a local file.

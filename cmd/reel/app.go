@@ -45,6 +45,7 @@ Servers:
   reel gateway --upstream ZONE=URL,... [--addr HOST:PORT] [--redis HOST:PORT]
   reel accounts [serve|migrate|audit] [--db DSN] [--replicas DSN,...] [--addr HOST:PORT] [--redis HOST:PORT]
   reel catalog  [serve|migrate] [--db DSN] [--index DIR] [--addr HOST:PORT] [--redis HOST:PORT]
+  reel history  [--live pebble:DIR|redis-cluster:HOST:PORT,...] [--db DSN] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
 
   reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAccounts(ctx, rest, stdout, stderr)
 	case "catalog":
 		return runCatalog(ctx, rest, stdout, stderr)
+	case "history":
+		return runHistory(ctx, rest, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":

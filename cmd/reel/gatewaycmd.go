@@ -114,6 +114,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}{
 		{AccountsGroup, "/v1/accounts", c.GatewayAccounts, "REEL_GATEWAY_ACCOUNTS", false},
 		{CatalogGroup, "/v1/catalog", c.GatewayCatalog, "REEL_GATEWAY_CATALOG", true},
+		{HistoryGroup, "/v1/history", c.GatewayHistory, "REEL_GATEWAY_HISTORY", false},
 	} {
 		if svc.urls == "" {
 			continue
@@ -188,6 +189,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 const (
 	AccountsGroup = "accounts"
 	CatalogGroup  = "catalog"
+	HistoryGroup  = "history"
 )
 
 func groupsOf(m map[string]string) []string {

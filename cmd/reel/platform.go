@@ -15,7 +15,7 @@ import (
 )
 
 // startPlatform starts the viewer side's services for reel dev, the
-// accounts and catalog services, on SQLite under dataDir, or (--mariadb)
+// accounts, catalog and history services, on SQLite under dataDir, or (--mariadb)
 // on a MariaDB master pair with a read replica that it starts too. It
 // returns a line for the banner and a stop function, which stops the
 // services first and the databases after them.
@@ -58,8 +58,9 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		name  string
 		extra []string
 	}{
-		{"accounts", nil},
-		{"catalog", []string{"--index", filepath.Join(dataDir, "catalog.bleve")}},
+		{"accounts", []string{"serve"}},
+		{"catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve")}},
+		{"history", []string{"--live", "pebble:" + filepath.Join(dataDir, "history")}},
 	} {
 		port, err := devstack.FreePort()
 		if err != nil {
@@ -67,7 +68,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			return "", stop, err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		args := append([]string{svc.name, "serve", "--addr", addr, "--db", dsn, "--replicas", replicas}, svc.extra...)
+		args := append(append([]string{svc.name}, svc.extra...), "--addr", addr, "--db", dsn, "--replicas", replicas)
 		ps := &procSet{self: self, kind: svc.name, env: env, out: out, log: log, args: func(int) []string { return args }}
 		ps.start(1)
 		stops = append(stops, ps.stop)

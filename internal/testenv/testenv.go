@@ -186,3 +186,16 @@ func EachSQL(t *testing.T, f func(t *testing.T, db *sqlstore.DB)) {
 		f(t, db)
 	})
 }
+
+// RedisCluster starts a Redis Cluster of 3 masters with a replica each
+// for the test.
+func RedisCluster(t testing.TB) *devstack.RedisCluster {
+	t.Helper()
+	Need(t, "redis-server", "redis-cli")
+	c, err := devstack.StartRedisCluster(context.Background(), "", t.TempDir(), 3, 1)
+	if err != nil {
+		t.Fatalf("start redis cluster: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}

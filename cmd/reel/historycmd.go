@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reel-video/reel/accounts"
+	"github.com/reel-video/reel/history"
+	"github.com/reel-video/reel/store"
+)
+
+// CompactTask is the asynq task of a history compaction.
+const CompactTask = "history:compact"
+
+// runHistory runs the viewing history service: its HTTP API and its
+// compaction, an asynq periodic task.
+func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := loadServer("history", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	log := logger("history", stderr)
+	live, queue, closeLive, err := openLive(c.HistoryLive)
+	if err != nil {
+		return err
+	}
+	defer closeLive()
+	s3, err := s3For(c, nil, log)
+	if err != nil {
+		return err
+	}
+	if err := retry(ctx, 30*time.Second, func() error { return s3.EnsureBuckets(ctx) }); err != nil {
+		return fmt.Errorf("prepare buckets: %w", err)
+	}
+	st := &history.Store{Live: live, Blocks: s3, Bucket: c.Bucket}
+	db, err := openSQL(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := accounts.New(ctx, db, accounts.Config{})
+	if err != nil {
+		return err
+	}
+	h := &history.Handler{Store: st, Viewers: (&viewerCache{svc: svc, ttl: time.Minute}).allow, CompactAfter: c.HistoryCompactAfter, Log: log}
+	if rdb := redisFor(c); rdb != nil {
+		defer rdb.Close()
+		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
+		stop, err := scheduleCompaction(c.HistoryCompactEvery, c.HistoryCompactAfter, queue, st, redisOpt(c), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		log.Warn("no Redis configured: no scheduled compaction, and operator requests are refused")
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("history listen %s: %w", c.Addr, err)
+	}
+	log.Info("history listening", "addr", ln.Addr().String(), "live", c.HistoryLive, "compact_after", c.HistoryCompactAfter)
+	return serve(ctx, ln, serviceMux(h.Routes, db))
+}
+
+// openLive opens the live section REEL_HISTORY_LIVE names, with the asynq
+// queue of its compactions: one per pebble folder (only its process can
+// compact it), one for a Redis Cluster (any instance can).
+func openLive(spec string) (history.Live, string, func(), error) {
+	kind, arg, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "pebble":
+		dir, err := filepath.Abs(arg)
+		if err != nil || arg == "" {
+			return nil, "", nil, fmt.Errorf("REEL_HISTORY_LIVE %q: pebble:DIR", spec)
+		}
+		p, err := history.OpenPebble(dir)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		host, _ := os.Hostname()
+		sum := sha256.Sum256([]byte(host + ":" + dir))
+		return p, "history-" + hex.EncodeToString(sum[:6]), func() { p.Close() }, nil
+	case "redis-cluster":
+		addrs := strings.Split(arg, ",")
+		if arg == "" {
+			return nil, "", nil, fmt.Errorf("REEL_HISTORY_LIVE %q: redis-cluster:HOST:PORT,HOST:PORT", spec)
+		}
+		rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		return &history.Redis{C: rc}, "history", func() { rc.Close() }, nil
+	}
+	return nil, "", nil, fmt.Errorf("REEL_HISTORY_LIVE %q: use pebble:DIR or redis-cluster:HOST:PORT,HOST:PORT", spec)
+}
+
+// scheduleCompaction registers the compaction as an asynq periodic task
+// every interval on queue, and runs it (one at a time) in this process.
+// stop shuts the scheduler, then the server down.
+func scheduleCompaction(every, after time.Duration, queue string, st *history.Store, opt asynq.RedisClientOpt, log *slog.Logger) (stop func(), err error) {
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1}, LogLevel: asynq.WarnLevel})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(CompactTask, func(ctx context.Context, _ *asynq.Task) error {
+		rep, err := st.Compact(ctx, time.Now().Add(-after))
+		if err != nil {
+			return fmt.Errorf("history compaction: %w", err)
+		}
+		log.Info("history compacted", "profiles", rep.Profiles, "rows", rep.Rows, "blocks", rep.Blocks,
+			"compressed_bytes_per_row", strconv.FormatFloat(rep.BytesPerRow, 'f', 1, 64), "recovered", rep.Recovered)
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		return nil, fmt.Errorf("history compaction server: %w", err)
+	}
+	sch := asynq.NewScheduler(opt, &asynq.SchedulerOpts{LogLevel: asynq.WarnLevel})
+	if _, err := sch.Register("@every "+every.String(), asynq.NewTask(CompactTask, nil),
+		asynq.Queue(queue), asynq.Unique(every), asynq.MaxRetry(3), asynq.Timeout(max(every, time.Minute))); err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	if err := sch.Start(); err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	return func() { sch.Shutdown(); srv.Shutdown() }, nil
+}
+
+// viewerCache lets a viewer's session read and write its own profiles'
+// history. Answers are kept for ttl, so heartbeats go on through a short
+// outage of the SQL store.
+type viewerCache struct {
+	svc *accounts.Service
+	ttl time.Duration
+	mu  sync.Mutex
+	ok  map[string]time.Time // token hash + profile → until
+}
+
+func (v *viewerCache) allow(r *http.Request, profile string) error {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	sum := sha256.Sum256([]byte(token))
+	key := hex.EncodeToString(sum[:]) + "/" + profile
+	v.mu.Lock()
+	until, hit := v.ok[key]
+	v.mu.Unlock()
+	if hit && time.Now().Before(until) {
+		return nil
+	}
+	account, err := v.svc.Authenticate(r.Context(), token)
+	if accounts.CodeOf(err) == accounts.CodeUnauthorized {
+		return &history.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	id, perr := strconv.ParseInt(profile, 10, 64)
+	if perr == nil {
+		_, err = v.svc.Profile(r.Context(), account, id)
+	}
+	if perr != nil || accounts.CodeOf(err) == accounts.CodeNotFound {
+		return &history.Denied{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("your account has no profile %q", profile)}
+	}
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	if v.ok == nil || len(v.ok) > 100000 {
+		v.ok = map[string]time.Time{}
+	}
+	v.ok[key] = time.Now().Add(v.ttl)
+	v.mu.Unlock()
+	return nil
+}
