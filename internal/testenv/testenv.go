@@ -6,12 +6,15 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/reel-video/reel/devstack"
@@ -164,7 +167,9 @@ func MariaDBPair(t testing.TB) [2]*devstack.MariaDB {
 }
 
 // EachSQL runs f as a subtest on a fresh SQL store on every engine:
-// embedded SQLite, and a real MariaDB.
+// embedded SQLite, and a database of its own on a real MariaDB (one
+// server per test binary, started on first use; a package that uses it
+// runs its tests through Main so that the server stops after them).
 func EachSQL(t *testing.T, f func(t *testing.T, db *sqlstore.DB)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
@@ -177,14 +182,70 @@ func EachSQL(t *testing.T, f func(t *testing.T, db *sqlstore.DB)) {
 	})
 	t.Run("mariadb", func(t *testing.T) {
 		t.Parallel()
-		m := MariaDB(t, devstack.MariaDBOptions{})
-		db, err := sqlstore.Open(context.Background(), sqlstore.Config{DSN: m.DSN()})
+		dsn := sharedMariaDB.database(t)
+		db, err := sqlstore.Open(context.Background(), sqlstore.Config{DSN: dsn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(db.Close)
 		f(t, db)
 	})
+}
+
+// shared is one MariaDB for a test binary, with a database per test.
+type shared struct {
+	mu  sync.Mutex
+	m   *devstack.MariaDB
+	dir string
+	err error
+	n   int
+}
+
+var sharedMariaDB = &shared{}
+
+func (s *shared) database(t *testing.T) string {
+	t.Helper()
+	Need(t, "mariadbd", "mariadb-install-db")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil && s.err == nil {
+		if s.dir, s.err = os.MkdirTemp("", "reel-mariadb-"); s.err == nil {
+			s.m, s.err = devstack.StartMariaDB(context.Background(), "", s.dir, devstack.MariaDBOptions{})
+		}
+	}
+	if s.err != nil {
+		t.Fatalf("start mariadb: %v", s.err)
+	}
+	s.n++
+	name := fmt.Sprintf("t%d", s.n)
+	root, err := s.m.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := root.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.ExecContext(context.Background(), fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", name, devstack.MariaDBUser)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(s.m.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Main runs a package's tests and then stops the MariaDB they shared, if
+// they started one, and removes its data.
+func Main(m *testing.M) {
+	code := m.Run()
+	if s := sharedMariaDB; s.m != nil {
+		s.m.Stop()
+		os.RemoveAll(s.dir)
+	}
+	os.Exit(code)
 }
 
 // RedisCluster starts a Redis Cluster of 3 masters with a replica each
