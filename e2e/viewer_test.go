@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/internal/testenv"
+)
+
+// TestViewerSide runs `reel dev --platform --mariadb` (accounts, catalog
+// and history on a MariaDB master pair with a read replica) behind `reel
+// gateway`, and walks a viewer and an operator through it: sign up,
+// subscribe, a published title's metadata, search with a typo, heartbeats
+// and continue watching, the ledger audit.
+func TestViewerSide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio", "memcached", "mariadbd", "mariadb-install-db")
+	dir, err := stackDir("reel-viewer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := buildReel(t)
+	s := launchDev(t, bin, port, filepath.Join(dir, "data"), nil, "--platform", "--mariadb")
+	defer s.stop()
+	s.readKey(t)
+	urls := map[string]string{}
+	for _, svc := range []string{"accounts", "catalog", "history"} {
+		m := regexp.MustCompile(svc + ` (http://\S+)`).FindStringSubmatch(s.logText())
+		if m == nil {
+			t.Fatalf("no %s address in the reel dev banner:\n%s", svc, s.logText())
+		}
+		urls[svc] = m[1]
+	}
+	if !regexp.MustCompile(`MariaDB masters \S+ and \S+ \(semi-synchronous\), replica`).MatchString(s.logText()) {
+		t.Fatalf("the banner names no MariaDB pair:\n%s", s.logText())
+	}
+	gport, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := "http://127.0.0.1:" + strconv.Itoa(gport)
+	cmd := exec.Command(bin, "gateway", "--addr", "127.0.0.1:"+strconv.Itoa(gport), "--upstream", "z1="+s.api, "--redis", s.redisAddr(t),
+		"--accounts", "z1="+urls["accounts"], "--catalog", "z1="+urls["catalog"], "--history", "z1="+urls["history"])
+	cmd.Env = append(cmd.Environ(), "REEL_GATEWAY_RATE_LIMIT=0")
+	var glog bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &glog, &glog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	until(t, 30*time.Second, "the gateway's upstreams healthy", func() bool {
+		return upstreamHealthy(gw, urls["accounts"]) && upstreamHealthy(gw, urls["catalog"]) && upstreamHealthy(gw, urls["history"])
+	})
+
+	call := func(method, path, auth, key, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw+path, bytes.NewReader([]byte(body)))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s through the gateway: %d %s, want %d", method, path, resp.StatusCode, b, want)
+		}
+		var v map[string]any
+		_ = json.Unmarshal(b, &v)
+		return v
+	}
+	call("POST", "/v1/accounts", "", "", `{"email":"viewer@example.com","password":"correct horse battery"}`, 201)
+	tok := call("POST", "/v1/accounts/sessions", "", "", `{"email":"viewer@example.com","password":"correct horse battery"}`, 201)["token"].(string)
+	call("PUT", "/v1/accounts/me/subscription", tok, "first", `{"plan":"standard"}`, 200)
+	me := call("GET", "/v1/accounts/me", tok, "", "", 200)
+	if me["subscription"].(map[string]any)["state"] != "active" {
+		t.Fatalf("after subscribing: %v", me)
+	}
+	profile := fmt.Sprint(int64(me["profiles"].([]any)[0].(map[string]any)["id"].(float64)))
+	if a := call("GET", "/v1/accounts/audit", s.key, "", "", 200); a["ok"] != true {
+		t.Fatalf("ledger audit: %v", a)
+	}
+
+	master := testenv.Generate(t, filepath.Join(t.TempDir(), "m.mp4"), "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440", "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+	v := s.complete(t, master, `{"skip_quality": true}`)
+	call("PUT", "/v1/catalog/"+v.ID, tok, "", `{"title":"Big Buck Bunny","maturity_rating":"G"}`, 403)
+	call("PUT", "/v1/catalog/"+v.ID, s.key, "", `{"title":"Big Buck Bunny","synopsis":"A rabbit.","genres":["comedy"],"cast":["Sacha Goedegebure"],"year":2008,"maturity_rating":"G"}`, 200)
+	call("PUT", "/v1/catalog/not-a-job", s.key, "", `{"title":"x","maturity_rating":"G"}`, 409)
+	hits := call("GET", "/v1/catalog/search?q=big+buk+buny&maturity=kids", "", "", "", 200)["hits"].([]any)
+	if len(hits) != 1 || hits[0].(map[string]any)["id"] != v.ID || hits[0].(map[string]any)["duration"].(float64) < 3.9 {
+		t.Fatalf("search through the gateway: %v", hits)
+	}
+
+	for _, pos := range []int{5, 15, 25} {
+		call("POST", "/v1/history/heartbeats", tok, "", fmt.Sprintf(`{"profile":%q,"title":%q,"position":%d,"duration":600,"device":"web"}`, profile, v.ID, pos), 202)
+	}
+	call("POST", "/v1/history/heartbeats", "", "", fmt.Sprintf(`{"profile":%q,"title":%q,"position":1}`, profile, v.ID), 401)
+	cont := call("GET", "/v1/history/"+profile+"/continue", tok, "", "", 200)["continue"].([]any)
+	if len(cont) != 1 || cont[0].(map[string]any)["position"].(float64) != 25 {
+		t.Fatalf("continue watching: %v", cont)
+	}
+	rep := call("POST", "/v1/history/compactions", s.key, "", `{"older_than":"0s"}`, 200)
+	if rep["rows"].(float64) != 3 {
+		t.Fatalf("compaction: %v", rep)
+	}
+	if h := call("GET", "/v1/history/"+profile, tok, "", "", 200); h["total"].(float64) != 3 {
+		t.Fatalf("history after the compaction: %v", h)
+	}
+}
