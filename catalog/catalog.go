@@ -23,6 +23,7 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 
+	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/sqlstore"
 )
 
@@ -46,6 +47,10 @@ type Title struct {
 	Poster    string    `json:"poster,omitempty"`
 	Added     time.Time `json:"added"`
 	Updated   time.Time `json:"updated"`
+	// Manifests are the title's manifests for entitled playback, kept
+	// beside its metadata (in the store and the index) so that a title
+	// plays while the pipeline's store is away; not in the API's answers.
+	Manifests *playback.Manifests `json:"manifests,omitempty"`
 }
 
 // Metadata is what an operator writes of a title.
@@ -65,6 +70,7 @@ type Facts struct {
 	Audio     []string
 	Subtitles []string
 	Poster    string
+	Manifests *playback.Manifests
 }
 
 // ErrNotPublished is what Facts returns for a title that is not (yet)
@@ -248,7 +254,7 @@ func (c *Catalog) Put(ctx context.Context, id string, m Metadata) (Title, error)
 	}
 	t := Title{ID: id, Name: m.Name, Synopsis: m.Synopsis, Genres: m.Genres, Cast: m.Cast, Year: m.Year, Rating: m.Rating,
 		Maturity: ratings[m.Rating], Duration: f.Duration, MaxHeight: f.MaxHeight, Audio: f.Audio, Subtitles: f.Subtitles,
-		Poster: f.Poster, Added: now.UTC().Truncate(time.Millisecond), Updated: now.UTC().Truncate(time.Millisecond)}
+		Poster: f.Poster, Manifests: f.Manifests, Added: now.UTC().Truncate(time.Millisecond), Updated: now.UTC().Truncate(time.Millisecond)}
 	err = c.db.Tx(ctx, func(tx *sql.Tx) error {
 		var added int64
 		switch err := tx.QueryRowContext(ctx, `SELECT added_ms FROM catalog_titles WHERE id = ?`, id).Scan(&added); {

@@ -56,7 +56,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, status int, v a
 		if stale {
 			w.Header().Set("X-Reel-Fallback", "stale")
 		}
-		jsonhttp.Write(w, status, v)
+		jsonhttp.Write(w, status, public(v))
 	}
 }
 
@@ -126,4 +126,31 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, http.StatusNoContent, nil, false, h.Cat.Delete(r.Context(), r.PathValue("id")))
+}
+
+// public leaves the manifests out of titles in an answer: players get
+// them from GET /v1/play, with the entitlement checks.
+func public(v any) any {
+	switch x := v.(type) {
+	case Title:
+		x.Manifests = nil
+		return x
+	case Page:
+		out := Page{Next: x.Next, Titles: make([]Title, len(x.Titles))}
+		for i, t := range x.Titles {
+			t.Manifests = nil
+			out.Titles[i] = t
+		}
+		return out
+	case map[string]any:
+		if hits, ok := x["hits"].([]Hit); ok {
+			out := make([]Hit, len(hits))
+			for i, h := range hits {
+				h.Manifests = nil
+				out[i] = h
+			}
+			return map[string]any{"hits": out}
+		}
+	}
+	return v
 }

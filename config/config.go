@@ -34,14 +34,14 @@ type Config struct {
 	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis host:port (the viewer-side services: where admin API keys are checked, the catalog looks titles up and history compactions are scheduled; without it, operator requests are refused)"`
 	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis password"`
 
-	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history" help:"S3 host:port"`
+	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history,catalog" help:"S3 host:port"`
 	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history" help:"S3 access key"`
 	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history" help:"S3 secret key"`
-	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history" help:"use HTTPS to S3"`
+	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history,catalog" help:"use HTTPS to S3"`
 	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history" help:"S3 region"`
 	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker,history" help:"private bucket: masters (masters/{job}/source, uploads/), intermediates (work/{job}/) and compressed viewing history (history/)"`
-	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge" help:"public bucket of published titles (vod/{job}/)"`
-	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge" help:"base URL players use for the origin bucket"`
+	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge,catalog" help:"public bucket of published titles (vod/{job}/)"`
+	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge,catalog" help:"base URL players use for the origin bucket"`
 
 	Concurrency int     `env:"REEL_CONCURRENCY" flag:"concurrency" default:"2" dev:"1" min:"1" max:"256" for:"dev,worker" help:"tasks one worker process runs at once (reel dev: per worker)"`
 	EncodeCores float64 `env:"REEL_ENCODE_CORES" default:"4" min:"1" max:"1024" for:"dev,worker" help:"cores one chunk's ffmpeg is counted to keep busy when chunks are sized to the workers: workers that share CPUs get one chunk per this many of them"`
@@ -63,7 +63,7 @@ type Config struct {
 
 	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
 	Memcached string `env:"REEL_MEMCACHED" show:"(reel dev: its own)" for:"dev,api,worker,gateway" help:"cache replicas, one per zone: z1=host:port[,host:port];z2=host:port. Empty: no shared cache"`
-	ZoneMap   string `env:"REEL_ZONE_MAP" for:"dev,api" help:"client networks to zones for steering: 10.1.0.0/16=z1,10.2.0.0/16=z2"`
+	ZoneMap   string `env:"REEL_ZONE_MAP" for:"dev,api,catalog" help:"client networks to zones for steering: 10.1.0.0/16=z1,10.2.0.0/16=z2"`
 
 	RedisServer     string `env:"REEL_REDIS_SERVER" show:"on PATH" for:"dev" help:"the redis-server reel dev starts"`
 	MinioServer     string `env:"REEL_MINIO" show:"on PATH or in the Go bin dir" for:"dev" help:"the MinIO server reel dev starts"`

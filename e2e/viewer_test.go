@@ -21,8 +21,8 @@ import (
 // TestViewerSide runs `reel dev --platform --mariadb` (accounts, catalog
 // and history on a MariaDB master pair with a read replica) behind `reel
 // gateway`, and walks a viewer and an operator through it: sign up,
-// subscribe, a published title's metadata, search with a typo, heartbeats
-// and continue watching, the ledger audit.
+// subscribe, a published title's metadata, search with a typo, entitled
+// playback, heartbeats and continue watching, the ledger audit.
 func TestViewerSide(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -112,6 +112,20 @@ func TestViewerSide(t *testing.T) {
 	hits := call("GET", "/v1/catalog/search?q=big+buk+buny&maturity=kids", "", "", "", 200)["hits"].([]any)
 	if len(hits) != 1 || hits[0].(map[string]any)["id"] != v.ID || hits[0].(map[string]any)["duration"].(float64) < 3.9 {
 		t.Fatalf("search through the gateway: %v", hits)
+	}
+
+	// Entitled playback: a viewer's session on /v1/play goes to the
+	// catalog service; the tenant's API key still to the API.
+	play := call("GET", "/v1/play/"+v.ID+"?profile="+profile, tok, "", "", 200)
+	if play["stream"] == "" || play["hls"] == "" {
+		t.Fatalf("viewer play: %v", play)
+	}
+	if resp, body := get(t, play["hls"].(string)); resp.StatusCode != 200 || !bytes.Contains(body, []byte("#EXTM3U")) {
+		t.Fatalf("the entitled master playlist: %d", resp.StatusCode)
+	}
+	call("GET", "/v1/play/"+v.ID+"?profile=999999", tok, "", "", 404)
+	if p := call("GET", "/v1/play/"+v.ID, s.key, "", "", 200); p["edge"] == "" || p["stream"] != nil {
+		t.Fatalf("a tenant's play: %v", p)
 	}
 
 	for _, pos := range []int{5, 15, 25} {

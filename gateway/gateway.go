@@ -37,6 +37,9 @@ type Route struct {
 	Name   string `json:"name"`
 	Method string `json:"method,omitempty"` // "" matches any
 	Prefix string `json:"prefix"`           // path prefix
+	// Bearer, when set, matches only requests whose bearer token starts
+	// with it (a viewer's session rather than an API key).
+	Bearer string `json:"bearer,omitempty"`
 	// Group is the upstream group the route's requests go to, whatever
 	// the canary and shard filters chose ("": theirs, MainGroup by
 	// default): a companion service's instances, say.
@@ -62,7 +65,8 @@ type Route struct {
 }
 
 func (r *Route) matches(req *http.Request) bool {
-	return (r.Method == "" || r.Method == req.Method) && strings.HasPrefix(req.URL.Path, r.Prefix)
+	return (r.Method == "" || r.Method == req.Method) && strings.HasPrefix(req.URL.Path, r.Prefix) &&
+		(r.Bearer == "" || strings.HasPrefix(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "), r.Bearer))
 }
 
 // Duration is a time.Duration written as "10s" in JSON.

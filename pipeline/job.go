@@ -166,6 +166,17 @@ type Published struct {
 	IFrames    map[string]string `json:"iframes,omitempty"`
 	Poster     string            `json:"poster,omitempty"`
 	Thumbnails string            `json:"thumbnails,omitempty"` // WebVTT track over sprite sheets
+	// Caps holds, by height ("720"), a master playlist and an MPD with
+	// only the video renditions no taller, for viewers whose plan caps
+	// the resolution; a height is there when the title has renditions
+	// above it and at or below it.
+	Caps map[string]Capped `json:"caps,omitempty"`
+}
+
+// Capped is a title's manifests capped at a height.
+type Capped struct {
+	HLS  string `json:"hls"`
+	DASH string `json:"dash"`
 }
 
 // Outputs are the published title's URLs, the same fields as Published.

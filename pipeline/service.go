@@ -445,6 +445,12 @@ func NewView(j *Job, counters map[string]float64, urlFor func(key string) string
 			return m
 		}
 		o.HLSByCodec, o.IFrames = urls(p.HLSByCodec), urls(p.IFrames)
+		for h, c := range p.Caps {
+			if o.Caps == nil {
+				o.Caps = map[string]Capped{}
+			}
+			o.Caps[h] = Capped{HLS: urlFor(c.HLS), DASH: urlFor(c.DASH)}
+		}
 		v.Outputs = o
 	}
 	st := map[string]float64{}

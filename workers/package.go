@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -142,6 +143,12 @@ func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dyn
 	if groups := packager.ByCodec(tracks); len(groups) > 1 {
 		for _, g := range groups {
 			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, auds, text...)
+		}
+	}
+	if dyn == nil {
+		for height, capped := range capped(tracks) {
+			m[capName(height, ".m3u8")] = packager.MasterPlaylist(capped, auds, text...)
+			m[capName(height, ".mpd")] = packager.MPD(capped, auds, text...)
 		}
 	}
 	for _, t := range tracks {
@@ -404,6 +411,48 @@ const (
 // publishedSet collects the keys of a title as publish copies them.
 type publishedSet pipeline.Published
 
+// PlaybackCaps are the heights a finished title gets a master playlist
+// and an MPD of its own for, holding only the video renditions no taller:
+// the resolution caps of viewers' plans.
+var PlaybackCaps = []int{480, 720, 1080, 1440}
+
+// capped returns, for each cap of PlaybackCaps that some of the tracks
+// are above and some are not, the tracks no taller.
+func capped(tracks []packager.Track) map[int][]packager.Track {
+	out := map[int][]packager.Track{}
+	for _, c := range PlaybackCaps {
+		var in []packager.Track
+		for _, t := range tracks {
+			if t.Height <= c {
+				in = append(in, t)
+			}
+		}
+		if len(in) > 0 && len(in) < len(tracks) {
+			out[c] = in
+		}
+	}
+	return out
+}
+
+// capName is the name of a cap's master playlist or MPD: cap720.m3u8,
+// cap720.mpd.
+func capName(height int, ext string) string { return "cap" + strconv.Itoa(height) + ext }
+
+// isCap reports a capped master playlist or MPD (capName) at a title's
+// root.
+func isCap(rel string) bool {
+	num, ok := strings.CutPrefix(rel, "cap")
+	if !ok {
+		return false
+	}
+	num, ok = strings.CutSuffix(num, ".m3u8")
+	if !ok {
+		num, ok = strings.CutSuffix(num, ".mpd")
+	}
+	_, err := strconv.Atoi(num)
+	return ok && err == nil
+}
+
 // codecMaster is the name of a family's own master playlist
 // (packager.Track.Family): master_hevc.m3u8, master_hevc_pq.m3u8.
 func codecMaster(family string) string { return "master_" + family + ".m3u8" }
@@ -425,6 +474,18 @@ func (p *publishedSet) add(prefix, rel string) {
 		p.Poster = prefix + rel
 	case rel == thumbsDir+"/"+thumbsVTT:
 		p.Thumbnails = prefix + rel
+	case isCap(rel):
+		h, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(rel, "cap"), ".m3u8"), ".mpd"))
+		if p.Caps == nil {
+			p.Caps = map[string]pipeline.Capped{}
+		}
+		c := p.Caps[strconv.Itoa(h)]
+		if strings.HasSuffix(rel, ".m3u8") {
+			c.HLS = prefix + rel
+		} else {
+			c.DASH = prefix + rel
+		}
+		p.Caps[strconv.Itoa(h)] = c
 	}
 }
 

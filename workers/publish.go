@@ -122,7 +122,7 @@ func (w *Worker) publish(ctx context.Context, r *run) error {
 	}
 	rank := func(rel string) int {
 		switch base := path.Base(rel); {
-		case base == masterName || base == mpdName || strings.HasPrefix(base, "master_"):
+		case base == masterName || base == mpdName || strings.HasPrefix(base, "master_") || isCap(rel):
 			return 2
 		case strings.HasSuffix(rel, ".m3u8") || path.Ext(rel) == ".vtt":
 			return 1

@@ -2,14 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/catalog"
+	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
 )
 
@@ -42,13 +51,13 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	cfg := catalog.Config{DB: db, IndexDir: c.CatalogIndex, Log: log}
 	h := &catalog.Handler{Log: log}
-	if rdb := redisFor(c); rdb != nil {
-		defer rdb.Close()
-		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
-		cfg.Facts = titleFacts(&store.Redis{C: rdb})
-	} else {
-		log.Warn("no Redis configured: writing the catalog is refused")
+	rdb := redisFor(c)
+	if rdb == nil {
+		return errors.New("reel catalog needs Redis (REEL_REDIS_ADDR): published titles, admin API keys, edges and stream leases are there")
 	}
+	defer rdb.Close()
+	h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
+	cfg.Facts = titleFacts(&store.Redis{C: rdb})
 	cat, err := catalog.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -56,12 +65,115 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer cat.Close()
 	h.Cat = cat
 	go cat.Run(ctx, c.CatalogReconcile)
+	accts, err := accounts.New(ctx, db, accounts.Config{})
+	if err != nil {
+		return err
+	}
+	s3, err := s3For(c, nil, log)
+	if err != nil {
+		return err
+	}
+	zones, err := edge.ParseZoneMap(c.ZoneMap)
+	if err != nil {
+		return err
+	}
+	steer := &edge.Steering{Registry: &store.Edges{C: rdb}, Zones: zones, Log: log}
+	go steer.Run(ctx)
+	play := &playback.Service{
+		Viewer: (&entitlements{svc: accts, ttl: time.Minute}).viewer,
+		Title:  playableTitle(cat),
+		Leases: &store.Streams{C: rdb},
+		Route: func(r *http.Request, title string) (string, string, string, bool) {
+			return steer.Route(steer.ClientZone(r), title)
+		},
+		Origin: s3.PublicURL, Log: log,
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("catalog listen %s: %w", c.Addr, err)
 	}
 	log.Info("catalog listening", "addr", ln.Addr().String(), "engine", db.Engine, "index", c.CatalogIndex)
-	return serve(ctx, ln, serviceMux(h.Routes, db))
+	return serve(ctx, ln, serviceMux(func(mux *http.ServeMux) { h.Routes(mux); play.Routes(mux) }, db))
+}
+
+// playableTitle looks a title up in the catalog (its index when the store
+// is down) for playback.
+func playableTitle(cat *catalog.Catalog) func(context.Context, string) (playback.Title, error) {
+	return func(ctx context.Context, id string) (playback.Title, error) {
+		t, _, err := cat.Get(ctx, id)
+		var ce *catalog.Error
+		if errors.As(err, &ce) && ce.Code == "not_found" {
+			return playback.Title{}, playback.ErrNoTitle
+		}
+		if err != nil {
+			return playback.Title{}, err
+		}
+		if t.Manifests == nil {
+			return playback.Title{}, &playback.Denied{Status: http.StatusConflict, Code: "not_published",
+				Message: fmt.Sprintf("title %s has no manifests in the catalog; write its metadata again", id)}
+		}
+		return playback.Title{ID: t.ID, Maturity: t.Maturity, MaxHeight: t.MaxHeight, Manifests: *t.Manifests}, nil
+	}
+}
+
+// entitlements says what a viewer's session may play on a profile, from
+// the accounts store; answers are kept for ttl, so that playback goes on
+// through a short outage of the store.
+type entitlements struct {
+	svc *accounts.Service
+	ttl time.Duration
+	mu  sync.Mutex
+	got map[string]cachedViewer
+}
+
+type cachedViewer struct {
+	v     playback.Viewer
+	until time.Time
+}
+
+func (e *entitlements) viewer(r *http.Request, profile string) (playback.Viewer, error) {
+	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	sum := sha256.Sum256([]byte(token))
+	key := hex.EncodeToString(sum[:]) + "/" + profile
+	e.mu.Lock()
+	c, hit := e.got[key]
+	e.mu.Unlock()
+	if hit && time.Now().Before(c.until) {
+		return c.v, nil
+	}
+	ctx := r.Context()
+	account, err := e.svc.Authenticate(ctx, token)
+	if accounts.CodeOf(err) == accounts.CodeUnauthorized {
+		return playback.Viewer{}, &playback.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
+	}
+	if err != nil {
+		return playback.Viewer{}, err
+	}
+	id, perr := strconv.ParseInt(profile, 10, 64)
+	var p accounts.Profile
+	if perr == nil {
+		p, err = e.svc.Profile(ctx, account, id)
+	}
+	if perr != nil || accounts.CodeOf(err) == accounts.CodeNotFound {
+		return playback.Viewer{}, &playback.Denied{Status: http.StatusNotFound, Code: "not_found",
+			Message: fmt.Sprintf("profile %q: give ?profile= with one of your account's profiles", profile)}
+	}
+	if err != nil {
+		return playback.Viewer{}, err
+	}
+	sub, err := e.svc.Subscription(ctx, account)
+	if err != nil {
+		return playback.Viewer{}, err
+	}
+	v := playback.Viewer{Account: account, Maturity: p.Maturity, Active: sub.Entitled(time.Now()),
+		MaxHeight: sub.Plan.MaxHeight, Streams: sub.Plan.Streams}
+	e.mu.Lock()
+	if e.got == nil || len(e.got) > 100000 {
+		e.got = map[string]cachedViewer{}
+	}
+	e.got[key] = cachedViewer{v, time.Now().Add(e.ttl)}
+	e.mu.Unlock()
+	return v, nil
 }
 
 // titleFacts looks a title up in the pipeline's job store: only a
@@ -80,7 +192,14 @@ func titleFacts(jobs interface {
 		if j.Status != pipeline.StatusComplete || j.Published == nil {
 			return catalog.Facts{}, fmt.Errorf("%w: job %s is %s", catalog.ErrNotPublished, id, j.Status)
 		}
-		f := catalog.Facts{Poster: j.Published.Poster}
+		f := catalog.Facts{Poster: j.Published.Poster,
+			Manifests: &playback.Manifests{HLS: j.Published.HLS, DASH: j.Published.DASH}}
+		for h, m := range j.Published.Caps {
+			if f.Manifests.Caps == nil {
+				f.Manifests.Caps = map[string]playback.Manifests{}
+			}
+			f.Manifests.Caps[h] = playback.Manifests{HLS: m.HLS, DASH: m.DASH}
+		}
 		if j.Source != nil {
 			f.Duration = j.Source.Duration
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/gateway"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
@@ -128,6 +129,13 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		gc.Routes = append([]*gateway.Route{{Name: svc.group, Prefix: svc.prefix, Group: svc.group,
 			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256, Fallback: svc.fallback}}, gc.Routes...)
 		check.Open = append(check.Open, svc.prefix)
+		if svc.group == CatalogGroup {
+			// Viewers' play requests: entitled playback in the catalog
+			// service; API keys' still go to the API.
+			gc.Routes = append([]*gateway.Route{{Name: "viewer-play", Prefix: "/v1/play", Bearer: accounts.SessionPrefix, Group: CatalogGroup,
+				Timeout: gateway.Duration(5 * time.Second), MaxConcurrent: 256}}, gc.Routes...)
+			check.Pass = append(check.Pass, accounts.SessionPrefix)
+		}
 	}
 	filters := []gateway.Filter{gateway.RequestID{}}
 	if rejectUA != "" {

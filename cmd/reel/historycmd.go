@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/history"
+	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
 )
 
@@ -57,7 +58,7 @@ func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h := &history.Handler{Store: st, Viewers: (&viewerCache{svc: svc, ttl: time.Minute}).allow, CompactAfter: c.HistoryCompactAfter, Log: log}
+	h := &history.Handler{Store: st, Viewers: historyViewers(&entitlements{svc: svc, ttl: time.Minute}), CompactAfter: c.HistoryCompactAfter, Log: log}
 	if rdb := redisFor(c); rdb != nil {
 		defer rdb.Close()
 		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
@@ -137,49 +138,15 @@ func scheduleCompaction(every, after time.Duration, queue string, st *history.St
 	return func() { sch.Shutdown(); srv.Shutdown() }, nil
 }
 
-// viewerCache lets a viewer's session read and write its own profiles'
-// history. Answers are kept for ttl, so heartbeats go on through a short
-// outage of the SQL store.
-type viewerCache struct {
-	svc *accounts.Service
-	ttl time.Duration
-	mu  sync.Mutex
-	ok  map[string]time.Time // token hash + profile → until
-}
-
-func (v *viewerCache) allow(r *http.Request, profile string) error {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	token = strings.TrimSpace(token)
-	sum := sha256.Sum256([]byte(token))
-	key := hex.EncodeToString(sum[:]) + "/" + profile
-	v.mu.Lock()
-	until, hit := v.ok[key]
-	v.mu.Unlock()
-	if hit && time.Now().Before(until) {
-		return nil
-	}
-	account, err := v.svc.Authenticate(r.Context(), token)
-	if accounts.CodeOf(err) == accounts.CodeUnauthorized {
-		return &history.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
-	}
-	if err != nil {
+// historyViewers lets a viewer's session read and write its own
+// profiles' history.
+func historyViewers(e *entitlements) func(*http.Request, string) error {
+	return func(r *http.Request, profile string) error {
+		_, err := e.viewer(r, profile)
+		var d *playback.Denied
+		if errors.As(err, &d) {
+			return &history.Denied{Status: d.Status, Code: d.Code, Message: d.Message}
+		}
 		return err
 	}
-	id, perr := strconv.ParseInt(profile, 10, 64)
-	if perr == nil {
-		_, err = v.svc.Profile(r.Context(), account, id)
-	}
-	if perr != nil || accounts.CodeOf(err) == accounts.CodeNotFound {
-		return &history.Denied{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("your account has no profile %q", profile)}
-	}
-	if err != nil {
-		return err
-	}
-	v.mu.Lock()
-	if v.ok == nil || len(v.ok) > 100000 {
-		v.ok = map[string]time.Time{}
-	}
-	v.ok[key] = time.Now().Add(v.ttl)
-	v.mu.Unlock()
-	return nil
 }
