@@ -127,6 +127,8 @@ func (s *Server) page() http.Handler {
 	}
 	index, err := fs.ReadFile(sub, "index.html")
 	index = []byte(strings.Replace(string(index), "{{HLSJS}}", src, 1))
+	watch, werr := fs.ReadFile(sub, "watch.html")
+	watch = []byte(strings.Replace(string(watch), "{{HLSJS}}", src, 1))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/ui/")
 		switch {
@@ -142,6 +144,17 @@ func (s *Server) page() http.Handler {
 			w.Header().Set("Cache-Control", "no-cache")
 			w.Header().Set("X-Frame-Options", "DENY")
 			_, _ = w.Write(index)
+		case name == "watch.html":
+			// The viewers' page: it calls the viewer-side services by
+			// relative URL, so it is opened through the gateway.
+			if werr != nil {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Frame-Options", "DENY")
+			_, _ = w.Write(watch)
 		default:
 			http.StripPrefix("/ui/", files).ServeHTTP(w, r)
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
@@ -37,7 +40,8 @@ func TestViewerSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildReel(t)
-	s := launchDev(t, bin, port, filepath.Join(dir, "data"), nil, "--platform", "--mariadb")
+	hlsjs := filepath.Join(testenv.RepoRoot(), "player", playerFiles["/hls.min.js"])
+	s := launchDev(t, bin, port, filepath.Join(dir, "data"), []string{"REEL_UI_HLSJS=" + hlsjs}, "--platform", "--mariadb")
 	defer s.stop()
 	s.readKey(t)
 	urls := map[string]string{}
@@ -142,5 +146,89 @@ func TestViewerSide(t *testing.T) {
 	}
 	if h := call("GET", "/v1/history/"+profile, tok, "", "", 200); h["total"].(float64) != 3 {
 		t.Fatalf("history after the compaction: %v", h)
+	}
+	watchPage(t, s, v.ID)
+}
+
+// watchState is the viewers' page's window.reelWatch.
+type watchState struct {
+	SignedIn   bool     `json:"signedIn"`
+	Titles     int      `json:"titles"`
+	Hits       int      `json:"hits"`
+	Playing    string   `json:"playing"`
+	Heartbeats int      `json:"heartbeats"`
+	Continued  []string `json:"continued"`
+	Errors     []string `json:"errors"`
+}
+
+// watchPage signs in to the viewers' page in headless Chromium through
+// the gateway reel dev --platform started, finds the title in the catalog
+// and by a search with typos, plays it with hls.js, pauses it, and finds
+// it under "continue watching".
+func watchPage(t *testing.T, s *devStack, id string) {
+	t.Helper()
+	m := regexp.MustCompile(`viewers' page (http://\S+)`).FindStringSubmatch(s.logText())
+	if m == nil {
+		t.Fatalf("no viewers' page in the reel dev banner:\n%s", s.logText())
+	}
+	bctx, _ := browser(t)
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	state := func() watchState {
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[*watchState](`window.reelWatch`))
+		if err != nil || r == nil {
+			t.Fatalf("the page's state: %v", err)
+		}
+		return *r
+	}
+	fail := func(what string, err error) {
+		dctx, dcancel := context.WithTimeout(bctx, 5*time.Second)
+		defer dcancel()
+		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText + "\n" + JSON.stringify(window.reelWatch)`))
+		t.Fatalf("viewers' page, %s: %v\n%s", what, err, text)
+	}
+	card := `.title[data-id="` + id + `"]`
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(m[1]),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "viewer@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#catalog "+card)),
+		chromedp.SendKeys(chromedp.CSS("#q"), "big buk buny"),
+		chromedp.Click(chromedp.CSS("#search")),
+		chromedp.WaitVisible(chromedp.CSS("#hits "+card)),
+		chromedp.Click(chromedp.CSS("#hits "+card)),
+	)
+	if err != nil {
+		fail("sign in, browse, search", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.getElementById("video").currentTime`))
+		if err != nil {
+			fail("playing", err)
+		}
+		st := state()
+		if len(st.Errors) > 0 || time.Now().After(deadline) {
+			fail("playing", fmt.Errorf("at %.2f s, state %+v", at, st))
+		}
+		if st.Playing == id && st.Heartbeats >= 1 && at > 0.5 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("video").pause(), true`)); err != nil {
+		fail("pause", err)
+	}
+	for {
+		st := state()
+		if len(st.Continued) > 0 && st.Continued[0] == id {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("continue watching", fmt.Errorf("state %+v", st))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -135,6 +135,8 @@ func (f APIKey) Apply(x *Exchange) error {
 	key = strings.TrimSpace(key)
 	for _, p := range f.Pass {
 		if ok && strings.HasPrefix(key, p) {
+			sum := sha256.Sum256([]byte(key))
+			x.KeyHash = hex.EncodeToString(sum[:]) // rate-limited per session
 			return nil
 		}
 	}

@@ -105,7 +105,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		gc.Routes = file.Routes
 	}
-	check := gateway.APIKey{Open: []string{"/healthz"}}
+	// The API's web pages need no key (they ask for one, or for a
+	// viewer's sign-in).
+	check := gateway.APIKey{Open: []string{"/healthz", "/ui/"}}
 	// The viewer side's services: each gets its group and a route in
 	// front of the defaults. Viewers carry session tokens, not API keys:
 	// the services check sessions and operators' keys themselves.

@@ -54,6 +54,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		store = "SQL store from REEL_SQL_DB"
 	}
 	banner := ""
+	var urls []string // the gateway's --accounts, --catalog, --history
 	for _, svc := range []struct {
 		name  string
 		extra []string
@@ -79,19 +80,47 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			return "", stop, fmt.Errorf("the %s service did not come up: %w", svc.name, err)
 		}
 		banner += fmt.Sprintf("%s http://%s  ", svc.name, addr)
+		urls = append(urls, "--"+svc.name, "z1=http://"+addr)
 	}
-	return banner + "(" + store + ")", stop, nil
+	// A gateway in front of the API and the services: the viewers' page
+	// calls them all by relative URL through it.
+	port, err := devstack.FreePort()
+	if err != nil {
+		stop()
+		return "", stop, err
+	}
+	gw := "127.0.0.1:" + strconv.Itoa(port)
+	gargs := append([]string{"gateway", "--addr", gw, "--upstream", "z1=http://" + c.Addr}, urls...)
+	gs := &procSet{self: self, kind: "gateway", env: env, out: out, log: log, args: func(int) []string { return gargs }}
+	gs.start(1)
+	stops = append(stops, gs.stop)
+	// It answers once it listens; it is healthy once the API, which
+	// starts after it, is.
+	if err := waitAnswer(ctx, "http://"+gw+"/gateway/healthz", 60*time.Second); err != nil {
+		stop()
+		return "", stop, fmt.Errorf("the gateway did not come up: %w", err)
+	}
+	return banner + "(" + store + ")\nreel dev: gateway http://" + gw + "  viewers' page http://" + gw + "/ui/watch.html", stop, nil
+}
+
+// waitAnswer polls url until it answers at all, or d passes.
+func waitAnswer(ctx context.Context, url string, d time.Duration) error {
+	return waitFor(ctx, url, d, func(int) bool { return true })
 }
 
 // waitHealthy polls url until it answers 200 or d passes.
 func waitHealthy(ctx context.Context, url string, d time.Duration) error {
+	return waitFor(ctx, url, d, func(status int) bool { return status == http.StatusOK })
+}
+
+func waitFor(ctx context.Context, url string, d time.Duration, ok func(int) bool) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(d)
 	for {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if ok(resp.StatusCode) {
 				return nil
 			}
 			err = fmt.Errorf("%s answered %s", url, resp.Status)
