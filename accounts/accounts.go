@@ -301,6 +301,10 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (Session, 
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.SessionTTL)
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		// The account's ended sessions go as a new one starts.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = ? AND expires_ms <= ?`, id, now.UnixMilli()); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, expires_ms, created_ms) VALUES (?, ?, ?, ?)`,
 			tokenHash(token), id, exp.UnixMilli(), now.UnixMilli())
 		return err

@@ -108,6 +108,14 @@ func TestSessionExpires(t *testing.T) {
 		now.Add((31 * 24 * time.Hour).Milliseconds())
 		_, err = s.Authenticate(ctx, sess.Token)
 		wantCode(t, err, accounts.CodeUnauthorized)
+		// Signing in again removes the ended session.
+		if _, err := s.SignIn(ctx, "a@example.com", "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.Primary().QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d sessions kept, %v; want the new one alone", n, err)
+		}
 	})
 }
 

@@ -85,6 +85,7 @@ type Blocks interface {
 	PutBytes(ctx context.Context, bucket, key string, data []byte, contentType string) error
 	GetBytes(ctx context.Context, bucket, key string, max int64) ([]byte, error)
 	List(ctx context.Context, bucket, prefix string) ([]string, error)
+	RemovePrefix(ctx context.Context, bucket, prefix string) error
 }
 
 // Store reads and writes a history across both sections.
@@ -93,6 +94,9 @@ type Store struct {
 	Blocks Blocks
 	Bucket string // where blocks go, under {Prefix}history/{profile}/
 	Prefix string
+	// MaxBlocks is how many blocks a profile keeps before a compaction
+	// merges them into one (8).
+	MaxBlocks int
 
 	once sync.Once
 	enc  *zstd.Encoder
@@ -273,6 +277,7 @@ type Report struct {
 	CompressedBytes int64   `json:"compressed_bytes"` // the blocks written
 	BytesPerRow     float64 `json:"compressed_bytes_per_row"`
 	Recovered       int     `json:"recovered"` // live events already in a block (an earlier run was stopped)
+	Merged          int     `json:"merged"`    // blocks merged into others
 }
 
 // Compact moves every event from before cutoff from the live section into
@@ -282,7 +287,19 @@ type Report struct {
 // lost or doubled.
 func (s *Store) Compact(ctx context.Context, cutoff time.Time) (Report, error) {
 	var r Report
-	err := s.Live.Older(ctx, cutoff, func(profile string, evs []Event) error {
+	// Merges a stopped run left half-done.
+	unfinished, err := s.Blocks.List(ctx, s.Bucket, s.Prefix+"history-merging/")
+	if err != nil {
+		return r, err
+	}
+	for _, k := range unfinished {
+		n, err := s.merge(ctx, k[strings.LastIndex(k, "/")+1:], true)
+		r.Merged += n
+		if err != nil {
+			return r, err
+		}
+	}
+	err = s.Live.Older(ctx, cutoff, func(profile string, evs []Event) error {
 		if len(evs) == 0 {
 			return nil
 		}
@@ -342,12 +359,81 @@ func (s *Store) Compact(ctx context.Context, cutoff time.Time) (Report, error) {
 		r.Blocks++
 		r.LiveBytes += int64(raw.Len())
 		r.CompressedBytes += int64(len(data))
-		return nil
+		n, err := s.merge(ctx, profile, false)
+		r.Merged += n
+		return err
 	})
 	if r.Rows > 0 {
 		r.BytesPerRow = float64(r.CompressedBytes) / float64(r.Rows)
 	}
 	return r, err
+}
+
+func (s *Store) mergingKey(profile string) string { return s.Prefix + "history-merging/" + profile }
+
+// merge rewrites a profile's blocks as one when it has more than
+// MaxBlocks (or, with force, more than one), so that a read fetches few
+// objects. A marker is written first and removed last; the merged block,
+// named by its events, is written before the old ones are removed. Stopped
+// anywhere, the profile keeps every event (reads count each once), and
+// the next compaction finds the marker and finishes the merge.
+func (s *Store) merge(ctx context.Context, profile string, force bool) (int, error) {
+	limit := s.MaxBlocks
+	if limit <= 0 {
+		limit = 8
+	}
+	if force {
+		limit = 1
+	}
+	keys, err := s.Blocks.List(ctx, s.Bucket, s.blockPrefix(profile))
+	if err != nil {
+		return 0, err
+	}
+	if len(keys) <= limit {
+		if force {
+			return 0, s.Blocks.RemovePrefix(ctx, s.Bucket, s.mergingKey(profile))
+		}
+		return 0, nil
+	}
+	if err := s.Blocks.PutBytes(ctx, s.Bucket, s.mergingKey(profile), nil, "text/plain"); err != nil {
+		return 0, err
+	}
+	byKey := map[string]Event{}
+	for _, k := range keys {
+		evs, err := s.readBlock(ctx, k)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range evs {
+			byKey[e.Key()] = e
+		}
+	}
+	all := make([]Event, 0, len(byKey))
+	for _, e := range byKey {
+		all = append(all, e)
+	}
+	sortEvents(all)
+	var raw bytes.Buffer
+	for _, e := range all {
+		b, _ := json.Marshal(e)
+		raw.Write(b)
+		raw.WriteByte('\n')
+	}
+	merged := s.blockName(profile, all)
+	if err := s.Blocks.PutBytes(ctx, s.Bucket, merged, s.compress(raw.Bytes()), "application/zstd"); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if k == merged {
+			continue
+		}
+		if err := s.Blocks.RemovePrefix(ctx, s.Bucket, k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, s.Blocks.RemovePrefix(ctx, s.Bucket, s.mergingKey(profile))
 }
 
 // sortEvents puts events in key order.

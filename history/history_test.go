@@ -40,14 +40,14 @@ func eachLive(t *testing.T, f func(t *testing.T, live history.Live)) {
 
 var base = time.Date(2026, 11, 1, 20, 0, 0, 0, time.UTC)
 
-// viewing makes n heartbeats every 10 s of a few profiles watching a few
-// titles, spread over days.
-func viewing(n int) []history.Event {
+// viewing makes n heartbeats every 10 s of profiles p0..p{profiles-1}
+// watching a few titles.
+func viewing(n, profiles int) []history.Event {
 	r := rand.New(rand.NewPCG(7, 7))
 	out := make([]history.Event, n)
 	for i := range out {
-		out[i] = history.Event{Profile: fmt.Sprintf("p%d", i%5), Title: fmt.Sprintf("title-%d", r.IntN(4)),
-			Position: float64(i/5) * 10, Duration: 3600, Device: []string{"tv", "web"}[r.IntN(2)],
+		out[i] = history.Event{Profile: fmt.Sprintf("p%d", i%profiles), Title: fmt.Sprintf("title-%d", r.IntN(4)),
+			Position: float64(i/profiles) * 10, Duration: 3600, Device: []string{"tv", "web"}[r.IntN(2)],
 			At: base.Add(time.Duration(i) * 10 * time.Second)}
 	}
 	return out
@@ -65,7 +65,7 @@ func keys(evs []history.Event) []string {
 func TestLiveSection(t *testing.T) {
 	eachLive(t, func(t *testing.T, live history.Live) {
 		ctx := context.Background()
-		evs := viewing(100)
+		evs := viewing(100, 5)
 		if err := live.Append(ctx, evs...); err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +130,13 @@ func (b *blocks) PutBytes(ctx context.Context, bucket, key string, data []byte, 
 	return b.tick() // killed after the block is stored, before the live rows go
 }
 
+func (b *blocks) RemovePrefix(ctx context.Context, bucket, prefix string) error {
+	if err := b.tick(); err != nil {
+		return err
+	}
+	return b.Blocks.RemovePrefix(ctx, bucket, prefix)
+}
+
 func (b *blocks) List(ctx context.Context, bucket, prefix string) ([]string, error) {
 	if err := b.tick(); err != nil {
 		return nil, err
@@ -141,7 +148,7 @@ func TestCompaction(t *testing.T) {
 	s3 := testenv.S3(t)
 	eachLive(t, func(t *testing.T, live history.Live) {
 		ctx := context.Background()
-		evs := viewing(1000)
+		evs := viewing(1000, 5)
 		if err := live.Append(ctx, evs...); err != nil {
 			t.Fatal(err)
 		}
@@ -179,6 +186,25 @@ func TestCompaction(t *testing.T) {
 		if err != nil || len(cont) == 0 || cont[0].At != evs[995].At {
 			t.Fatalf("continue watching: %+v, %v", cont, err)
 		}
+		// Compactions in small steps leave at most MaxBlocks blocks a
+		// profile, merged, with nothing lost or doubled.
+		st.MaxBlocks = 3
+		for c := 6100; c <= 10000; c += 100 {
+			if _, err := st.Compact(ctx, base.Add(time.Duration(c)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ks, err := s3.List(ctx, s3.Bucket(), st.Prefix+"history/p0/")
+		if err != nil || len(ks) > 3 {
+			t.Fatalf("p0 keeps %d blocks, %v; want at most 3", len(ks), err)
+		}
+		var names []string
+		for p := range 5 {
+			names = append(names, fmt.Sprintf("p%d", p))
+		}
+		if rows, err := st.Rows(ctx, names); err != nil || rows != len(evs) {
+			t.Fatalf("after the merges: %d rows kept, %v; want %d", rows, err, len(evs))
+		}
 	})
 }
 
@@ -189,7 +215,7 @@ func TestCompaction(t *testing.T) {
 func TestCompactionKilledAnywhere(t *testing.T) {
 	s3 := testenv.S3(t)
 	eachLive(t, func(t *testing.T, live history.Live) {
-		evs := viewing(300)
+		evs := viewing(300, 2)
 		if err := live.Append(context.Background(), evs...); err != nil {
 			t.Fatal(err)
 		}
@@ -197,17 +223,24 @@ func TestCompactionKilledAnywhere(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			b := &blocks{Blocks: s3, cancel: cancel}
 			b.left.Store(kill)
-			st := &history.Store{Live: live, Blocks: b, Bucket: s3.Bucket(), Prefix: fmt.Sprintf("%s/%d/", t.Name(), kill)}
-			cutoff := base.Add(time.Duration(kill+1) * 300 * time.Second)
+			prefix := fmt.Sprintf("%s/%d/", t.Name(), kill)
+			// A block a profile already has, so that the stopped run
+			// also merges.
+			first := &history.Store{Live: live, Blocks: s3, Bucket: s3.Bucket(), Prefix: prefix}
+			if _, err := first.Compact(context.Background(), base.Add(1000*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			st := &history.Store{Live: live, Blocks: b, Bucket: s3.Bucket(), Prefix: prefix, MaxBlocks: 1}
+			cutoff := base.Add(2000 * time.Second)
 			_, err := st.Compact(ctx, cutoff)
 			cancel()
 			finished := err == nil
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Fatalf("kill %d: %v", kill, err)
 			}
-			check := &history.Store{Live: live, Blocks: s3, Bucket: s3.Bucket(), Prefix: st.Prefix}
+			check := &history.Store{Live: live, Blocks: s3, Bucket: s3.Bucket(), Prefix: st.Prefix, MaxBlocks: 1}
 			merged := 0
-			for p := range 5 {
+			for p := range 2 {
 				got, err := check.Events(context.Background(), fmt.Sprintf("p%d", p))
 				if err != nil {
 					t.Fatal(err)
@@ -222,7 +255,7 @@ func TestCompactionKilledAnywhere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := check.Rows(context.Background(), []string{"p0", "p1", "p2", "p3", "p4"})
+			rows, err := check.Rows(context.Background(), []string{"p0", "p1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +268,7 @@ func TestCompactionKilledAnywhere(t *testing.T) {
 			}
 			// Put the moved events back live for the next round.
 			all := []history.Event{}
-			for p := range 5 {
+			for p := range 2 {
 				got, _ := check.Events(context.Background(), fmt.Sprintf("p%d", p))
 				all = append(all, got...)
 			}
