@@ -8,7 +8,7 @@ export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
-deps: ## install ffmpeg, redis-server, docker-compose (apt) and MinIO (go install) when missing
+deps: ## install ffmpeg, redis-server, memcached, mariadb-server, chromium, docker-compose (apt), MinIO (go install) and the player packages (npm ci) when missing
 	@./scripts/deps.sh
 
 build: ## build bin/reel
