@@ -173,8 +173,12 @@ func hostileCases(dir string) []*hostileCase {
 			pr, pw := io.Pipe()
 			mw := multipart.NewWriter(pw)
 			go func() {
-				w, _ := mw.CreateFormFile("file", "big.mp4")
-				_, err := io.CopyN(w, zeros{}, faultMaxUpload+1<<20)
+				// The API may close the request early: every write
+				// can fail, the first one too.
+				w, err := mw.CreateFormFile("file", "big.mp4")
+				if err == nil {
+					_, err = io.CopyN(w, zeros{}, faultMaxUpload+1<<20)
+				}
 				if err == nil {
 					err = mw.Close()
 				}
