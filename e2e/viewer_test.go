@@ -195,6 +195,7 @@ func watchPage(t *testing.T, s *devStack, id string) {
 		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
 		chromedp.Click(chromedp.CSS("#signin-button")),
 		chromedp.WaitVisible(chromedp.CSS("#catalog "+card)),
+		chromedp.WaitNotVisible(chromedp.CSS("#signin")),
 		chromedp.SendKeys(chromedp.CSS("#q"), "big buk buny"),
 		chromedp.Click(chromedp.CSS("#search")),
 		chromedp.WaitVisible(chromedp.CSS("#hits "+card)),
