@@ -2,10 +2,8 @@ package accounts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -122,17 +120,7 @@ func (h *Handler) replayable(w http.ResponseWriter, r *http.Request, created boo
 // decode reads a JSON body of at most 64 KiB into v, refusing unknown
 // fields.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		WriteError(w, http.StatusBadRequest, CodeInvalid, "the body is not the JSON this endpoint takes: "+err.Error())
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		WriteError(w, http.StatusBadRequest, CodeInvalid, "the body has more than one JSON value")
-		return false
-	}
-	return true
+	return jsonhttp.Decode(w, r, v, 64<<10, "the JSON this endpoint takes")
 }
 
 func bearer(r *http.Request) string {

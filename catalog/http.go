@@ -1,9 +1,7 @@
 package catalog
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -110,14 +108,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	var m Metadata
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body is not the metadata JSON: "+err.Error())
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
+	if !jsonhttp.Decode(w, r, &m, 64<<10, "the metadata JSON") {
 		return
 	}
 	t, err := h.Cat.Put(r.Context(), r.PathValue("id"), m)

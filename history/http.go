@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -93,14 +92,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		Duration float64 `json:"duration"`
 		Device   string  `json:"device"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body is not a heartbeat: "+err.Error())
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
+	if !jsonhttp.Decode(w, r, &b, 16<<10, "a heartbeat") {
 		return
 	}
 	e := Event{Profile: b.Profile, Title: b.Title, Position: b.Position, Duration: b.Duration, Device: b.Device, At: h.now().UTC()}

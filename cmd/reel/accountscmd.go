@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -25,14 +26,9 @@ import (
 // commands: migrate (schema and plans, then exit) and audit (check the
 // ledger; exit status 1 when it is inconsistent).
 func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "serve", "migrate", "audit":
-	default:
-		return fmt.Errorf("reel accounts: unknown command %q; use serve, migrate or audit", sub)
+	sub, args, err := subcommand("accounts", args, "serve", "migrate", "audit")
+	if err != nil {
+		return err
 	}
 	c, err := loadServer("accounts", args, stderr, nil)
 	if err != nil {
@@ -75,6 +71,20 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	log.Info("accounts listening", "addr", ln.Addr().String(), "engine", db.Engine, "replicas", c.SQLReplicas != "")
 	return serve(ctx, ln, serviceMux(h.Routes, db))
+}
+
+// subcommand splits a service's subcommand (the first of subs, serve,
+// when none is given) from its flags.
+func subcommand(cmd string, args []string, subs ...string) (string, []string, error) {
+	sub := subs[0]
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	if !slices.Contains(subs, sub) {
+		return "", nil, fmt.Errorf("reel %s: unknown command %q; use %s or %s", cmd, sub,
+			strings.Join(subs[:len(subs)-1], ", "), subs[len(subs)-1])
+	}
+	return sub, args, nil
 }
 
 // redisFor connects to the configured Redis, or returns nil when none is.

@@ -25,12 +25,9 @@ import (
 // runCatalog runs the catalog service, or migrates its tables (reel
 // catalog migrate).
 func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	if sub != "serve" && sub != "migrate" {
-		return fmt.Errorf("reel catalog: unknown command %q; use serve or migrate", sub)
+	sub, args, err := subcommand("catalog", args, "serve", "migrate")
+	if err != nil {
+		return err
 	}
 	c, err := loadServer("catalog", args, stderr, nil)
 	if err != nil {

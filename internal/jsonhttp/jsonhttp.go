@@ -5,6 +5,7 @@ package jsonhttp
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 )
 
@@ -18,4 +19,22 @@ func Write(w http.ResponseWriter, status int, v any) {
 // Error answers with a JSON error.
 func Error(w http.ResponseWriter, status int, code, msg string) {
 	Write(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// Decode reads a request body of at most limit bytes holding one JSON
+// value into v, refusing unknown fields. On a bad body it answers 400
+// invalid_input, saying what the body should have been (what), and
+// returns false.
+func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64, what string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		Error(w, http.StatusBadRequest, "invalid_input", "the body is not "+what+": "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		Error(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
+		return false
+	}
+	return true
 }
