@@ -154,6 +154,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not_found", "no job with id "+r.PathValue("id"))
 	case errors.Is(err, pipeline.ErrJobEnded):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, pipeline.ErrUnavailable):
+		s.log().Warn("request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the job store cannot be reached now; try again shortly")
+	case errors.Is(err, pipeline.ErrUnreplicated):
+		s.log().Warn("job not acknowledged", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, pipeline.CodeUnreplicated,
+			"the job store's replicas did not confirm the job in time, so it was not accepted; submit it again shortly")
 	default:
 		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "internal error; see the API log")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -290,5 +291,38 @@ func TestSubtitleFiles(t *testing.T) {
 	}
 	if j := decode(t, resp); resp.StatusCode != 201 || j["warnings"] != nil {
 		t.Errorf("json create with a subtitle file: %d %v", resp.StatusCode, j)
+	}
+}
+
+// A job the store's replicas do not confirm in time (here a Redis with
+// none) is refused with 503 unreplicated and Retry-After; it stays,
+// failed with that code, and can be retried.
+func TestUnreplicatedJobIsRefused(t *testing.T) {
+	e := setup(t, 1<<20, func(s *api.Server) {
+		d := &store.Durable{C: s.Svc.Store.(*store.Redis).C, Replicas: 1, Timeout: 50 * time.Millisecond}
+		s.Svc.Commit = func(ctx context.Context, id string, _ pipeline.Task) error {
+			return d.Wait(ctx, store.JobKey(id), queue.SlotKey)
+		}
+	})
+	resp, m := e.post(t, form{fileName: "a.mp4", file: []byte("a master")})
+	if resp.StatusCode != http.StatusServiceUnavailable || errCode(m) != pipeline.CodeUnreplicated || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q: %v", resp.StatusCode, resp.Header.Get("Retry-After"), m)
+	}
+	resp, _ = e.c.Get(e.srv.URL + "/v1/jobs?limit=1")
+	l := decode(t, resp)
+	jobs, _ := l["jobs"].([]any)
+	if len(jobs) != 1 {
+		t.Fatalf("list: %v", l)
+	}
+	j := jobs[0].(map[string]any)
+	if j["status"] != "failed" || errCode(j) != pipeline.CodeUnreplicated {
+		t.Fatalf("the refused job: %v", j)
+	}
+	resp, err := e.c.Post(e.srv.URL+"/v1/jobs/"+j["id"].(string)+"/retry", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := decode(t, resp); resp.StatusCode != http.StatusAccepted || r["status"] != "queued" {
+		t.Fatalf("retry: %d %v", resp.StatusCode, r)
 	}
 }

@@ -33,6 +33,13 @@ type Config struct {
 
 	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis host:port (the viewer-side services: where admin API keys are checked, the catalog looks titles up and history compactions are scheduled; without it, operator requests are refused)"`
 	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis password"`
+	// A Sentinel-watched primary or a Redis Cluster instead of one server.
+	RedisSentinels        string        `env:"REEL_REDIS_SENTINELS" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis Sentinels host:port,host:port: Reel asks them for the current primary of REEL_REDIS_MASTER and follows its failovers (instead of REEL_REDIS_ADDR)"`
+	RedisMaster           string        `env:"REEL_REDIS_MASTER" default:"reel" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"the master name the Sentinels watch"`
+	RedisSentinelPassword string        `env:"REEL_REDIS_SENTINEL_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"password of the Sentinels (REEL_REDIS_PASSWORD is the data nodes')"`
+	RedisCluster          string        `env:"REEL_REDIS_CLUSTER" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis Cluster nodes host:port,host:port (some or all; the rest are discovered), instead of REEL_REDIS_ADDR"`
+	RedisWait             int           `env:"REEL_REDIS_WAIT" default:"0" show:"0: 1 under Sentinel or Cluster, none with one server" min:"-1" max:"16" for:"dev,api" help:"replicas that must hold a new job (its record and its first task) before the API acknowledges it, so that a failover cannot lose it (Redis WAIT); -1: none"`
+	RedisWaitTimeout      time.Duration `env:"REEL_REDIS_WAIT_TIMEOUT" default:"2s" min:"1ms" max:"2.5s" for:"dev,api" help:"how long the API waits for those replicas before it refuses the job with 503 unreplicated (the job is marked failed with that code); under the Redis client's 3 s read timeout"`
 
 	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history,catalog" help:"S3 host:port"`
 	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history" help:"S3 access key"`
@@ -100,6 +107,7 @@ type Config struct {
 	HistoryLive         string        `env:"REEL_HISTORY_LIVE" flag:"live" default:"pebble:reel-history" show:"pebble:reel-history (reel dev: pebble:DATA/history)" for:"dev,history" help:"the viewing history's live section: pebble:DIR (embedded, one machine) or redis-cluster:HOST:PORT,HOST:PORT (a Redis Cluster's nodes)"`
 	HistoryCompactAfter time.Duration `env:"REEL_HISTORY_COMPACT_AFTER" default:"720h" min:"1s" for:"dev,history" help:"heartbeats older than this move from the live section to zstd blocks on S3"`
 	HistoryCompactEvery time.Duration `env:"REEL_HISTORY_COMPACT_EVERY" default:"1h" min:"1s" for:"dev,history" help:"how often the compaction runs (an asynq periodic task)"`
+	DevRedisHA          bool          `flag:"redis-ha" default:"false" for:"dev" help:"run Redis as a primary, a replica and three Sentinels (Reel follows a failover) instead of one server"`
 	DevPlatform         bool          `flag:"platform" default:"false" for:"dev" help:"also run the viewer side's services (accounts, catalog, history)"`
 	DevMariaDB          bool          `flag:"mariadb" default:"false" for:"dev" help:"with --platform: keep the SQL store on a MariaDB master pair (semi-synchronous, GTID) with a read replica that reel dev starts, instead of SQLite"`
 	MariaDBServer       string        `env:"REEL_MARIADB_SERVER" show:"on PATH or in /usr/sbin" for:"dev" help:"the mariadbd reel dev starts"`

@@ -97,6 +97,22 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate("api"); err != nil {
 		t.Errorf("api: %v", err)
 	}
+	if c.RedisReplicas() != 0 {
+		t.Errorf("one server: %d replicas to wait for", c.RedisReplicas())
+	}
+	h := *c
+	h.RedisSentinels = "127.0.0.1:26379,s2"
+	if err := h.Validate("api"); err == nil || !strings.Contains(err.Error(), "set one of REEL_REDIS_ADDR") || !strings.Contains(err.Error(), `REEL_REDIS_SENTINELS: "s2" is not host:port`) {
+		t.Errorf("a server and Sentinels: %v", err)
+	}
+	h.RedisAddr, h.RedisSentinels = "", "s1:26379, s2:26379"
+	if err := h.Validate("api"); err != nil || h.RedisReplicas() != 1 {
+		t.Errorf("Sentinels: %v, %d replicas to wait for", err, h.RedisReplicas())
+	}
+	h.RedisSentinels, h.RedisCluster, h.RedisWait = "", "r1:7000", -1
+	if err := h.Validate("api"); err != nil || h.RedisReplicas() != 0 {
+		t.Errorf("Cluster without waiting: %v, %d replicas to wait for", err, h.RedisReplicas())
+	}
 	c.Memcached, c.ZoneMap = "nonsense", "10.0.0.0/8"
 	if err := c.Validate("api"); err == nil || !strings.Contains(err.Error(), "REEL_MEMCACHED") || !strings.Contains(err.Error(), "REEL_ZONE_MAP") {
 		t.Errorf("bad cache and zone map: %v", err)

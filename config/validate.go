@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/reel-video/reel/edge"
@@ -20,11 +22,11 @@ func (c *Config) Validate(cmd string) error {
 	}
 	switch cmd {
 	case "api", "worker", "dev":
-		need(c.RedisAddr != "", "REEL_REDIS_ADDR (--redis) is required: host:port of Redis")
+		need(c.HasRedis(), "REEL_REDIS_ADDR (--redis), REEL_REDIS_SENTINELS or REEL_REDIS_CLUSTER is required: where Redis is")
 		need(c.S3Endpoint != "", "REEL_S3_ENDPOINT (--s3) is required: host:port of the S3 server")
 		need(c.Bucket != "" && c.OriginBucket != "", "REEL_S3_BUCKET and REEL_ORIGIN_BUCKET must not be empty")
 	case "edge":
-		need(c.RedisAddr != "", "REEL_REDIS_ADDR (--redis) is required: edges learn of published titles and register through Redis")
+		need(c.HasRedis(), "REEL_REDIS_ADDR (--redis), REEL_REDIS_SENTINELS or REEL_REDIS_CLUSTER is required: edges learn of published titles and register through Redis")
 		need(c.EdgeDir != "", "REEL_EDGE_DIR (--dir) is required: the folder the edge caches into")
 		need(c.EdgeOrigin != "" || c.S3Endpoint != "" || c.PublicURL != "",
 			"REEL_EDGE_ORIGIN (--origin) or REEL_S3_ENDPOINT is required: where published titles are")
@@ -34,6 +36,20 @@ func (c *Config) Validate(cmd string) error {
 	case "gateway":
 		need(strings.TrimSpace(c.GatewayUpstreams) != "", "REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
 		need(c.GatewayCanaryShare == 0 || c.GatewayCanary != "", "a canary share (REEL_GATEWAY_CANARY_SHARE) needs canary instances (REEL_GATEWAY_CANARY)")
+	}
+	if n := btoi(c.RedisAddr != "") + btoi(c.RedisSentinels != "") + btoi(c.RedisCluster != ""); n > 1 {
+		errs = append(errs, "set one of REEL_REDIS_ADDR (one server), REEL_REDIS_SENTINELS (a Sentinel-watched primary) and REEL_REDIS_CLUSTER (a Redis Cluster), not several")
+	}
+	for _, kv := range [][2]string{{"REEL_REDIS_SENTINELS", c.RedisSentinels}, {"REEL_REDIS_CLUSTER", c.RedisCluster}} {
+		if kv[1] == "" {
+			continue
+		}
+		if _, err := HostPorts(kv[1]); err != nil {
+			errs = append(errs, kv[0]+": "+err.Error())
+		}
+	}
+	if c.RedisSentinels != "" && c.RedisMaster == "" {
+		errs = append(errs, "REEL_REDIS_MASTER must name the master the Sentinels watch")
 	}
 	if c.Memcached != "" {
 		if _, err := evcache.ParseReplicas(c.Memcached); err != nil {
@@ -103,4 +119,52 @@ func (s Setting) defaultText() string {
 		}
 	}
 	return strings.TrimSpace(d)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// HasRedis says whether a Redis server, Sentinels or a Cluster is set.
+func (c *Config) HasRedis() bool {
+	return c.RedisAddr != "" || c.RedisSentinels != "" || c.RedisCluster != ""
+}
+
+// HostPorts splits a comma-separated list of host:port addresses.
+func HostPorts(list string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("%q is not host:port", a)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("%q: port must be 1 to 65535", a)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no address in %q", list)
+	}
+	return out, nil
+}
+
+// RedisReplicas is how many replicas must hold a new job before the API
+// acknowledges it: REEL_REDIS_WAIT, where 0 means one under Sentinel or
+// Cluster and none with one server.
+func (c *Config) RedisReplicas() int {
+	switch {
+	case c.RedisWait > 0:
+		return c.RedisWait
+	case c.RedisWait == 0 && (c.RedisSentinels != "" || c.RedisCluster != ""):
+		return 1
+	}
+	return 0
 }

@@ -1,6 +1,6 @@
-// Package devstack starts local redis-server (alone or as a cluster),
-// MinIO, memcached and MariaDB processes on free ports for `reel dev` and
-// for tests, and stops them.
+// Package devstack starts local redis-server (alone, watched by Sentinels
+// or as a cluster), MinIO, memcached and MariaDB processes on free ports
+// for `reel dev` and for tests, and stops them.
 package devstack
 
 import (
@@ -264,7 +264,7 @@ func StartRedisCluster(ctx context.Context, bin, dir string, masters, replicas i
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		cmd := exec.Command(b, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", ndir,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--appendonly", "yes", "--save", "", "--protected-mode", "yes")
+			"--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--repl-diskless-sync-delay", "0")
 		p, err := launch(ctx, "redis-server", cmd, filepath.Join(ndir, "redis.log"), addr, func(p *Proc) error { return waitTCP(ctx, p, addr) })
 		if err != nil {
 			c.Stop()
@@ -281,7 +281,12 @@ func StartRedisCluster(ctx context.Context, bin, dir string, masters, replicas i
 	for i, addr := range c.Addrs {
 		err := poll(ctx, c.Nodes[i], func() bool {
 			out, err := exec.CommandContext(ctx, cli, "-h", "127.0.0.1", "-p", addr[len("127.0.0.1:"):], "cluster", "info").Output()
-			return err == nil && strings.Contains(string(out), "cluster_state:ok")
+			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
+				return false
+			}
+			// A master's replicas acknowledge writes once in sync.
+			info := redisCLI(ctx, cli, addr, "info", "replication")
+			return !strings.Contains(info, "role:master") || strings.Count(info, ",state=online,") >= replicas
 		})
 		if err != nil {
 			c.Stop()

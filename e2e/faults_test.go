@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/media"
@@ -336,6 +338,13 @@ func TestFaultRedisRestart(t *testing.T) {
 	// Down until the stack has seen it: its health check says so.
 	took := until(t, time.Minute, "the API reporting Redis down", func() bool { return f.health() == http.StatusServiceUnavailable })
 	t.Logf("the API reported Redis down after %s", took.Round(time.Millisecond))
+	// A request that needs Redis is told to come back, not that the API
+	// broke.
+	resp, err := f.client().Do(context.Background(), http.MethodGet, "/v1/jobs?limit=1", nil, nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable || ce.Code != "unavailable" {
+		t.Errorf("listing jobs while Redis is down: %v %v, want 503 unavailable", resp, err)
+	}
 	f.startRedis(t)
 	t.Log("redis restarted on the same port and data")
 	checkComplete(t, f.devStack, f.awaitEnd(t, id, 6*time.Minute))

@@ -48,11 +48,28 @@ type Queue interface {
 	Later(ctx context.Context, t Task, d time.Duration) error
 }
 
+// ErrUnreplicated is returned by Submit when the store's replicas did not
+// confirm a new job in time: a failover of the store could lose it, so
+// it is not acknowledged (and is marked failed with CodeUnreplicated).
+var ErrUnreplicated = errors.New("not confirmed by the store's replicas")
+
+// ErrUnavailable wraps a store's or queue's error when it cannot serve
+// now (unreachable, failing over) and a client should try again shortly.
+var ErrUnavailable = errors.New("the job store is unavailable")
+
+// CodeUnreplicated is the error code of a job that Submit refused with
+// ErrUnreplicated; retrying the job runs it.
+const CodeUnreplicated = "unreplicated"
+
 // Service drives jobs through the pipeline's state machine.
 type Service struct {
 	Store Store
 	Queue Queue
 	Now   func() time.Time
+	// Commit, when set, returns once a submitted job's record and first
+	// task would survive the loss of the store's and the queue's
+	// primary, or an error wrapping ErrUnreplicated.
+	Commit func(ctx context.Context, jobID string, first Task) error
 }
 
 // Time returns the current time from Now, or the wall clock in UTC.
@@ -70,7 +87,21 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 	if err := s.Store.Create(ctx, j); err != nil {
 		return fmt.Errorf("submit %s: %w", j.ID, err)
 	}
-	return s.Queue.Enqueue(ctx, Task{Kind: TaskProbe, JobID: j.ID})
+	probe := Task{Kind: TaskProbe, JobID: j.ID}
+	if err := s.Queue.Enqueue(ctx, probe); err != nil {
+		return err
+	}
+	if s.Commit == nil {
+		return nil
+	}
+	if err := s.Commit(ctx, j.ID, probe); err != nil {
+		// Not acknowledged, so not left to run unannounced: failed, with a
+		// code that says why, it can be retried or submitted again.
+		msg := "the job was not confirmed by the store's replicas in time and was not accepted; submit it again, or retry this job"
+		_, ferr := s.Fail(ctx, j.ID, CodeUnreplicated, msg)
+		return errors.Join(fmt.Errorf("submit %s: %w", j.ID, err), ferr)
+	}
+	return nil
 }
 
 // ErrJobEnded is returned by Begin and Done when the job is already

@@ -16,10 +16,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/store"
 )
 
 // Name is the asynq queue Reel uses.
 const Name = "reel"
+
+// SlotKey is a key in the Redis hash slot of the queue's tasks (asynq
+// tags its keys with the queue name): in a Cluster, the node that holds
+// them.
+const SlotKey = "asynq:{" + Name + "}"
 
 // TypePrefix prefixes every asynq task type Reel registers.
 const TypePrefix = "reel:"
@@ -100,7 +106,7 @@ func (q *Asynq) Enqueue(ctx context.Context, t pipeline.Task) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("enqueue %s: %w", t.ID(), err)
+		return store.RedisError(err, "enqueue "+t.ID())
 	}
 	return nil
 }
@@ -116,7 +122,7 @@ func (q *Asynq) Later(ctx context.Context, t pipeline.Task, d time.Duration) err
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("enqueue %s: %w", t.ID(), err)
+		return store.RedisError(err, "enqueue "+t.ID())
 	}
 	return nil
 }
@@ -128,12 +134,12 @@ func (q *Asynq) Requeue(ctx context.Context, t pipeline.Task) error {
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 	case err != nil:
-		return fmt.Errorf("requeue %s: %w", t.ID(), err)
+		return store.RedisError(err, "requeue "+t.ID())
 	case info.State == asynq.TaskStateActive:
 		return nil
 	default:
 		if err := q.Inspector.DeleteTask(Name, t.ID()); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("requeue %s: %w", t.ID(), err)
+			return store.RedisError(err, "requeue "+t.ID())
 		}
 	}
 	return q.Enqueue(ctx, t)

@@ -33,8 +33,9 @@ func (c CPUs) Cores() float64 {
 }
 
 // cpusKeyPrefix + host + ":" + pid holds a worker process's CPUs (JSON),
-// for as long as the process renews it.
-const cpusKeyPrefix = "reel:worker-cpus:"
+// for as long as the process renews it. The keys share a hash tag, so
+// that one MGET reads them all in a Redis Cluster too.
+const cpusKeyPrefix = "reel:{worker-cpus}:"
 
 func cpusKey(host string, pid int) string { return cpusKeyPrefix + host + ":" + strconv.Itoa(pid) }
 

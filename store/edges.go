@@ -11,18 +11,20 @@ import (
 	"github.com/reel-video/reel/edge"
 )
 
+// The registry's keys share the hash tag {edges}, so that one MGET reads
+// every edge's record in a Redis Cluster too.
 const (
-	edgesKey   = "reel:edges"  // set of edge names
-	titlesKey  = "reel:titles" // stream of published titles
-	titlesKeep = 10000         // announcements kept in the stream
+	edgesKey   = "reel:{edges}" // set of edge names
+	titlesKey  = "reel:titles"  // stream of published titles
+	titlesKeep = 10000          // announcements kept in the stream
 )
 
-func edgeKey(name string) string { return "reel:edge:" + name }
+func edgeKey(name string) string { return "reel:{edges}:" + name }
 
 // Edges is the edge registry and the published-title announcements in
 // Redis.
 type Edges struct {
-	C *redis.Client
+	C redis.UniversalClient
 }
 
 var (

@@ -30,7 +30,7 @@ const (
 
 // Keys keeps API keys in Redis.
 type Keys struct {
-	C *redis.Client
+	C redis.UniversalClient
 }
 
 func hashKey(key string) string {
@@ -74,7 +74,10 @@ func (k *Keys) store(ctx context.Context, hash string, rec pipeline.Key) error {
 	if err != nil {
 		return err
 	}
-	_, err = k.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// The record, then the index: List skips an index entry whose record
+	// is missing, and the two may live on different Cluster nodes, so
+	// they are one pipeline rather than one transaction.
+	_, err = k.C.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyPrefix+hash, data, 0)
 		p.HSet(ctx, keysIndex, rec.ID, hash)
 		return nil
@@ -142,7 +145,8 @@ func (k *Keys) Revoke(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
-	_, err = k.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// The record first: once it is gone the key no longer works.
+	_, err = k.C.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keyPrefix+h)
 		p.HDel(ctx, keysIndex, id)
 		return nil

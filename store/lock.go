@@ -15,7 +15,7 @@ import (
 // published manifests). A holder renews its lock while it holds it; the
 // lock of a process that died lapses after TTL.
 type Locks struct {
-	C *redis.Client
+	C redis.UniversalClient
 	// TTL is how long a lock outlives a holder that stopped renewing it;
 	// default 15 s.
 	TTL time.Duration

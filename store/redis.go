@@ -18,7 +18,7 @@ import (
 
 // Redis is a pipeline.Store on Redis.
 type Redis struct {
-	C *redis.Client
+	C redis.UniversalClient
 }
 
 var _ pipeline.Store = (*Redis)(nil)
@@ -39,12 +39,14 @@ func (r *Redis) Create(ctx context.Context, j *pipeline.Job) error {
 	}
 	ok, err := r.C.SetNX(ctx, jobKey(j.ID), data, 0).Result()
 	if err != nil {
-		return fmt.Errorf("store create %s: %w", j.ID, err)
+		return RedisError(err, "store create "+j.ID)
 	}
 	if !ok {
 		return fmt.Errorf("store create %s: id already exists", j.ID)
 	}
-	_, err = r.C.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// The indexes may live on other Cluster nodes than the record: one
+	// pipeline, not one transaction (List skips what it cannot load).
+	_, err = r.C.Pipelined(ctx, func(p redis.Pipeliner) error {
 		z := redis.Z{Score: float64(j.CreatedAt.UnixNano()), Member: j.ID}
 		p.ZAdd(ctx, jobsKey, z)
 		if j.Tenant != "" {
@@ -53,7 +55,7 @@ func (r *Redis) Create(ctx context.Context, j *pipeline.Job) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store create %s: %w", j.ID, err)
+		return RedisError(err, "store create "+j.ID)
 	}
 	r.notify(ctx, j.ID)
 	return nil
@@ -66,11 +68,11 @@ func (r *Redis) Get(ctx context.Context, id string) (*pipeline.Job, error) {
 		return nil, pipeline.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store get %s: %w", id, err)
+		return nil, RedisError(err, "store get "+id)
 	}
 	var j pipeline.Job
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("store get %s: %w", id, err)
+		return nil, RedisError(err, "store get "+id)
 	}
 	return &j, nil
 }
@@ -111,7 +113,10 @@ func (r *Redis) Update(ctx context.Context, id string, fn func(*pipeline.Job) er
 			continue
 		}
 		if err != nil {
-			return nil, err
+			if errors.Is(err, pipeline.ErrNotFound) || !Unreachable(err) {
+				return nil, err
+			}
+			return nil, RedisError(err, "store update "+id)
 		}
 		r.notify(ctx, id)
 		return out, nil
@@ -127,11 +132,11 @@ func (r *Redis) List(ctx context.Context, tenant string, offset, limit int) ([]*
 	}
 	total, err := r.C.ZCard(ctx, index).Result()
 	if err != nil {
-		return nil, 0, fmt.Errorf("store list: %w", err)
+		return nil, 0, RedisError(err, "store list")
 	}
 	ids, err := r.C.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: offset, Stop: offset + limit - 1, Rev: true}).Result()
 	if err != nil {
-		return nil, 0, fmt.Errorf("store list: %w", err)
+		return nil, 0, RedisError(err, "store list")
 	}
 	jobs := make([]*pipeline.Job, 0, len(ids))
 	for _, id := range ids {
@@ -150,7 +155,7 @@ func (r *Redis) List(ctx context.Context, tenant string, offset, limit int) ([]*
 // SetCounter sets one progress counter and notifies subscribers.
 func (r *Redis) SetCounter(ctx context.Context, id, field string, v float64) error {
 	if err := r.C.HSet(ctx, countersKey(id), field, v).Err(); err != nil {
-		return fmt.Errorf("store counter %s: %w", id, err)
+		return RedisError(err, "store counter "+id)
 	}
 	r.notify(ctx, id)
 	return nil
@@ -160,7 +165,7 @@ func (r *Redis) SetCounter(ctx context.Context, id, field string, v float64) err
 func (r *Redis) Counters(ctx context.Context, id string) (map[string]float64, error) {
 	m, err := r.C.HGetAll(ctx, countersKey(id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store counters %s: %w", id, err)
+		return nil, RedisError(err, "store counters "+id)
 	}
 	out := make(map[string]float64, len(m))
 	for k, v := range m {
@@ -182,7 +187,7 @@ func (r *Redis) AddDone(ctx context.Context, id, unit string) (int64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store done %s: %w", id, err)
+		return 0, RedisError(err, "store done "+id)
 	}
 	return card.Val(), nil
 }
@@ -191,7 +196,7 @@ func (r *Redis) AddDone(ctx context.Context, id, unit string) (int64, error) {
 func (r *Redis) DoneUnits(ctx context.Context, id string) (map[string]bool, error) {
 	units, err := r.C.SMembers(ctx, doneKey(id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store done %s: %w", id, err)
+		return nil, RedisError(err, "store done "+id)
 	}
 	out := make(map[string]bool, len(units))
 	for _, u := range units {
@@ -205,7 +210,7 @@ func (r *Redis) Subscribe(ctx context.Context, id string) (<-chan struct{}, erro
 	ps := r.C.Subscribe(ctx, eventsChan(id))
 	if _, err := ps.Receive(ctx); err != nil {
 		_ = ps.Close()
-		return nil, fmt.Errorf("store subscribe %s: %w", id, err)
+		return nil, RedisError(err, "store subscribe "+id)
 	}
 	out := make(chan struct{}, 1)
 	go func() {

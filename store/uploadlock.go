@@ -19,7 +19,7 @@ import (
 // ends the holder's request, as when a client resumes before its old
 // connection has drained).
 type UploadLocker struct {
-	C *redis.Client
+	C redis.UniversalClient
 	// TTL is how long a lock outlives a holder that stopped renewing it
 	// (an API instance that died mid-request); default 10 s.
 	TTL time.Duration

@@ -58,7 +58,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	h := &accounts.Handler{Svc: svc, Log: log}
-	var rdb *redis.Client
+	var rdb redis.UniversalClient
 	if rdb = redisFor(c); rdb != nil {
 		defer rdb.Close()
 		h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
@@ -85,14 +85,6 @@ func subcommand(cmd string, args []string, subs ...string) (string, []string, er
 			strings.Join(subs[:len(subs)-1], ", "), subs[len(subs)-1])
 	}
 	return sub, args, nil
-}
-
-// redisFor connects to the configured Redis, or returns nil when none is.
-func redisFor(c *config.Config) *redis.Client {
-	if c.RedisAddr == "" {
-		return nil
-	}
-	return redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
 }
 
 // openSQL opens the viewer side's SQL store the configuration names;

@@ -118,7 +118,7 @@ func logger(component string, w io.Writer) *slog.Logger {
 
 // stack holds the connections shared by the API and the workers.
 type stack struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	q   *queue.Asynq
 	svc *pipeline.Service
 }
@@ -130,14 +130,21 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+	rdb := redisClient(c)
 	q := queue.New(redisOpt(c))
 	q.Redis = rdb
 	var st pipeline.Store = &store.Redis{C: rdb}
 	if cache != nil {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
 	}
-	return &stack{rdb: rdb, q: q, svc: &pipeline.Service{Store: st, Queue: q}}, nil
+	svc := &pipeline.Service{Store: st, Queue: q}
+	if n := c.RedisReplicas(); n > 0 {
+		d := &store.Durable{C: rdb, Replicas: n, Timeout: c.RedisWaitTimeout}
+		svc.Commit = func(ctx context.Context, id string, _ pipeline.Task) error {
+			return d.Wait(ctx, store.JobKey(id), queue.SlotKey)
+		}
+	}
+	return &stack{rdb: rdb, q: q, svc: svc}, nil
 }
 
 func (s *stack) Close() { _ = s.q.Close(); _ = s.rdb.Close() }
@@ -359,7 +366,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Shutdown order: API, then edges and workers (SIGTERM, workers hand
 	// back tasks), then memcached, MinIO and Redis, each by its deferred
 	// Stop.
-	if c.RedisAddr == "" {
+	switch {
+	case c.HasRedis():
+	case c.DevRedisHA:
+		h, err := devstack.StartRedisHA(ctx, c.RedisServer, filepath.Join(dataDir, "redis-ha"), c.RedisMaster)
+		if err != nil {
+			return err
+		}
+		defer h.Stop()
+		c.RedisSentinels = strings.Join(h.SentinelAddrs(), ",")
+	default:
 		p, err := devstack.StartRedis(ctx, c.RedisServer, filepath.Join(dataDir, "redis"))
 		if err != nil {
 			return err
@@ -450,8 +466,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	}
+	redisAt := c.RedisAddr
+	switch {
+	case c.RedisSentinels != "":
+		redisAt = "sentinels " + c.RedisSentinels + " master " + c.RedisMaster
+	case c.RedisCluster != "":
+		redisAt = "cluster " + c.RedisCluster
+	}
 	fmt.Fprintf(stdout, "reel dev: API http://%s  Redis %s  S3 http://%s  memcached %s  data %s  workers %d  edges %d\n",
-		c.Addr, c.RedisAddr, c.S3Endpoint, c.Memcached, dataDir, nWorkers, nEdges)
+		c.Addr, redisAt, c.S3Endpoint, c.Memcached, dataDir, nWorkers, nEdges)
 	if platform != "" {
 		fmt.Fprintf(stdout, "reel dev: %s\n", platform)
 	}

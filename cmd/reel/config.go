@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/evcache"
@@ -62,8 +63,35 @@ func cacheFor(c *config.Config, log *slog.Logger) (*evcache.Client, error) {
 	return evcache.New(evcache.Config{Zone: c.Zone, Replicas: reps, Log: log})
 }
 
-func redisOpt(c *config.Config) asynq.RedisClientOpt {
+// redisOpt is the queue's connection to the configured Redis: one server,
+// the primary the Sentinels name (followed across failovers), or a
+// Cluster. Validate has checked the address lists.
+func redisOpt(c *config.Config) asynq.RedisConnOpt {
+	if c.RedisSentinels != "" {
+		addrs, _ := config.HostPorts(c.RedisSentinels)
+		return asynq.RedisFailoverClientOpt{MasterName: c.RedisMaster, SentinelAddrs: addrs,
+			SentinelPassword: c.RedisSentinelPassword, Password: c.RedisPassword}
+	}
+	if c.RedisCluster != "" {
+		addrs, _ := config.HostPorts(c.RedisCluster)
+		return asynq.RedisClusterClientOpt{Addrs: addrs, Password: c.RedisPassword}
+	}
 	return asynq.RedisClientOpt{Addr: c.RedisAddr, Password: c.RedisPassword}
+}
+
+// redisClient connects Reel's own Redis users (jobs, keys, locks, rate
+// limits, the edge registry, announcements, stream leases) to the same
+// Redis as redisOpt.
+func redisClient(c *config.Config) redis.UniversalClient {
+	return redisOpt(c).MakeRedisClient().(redis.UniversalClient)
+}
+
+// redisFor connects to the configured Redis, or returns nil when none is.
+func redisFor(c *config.Config) redis.UniversalClient {
+	if !c.HasRedis() {
+		return nil
+	}
+	return redisClient(c)
 }
 
 // s3For connects to the object store; m, if set, counts the bytes moved,

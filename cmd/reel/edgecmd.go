@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/store"
 )
@@ -52,7 +50,7 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+	rdb := redisClient(c)
 	defer rdb.Close()
 	reg := &store.Edges{C: rdb}
 	// Shutdown order: stop serving, then the fill and the heartbeat

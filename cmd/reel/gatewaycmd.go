@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/gateway"
 	"github.com/reel-video/reel/pipeline"
@@ -153,8 +151,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		filters = append(filters, gateway.RejectRule{Header: r.Header, Pattern: re})
 	}
-	if c.RedisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: c.RedisAddr, Password: c.RedisPassword})
+	if rdb := redisFor(c); rdb != nil {
 		defer rdb.Close()
 		check.Keys = keyTenants{&store.CachedKeys{Keys: &store.Keys{C: rdb}}}
 	}

@@ -110,7 +110,7 @@ func openLive(spec string) (history.Live, string, func(), error) {
 // scheduleCompaction registers the compaction as an asynq periodic task
 // every interval on queue, and runs it (one at a time) in this process.
 // stop shuts the scheduler, then the server down.
-func scheduleCompaction(every, after time.Duration, queue string, st *history.Store, opt asynq.RedisClientOpt, log *slog.Logger) (stop func(), err error) {
+func scheduleCompaction(every, after time.Duration, queue string, st *history.Store, opt asynq.RedisConnOpt, log *slog.Logger) (stop func(), err error) {
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1}, LogLevel: asynq.WarnLevel})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(CompactTask, func(ctx context.Context, _ *asynq.Task) error {

@@ -50,7 +50,7 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 	// A configuration error names the setting.
-	if _, _, err := runArgs("api"); err == nil || !strings.Contains(err.Error(), "REEL_REDIS_ADDR (--redis) is required") {
+	if _, _, err := runArgs("api"); err == nil || !strings.Contains(err.Error(), "REEL_REDIS_ADDR (--redis), REEL_REDIS_SENTINELS or REEL_REDIS_CLUSTER is required") {
 		t.Errorf("reel api without Redis: %v", err)
 	}
 	t.Setenv("REEL_RATE_LIMIT", "lots")

@@ -260,3 +260,16 @@ func RedisCluster(t testing.TB) *devstack.RedisCluster {
 	t.Cleanup(c.Stop)
 	return c
 }
+
+// RedisHA starts a Redis primary and replica watched by three Sentinels
+// (master name "reel") for the test.
+func RedisHA(t testing.TB) *devstack.RedisHA {
+	t.Helper()
+	Need(t, "redis-server", "redis-cli")
+	h, err := devstack.StartRedisHA(context.Background(), "", t.TempDir(), "reel")
+	if err != nil {
+		t.Fatalf("start redis with sentinels: %v", err)
+	}
+	t.Cleanup(h.Stop)
+	return h
+}

@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reel-video/reel/client"
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/pipeline"
+)
+
+// TestFaultRedisFailover runs `reel dev` on a Redis primary and replica
+// watched by three Sentinels and kills the primary with SIGKILL while a
+// job encodes and new jobs keep arriving. The Sentinels promote the
+// replica; the API and the workers follow it; the job completes with the
+// same output as an undisturbed run; and every job creation the API
+// acknowledged (201) is still there, since the API waits for a replica
+// before it acknowledges one (REEL_REDIS_WAIT).
+func TestFaultRedisFailover(t *testing.T) {
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "redis-cli", "minio")
+	ctx := context.Background()
+	dir, err := stackDir("reel-failover-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, err := devstack.StartRedisHA(ctx, "", filepath.Join(dir, "redis"), "reel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Stop()
+	minio, err := devstack.StartMinio(ctx, "", filepath.Join(dir, "minio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer minio.Stop()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := launchDev(t, buildReel(t), port, filepath.Join(dir, "data"), []string{
+		"REEL_S3_ACCESS_KEY=" + devstack.MinioUser, "REEL_S3_SECRET_KEY=" + devstack.MinioPassword, "REEL_RETRY_DELAY=1s",
+		"REEL_REDIS_SENTINELS=" + ha.SentinelAddrs()[0] + "," + ha.SentinelAddrs()[1] + "," + ha.SentinelAddrs()[2],
+	}, "--s3", minio.Addr)
+	defer s.stop()
+	s.readKey(t)
+
+	master := faultMaster(t)
+	calm := s.awaitEnd(t, s.submit(t, master, faultLadder), 5*time.Minute)
+	checkComplete(t, s, calm)
+
+	tiny := testenv.Generate(t, filepath.Join(t.TempDir(), "tiny.mp4"), "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
+		"-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	tinyData, err := os.ReadFile(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.submit(t, master, faultLadder)
+	encoding(t, id)
+
+	// New jobs keep arriving through the failover.
+	var (
+		mu        sync.Mutex
+		acked     []string
+		refused   = map[string]int{}
+		stopFeed  = make(chan struct{})
+		feedEnded = make(chan struct{})
+	)
+	go func() {
+		defer close(feedEnded)
+		c := s.client()
+		for i := 0; ; i++ {
+			select {
+			case <-stopFeed:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			v, err := c.Submit(rctx, bytes.NewReader(tinyData), "tiny-"+strconv.Itoa(i)+".mp4",
+				[]byte(`{"rungs":[{"height":90,"bitrate":100000,"preset":"ultrafast"}]}`))
+			cancel()
+			mu.Lock()
+			var ce *client.Error
+			switch {
+			case err == nil:
+				acked = append(acked, v.ID)
+			case errors.As(err, &ce):
+				refused[strconv.Itoa(ce.Status)+" "+ce.Code]++
+			default:
+				refused["no answer"]++
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second) // some creations before the kill
+
+	primary, err := ha.Primary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := ha.Node(primary)
+	start := time.Now()
+	ha.Kill(node)
+	t.Logf("SIGKILL of the Redis primary %s while job %s encodes", primary, id)
+	for {
+		p, err := ha.Primary(ctx)
+		if err == nil && p != primary {
+			t.Logf("the Sentinels promoted %s after %s", p, time.Since(start).Round(10*time.Millisecond))
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no failover 30 s after the primary died")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The API answers from the new primary.
+	for {
+		if _, err := s.client().Job(ctx, id); err == nil {
+			t.Logf("the API read the job from the new primary %s after the kill", time.Since(start).Round(10*time.Millisecond))
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the API does not read jobs 30 s after the failover")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The old primary comes back as a replica: new jobs are acknowledged
+	// again (with no replica, the API refuses them: 503 unreplicated).
+	if err := ha.Restart(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	for {
+		mu.Lock()
+		n := len(acked)
+		last := ""
+		if n > 0 {
+			last = acked[n-1]
+		}
+		mu.Unlock()
+		if last != "" && time.Since(restarted) > 2*time.Second {
+			if v, err := s.client().Job(ctx, last); err == nil && v.CreatedAt.After(restarted) {
+				t.Logf("job creations acknowledged again %s after the kill", time.Since(start).Round(10*time.Millisecond))
+				break
+			}
+		}
+		if time.Since(restarted) > 60*time.Second {
+			t.Fatalf("no job acknowledged 60 s after the old primary came back as a replica")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stopFeed)
+	<-feedEnded
+
+	v := s.awaitEnd(t, id, 6*time.Minute)
+	t.Logf("job %s complete %s after the kill", id, time.Since(start).Round(time.Second))
+	checkComplete(t, s, v)
+	for i, r := range v.Renditions {
+		c := calm.Renditions[i]
+		if r.Frames != c.Frames || r.Quality == nil || c.Quality == nil || math.Abs(r.Quality.PSNR-c.Quality.PSNR) > 0.01 {
+			t.Errorf("%s: %d frames PSNR %v, undisturbed %d frames PSNR %v", r.Name, r.Frames, r.Quality, c.Frames, c.Quality)
+		}
+	}
+	// Every acknowledged creation survived; the small jobs are canceled
+	// (or already ended) so that they do not outlive the test.
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("job creations during the failover: %d acknowledged, refused %v", len(acked), refused)
+	for _, a := range acked {
+		j, err := s.client().Job(ctx, a)
+		if err != nil {
+			t.Errorf("acknowledged job %s: %v", a, err)
+			continue
+		}
+		if !j.Status.Terminal() {
+			_, _ = s.client().Cancel(ctx, a)
+		}
+	}
+	for code := range refused {
+		if code != "503 "+pipeline.CodeUnreplicated && code != "no answer" {
+			t.Errorf("job creations refused with %s (%d times): only 503 %s is expected", code, refused[code], pipeline.CodeUnreplicated)
+		}
+	}
+}
