@@ -1,6 +1,7 @@
 // Package devstack starts local redis-server (alone, watched by Sentinels
-// or as a cluster), MinIO, memcached and MariaDB processes on free ports
-// for `reel dev` and for tests, and stops them.
+// or as a cluster), MinIO (one server, or distributed behind a load
+// balancer), memcached and MariaDB processes on free ports for `reel dev`
+// and for tests, and stops them.
 package devstack
 
 import (

@@ -190,3 +190,93 @@ func TestFaultRedisFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultMinioNodeLost runs `reel dev --edges 1` on a distributed MinIO
+// of 4 nodes behind a load balancer and kills one node (SIGKILL) while a
+// job encodes: the job completes and validates, a new upload goes
+// through, the edge fills the title and serves it, and once the node is
+// back MinIO heals the title's objects onto it.
+func TestFaultMinioNodeLost(t *testing.T) {
+	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "minio")
+	ctx := context.Background()
+	dir, err := stackDir("reel-minio-cluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := devstack.StartMinioCluster(ctx, "", filepath.Join(dir, "minio"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Stop()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := launchDev(t, buildReel(t), port, filepath.Join(dir, "data"), []string{
+		"REEL_S3_ACCESS_KEY=" + devstack.MinioUser, "REEL_S3_SECRET_KEY=" + devstack.MinioPassword, "REEL_RETRY_DELAY=1s",
+	}, "--s3", mc.Addr, "--edges", "1")
+	defer s.stop()
+	s.readKey(t)
+
+	master := faultMaster(t)
+	id := s.submit(t, master, faultLadder)
+	encoding(t, id)
+	const lost = 2
+	mc.Kill(lost)
+	start := time.Now()
+	t.Logf("SIGKILL of MinIO node %d while job %s encodes", lost, id)
+	small := testenv.Generate(t, filepath.Join(t.TempDir(), "small.mp4"), "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24",
+		"-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	during := s.submit(t, small, `{"rungs":[{"height":180,"bitrate":300000,"preset":"ultrafast"}]}`)
+
+	v := s.awaitEnd(t, id, 6*time.Minute)
+	t.Logf("job %s complete %s after the kill", id, time.Since(start).Round(time.Second))
+	checkComplete(t, s, v)
+	verify(t, v, master, true, 4)
+	checkComplete(t, s, s.awaitEnd(t, during, 3*time.Minute))
+
+	// The edge fills the title from the three nodes left and serves it.
+	origin := s.s3(t)
+	keys, err := origin.List(ctx, "reel-origin", "vod/"+id+"/")
+	if err != nil || len(keys) < 10 {
+		t.Fatalf("published keys: %v %v", keys, err)
+	}
+	var edgeURL string
+	until(t, time.Minute, "the edge holds the whole title", func() bool {
+		for _, e := range s.edges(t) {
+			st, ok := edgeStatus(e.URL)
+			edgeURL = e.URL
+			return ok && st.ObjectsHeld >= len(keys) && st.FillPending == 0
+		}
+		return false
+	})
+	if caches, _ := fetchAll(t, edgeURL, keys); caches["HIT"] != len(keys) {
+		t.Errorf("from the edge: %v, want all %d HIT", caches, len(keys))
+	}
+
+	if err := mc.Restart(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	// MinIO heals an object when a read finds a shard missing (its
+	// scanner gets to the rest in time): reading the title heals it.
+	missing := func() int {
+		n := 0
+		for _, k := range keys {
+			if _, err := os.Stat(filepath.Join(mc.Drive(lost), "reel-origin", k, "xl.meta")); err != nil {
+				n++
+				if _, err := origin.GetBytes(ctx, "reel-origin", k, 256<<20); err != nil {
+					t.Fatalf("read %s after the node came back: %v", k, err)
+				}
+			}
+		}
+		return n
+	}
+	for n := missing(); n > 0; n = missing() {
+		if time.Since(back) > 2*time.Minute {
+			t.Fatalf("2 minutes after node %d came back it lacks %d of the title's %d objects", lost, n, len(keys))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("node %d held all %d objects of the title %s after it came back", lost, len(keys), time.Since(back).Round(100*time.Millisecond))
+}

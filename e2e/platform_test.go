@@ -93,6 +93,18 @@ func (s *devStack) play(t *testing.T, id, zone string) (pipeline.Play, int) {
 	return pipeline.Play{}, 0
 }
 
+// edgeStatus is what the edge at url reports of itself; false when it
+// does not answer.
+func edgeStatus(url string) (edge.Status, bool) {
+	var st edge.Status
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		return st, false
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
 // upstreamHealthy reports whether the gateway at gw counts the instance at
 // url healthy.
 func upstreamHealthy(gw, url string) bool {
@@ -174,13 +186,10 @@ func TestPlatform(t *testing.T) {
 	// always open in dev).
 	took := until(t, 30*time.Second, "both edges hold the whole title", func() bool {
 		for _, e := range p.edges(t) {
-			var st edge.Status
-			resp, err := http.Get(e.URL + "/healthz")
-			if err != nil {
+			st, ok := edgeStatus(e.URL)
+			if !ok {
 				return false
 			}
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
 			if st.TitlesHeld != 1 || st.ObjectsHeld != len(keys) || st.FillPending != 0 {
 				return false
 			}

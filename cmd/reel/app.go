@@ -383,6 +383,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer p.Stop()
 		c.RedisAddr = p.Addr
 	}
+	if c.S3Endpoint == "" && c.DevS3Nodes > 1 {
+		if c.DevS3Nodes < 4 {
+			return fmt.Errorf("%w: --s3-nodes: distributed MinIO needs 4 nodes or more (or 1 for a single server)", config.ErrConfig)
+		}
+		m, err := devstack.StartMinioCluster(ctx, c.MinioServer, filepath.Join(dataDir, "minio-cluster"), c.DevS3Nodes)
+		if err != nil {
+			return err
+		}
+		defer m.Stop()
+		c.S3Endpoint, c.S3AccessKey, c.S3SecretKey = m.Addr, devstack.MinioUser, devstack.MinioPassword
+	}
 	if c.S3Endpoint == "" {
 		p, err := devstack.StartMinio(ctx, c.MinioServer, filepath.Join(dataDir, "minio"))
 		if err != nil {

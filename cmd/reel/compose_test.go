@@ -26,3 +26,25 @@ func TestComposeFileValid(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeHAFileValid validates docker-compose.ha.yml over
+// docker-compose.yml: a distributed MinIO behind a load balancer, and
+// Redis with Sentinels that every Reel service asks for the primary.
+func TestComposeHAFileValid(t *testing.T) {
+	testenv.Need(t, "docker-compose")
+	root := testenv.RepoRoot()
+	out, err := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"), "-f", filepath.Join(root, "docker-compose.ha.yml"),
+		"config").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	for _, want := range []string{"minio1:", "minio4:", "image: nginx:", "minio-lb.conf:/etc/nginx/nginx.conf:ro", "redis-replica:",
+		"sentinel-3:", "http://minio{1...4}/data"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%q missing from the merged configuration", want)
+		}
+	}
+	if n := strings.Count(string(out), "REEL_REDIS_SENTINELS: sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"); n != 9 {
+		t.Errorf("%d services ask the Sentinels, want the 9 Reel services", n)
+	}
+}
