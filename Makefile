@@ -24,7 +24,7 @@ test-short: deps ## the unit and package tests only (go test -short), about a mi
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh
 
-bench: deps build ## overhead vs one ffmpeg, scaling, a simulated fleet (root), upload memory and throughput, status latency, per-title bits, viewing history, gateway (BENCHFLAGS=-h lists flags)
+bench: deps build ## overhead vs one ffmpeg, scaling, a simulated fleet (root), upload memory and throughput, status latency (also with 200 jobs waiting), per-title bits, viewing history, gateway (BENCHFLAGS=-h lists flags)
 	./scripts/bench.sh $(BENCHFLAGS)
 
 bench-quick: deps build ## every bench section small (bench -quick), for a first look in minutes

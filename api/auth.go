@@ -104,9 +104,12 @@ func requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// allowCreate applies the per-key rate limit on job creation; admin keys
-// are not limited.
+// allowCreate refuses job creation while the queue is too deep (admit)
+// and applies the per-key rate limit, which admin keys are free of.
 func (s *Server) allowCreate(w http.ResponseWriter, r *http.Request) bool {
+	if !s.admit(w) {
+		return false
+	}
 	c := caller(r)
 	if c.Admin || s.RateLimit <= 0 {
 		return true
@@ -124,6 +127,26 @@ func (s *Server) allowCreate(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// admit refuses a new job (503 busy, Retry-After) while the workers need
+// longer than MaxQueueWait to get through the tasks already queued; the
+// job would wait that long, and a client told when to come back can
+// spread its batch instead of piling on.
+func (s *Server) admit(w http.ResponseWriter) bool {
+	if s.Backlog == nil || s.MaxQueueWait <= 0 {
+		return true
+	}
+	b, ok := s.Backlog()
+	if !ok || b.Wait <= s.MaxQueueWait {
+		return true
+	}
+	after := min(max(b.Wait-s.MaxQueueWait, 5*time.Second), 10*time.Minute).Round(time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(int(after.Seconds())))
+	writeError(w, http.StatusServiceUnavailable, "busy", fmt.Sprintf(
+		"the workers need about %s to get through the %d tasks queued, more than this API accepts (REEL_MAX_QUEUE_WAIT %s); try again in %s",
+		b.Wait.Round(time.Second), b.Tasks, s.MaxQueueWait, after))
+	return false
 }
 
 type createKeyRequest struct {

@@ -17,6 +17,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -66,6 +67,11 @@ type Server struct {
 	// Monitoring, if set, is asynq's web UI, served at /monitoring/ to
 	// admin keys.
 	Monitoring http.Handler
+	// Backlog, if set, is the latest estimate of the work waiting for the
+	// workers; job creation is refused (503 busy, Retry-After) while its
+	// Wait exceeds MaxQueueWait.
+	Backlog      func() (pipeline.Backlog, bool)
+	MaxQueueWait time.Duration
 	// HLSJS is where the web page at /ui/ loads hls.js from: a URL, or a
 	// local file the API serves; default DefaultHLSJS.
 	HLSJS string
@@ -94,8 +100,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/keys", s.listKeys)
 	mux.HandleFunc("DELETE /v1/keys/{id}", s.revokeKey)
 	if s.Resumable != nil {
-		mux.Handle("/v1/uploads/", s.Resumable.Handler())
-		mux.Handle("/v1/uploads", s.Resumable.Handler())
+		uploads := s.Resumable.Handler()
+		mux.Handle("/v1/uploads/", uploads)
+		// A new upload is a job to come: refused while the queue is
+		// too deep, before any byte of it is sent.
+		mux.Handle("/v1/uploads", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && !s.admit(w) {
+				return
+			}
+			uploads.ServeHTTP(w, r)
+		}))
 	}
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.HandleFunc("GET /metrics", s.metrics)
@@ -237,14 +251,21 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	views := make([]pipeline.View, 0, len(jobs))
-	for _, j := range jobs {
-		v, err := s.view(r.Context(), j)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		views = append(views, v)
+	// Each view reads its job's counters; a page's are read at once.
+	views := make([]pipeline.View, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			views[i], errs[i] = s.view(r.Context(), j)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "total": total, "offset": offset, "limit": limit})
 }

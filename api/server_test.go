@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,5 +325,44 @@ func TestUnreplicatedJobIsRefused(t *testing.T) {
 	}
 	if r := decode(t, resp); resp.StatusCode != http.StatusAccepted || r["status"] != "queued" {
 		t.Fatalf("retry: %d %v", resp.StatusCode, r)
+	}
+}
+
+// While the workers need longer than MaxQueueWait to get through the
+// queue, new jobs and new uploads are refused with 503 busy and a
+// Retry-After of the excess; reads go on; once the queue drains, jobs are
+// taken again.
+func TestBusyQueueRefusesNewJobs(t *testing.T) {
+	var mu sync.Mutex
+	backlog := pipeline.Backlog{Tasks: 200, Rate: 1, Wait: 200 * time.Second}
+	e := setup(t, 1<<20, func(s *api.Server) {
+		s.MaxQueueWait = time.Minute
+		s.Backlog = func() (pipeline.Backlog, bool) { mu.Lock(); defer mu.Unlock(); return backlog, true }
+	})
+	resp, m := e.post(t, form{fileName: "a.mp4", file: []byte("a master")})
+	if resp.StatusCode != http.StatusServiceUnavailable || errCode(m) != "busy" || resp.Header.Get("Retry-After") != "140" {
+		t.Fatalf("busy: %d Retry-After %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), m)
+	}
+	if msg, _ := m["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "200 tasks") || !strings.Contains(msg, "REEL_MAX_QUEUE_WAIT") {
+		t.Errorf("message %q does not say why", msg)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/uploads", nil)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", "100")
+	resp, err := e.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new upload while busy: %d", resp.StatusCode)
+	}
+	if resp, err := e.c.Get(e.srv.URL + "/v1/jobs"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("listing while busy: %v %v", resp, err)
+	}
+	mu.Lock()
+	backlog = pipeline.Backlog{Tasks: 20, Rate: 1, Wait: 20 * time.Second}
+	mu.Unlock()
+	if resp, m := e.post(t, form{fileName: "a.mp4", file: []byte("a master")}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("after draining: %d %v", resp.StatusCode, m)
 	}
 }

@@ -61,6 +61,20 @@ var ErrUnavailable = errors.New("the job store is unavailable")
 // ErrUnreplicated; retrying the job runs it.
 const CodeUnreplicated = "unreplicated"
 
+// Backlog is the work waiting for the workers.
+type Backlog struct {
+	// Tasks are queued, running or waiting for a retry.
+	Tasks int `json:"tasks"`
+	// Rate is how many tasks the workers finished a second lately; 0
+	// when none finished.
+	Rate float64 `json:"tasks_per_second"`
+	// Oldest is how long the longest-waiting task has waited.
+	Oldest time.Duration `json:"-"`
+	// Wait is the estimated time the workers need to get through the
+	// tasks queued now.
+	Wait time.Duration `json:"-"`
+}
+
 // Service drives jobs through the pipeline's state machine.
 type Service struct {
 	Store Store

@@ -138,16 +138,32 @@ func (r *Redis) List(ctx context.Context, tenant string, offset, limit int) ([]*
 	if err != nil {
 		return nil, 0, RedisError(err, "store list")
 	}
+	// One round trip for the page (a pipeline, which a Cluster client
+	// splits by node), not one per job.
+	gets := make([]*redis.StringCmd, len(ids))
+	_, err = r.C.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			gets[i] = p.Get(ctx, jobKey(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, RedisError(err, "store list")
+	}
 	jobs := make([]*pipeline.Job, 0, len(ids))
-	for _, id := range ids {
-		j, err := r.Get(ctx, id)
-		if errors.Is(err, pipeline.ErrNotFound) {
-			continue
+	for i, g := range gets {
+		data, err := g.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // removed since it was listed
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, RedisError(err, "store list")
 		}
-		jobs = append(jobs, j)
+		var j pipeline.Job
+		if err := json.Unmarshal(data, &j); err != nil {
+			return nil, 0, fmt.Errorf("store list %s: %w", ids[i], err)
+		}
+		jobs = append(jobs, &j)
 	}
 	return jobs, int(total), nil
 }

@@ -207,10 +207,17 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	}
 	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(c)})
 	defer monitoring.Close()
+	// The backlog estimate job creation is admitted by, sampled every 2 s
+	// until the API stops.
+	drain := &queue.Drain{Inspector: st.q.Inspector}
+	dctx, stopDrain := context.WithCancel(ctx)
+	drained := make(chan struct{})
+	go func() { defer close(drained); drain.Run(dctx, 2*time.Second) }()
+	defer func() { stopDrain(); <-drained }()
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
-		Metrics: m, HLSJS: c.HLSJS,
+		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,
 		Workers:    func(ctx context.Context) (any, error) { return st.q.Workers(ctx) },
 		Ready: func(ctx context.Context) error {

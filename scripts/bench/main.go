@@ -69,7 +69,7 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
 	historyOps := flag.Int("history-ops", 20000, "operations of the viewing history load test, 9 writes to 1 read (0 to skip)")
-	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, per-title, preroll, history, gateway")
+	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, backlog, per-title, preroll, history, gateway")
 	quick := flag.Bool("quick", false, "every section small (a 20 s overhead master, one pair, one real clip, a 0.25 GB upload, short loads), for a first look in minutes; the full sizes are the ones to quote")
 	flag.Parse()
 	if *quick {
@@ -203,6 +203,11 @@ func run(dir string, o opts) error {
 	}
 	if o.on("fleet") && o.fleetSeconds > 0 {
 		if err := fleet(rep, dir, o.fleetSeconds, o.fleetShort); err != nil {
+			return err
+		}
+	}
+	if o.on("backlog") && o.statusN > 0 {
+		if err := backlogLoad(dir, o.statusN, 100); err != nil {
 			return err
 		}
 	}
