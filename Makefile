@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help deps build test test-short demo bench bench-quick lint fuzz clean
+.PHONY: help deps build test test-short soak demo bench bench-quick lint fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ test: deps ## every test, the end-to-end tier (e2e/) too, with the race detector
 
 test-short: deps ## the unit and package tests only (go test -short), about a minute once built
 	$(GO) test -race -count=1 -short ./...
+
+soak: deps ## 20 minutes of jobs from two tenants while workers, Redis, a MinIO node, the edge and an API die (SOAK=20m SEED=1 to change)
+	$(GO) test -count=1 -timeout 60m ./e2e -run '^TestSoak$$' -v -soak $(or $(SOAK),20m) -soak-seed $(or $(SEED),1)
 
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh

@@ -218,12 +218,19 @@ func alive(pid int) bool {
 // each a few seconds of encoding on two rungs.
 func faultMaster(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(os.TempDir(), "reel-fault-master.mp4")
+	return cachedMaster(t, "reel-fault-master.mp4", "1280x720", "24")
+}
+
+// cachedMaster is a testsrc2 master of size and seconds with a tone,
+// made once per machine in the temp folder under name.
+func cachedMaster(t *testing.T, name, size, seconds string) string {
+	t.Helper()
+	p := filepath.Join(os.TempDir(), name)
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	testenv.Generate(t, p+".tmp.mp4", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
-		"-t", "24", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
+	testenv.Generate(t, p+".tmp.mp4", "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
+		"-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
 	if err := os.Rename(p+".tmp.mp4", p); err != nil {
 		t.Fatal(err)
 	}
