@@ -100,16 +100,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/keys", s.listKeys)
 	mux.HandleFunc("DELETE /v1/keys/{id}", s.revokeKey)
 	if s.Resumable != nil {
-		uploads := s.Resumable.Handler()
-		mux.Handle("/v1/uploads/", uploads)
-		// A new upload is a job to come: refused while the queue is
-		// too deep, before any byte of it is sent.
-		mux.Handle("/v1/uploads", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPost && !s.admit(w) {
+		// A new upload (POST to the endpoint) is a job to come: refused
+		// while the queue is too deep, before any byte of it is sent.
+		tus := s.Resumable.Handler()
+		uploads := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/v1/uploads" && !s.admit(w) {
 				return
 			}
-			uploads.ServeHTTP(w, r)
-		}))
+			tus.ServeHTTP(w, r)
+		})
+		mux.Handle("/v1/uploads/", uploads)
+		mux.Handle("/v1/uploads", uploads)
 	}
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.HandleFunc("GET /metrics", s.metrics)

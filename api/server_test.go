@@ -346,15 +346,17 @@ func TestBusyQueueRefusesNewJobs(t *testing.T) {
 	if msg, _ := m["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "200 tasks") || !strings.Contains(msg, "REEL_MAX_QUEUE_WAIT") {
 		t.Errorf("message %q does not say why", msg)
 	}
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/uploads", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", "100")
-	resp, err := e.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("a new upload while busy: %d", resp.StatusCode)
+	for _, path := range []string{"/v1/uploads", "/v1/uploads/"} {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, nil)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", "100")
+		resp, err := e.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("a new upload (POST %s) while busy: %d", path, resp.StatusCode)
+		}
 	}
 	if resp, err := e.c.Get(e.srv.URL + "/v1/jobs"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("listing while busy: %v %v", resp, err)
