@@ -301,8 +301,8 @@ func TestSubtitleFiles(t *testing.T) {
 func TestUnreplicatedJobIsRefused(t *testing.T) {
 	e := setup(t, 1<<20, func(s *api.Server) {
 		d := &store.Durable{C: s.Svc.Store.(*store.Redis).C, Replicas: 1, Timeout: 50 * time.Millisecond}
-		s.Svc.Commit = func(ctx context.Context, id string, _ pipeline.Task) error {
-			return d.Wait(ctx, store.JobKey(id), queue.SlotKey)
+		s.Svc.Commit = func(ctx context.Context, j *pipeline.Job, _ pipeline.Task) error {
+			return d.Wait(ctx, append(store.JobKeys(j), queue.SlotKey)...)
 		}
 	})
 	resp, m := e.post(t, form{fileName: "a.mp4", file: []byte("a master")})

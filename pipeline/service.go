@@ -80,10 +80,10 @@ type Service struct {
 	Store Store
 	Queue Queue
 	Now   func() time.Time
-	// Commit, when set, returns once a submitted job's record and first
-	// task would survive the loss of the store's and the queue's
-	// primary, or an error wrapping ErrUnreplicated.
-	Commit func(ctx context.Context, jobID string, first Task) error
+	// Commit, when set, returns once a submitted job's record, its
+	// listings and its first task would survive the loss of the store's
+	// and the queue's primary, or an error wrapping ErrUnreplicated.
+	Commit func(ctx context.Context, j *Job, first Task) error
 }
 
 // Time returns the current time from Now, or the wall clock in UTC.
@@ -108,7 +108,7 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 	if s.Commit == nil {
 		return nil
 	}
-	if err := s.Commit(ctx, j.ID, probe); err != nil {
+	if err := s.Commit(ctx, j, probe); err != nil {
 		// Not acknowledged, so not left to run unannounced: failed, with a
 		// code that says why, it can be retried or submitted again.
 		msg := "the job was not confirmed by the store's replicas in time and was not accepted; submit it again, or retry this job"

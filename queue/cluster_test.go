@@ -29,8 +29,8 @@ func TestQueueOnCluster(t *testing.T) {
 	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
 	durable := &store.Durable{C: rdb, Replicas: 1}
 	svc := &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q,
-		Commit: func(ctx context.Context, id string, _ pipeline.Task) error {
-			return durable.Wait(ctx, store.JobKey(id), queue.SlotKey)
+		Commit: func(ctx context.Context, j *pipeline.Job, _ pipeline.Task) error {
+			return durable.Wait(ctx, append(store.JobKeys(j), queue.SlotKey)...)
 		}}
 	ctx := context.Background()
 

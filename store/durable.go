@@ -103,8 +103,14 @@ func syncKey(key string) string {
 	return "reel:sync:{" + tag + "}"
 }
 
-// JobKey is the key of a job's record, for Durable.Wait.
-func JobKey(id string) string { return jobKey(id) }
+// JobKeys are the keys Create writes for j: its record and its listings.
+func JobKeys(j *pipeline.Job) []string {
+	keys := []string{jobKey(j.ID), jobsKey}
+	if j.Tenant != "" {
+		keys = append(keys, tenantJobsKey(j.Tenant))
+	}
+	return keys
+}
 
 // Unreachable says whether err means that Redis cannot serve now (no
 // connection, a timeout, a primary being failed over, a replica still

@@ -164,7 +164,7 @@ func exercise(t *testing.T, c redis.UniversalClient, replicas int) {
 
 	// A new job's record and first task, confirmed by the replicas.
 	d := &store.Durable{C: c, Replicas: max(replicas, 1), Timeout: 300 * time.Millisecond}
-	err = d.Wait(ctx, store.JobKey("job-topo-0000"), "asynq:{reel}")
+	err = d.Wait(ctx, append(store.JobKeys(&pipeline.Job{ID: "job-topo-0000", Tenant: "acme"}), "asynq:{reel}")...)
 	switch {
 	case replicas > 0 && err != nil:
 		t.Fatalf("with %d replicas: %v", replicas, err)

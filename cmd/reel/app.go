@@ -140,8 +140,8 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 	svc := &pipeline.Service{Store: st, Queue: q}
 	if n := c.RedisReplicas(); n > 0 {
 		d := &store.Durable{C: rdb, Replicas: n, Timeout: c.RedisWaitTimeout}
-		svc.Commit = func(ctx context.Context, id string, _ pipeline.Task) error {
-			return d.Wait(ctx, store.JobKey(id), queue.SlotKey)
+		svc.Commit = func(ctx context.Context, j *pipeline.Job, _ pipeline.Task) error {
+			return d.Wait(ctx, append(store.JobKeys(j), queue.SlotKey)...)
 		}
 	}
 	return &stack{rdb: rdb, q: q, svc: svc}, nil
