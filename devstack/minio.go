@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -123,6 +124,11 @@ func (c *MinioCluster) Healthy(ctx context.Context) bool {
 
 // Drive is node i's drive folder, where its shards of each object are.
 func (c *MinioCluster) Drive(i int) string { return filepath.Join(c.dir, "node"+strconv.Itoa(i)) }
+
+// Signal sends sig to node i (SIGSTOP and SIGCONT stall and resume it).
+func (c *MinioCluster) Signal(i int, sig syscall.Signal) error {
+	return c.Nodes[i].cmd.Process.Signal(sig)
+}
 
 // Kill ends node i with SIGKILL, as a lost machine would.
 func (c *MinioCluster) Kill(i int) { c.Nodes[i].Kill() }

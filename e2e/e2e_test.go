@@ -100,11 +100,17 @@ func TestMain(m *testing.M) {
 // stopped.
 var stackDirs []string
 
+// stackDirsMu guards stackDirs: the tests that run their own stacks run
+// in parallel.
+var stackDirsMu sync.Mutex
+
 // stackDir makes a folder that lasts until the end of the test binary.
 func stackDir(prefix string) (string, error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err == nil {
+		stackDirsMu.Lock()
 		stackDirs = append(stackDirs, dir)
+		stackDirsMu.Unlock()
 	}
 	return dir, err
 }

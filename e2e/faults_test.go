@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -221,10 +222,15 @@ func faultMaster(t *testing.T) string {
 	return cachedMaster(t, "reel-fault-master.mp4", "1280x720", "24")
 }
 
+// cachedMasterMu keeps tests in parallel from writing one master at once.
+var cachedMasterMu sync.Mutex
+
 // cachedMaster is a testsrc2 master of size and seconds with a tone,
 // made once per machine in the temp folder under name.
 func cachedMaster(t *testing.T, name, size, seconds string) string {
 	t.Helper()
+	cachedMasterMu.Lock()
+	defer cachedMasterMu.Unlock()
 	p := filepath.Join(os.TempDir(), name)
 	if _, err := os.Stat(p); err == nil {
 		return p

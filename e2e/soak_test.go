@@ -81,6 +81,7 @@ type fault struct {
 // runs it for 20 minutes; `make test` for a minute.
 func TestSoak(t *testing.T) {
 	testenv.Need(t, "ffmpeg", "ffprobe", "redis-server", "redis-cli", "minio")
+	t.Parallel()
 	ctx := context.Background()
 	s := startSoak(t)
 	masters := soakMasters(t)
@@ -411,6 +412,14 @@ func (s *soakStack) faults() []fault {
 			s.mc.Kill(i)
 			time.Sleep(time.Duration(2000+rng.IntN(4000)) * time.Millisecond)
 			return s.mc.Restart(context.Background(), i)
+		}},
+		{"MinIO node SIGSTOP (stall)", func(t *testing.T, rng *rand.Rand) error {
+			i := rng.IntN(len(s.mc.Nodes))
+			if err := s.mc.Signal(i, syscall.SIGSTOP); err != nil {
+				return err
+			}
+			time.Sleep(time.Duration(2000+rng.IntN(4000)) * time.Millisecond)
+			return s.mc.Signal(i, syscall.SIGCONT)
 		}},
 		{"edge SIGKILL", func(t *testing.T, rng *rand.Rand) error {
 			if err := signalChild("edge", syscall.SIGKILL)(t, rng); err != nil {
