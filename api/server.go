@@ -177,7 +177,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log().Warn("job not acknowledged", "err", err)
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, pipeline.CodeUnreplicated,
-			"the job store's replicas did not confirm the job in time, so it was not accepted; submit it again shortly")
+			"the job store's replicas did not confirm the change in time, so it is not acknowledged (a new job is not accepted); try again shortly")
 	default:
 		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "internal error; see the API log")

@@ -297,7 +297,8 @@ func TestSubtitleFiles(t *testing.T) {
 
 // A job the store's replicas do not confirm in time (here a Redis with
 // none) is refused with 503 unreplicated and Retry-After; it stays,
-// failed with that code, and can be retried.
+// failed with that code; retrying it is not acknowledged either while no
+// replica confirms.
 func TestUnreplicatedJobIsRefused(t *testing.T) {
 	e := setup(t, 1<<20, func(s *api.Server) {
 		d := &store.Durable{C: s.Svc.Store.(*store.Redis).C, Replicas: 1, Timeout: 50 * time.Millisecond}
@@ -323,8 +324,8 @@ func TestUnreplicatedJobIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := decode(t, resp); resp.StatusCode != http.StatusAccepted || r["status"] != "queued" {
-		t.Fatalf("retry: %d %v", resp.StatusCode, r)
+	if r := decode(t, resp); resp.StatusCode != http.StatusServiceUnavailable || errCode(r) != pipeline.CodeUnreplicated {
+		t.Fatalf("retry without a replica: %d %v", resp.StatusCode, r)
 	}
 }
 

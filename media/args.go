@@ -32,7 +32,7 @@ func pieceInput() ffmpeg.KwArgs {
 // material, broadcast captures) get one generated from their decode order
 // (genpts): without it a stream copy stops at the first such packet.
 func masterInput() ffmpeg.KwArgs {
-	return ffmpeg.KwArgs{"protocol_whitelist": InputProtocols, "format_whitelist": MasterFormats, "fflags": "+genpts"}
+	return reconnectKw(ffmpeg.KwArgs{"protocol_whitelist": InputProtocols, "format_whitelist": MasterFormats, "fflags": "+genpts"})
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/reel-video/reel/internal/testenv"
@@ -54,8 +55,19 @@ func checkEncoderQuality(t *testing.T, master string, end float64) {
 	// The split's piece: the master's video, stream-copied into Matroska.
 	piece := filepath.Join(dir, "piece.mkv")
 	run(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-fflags", "+genpts", "-i", master, "-map", "0:v:0", "-c", "copy", piece)
-	probe := media.ProbeArgs(piece)
-	probe[3] = "file"
+	// The master's probe, on a file: without the http protocol's
+	// reconnect options, with the file protocol allowed.
+	var probe []string
+	for args := media.ProbeArgs(piece); len(args) > 0; args = args[1:] {
+		switch {
+		case strings.HasPrefix(args[0], "-reconnect"):
+			args = args[1:]
+		case args[0] == "-protocol_whitelist":
+			probe, args = append(probe, args[0], "file"), args[1:]
+		default:
+			probe = append(probe, args[0])
+		}
+	}
 	out, err := exec.Command("ffprobe", probe...).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", piece, err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
 // MasterFormats is the allow-list of demuxers that may read a master (the
@@ -29,6 +31,22 @@ const EncodedFormats = "concat,mov"
 
 // InputProtocols is the protocol allow-list of a master read over HTTP.
 const InputProtocols = "http,https,tcp,tls"
+
+// reconnect are the options of every master read over HTTP that let
+// ffmpeg and ffprobe ride out the object store failing over: a dropped
+// connection is resumed with a range request, and a 404 or 5xx from a
+// node while the cluster settles (an object not yet readable there) is
+// asked again, pausing 1 s, then 2, 4 and 8. Without them a cut-off
+// read looks like a truncated master, a permanent media error.
+var reconnect = [...]string{"-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_on_http_error", "404,5xx", "-reconnect_delay_max", "8"}
+
+// reconnectKw is reconnect as ffmpeg-go input options.
+func reconnectKw(kw ffmpeg.KwArgs) ffmpeg.KwArgs {
+	for i := 0; i+1 < len(reconnect); i += 2 {
+		kw[reconnect[i][1:]] = reconnect[i+1]
+	}
+	return kw
+}
 
 // Limits bound one ffmpeg or ffprobe run through setrlimit (prlimit runs
 // the tool with them in place): a crafted master cannot make it run,

@@ -410,8 +410,8 @@ func ProbeArgs(input string) []string {
 // counting its packets (ReadMP4Index): its headers are read, not its
 // media data.
 func IndexProbeArgs(input string) []string {
-	return []string{"-v", "error", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
-		"-print_format", "json", "-show_format", "-show_streams", "-i", input}
+	return append(append([]string{"-v", "error"}, reconnect[:]...), "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats,
+		"-fflags", "+genpts", "-print_format", "json", "-show_format", "-show_streams", "-i", input)
 }
 
 // indexClient reads MP4 indexes by range requests.
@@ -530,8 +530,9 @@ const IdetFrames = 250
 // IdetArgs runs ffmpeg's idet filter over the first frames of input's
 // video and prints its counts (at log level info) to stderr.
 func IdetArgs(input string) []string {
-	return []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
-		"-i", input, "-map", "0:v:0", "-frames:v", strconv.Itoa(IdetFrames), "-vf", "idet", "-an", "-f", "null", "-"}
+	return append(append([]string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"}, reconnect[:]...),
+		"-protocol_whitelist", InputProtocols, "-format_whitelist", MasterFormats, "-fflags", "+genpts",
+		"-i", input, "-map", "0:v:0", "-frames:v", strconv.Itoa(IdetFrames), "-vf", "idet", "-an", "-f", "null", "-")
 }
 
 var idetRE = regexp.MustCompile(`Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)`)

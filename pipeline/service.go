@@ -80,10 +80,16 @@ type Service struct {
 	Store Store
 	Queue Queue
 	Now   func() time.Time
-	// Commit, when set, returns once a submitted job's record, its
-	// listings and its first task would survive the loss of the store's
-	// and the queue's primary, or an error wrapping ErrUnreplicated.
-	Commit func(ctx context.Context, j *Job, first Task) error
+	// Commit, when set, returns once what was written so far for job j
+	// (its record, listings, counters and finished units) and the tasks
+	// queued for it would survive the loss of the store's and the
+	// queue's primary, or an error wrapping ErrUnreplicated. Submit
+	// calls it before a job is acknowledged; Done, Fail, Cancel and
+	// Retry before the task or request that wrote is: a primary lost
+	// before replicating those writes would otherwise take them back
+	// while the task's acknowledgement, written after the failover,
+	// stays (a chunk marked done in the queue and not in the job).
+	Commit func(ctx context.Context, j *Job, t Task) error
 }
 
 // Time returns the current time from Now, or the wall clock in UTC.
@@ -105,14 +111,15 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 	if err := s.Queue.Enqueue(ctx, probe); err != nil {
 		return err
 	}
-	if s.Commit == nil {
-		return nil
-	}
-	if err := s.Commit(ctx, j, probe); err != nil {
+	if err := s.commit(ctx, j, probe); err != nil {
 		// Not acknowledged, so not left to run unannounced: failed, with a
-		// code that says why, it can be retried or submitted again.
+		// code that says why, it can be retried or submitted again. (The
+		// marking waits for the replicas too, and may be refused alike.)
 		msg := "the job was not confirmed by the store's replicas in time and was not accepted; submit it again, or retry this job"
 		_, ferr := s.Fail(ctx, j.ID, CodeUnreplicated, msg)
+		if errors.Is(ferr, ErrUnreplicated) {
+			ferr = nil
+		}
 		return errors.Join(fmt.Errorf("submit %s: %w", j.ID, err), ferr)
 	}
 	return nil
@@ -229,14 +236,25 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		}
 	}
 	if st.Join != "" {
-		return j, s.join(ctx, j, t, st.Join)
+		if err := s.join(ctx, j, t, st.Join); err != nil {
+			return j, err
+		}
+		return j, s.commit(ctx, j, t)
 	}
 	for _, q := range queued {
 		if err := s.Queue.Enqueue(ctx, q); err != nil {
 			return j, err
 		}
 	}
-	return j, nil
+	return j, s.commit(ctx, j, t)
+}
+
+// commit runs Commit, if set.
+func (s *Service) commit(ctx context.Context, j *Job, t Task) error {
+	if s.Commit == nil || j == nil {
+		return nil
+	}
+	return s.Commit(ctx, j, t)
 }
 
 // Side lists the side tasks (Stage.Each) that have work once task t is
@@ -324,7 +342,10 @@ func (s *Service) Fail(ctx context.Context, id, code, msg string) (*Job, error) 
 	if errors.Is(err, ErrJobEnded) {
 		return nil, nil
 	}
-	return j, err
+	if err != nil {
+		return j, err
+	}
+	return j, s.commit(ctx, j, Task{JobID: id})
 }
 
 // FailCode is the error code a job fails with when a task of kind gives
@@ -353,7 +374,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Job, error) {
 	// stopping has let go.
 	cerr := errors.Join(s.Queue.Enqueue(ctx, Task{Kind: TaskCleanup, JobID: id}),
 		s.Queue.Later(ctx, Task{Kind: TaskCleanup, JobID: id, Sweep: true}, CleanupSweepAfter))
-	if err = errors.Join(err, cerr); err != nil {
+	if err = errors.Join(err, cerr, s.commit(ctx, j, Task{Kind: TaskCleanup, JobID: id})); err != nil {
 		return j, fmt.Errorf("cancel %s: %w", id, err)
 	}
 	return j, nil
@@ -396,7 +417,7 @@ func (s *Service) Retry(ctx context.Context, id string) (*Job, error) {
 			return j, fmt.Errorf("retry %s: %w", id, err)
 		}
 	}
-	return j, nil
+	return j, s.commit(ctx, j, Task{JobID: id})
 }
 
 // ProgressView is a job's progress, each value in 0..1.

@@ -46,29 +46,37 @@ func (d *Durable) Wait(ctx context.Context, keys ...string) error {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
+	// One marker per primary: a Cluster's keys by the master of their
+	// slot, any other client's on its one primary.
+	cc, isCluster := d.C.(*redis.ClusterClient)
 	seen := map[string]bool{}
 	for _, key := range keys {
 		marker := syncKey(key)
-		if seen[marker] {
+		var node redis.Cmdable = d.C
+		primary := ""
+		if isCluster {
+			master, err := cc.MasterForKey(ctx, marker)
+			if err != nil {
+				return fmt.Errorf("wait for replicas of %s: %w", key, err)
+			}
+			node, primary = master, master.Options().Addr
+		}
+		if seen[primary] {
 			continue
 		}
-		seen[marker] = true
-		node, err := d.primaryFor(ctx, marker)
-		if err != nil {
-			return fmt.Errorf("wait for replicas of %s: %w", key, err)
-		}
+		seen[primary] = true
 		var token [8]byte
 		_, _ = rand.Read(token[:])
 		var acked *redis.Cmd
 		// One pipeline is one connection: WAIT counts this connection's
 		// writes, the marker and, by the order above, all before it.
-		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, marker, hex.EncodeToString(token[:]), time.Minute)
 			acked = p.Do(ctx, "WAIT", d.Replicas, timeout.Milliseconds())
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("wait for replicas of %s: %w", key, err)
+			return RedisError(err, "wait for replicas of "+key)
 		}
 		n, err := acked.Int64()
 		if err != nil {
@@ -80,15 +88,6 @@ func (d *Durable) Wait(ctx context.Context, keys ...string) error {
 		}
 	}
 	return nil
-}
-
-// primaryFor is the client of the primary that holds key: the client
-// itself, or in a Cluster the master of the key's slot.
-func (d *Durable) primaryFor(ctx context.Context, key string) (redis.Cmdable, error) {
-	if cc, ok := d.C.(*redis.ClusterClient); ok {
-		return cc.MasterForKey(ctx, key)
-	}
-	return d.C, nil
 }
 
 // syncKey is the marker key in the hash slot of key: the key's hash tag,
@@ -103,9 +102,10 @@ func syncKey(key string) string {
 	return "reel:sync:{" + tag + "}"
 }
 
-// JobKeys are the keys Create writes for j: its record and its listings.
+// JobKeys are the keys the store writes for j: its record, listings,
+// progress counters and finished units.
 func JobKeys(j *pipeline.Job) []string {
-	keys := []string{jobKey(j.ID), jobsKey}
+	keys := []string{jobKey(j.ID), jobsKey, countersKey(j.ID), doneKey(j.ID)}
 	if j.Tenant != "" {
 		keys = append(keys, tenantJobsKey(j.Tenant))
 	}

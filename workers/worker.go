@@ -263,6 +263,14 @@ func (w *Worker) tempDir(r *run) (string, func(), error) {
 	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }
 
+// IsFailure says whether a task's error counts against its retries:
+// Redis failing over (unreachable, or no replica yet to confirm the
+// task's writes) is not the task's failure, so it is retried for as long
+// as that lasts and never fails the job.
+func IsFailure(err error) bool {
+	return !errors.Is(err, pipeline.ErrUnavailable) && !errors.Is(err, pipeline.ErrUnreplicated)
+}
+
 // invalidMedia is a permanent failure caused by the master itself.
 type invalidMedia struct {
 	code string

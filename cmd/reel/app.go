@@ -312,6 +312,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1}, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
 		RetryDelayFunc: queue.RetryDelay(c.RetryDelay),
+		IsFailure:      workers.IsFailure,
 	})
 	mux := asynq.NewServeMux()
 	w.Register(mux)
