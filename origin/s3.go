@@ -171,6 +171,12 @@ func (s *S3) PublicURL(key string) string {
 // EnsureBuckets creates the buckets if missing and makes the origin bucket
 // publicly readable.
 func (s *S3) EnsureBuckets(ctx context.Context) error {
+	// A store just started (a MinIO cluster settling) may answer 503 for
+	// a moment: retried like any transfer.
+	return s.retry(ctx, func() error { return s.ensureBuckets(ctx) })
+}
+
+func (s *S3) ensureBuckets(ctx context.Context) error {
 	for _, b := range []string{s.cfg.Bucket, s.cfg.OriginBucket} {
 		ok, err := s.C.BucketExists(ctx, b)
 		if err != nil {

@@ -117,7 +117,9 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 		// marking waits for the replicas too, and may be refused alike.)
 		msg := "the job was not confirmed by the store's replicas in time and was not accepted; submit it again, or retry this job"
 		_, ferr := s.Fail(ctx, j.ID, CodeUnreplicated, msg)
-		if errors.Is(ferr, ErrUnreplicated) {
+		if errors.Is(ferr, ErrUnreplicated) || errors.Is(ferr, ErrNotFound) {
+			// Not confirmed either, or already gone with the primary that
+			// held it: either way the job is not acknowledged.
 			ferr = nil
 		}
 		return errors.Join(fmt.Errorf("submit %s: %w", j.ID, err), ferr)
