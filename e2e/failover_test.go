@@ -103,7 +103,12 @@ func TestFaultRedisFailover(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	time.Sleep(time.Second) // some creations before the kill
+	// Some creations acknowledged before the kill.
+	until(t, time.Minute, "a job creation acknowledged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > 0
+	})
 
 	primary, err := ha.Primary(ctx)
 	if err != nil {
