@@ -35,7 +35,8 @@ func caller(r *http.Request) pipeline.Key {
 // "Authorization: Bearer KEY" and answers 401 otherwise.
 func (s *Server) authenticate(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") || r.Method == http.MethodOptions {
+		// A title's objects under /t/ are guarded by their playback token.
+		if r.URL.Path == "/healthz" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") || strings.HasPrefix(r.URL.Path, "/t/") || r.Method == http.MethodOptions {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // Steering picks the edge a player fetches a title from (edge.Steering).
@@ -29,12 +30,12 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := pipeline.Play{Edge: "origin", Live: j.Status != pipeline.StatusComplete}
-	url := s.PublicURL
+	url := s.originURLs(r, j)
 	if s.Steering != nil {
 		p.ClientZone = s.Steering.ClientZone(r)
 		if base, name, zone, ok := s.Steering.Route(p.ClientZone, j.ID); ok {
 			p.Edge, p.EdgeZone = name, zone
-			url = func(key string) string { return base + "/" + key }
+			url = s.edgeURLs(r, j, base, zone)
 		}
 	}
 	p.HLS, p.DASH = url(j.Published.HLS), url(j.Published.DASH)
@@ -57,4 +58,34 @@ func (s *Server) edges(w http.ResponseWriter, r *http.Request) {
 		list = s.Steering.Status()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"edges": list})
+}
+
+// originURLs turns the object keys of job j's title into the URLs its
+// owner plays them at without an edge: the origin bucket's for a public
+// title, else the API's token-checking path under a signed token.
+func (s *Server) originURLs(r *http.Request, j *pipeline.Job) func(key string) string {
+	if s.Signer == nil || s.Origin == nil || j.Ladder.Public {
+		return s.PublicURL
+	}
+	base := s.baseURL(r)
+	addr := playtoken.ClientAddr(r)
+	return func(key string) string { return s.Signer.URL(base, key, playtoken.OriginZone, addr) }
+}
+
+// edgeURLs turns the object keys of job j's title into URLs at the edge
+// at base (in zone): signed, unless the title is public.
+func (s *Server) edgeURLs(r *http.Request, j *pipeline.Job, base, zone string) func(key string) string {
+	if s.Signer == nil || j.Ladder.Public {
+		return func(key string) string { return base + "/" + key }
+	}
+	addr := playtoken.ClientAddr(r)
+	return func(key string) string { return s.Signer.URL(base, key, zone, addr) }
+}
+
+// baseURL is the API's URL as the client of r reaches it.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.BaseURL != "" {
+		return s.BaseURL
+	}
+	return playtoken.RequestBase(r)
 }

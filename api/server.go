@@ -27,6 +27,7 @@ import (
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // Uploads is the object storage the API writes masters to.
@@ -41,8 +42,20 @@ type Uploads interface {
 type Server struct {
 	Svc     *pipeline.Service
 	Uploads Uploads
-	// PublicURL turns an origin object key into the URL players use.
+	// PublicURL turns an origin object key into the URL players use
+	// for a public title (or for any title when Signer is nil).
 	PublicURL func(key string) string
+	// Signer, if set, signs the URLs of private titles: GET /v1/play's
+	// edge URLs and, with Origin, the job's outputs and the fallback when
+	// no edge is healthy. Nil: every title plays from PublicURL, for an
+	// origin that is public itself.
+	Signer *playtoken.Signer
+	// Origin serves /t/{token}/vod/{id}/... from the origin bucket.
+	Origin http.Handler
+	// BaseURL is the API's URL as players reach it, for the Origin
+	// path's URLs; "" takes the request's (X-Forwarded-Host and
+	// X-Forwarded-Proto, else Host).
+	BaseURL string
 	// Workers lists live workers.
 	Workers func(ctx context.Context) (any, error)
 	// Ready reports whether the API's dependencies answer.
@@ -96,6 +109,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/workers", s.workers)
 	mux.HandleFunc("GET /v1/play/{id}", s.play)
 	mux.HandleFunc("GET /v1/edges", s.edges)
+	if s.Origin != nil {
+		mux.Handle("/"+playtoken.Root+"/", s.Origin)
+	}
 	mux.HandleFunc("POST /v1/keys", s.createKey)
 	mux.HandleFunc("GET /v1/keys", s.listKeys)
 	mux.HandleFunc("DELETE /v1/keys/{id}", s.revokeKey)
@@ -184,21 +200,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (s *Server) view(ctx context.Context, j *pipeline.Job) (pipeline.View, error) {
-	return s.viewFrom(ctx, s.Svc.Store, j)
+func (s *Server) view(r *http.Request, j *pipeline.Job) (pipeline.View, error) {
+	return s.viewFrom(r, s.Svc.Store, j)
 }
 
-func (s *Server) viewFrom(ctx context.Context, st pipeline.Store, j *pipeline.Job) (pipeline.View, error) {
-	c, err := st.Counters(ctx, j.ID)
+// viewFrom is job j's view as its owner sees it in answer to r.
+func (s *Server) viewFrom(r *http.Request, st pipeline.Store, j *pipeline.Job) (pipeline.View, error) {
+	c, err := st.Counters(r.Context(), j.ID)
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	return pipeline.NewView(j, c, s.PublicURL), nil
+	return pipeline.NewView(j, c, s.originURLs(r, j)), nil
 }
 
 // writeView answers with the job's view.
 func (s *Server) writeView(w http.ResponseWriter, r *http.Request, status int, j *pipeline.Job) {
-	v, err := s.view(r.Context(), j)
+	v, err := s.view(r, j)
 	if err != nil {
 		w.Header().Del("Location")
 		s.fail(w, r, err)
@@ -260,7 +277,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			views[i], errs[i] = s.view(r.Context(), j)
+			views[i], errs[i] = s.view(r, j)
 		}()
 	}
 	wg.Wait()
@@ -319,7 +336,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		v, err := s.viewFrom(ctx, st, j)
+		v, err := s.viewFrom(r, st, j)
 		if err != nil {
 			return
 		}

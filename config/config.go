@@ -42,12 +42,12 @@ type Config struct {
 	RedisWaitTimeout      time.Duration `env:"REEL_REDIS_WAIT_TIMEOUT" default:"2s" min:"1ms" max:"2.5s" for:"dev,api" help:"how long the API waits for those replicas before it refuses the job with 503 unreplicated (the job is marked failed with that code); under the Redis client's 3 s read timeout"`
 
 	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history,catalog" help:"S3 host:port"`
-	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history" help:"S3 access key"`
-	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history" help:"S3 secret key"`
+	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history,catalog" help:"S3 access key"`
+	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history,catalog" help:"S3 secret key"`
 	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history,catalog" help:"use HTTPS to S3"`
-	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history" help:"S3 region"`
+	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history,catalog" help:"S3 region"`
 	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker,history" help:"private bucket: masters (masters/{job}/source, uploads/), intermediates (work/{job}/) and compressed viewing history (history/)"`
-	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge,catalog" help:"public bucket of published titles (vod/{job}/)"`
+	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge,catalog" help:"bucket of published titles (vod/{job}/): private, read by edges with the S3 credentials; the objects of titles published with \"public\": true are tagged readable by anyone"`
 	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge,catalog" help:"base URL players use for the origin bucket"`
 
 	Concurrency int     `env:"REEL_CONCURRENCY" flag:"concurrency" default:"2" dev:"1" min:"1" max:"256" for:"dev,worker" help:"tasks one worker process runs at once (reel dev: per worker)"`
@@ -68,6 +68,10 @@ type Config struct {
 	CPUPerFrame     time.Duration `env:"REEL_FFMPEG_CPU_PER_FRAME" default:"1s" min:"1ns" for:"dev,worker" help:"CPU time per output frame of a 1080p rung an encode may use (smaller rungs by their pixels)"`
 	FFmpeg          string        `env:"REEL_FFMPEG" default:"ffmpeg" for:"dev,worker" help:"ffmpeg binary to run"`
 	FFprobe         string        `env:"REEL_FFPROBE" default:"ffprobe" for:"dev,worker" help:"ffprobe binary to run"`
+
+	PlaybackKeys     string        `env:"REEL_PLAYBACK_KEYS" show:"(required; reel dev keeps its own in DIR/playback.keys)" for:"dev,api,edge,catalog" help:"keys that sign playback tokens, ID:HEXSECRET[,ID:HEXSECRET] (each secret 32 bytes or more: openssl rand -hex 32); the first signs, every one is accepted, so a rotation puts the new key first and keeps the previous one until its tokens have expired. The API, the catalog and every edge need the same list"`
+	PlaybackTokenTTL time.Duration `env:"REEL_PLAYBACK_TOKEN_TTL" default:"6h" min:"1m" max:"720h" for:"dev,api,catalog" help:"how long the edge URLs GET /v1/play returns (and a job's output URLs) play; a player asks again for a longer session"`
+	PlaybackBind     string        `env:"REEL_PLAYBACK_BIND" default:"none" for:"dev,api,catalog" help:"what a playback token is bound to besides its title: none; zone (it plays only from edges in the zone steering chose); addr (only for the client address that asked; players behind changing addresses, such as mobile networks, then need a new URL)"`
 
 	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
 	Memcached string `env:"REEL_MEMCACHED" show:"(reel dev: its own)" for:"dev,api,worker,gateway" help:"cache replicas, one per zone: z1=host:port[,host:port];z2=host:port. Empty: no shared cache"`

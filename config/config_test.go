@@ -94,9 +94,22 @@ func TestValidate(t *testing.T) {
 		t.Errorf("api without Redis and S3: %v", err)
 	}
 	c.RedisAddr, c.S3Endpoint = "r:1", "s:1"
+	if err := c.Validate("api"); err == nil || !strings.Contains(err.Error(), "REEL_PLAYBACK_KEYS") {
+		t.Errorf("api without playback keys: %v", err)
+	}
+	c.PlaybackKeys = "k1:" + strings.Repeat("0a", 31)
+	if err := c.Validate("api"); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") || strings.Contains(err.Error(), "0a0a") {
+		t.Errorf("api with a short playback key: %v", err)
+	}
+	c.PlaybackKeys = "k2:" + strings.Repeat("0a", 32) + ",k1:" + strings.Repeat("0b", 32)
 	if err := c.Validate("api"); err != nil {
 		t.Errorf("api: %v", err)
 	}
+	c.PlaybackBind = "ip"
+	if err := c.Validate("api"); err == nil || !strings.Contains(err.Error(), "REEL_PLAYBACK_BIND") {
+		t.Errorf("a bad binding: %v", err)
+	}
+	c.PlaybackBind = "addr"
 	if c.RedisReplicas() != 0 {
 		t.Errorf("one server: %d replicas to wait for", c.RedisReplicas())
 	}

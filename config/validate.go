@@ -8,6 +8,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/evcache"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // Validate checks what one setting alone cannot: the settings command cmd
@@ -36,6 +37,17 @@ func (c *Config) Validate(cmd string) error {
 	case "gateway":
 		need(strings.TrimSpace(c.GatewayUpstreams) != "", "REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
 		need(c.GatewayCanaryShare == 0 || c.GatewayCanary != "", "a canary share (REEL_GATEWAY_CANARY_SHARE) needs canary instances (REEL_GATEWAY_CANARY)")
+	}
+	switch cmd {
+	case "api", "edge", "catalog", "dev":
+		if _, err := playtoken.ParseKeys(c.PlaybackKeys); err != nil && (cmd != "dev" || c.PlaybackKeys != "") {
+			errs = append(errs, "REEL_PLAYBACK_KEYS: "+err.Error()+"; the API, the catalog and every edge need the same keys")
+		}
+	}
+	switch c.PlaybackBind {
+	case "none", "zone", "addr":
+	default:
+		errs = append(errs, fmt.Sprintf("REEL_PLAYBACK_BIND=%q: want none, zone or addr", c.PlaybackBind))
 	}
 	if n := btoi(c.RedisAddr != "") + btoi(c.RedisSentinels != "") + btoi(c.RedisCluster != ""); n > 1 {
 		errs = append(errs, "set one of REEL_REDIS_ADDR (one server), REEL_REDIS_SENTINELS (a Sentinel-watched primary) and REEL_REDIS_CLUSTER (a Redis Cluster), not several")

@@ -24,6 +24,7 @@ import (
 	"github.com/reel-video/reel/gateway"
 	"github.com/reel-video/reel/internal/testenv"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // platform is a `reel dev --edges 2` on Redis and MinIO the test owns, so
@@ -137,6 +138,77 @@ func until(t *testing.T, d time.Duration, what string, ok func() bool) time.Dura
 	return time.Since(start)
 }
 
+// checkRefusals asks the edge at url for every object of title id without
+// a valid token (none, expired, altered, another title's, signed with a
+// key no longer in use): each gets 403 with a JSON reason, and the edge
+// fetches nothing from the origin for them.
+func checkRefusals(t *testing.T, url, id string, keys []string) {
+	t.Helper()
+	ks, err := playtoken.ParseKeys(os.Getenv("REEL_PLAYBACK_KEYS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, _ := playtoken.ParseKeys("old:" + strings.Repeat("0f", 32))
+	prefix := "vod/" + id + "/"
+	hour := time.Now().Add(time.Hour)
+	valid := ks.Sign(prefix, hour, playtoken.Bind{})
+	tokens := map[string]string{
+		"token_missing":     "",
+		"token_expired":     ks.Sign(prefix, time.Now().Add(-time.Second), playtoken.Bind{}),
+		"token_invalid":     tamper(valid),
+		"token_key_unknown": retired.Sign(prefix, hour, playtoken.Bind{}),
+	}
+	before, _ := edgeStatus(url)
+	refused := 0
+	for code, tok := range tokens {
+		for _, k := range keys {
+			u := url + "/" + k
+			if code != "token_missing" {
+				u = url + "/t/" + tok + "/" + k
+			}
+			resp, err := http.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b struct {
+				Error struct{ Code, Message string }
+			}
+			err = json.NewDecoder(resp.Body).Decode(&b)
+			resp.Body.Close()
+			if resp.StatusCode != 403 || err != nil || b.Error.Code != code {
+				t.Fatalf("%s without a valid token (%s): %d %+v", k, code, resp.StatusCode, b)
+			}
+			refused++
+		}
+	}
+	// Another title's token, on this title's manifest.
+	resp, err := http.Get(url + "/t/" + ks.Sign("vod/"+strings.Repeat("0", len(id))+"/", hour, playtoken.Bind{}) + "/" + prefix + "master.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("another title's token: %d", resp.StatusCode)
+	}
+	after, _ := edgeStatus(url)
+	if after.OriginFetches != before.OriginFetches || after.Refused-before.Refused != int64(refused+1) {
+		t.Fatalf("refusals: origin fetches %d -> %d, refused %d -> %d (sent %d)", before.OriginFetches, after.OriginFetches, before.Refused, after.Refused, refused+1)
+	}
+	t.Logf("the edge refused %d requests without a valid token (403, JSON reason) and fetched nothing from the origin for them", refused+1)
+}
+
+// tamper changes one character in the middle of a token's signature.
+func tamper(token string) string {
+	b := []byte(token)
+	i := len(b) - 10
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
 // fetchAll GETs every object of a title from base (an edge or the origin)
 // and returns the X-Cache header values seen and each body's length.
 func fetchAll(t *testing.T, base string, keys []string) (map[string]int, map[string]int) {
@@ -198,17 +270,20 @@ func TestPlatform(t *testing.T) {
 	})
 	t.Logf("both edges held all %d objects %v after the job completed", len(keys), took)
 
-	// Steering by zone.
+	// Steering by zone, to URLs that carry a playback token.
 	edges := p.edges(t)
 	for _, zone := range []string{"z1", "z2"} {
 		pl, code := p.play(t, id, zone)
-		if code != 200 || pl.Edge != "edge-"+zone || !strings.HasPrefix(pl.HLS, edges["edge-"+zone].URL+"/vod/"+id+"/") ||
-			!strings.HasPrefix(pl.DASH, edges["edge-"+zone].URL+"/") {
+		if code != 200 || pl.Edge != "edge-"+zone || !strings.HasPrefix(pl.HLS, edges["edge-"+zone].URL+"/t/") ||
+			!strings.HasSuffix(pl.HLS, "/vod/"+id+"/master.m3u8") || !strings.HasPrefix(pl.DASH, edges["edge-"+zone].URL+"/t/") {
 			t.Fatalf("play from %s: %d %+v", zone, code, pl)
 		}
 	}
-	// Every object from an edge: a hit, the same bytes as the origin.
-	caches, sizes := fetchAll(t, edges["edge-z2"].URL, keys)
+	// Every object from an edge under the token: a hit, the same bytes as
+	// the origin (through the API's token-checking path).
+	pz2, _ := p.play(t, id, "z2")
+	z2base := pz2.HLS[:strings.LastIndex(pz2.HLS, "/vod/")]
+	caches, sizes := fetchAll(t, z2base, keys)
 	_, want := fetchAll(t, strings.TrimSuffix(v.Outputs.HLS, "/vod/"+id+"/master.m3u8"), keys)
 	if caches["HIT"] != len(keys) {
 		t.Fatalf("X-Cache from the pre-positioned edge: %v", caches)
@@ -218,8 +293,7 @@ func TestPlatform(t *testing.T) {
 			t.Fatalf("%s: %d bytes from the edge, %d from the origin", k, sizes[k], n)
 		}
 	}
-	seg := v.Outputs.HLS[:strings.LastIndex(v.Outputs.HLS, "/")] + "/" + v.Renditions[0].Name + "/seg_00000.m4s"
-	seg = strings.Replace(seg, strings.TrimSuffix(v.Outputs.HLS, "/vod/"+id+"/master.m3u8"), edges["edge-z2"].URL, 1)
+	seg := z2base + "/vod/" + id + "/" + v.Renditions[0].Name + "/seg_00000.m4s"
 	req, _ := http.NewRequest(http.MethodGet, seg, nil)
 	req.Header.Set("Range", "bytes=0-99")
 	resp, err := http.DefaultClient.Do(req)
@@ -227,6 +301,7 @@ func TestPlatform(t *testing.T) {
 		t.Fatalf("range from the edge: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	checkRefusals(t, edges["edge-z2"].URL, id, keys)
 
 	// An edge that stops answering is out of the steering set within 5 s,
 	// and back once it answers.
@@ -251,6 +326,7 @@ func TestPlatform(t *testing.T) {
 		t.Fatalf("play with Redis down: %d %+v", code, pl)
 	}
 	// And the API stopped too: the title plays from the edge.
+	switches := switchable(t, v) // asks the API's origin path
 	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +340,11 @@ func TestPlatform(t *testing.T) {
 			t.Fatalf("edge with Redis and the API down: %v", caches)
 		}
 		ctx, page := browser(t)
-		res := play(t, ctx, page, "hls", pl.HLS, "2", switchable(t, v))
+		res := play(t, ctx, page, "hls", pl.HLS, "2", switches)
 		t.Logf("hls.js from edge-z1 with Redis and the API down: %+v", res)
+		checkPlayback(t, res, v)
+		res = play(t, ctx, page, "dash", pl.DASH, "2", switches)
+		t.Logf("dash.js from edge-z1 with Redis and the API down: %+v", res)
 		checkPlayback(t, res, v)
 	}()
 
@@ -291,7 +370,7 @@ func TestPlatform(t *testing.T) {
 	if after.BytesHeld != before.BytesHeld || after.TitlesHeld != 1 {
 		t.Fatalf("restarted edge holds %d bytes of %d titles, before %d", after.BytesHeld, after.TitlesHeld, before.BytesHeld)
 	}
-	if caches, _ := fetchAll(t, after.URL, keys); caches["HIT"] != len(keys) {
+	if caches, _ := fetchAll(t, after.URL+pl.HLS[len(edges["edge-z1"].URL):strings.LastIndex(pl.HLS, "/vod/")], keys); caches["HIT"] != len(keys) {
 		t.Fatalf("restarted edge: %v", caches)
 	}
 }

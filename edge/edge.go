@@ -22,6 +22,9 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/reel-video/reel/internal/relay"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // Config is an edge's configuration. Zero values of optional fields are
@@ -32,6 +35,17 @@ type Config struct {
 	// Origin is the base URL of the published titles: origin object key K
 	// is at Origin + "/" + K.
 	Origin string
+	// OriginURL, if set, returns the URL the edge fetches object key
+	// from instead: a presigned URL of the private origin bucket.
+	OriginURL func(ctx context.Context, key string) (string, error)
+	// Tokens, if set, checks the playback token of every request for a
+	// title (/t/{token}/vod/{id}/...) before the edge looks at its disk
+	// or the origin; untokened requests (/vod/{id}/...) are served only
+	// for titles Public says are public. Nil serves every title without
+	// a token, for an origin that is public itself.
+	Tokens *playtoken.Checker
+	// Public says whether a title plays without a token; nil: none does.
+	Public func(ctx context.Context, title string) (bool, error)
 	Dir    string // cache folder; kept across restarts
 	// Budget is the most bytes held on disk; default 10 GiB.
 	Budget int64
@@ -56,6 +70,7 @@ type Edge struct {
 	hits    atomic.Int64
 	misses  atomic.Int64
 	fetches atomic.Int64 // origin fetches, including fill
+	refused atomic.Int64 // requests refused for their token
 	load    rateWindow
 
 	fillMu      sync.Mutex
@@ -64,11 +79,13 @@ type Edge struct {
 	// paced holds, by key, the flag that ends the pacing of a fill
 	// download a client is now waiting for.
 	paced sync.Map
+	// public caches Public's answers.
+	public publicCache
 }
 
 // New opens the cache folder (keeping what it holds) and returns an edge.
 func New(cfg Config) (*Edge, error) {
-	if cfg.Name == "" || cfg.Zone == "" || cfg.Origin == "" || cfg.Dir == "" {
+	if cfg.Name == "" || cfg.Zone == "" || (cfg.Origin == "" && cfg.OriginURL == nil) || cfg.Dir == "" {
 		return nil, errors.New("edge: name, zone, origin URL and cache folder are required")
 	}
 	if cfg.Budget <= 0 {
@@ -102,8 +119,9 @@ func (e *Edge) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", e.health)
 	mux.HandleFunc("GET /titles", e.titles)
 	mux.HandleFunc("/vod/", e.serve)
+	mux.HandleFunc("/"+playtoken.Root+"/", e.serve)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not found: the edge serves published titles under /vod/", http.StatusNotFound)
+		http.Error(w, "not found: the edge serves published titles under /t/{token}/vod/ (and public ones under /vod/)", http.StatusNotFound)
 	})
 	return mux
 }
@@ -126,6 +144,7 @@ type Status struct {
 	Hits           int64   `json:"hits"`
 	Misses         int64   `json:"misses"`
 	OriginFetches  int64   `json:"origin_fetches"`
+	Refused        int64   `json:"refused"` // requests refused for their playback token
 	FillPending    int     `json:"fill_pending"`
 	FillWindowOpen bool    `json:"fill_window_open"`
 }
@@ -140,7 +159,7 @@ func (e *Edge) Status() Status {
 		Name: e.cfg.Name, Zone: e.cfg.Zone, PID: os.Getpid(), Healthy: true,
 		Load: e.load.rate(time.Now()), Active: e.active.Load(),
 		BytesHeld: bytes, ObjectsHeld: objects, TitlesHeld: titles, TitlesVersion: version, Budget: e.cfg.Budget,
-		Hits: e.hits.Load(), Misses: e.misses.Load(), OriginFetches: e.fetches.Load(),
+		Hits: e.hits.Load(), Misses: e.misses.Load(), OriginFetches: e.fetches.Load(), Refused: e.refused.Load(),
 		FillPending: pending, FillWindowOpen: e.cfg.Fill.Window.Open(e.cfg.Now()),
 	}
 }
@@ -169,20 +188,15 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	e.load.add(time.Now())
 	h := w.Header()
 	h.Set("X-Edge", e.cfg.Name)
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, X-Cache, X-Edge")
-	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
-		w.WriteHeader(http.StatusNoContent)
+	if !relay.Admit(w, r, ", X-Cache, X-Edge") {
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed: the edge serves GET and HEAD", http.StatusMethodNotAllowed)
+	key, refused := e.authorize(r)
+	if refused != nil {
+		e.refused.Add(1)
+		refused.Write(w)
 		return
 	}
-	key := strings.TrimPrefix(r.URL.Path, "/")
 	if !validKey(key) {
 		h.Set("X-Cache", "MISS")
 		http.Error(w, "not found: not a published object's path", http.StatusNotFound)
@@ -257,15 +271,15 @@ func (e *Edge) serveObject(w http.ResponseWriter, r *http.Request, o *object, ca
 
 // passThrough streams an object too large to cache from the origin.
 func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, key string) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, e.cfg.Origin+"/"+key, nil)
+	u, err := e.originURL(r.Context(), key)
+	if err != nil {
+		http.Error(w, "the origin cannot be reached; try again shortly", http.StatusBadGateway)
+		return
+	}
+	req, err := relay.Request(r, u)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
-	}
-	for _, k := range []string{"Range", "If-None-Match", "If-Modified-Since", "If-Range"} {
-		if v := r.Header.Get(k); v != "" {
-			req.Header.Set(k, v)
-		}
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -273,13 +287,7 @@ func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	defer resp.Body.Close()
-	for _, k := range []string{"Content-Type", "Content-Length", "Content-Range", "ETag", "Last-Modified", "Cache-Control", "Accept-Ranges"} {
-		if v := resp.Header.Get(k); v != "" {
-			w.Header().Set(k, v)
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	relay.Copy(w, resp)
 }
 
 var errNotFound = errors.New("not found at the origin")
@@ -335,7 +343,11 @@ const revalidateTimeout = 2 * time.Second
 // replaces it.
 func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter, held *object) (*object, error) {
 	e.fetches.Add(1)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.cfg.Origin+"/"+key, nil)
+	u, err := e.originURL(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", key, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,11 @@ type Ladder struct {
 	// and none spends bits above the ceiling. Defaults 30 and 45.
 	QualityFloor   float64 `json:"quality_floor,omitempty"`
 	QualityCeiling float64 `json:"quality_ceiling,omitempty"`
+	// Public publishes the title for anyone to play without a playback
+	// token, from the edges and from the origin bucket directly; by
+	// default a title is private and plays only through the signed URLs
+	// GET /v1/play returns.
+	Public bool `json:"public,omitempty"`
 }
 
 // AudioChoice is one audio stream of the master a job carries.

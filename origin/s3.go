@@ -152,7 +152,7 @@ func loopback(endpoint string) bool {
 // Bucket and OriginBucket return the configured bucket names.
 func (s *S3) Bucket() string { return s.cfg.Bucket }
 
-// OriginBucket is the public bucket.
+// OriginBucket is the bucket of published titles.
 func (s *S3) OriginBucket() string { return s.cfg.OriginBucket }
 
 // PublicURL returns the URL players use for key in the origin bucket.
@@ -168,8 +168,25 @@ func (s *S3) PublicURL(key string) string {
 	return strings.TrimRight(base, "/") + "/" + key
 }
 
-// EnsureBuckets creates the buckets if missing and makes the origin bucket
-// publicly readable.
+// AccessTag is the object tag that makes an object of the origin bucket
+// readable without credentials when its value is AccessPublic: the
+// objects of titles published with "public": true. Every other object is
+// read with credentials (edges, the API) or a presigned URL.
+const (
+	AccessTag    = "reel-access"
+	AccessPublic = "public"
+)
+
+func accessTags(public bool) map[string]string {
+	if !public {
+		return nil
+	}
+	return map[string]string{AccessTag: AccessPublic}
+}
+
+// EnsureBuckets creates the buckets if missing and sets the origin
+// bucket's policy: objects tagged public (AccessTag) are readable by
+// anyone, every other object only with credentials.
 func (s *S3) EnsureBuckets(ctx context.Context) error {
 	// A store just started (a MinIO cluster settling) may answer 503 for
 	// a moment: retried like any transfer.
@@ -191,9 +208,10 @@ func (s *S3) ensureBuckets(ctx context.Context) error {
 			}
 		}
 	}
-	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, s.cfg.OriginBucket)
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],`+
+		`"Resource":["arn:aws:s3:::%s/*"],"Condition":{"StringEquals":{"s3:ExistingObjectTag/%s":["%s"]}}}]}`, s.cfg.OriginBucket, AccessTag, AccessPublic)
 	if err := s.C.SetBucketPolicy(ctx, s.cfg.OriginBucket, policy); err != nil {
-		return fmt.Errorf("s3 public policy on %s: %w", s.cfg.OriginBucket, err)
+		return fmt.Errorf("s3 policy on %s: %w", s.cfg.OriginBucket, err)
 	}
 	return nil
 }
@@ -217,11 +235,12 @@ func (s *S3) PutStream(ctx context.Context, bucket, key string, r io.Reader, con
 	return info.Size, nil
 }
 
-// PutFile uploads a local file.
-func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error {
+// PutFile uploads a local file; public tags it readable without
+// credentials (see EnsureBuckets).
+func (s *S3) PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string, public bool) error {
 	err := s.retry(ctx, func() error {
 		_, err := s.C.FPutObject(ctx, bucket, key, path, minio.PutObjectOptions{ContentType: contentType, CacheControl: cacheControl, PartSize: PartSize,
-			DisableContentSha256: s.unsigned})
+			DisableContentSha256: s.unsigned, UserTags: accessTags(public)})
 		return err
 	})
 	if err != nil {
@@ -328,11 +347,12 @@ func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration
 }
 
 // Copy copies an object server-side, setting its Content-Type and
-// Cache-Control.
-func (s *S3) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string) error {
+// Cache-Control; public tags the copy readable without credentials (see
+// EnsureBuckets).
+func (s *S3) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string, public bool) error {
 	err := s.retry(ctx, func() error {
 		_, err := s.C.CopyObject(ctx,
-			minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey, ReplaceMetadata: true,
+			minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey, ReplaceMetadata: true, ReplaceTags: true, UserTags: accessTags(public),
 				UserMetadata: map[string]string{"Content-Type": contentType, "Cache-Control": cacheControl}},
 			minio.CopySrcOptions{Bucket: srcBucket, Object: srcKey})
 		return err

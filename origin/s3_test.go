@@ -59,7 +59,7 @@ func TestUploadsSignedAndUnsigned(t *testing.T) {
 				t.Errorf("unsigned %v, %s: read back %d bytes (%v), sent %d", unsigned, how, len(got), err, len(data))
 			}
 		}
-		if err := s.PutFile(ctx, s.Bucket(), "file", file, "application/octet-stream", ""); err != nil {
+		if err := s.PutFile(ctx, s.Bucket(), "file", file, "application/octet-stream", "", false); err != nil {
 			t.Fatalf("unsigned %v: %v", unsigned, err)
 		}
 		check("PutFile", "file")

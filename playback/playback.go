@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/internal/jsonhttp"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // Viewer is what an account's subscription and a profile allow.
@@ -74,8 +75,16 @@ type Service struct {
 	Leases Leases
 	// Route returns the base URL, name and zone of the best edge for the
 	// request; ok false sends the player to the origin.
-	Route    func(r *http.Request, title string) (base, name, zone string, ok bool)
-	Origin   func(key string) string
+	Route func(r *http.Request, title string) (base, name, zone string, ok bool)
+	// Origin is the URL of key when no edge is healthy and Signer is
+	// nil (an origin that is public itself).
+	Origin func(key string) string
+	// Signer, if set, signs every URL handed out: an edge's, and when no
+	// edge is healthy, this service's own token-checking path (/t/, which
+	// the service's owner serves from the origin bucket), at Base.
+	Signer *playtoken.Signer
+	// Base is this service's URL for players; "" takes the request's.
+	Base     string
 	LeaseTTL time.Duration // how long a stream counts without a renewal (60 s)
 	Log      *slog.Logger
 }
@@ -192,15 +201,32 @@ func (s *Service) play(w http.ResponseWriter, r *http.Request) {
 	m, height := pick(t, v.MaxHeight)
 	p := Play{Title: t.ID, Stream: stream, LeaseExpires: time.Now().Add(ttl).UTC(), MaxHeight: height, Edge: "origin"}
 	url := s.Origin
+	if s.Signer != nil {
+		base := s.Base
+		if base == "" {
+			base = playtoken.RequestBase(r)
+		}
+		url = s.signed(r, base, playtoken.OriginZone)
+	}
 	if s.Route != nil {
 		if base, name, zone, ok := s.Route(r, t.ID); ok {
 			p.Edge, p.EdgeZone = name, zone
 			url = func(key string) string { return base + "/" + key }
+			if s.Signer != nil {
+				url = s.signed(r, base, zone)
+			}
 		}
 	}
 	p.HLS, p.DASH = url(m.HLS), url(m.DASH)
 	w.Header().Set("Cache-Control", "no-store")
 	jsonhttp.Write(w, http.StatusOK, p)
+}
+
+// signed turns object keys into URLs at base (an edge in zone, or this
+// service's origin path) under playback tokens for the client of r.
+func (s *Service) signed(r *http.Request, base, zone string) func(key string) string {
+	addr := playtoken.ClientAddr(r)
+	return func(key string) string { return s.Signer.URL(base, key, zone, addr) }
 }
 
 func (s *Service) stop(w http.ResponseWriter, r *http.Request) {

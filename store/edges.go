@@ -17,6 +17,7 @@ const (
 	edgesKey   = "reel:{edges}" // set of edge names
 	titlesKey  = "reel:titles"  // stream of published titles
 	titlesKeep = 10000          // announcements kept in the stream
+	publicKey  = "reel:public-titles"
 )
 
 func edgeKey(name string) string { return "reel:{edges}:" + name }
@@ -124,4 +125,21 @@ func (e *Edges) Read(ctx context.Context, cursor string) ([]edge.Title, error) {
 		}
 	}
 	return out, nil
+}
+
+// MarkPublic records that title id plays without a playback token.
+func (e *Edges) MarkPublic(ctx context.Context, id string) error {
+	if err := e.C.SAdd(ctx, publicKey, id).Err(); err != nil {
+		return fmt.Errorf("mark title %s public: %w", id, err)
+	}
+	return nil
+}
+
+// Public reports whether title id plays without a playback token.
+func (e *Edges) Public(ctx context.Context, id string) (bool, error) {
+	ok, err := e.C.SIsMember(ctx, publicKey, id).Result()
+	if err != nil {
+		return false, fmt.Errorf("is title %s public: %w", id, err)
+	}
+	return ok, nil
 }

@@ -78,7 +78,7 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 	}
 	w.progress(ctx, r, 0.8)
 	maps.Copy(files, manifests(tracks, audio, nil, text...))
-	if err := w.putManifests(ctx, files, dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), ""); err != nil {
+	if err := w.putManifests(ctx, files, dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), "", false); err != nil {
 		return err
 	}
 	_, err = w.done(ctx, r, func(j *pipeline.Job) error {
@@ -164,7 +164,7 @@ func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dyn
 // putManifests stores manifests (manifests' result) under prefix in
 // bucket, with cache as their Cache-Control: media playlists first, then
 // the master playlists and the MPD, which name them.
-func (w *Worker) putManifests(ctx context.Context, files map[string][]byte, dir, bucket, prefix, cache string) error {
+func (w *Worker) putManifests(ctx context.Context, files map[string][]byte, dir, bucket, prefix, cache string, public bool) error {
 	for top := range 2 {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(publishParallelism)
@@ -179,7 +179,7 @@ func (w *Worker) putManifests(ctx context.Context, files map[string][]byte, dir,
 			if err := os.WriteFile(p, data, 0o644); err != nil {
 				return err
 			}
-			g.Go(func() error { return w.Objects.PutFile(gctx, bucket, prefix+name, p, contentType(name), cache) })
+			g.Go(func() error { return w.Objects.PutFile(gctx, bucket, prefix+name, p, contentType(name), cache, public) })
 		}
 		if err := g.Wait(); err != nil {
 			return err

@@ -51,14 +51,17 @@ type copyItem struct {
 	src, dst, cache string
 }
 
-// copyAll copies items from the masters bucket to the origin bucket, a
-// few at a time, calling done after each.
-func (w *Worker) copyAll(ctx context.Context, items []copyItem, done func()) error {
+// copyAll copies items of job j from the masters bucket to the origin
+// bucket, a few at a time, calling done after each.
+func (w *Worker) copyAll(ctx context.Context, j *pipeline.Job, items []copyItem, done func()) error {
+	if err := w.markPublic(ctx, j); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(publishParallelism)
 	for _, it := range items {
 		g.Go(func() error {
-			if err := w.Objects.Copy(gctx, w.Objects.Bucket(), it.src, w.Objects.OriginBucket(), it.dst, contentType(it.dst), it.cache); err != nil {
+			if err := w.Objects.Copy(gctx, w.Objects.Bucket(), it.src, w.Objects.OriginBucket(), it.dst, contentType(it.dst), it.cache, j.Ladder.Public); err != nil {
 				return err
 			}
 			if done != nil {
@@ -68,6 +71,18 @@ func (w *Worker) copyAll(ctx context.Context, items []copyItem, done func()) err
 		})
 	}
 	return g.Wait()
+}
+
+// markPublic records, before the first object of a public title is
+// published, that the title plays without a token.
+func (w *Worker) markPublic(ctx context.Context, j *pipeline.Job) error {
+	if !j.Ladder.Public || w.MarkPublic == nil {
+		return nil
+	}
+	if err := w.MarkPublic(ctx, j.ID); err != nil {
+		return fmt.Errorf("mark title %s public: %w", j.ID, err)
+	}
+	return nil
 }
 
 // segmentCopies lists the copies that publish the video segments of
@@ -159,7 +174,7 @@ func (w *Worker) publish(ctx context.Context, r *run) error {
 	}
 	// A group starts once the one before it is whole.
 	for _, items := range groups {
-		if err := w.copyAll(ctx, items, report); err != nil {
+		if err := w.copyAll(ctx, j, items, report); err != nil {
 			return err
 		}
 	}
@@ -250,7 +265,7 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 			audio[i] = liveAudio(audio[i], seconds)
 		}
 	}
-	if err := w.copyAll(ctx, items, nil); err != nil {
+	if err := w.copyAll(ctx, j, items, nil); err != nil {
 		return err
 	}
 	now := w.Svc.Time()
@@ -261,7 +276,7 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 	dyn := &packager.Dynamic{AvailabilityStart: since, Published: now, UpdatePeriod: j.Plan.SegmentSeconds}
 	markCaptions(j, tracks)
 	files := manifests(tracks, audio, dyn)
-	if err := w.putManifests(ctx, files, dir, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID), cacheLive); err != nil {
+	if err := w.putManifests(ctx, files, dir, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID), cacheLive, j.Ladder.Public); err != nil {
 		return err
 	}
 	dst := pipeline.PublishedPrefix(j.ID)

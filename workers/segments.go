@@ -129,7 +129,7 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 	if err := os.WriteFile(idx, data, 0o644); err != nil {
 		return "", err
 	}
-	return prefix, w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+indexName, idx, "application/json", "")
+	return prefix, w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+indexName, idx, "application/json", "", false)
 }
 
 // cutRung cuts one rung's encoded chunk (the file in, read from in point
@@ -305,7 +305,7 @@ func (w *Worker) titleAudio(ctx context.Context, j *pipeline.Job, dir string, st
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		return nil, err
 	}
-	return tracks, w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.AlignedAudioKey(j.ID), p, "application/json", "")
+	return tracks, w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.AlignedAudioKey(j.ID), p, "application/json", "", false)
 }
 
 // storedAudio reads the audio tracks titleAudio described (one object,

@@ -262,7 +262,7 @@ func (w *Worker) storePiece(ctx context.Context, j *pipeline.Job, path string, f
 		}
 	}
 	key := pipeline.PieceKey(j.ID, name)
-	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", ""); err != nil {
+	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), key, path, "video/x-matroska", "", false); err != nil {
 		return pipeline.Piece{}, err
 	}
 	return pipeline.Piece{Key: key, Start: start, Clean: clean}, nil
@@ -599,7 +599,7 @@ func (w *Worker) uploadDir(ctx context.Context, dir, prefix string) error {
 		if e.IsDir() {
 			continue
 		}
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+e.Name(), filepath.Join(dir, e.Name()), contentType(e.Name()), ""); err != nil {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), prefix+e.Name(), filepath.Join(dir, e.Name()), contentType(e.Name()), "", false); err != nil {
 			return err
 		}
 	}

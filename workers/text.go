@@ -89,7 +89,7 @@ func (w *Worker) text(ctx context.Context, r *run) error {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
 		}
-		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedTextKey(j.ID, name), p, "text/vtt", ""); err != nil {
+		if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.EncodedTextKey(j.ID, name), p, "text/vtt", "", false); err != nil {
 			return err
 		}
 		t := src.track

@@ -221,7 +221,7 @@ func (w *Worker) trickPlay(ctx context.Context, j *pipeline.Job, tracks []packag
 	if poster == "" {
 		return errors.New("no chunk made the poster")
 	}
-	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID)+posterName, poster, contentType(posterName), ""); err != nil {
+	if err := w.Objects.PutFile(ctx, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID)+posterName, poster, contentType(posterName), "", false); err != nil {
 		return err
 	}
 	out := filepath.Join(dir, thumbsDir)

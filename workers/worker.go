@@ -27,9 +27,11 @@ type Objects interface {
 	OriginBucket() string
 	PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error)
 	GetFile(ctx context.Context, bucket, key, path string) error
-	PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string) error
+	// PutFile and Copy write an object; public makes it readable
+	// without credentials (titles published with "public": true).
+	PutFile(ctx context.Context, bucket, key, path, contentType, cacheControl string, public bool) error
 	Stat(ctx context.Context, bucket, key string) (int64, error)
-	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string) error
+	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string, public bool) error
 	List(ctx context.Context, bucket, prefix string) ([]string, error)
 	RemovePrefix(ctx context.Context, bucket, prefix string) error
 }
@@ -60,6 +62,9 @@ type Worker struct {
 	// Announce, if set, tells the edges that a title was published, with
 	// the origin keys of its objects, so they pre-position it.
 	Announce func(ctx context.Context, id string, keys []string) error
+	// MarkPublic, if set, records that title id (published with
+	// "public": true) plays from the edges without a token.
+	MarkPublic func(ctx context.Context, id string) error
 	// Metrics, if set, records tasks, encode speed and finished jobs.
 	Metrics *metrics.Metrics
 	// Slots, if set, counts the chunk encodes all workers can run at once

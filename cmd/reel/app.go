@@ -29,6 +29,7 @@ import (
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/queue"
 	"github.com/reel-video/reel/store"
 	"github.com/reel-video/reel/workers"
@@ -214,8 +215,13 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	drained := make(chan struct{})
 	go func() { defer close(drained); drain.Run(dctx, 2*time.Second) }()
 	defer func() { stopDrain(); <-drained }()
+	signer, tokens, err := playbackTokens(c, playtoken.OriginZone)
+	if err != nil {
+		return err
+	}
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
+		Signer: signer, Origin: originPath(s3, tokens),
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,
@@ -306,7 +312,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
-		Announce: (&store.Edges{C: st.rdb}).Announce, Metrics: m, Locks: &store.Locks{C: st.rdb},
+		Announce: (&store.Edges{C: st.rdb}).Announce, MarkPublic: (&store.Edges{C: st.rdb}).MarkPublic, Metrics: m, Locks: &store.Locks{C: st.rdb},
 		Slots: func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) }}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1}, TaskCheckInterval: queue.CheckInterval,
@@ -426,6 +432,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	c.WorkDir = filepath.Join(dataDir, "work")
 	if err := os.MkdirAll(c.WorkDir, 0o755); err != nil {
 		return err
+	}
+	if c.PlaybackKeys == "" {
+		if c.PlaybackKeys, err = ensurePlaybackKeys(filepath.Join(dataDir, "playback.keys")); err != nil {
+			return err
+		}
 	}
 	if err := c.Validate("dev"); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playback"
+	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/store"
 )
 
@@ -76,7 +77,12 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	steer := &edge.Steering{Registry: &store.Edges{C: rdb}, Zones: zones, Log: log}
 	go steer.Run(ctx)
+	signer, tokens, err := playbackTokens(c, playtoken.OriginZone)
+	if err != nil {
+		return err
+	}
 	play := &playback.Service{
+		Signer: signer,
 		Viewer: (&entitlements{svc: accts, ttl: time.Minute}).viewer,
 		Title:  playableTitle(cat),
 		Leases: &store.Streams{C: rdb},
@@ -90,7 +96,12 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("catalog listen %s: %w", c.Addr, err)
 	}
 	log.Info("catalog listening", "addr", ln.Addr().String(), "engine", db.Engine, "index", c.CatalogIndex)
-	return serve(ctx, ln, serviceMux(func(mux *http.ServeMux) { h.Routes(mux); play.Routes(mux) }, db))
+	originPath := originPath(s3, tokens)
+	return serve(ctx, ln, serviceMux(func(mux *http.ServeMux) {
+		h.Routes(mux)
+		play.Routes(mux)
+		mux.Handle("/"+playtoken.Root+"/", originPath)
+	}, db))
 }
 
 // playableTitle looks a title up in the catalog (its index when the store

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,9 @@ import (
 func TestComposeFileValid(t *testing.T) {
 	testenv.Need(t, "docker-compose")
 	file := filepath.Join(testenv.RepoRoot(), "docker-compose.yml")
-	out, err := exec.Command("docker-compose", "-f", file, "config", "--services").CombinedOutput()
+	cmd := exec.Command("docker-compose", "-f", file, "config", "--services")
+	cmd.Env = append(os.Environ(), "REEL_PLAYBACK_KEYS=k1:"+strings.Repeat("ab", 32))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
@@ -33,8 +36,9 @@ func TestComposeFileValid(t *testing.T) {
 func TestComposeHAFileValid(t *testing.T) {
 	testenv.Need(t, "docker-compose")
 	root := testenv.RepoRoot()
-	out, err := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"), "-f", filepath.Join(root, "docker-compose.ha.yml"),
-		"config").CombinedOutput()
+	cmd := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"), "-f", filepath.Join(root, "docker-compose.ha.yml"), "config")
+	cmd.Env = append(os.Environ(), "REEL_PLAYBACK_KEYS=k1:"+strings.Repeat("ab", 32))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -16,6 +19,7 @@ import (
 	"github.com/reel-video/reel/evcache"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/playtoken"
 )
 
 // exitCode ends the program with a status without printing more.
@@ -106,3 +110,26 @@ func s3For(c *config.Config, m *metrics.Metrics, log *slog.Logger) (*origin.S3, 
 	}
 	return origin.New(cfg)
 }
+
+// playbackTokens returns the signer of playback URLs and the checker of their
+// tokens for a server in zone, from the validated settings.
+func playbackTokens(c *config.Config, zone string) (*playtoken.Signer, *playtoken.Checker, error) {
+	keys, err := playtoken.ParseKeys(c.PlaybackKeys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REEL_PLAYBACK_KEYS: %w", err)
+	}
+	return &playtoken.Signer{Keys: keys, TTL: c.PlaybackTokenTTL, Bind: c.PlaybackBind}, &playtoken.Checker{Keys: keys, Zone: zone}, nil
+}
+
+// originPath serves a title's objects from the origin bucket under a
+// playback token, for players when no edge is healthy.
+func originPath(s3 *origin.S3, tokens *playtoken.Checker) *playtoken.Origin {
+	return &playtoken.Origin{Tokens: tokens, Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, ResponseHeaderTimeout: 30 * time.Second}},
+		Presign: func(ctx context.Context, key string) (string, error) {
+			return s3.PresignGet(ctx, s3.OriginBucket(), key, presignTTL)
+		}}
+}
+
+// presignTTL is how long the presigned URLs an edge or the origin path
+// fetch with stay good: a fetch starts at once.
+const presignTTL = 15 * time.Minute

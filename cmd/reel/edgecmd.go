@@ -25,12 +25,22 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	_, tokens, err := playbackTokens(c, c.Zone)
+	if err != nil {
+		return err
+	}
+	// The origin bucket is private: the edge fetches with credentials,
+	// through presigned URLs, unless it is given another origin.
+	var originURL func(ctx context.Context, key string) (string, error)
 	if c.EdgeOrigin == "" {
 		s3, err := s3For(c, nil, nil)
 		if err != nil {
 			return err
 		}
 		c.EdgeOrigin = strings.TrimSuffix(s3.PublicURL(""), "/")
+		originURL = func(ctx context.Context, key string) (string, error) {
+			return s3.PresignGet(ctx, s3.OriginBucket(), key, presignTTL)
+		}
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -44,15 +54,16 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		c.EdgeURL = "http://" + ln.Addr().String()
 	}
 	log := logger("edge", stderr).With("edge", c.EdgeName, "zone", c.Zone)
-	e, err := edge.New(edge.Config{Name: c.EdgeName, Zone: c.Zone, Origin: c.EdgeOrigin, Dir: c.EdgeDir, Budget: c.EdgeBudget,
+	rdb := redisClient(c)
+	defer rdb.Close()
+	reg := &store.Edges{C: rdb}
+	e, err := edge.New(edge.Config{Name: c.EdgeName, Zone: c.Zone, Origin: c.EdgeOrigin, OriginURL: originURL, Dir: c.EdgeDir, Budget: c.EdgeBudget,
+		Tokens: tokens, Public: reg.Public,
 		Fill: edge.FillConfig{First: c.EdgeFillFirst, Window: window, Rate: c.EdgeFillRate}, Log: log})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	rdb := redisClient(c)
-	defer rdb.Close()
-	reg := &store.Edges{C: rdb}
 	// Shutdown order: stop serving, then the fill and the heartbeat
 	// (which deregisters), then Redis.
 	bg, stopBg := context.WithCancel(context.Background())

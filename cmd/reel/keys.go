@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/store"
 )
 
@@ -36,12 +39,40 @@ func ensureAdminKey(ctx context.Context, keys *store.Keys, path string) (string,
 	if err != nil {
 		return "", err
 	}
+	return key, writeSecret(path, key)
+}
+
+// writeSecret writes secret to path whole (through a temporary file),
+// readable by its owner only.
+func writeSecret(path, secret string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
+		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(key+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ensurePlaybackKeys returns the playback keys kept in path (reel dev's),
+// creating the file with one new key when it is missing.
+func ensurePlaybackKeys(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		keys := strings.TrimSpace(string(data))
+		if _, err := playtoken.ParseKeys(keys); err != nil {
+			return "", fmt.Errorf("playback key file %s: %w", path, err)
+		}
+		return keys, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("playback key file: %w", err)
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
 		return "", err
 	}
-	return key, os.Rename(tmp, path)
+	keys := "dev1:" + hex.EncodeToString(secret[:])
+	return keys, writeSecret(path, keys)
 }

@@ -46,7 +46,7 @@ func upload(rep *report, d *dev, dir string, gb float64) error {
 		return err
 	}
 	start := time.Now()
-	if err := s3.PutFile(context.Background(), s3.Bucket(), "bench/direct", big, "application/octet-stream", ""); err != nil {
+	if err := s3.PutFile(context.Background(), s3.Bucket(), "bench/direct", big, "application/octet-stream", "", false); err != nil {
 		return err
 	}
 	direct := time.Since(start)

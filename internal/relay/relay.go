@@ -1,0 +1,56 @@
+// Package relay passes a client's GET or HEAD of a media object through
+// to an upstream URL (the origin) and the upstream's answer back: ranges,
+// conditional requests and the headers a player and a cache need.
+package relay
+
+import (
+	"io"
+	"net/http"
+)
+
+// Request is r's method and its range and conditional headers, addressed
+// to url.
+func Request(r *http.Request, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"Range", "If-None-Match", "If-Modified-Since", "If-Range"} {
+		if v := r.Header.Get(k); v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	return req, nil
+}
+
+// Copy answers with resp: its status, its content headers and its body.
+func Copy(w http.ResponseWriter, resp *http.Response) {
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Range", "ETag", "Last-Modified", "Cache-Control", "Accept-Ranges"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// Admit sets the CORS headers browser players need (exposing expose as
+// well) and answers a preflight (204) or a method other than GET and
+// HEAD (405) itself; it returns whether the request is left to answer.
+func Admit(w http.ResponseWriter, r *http.Request, expose string) bool {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag"+expose)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+		h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: GET and HEAD", http.StatusMethodNotAllowed)
+		return false
+	}
+	return true
+}
