@@ -22,6 +22,7 @@ import (
 type UploadStore interface {
 	handler.DataStore
 	UseIn(composer *handler.StoreComposer)
+	AsTerminatableUpload(upload handler.Upload) handler.TerminatableUpload
 }
 
 // ResumableConfig configures the tus endpoint.
@@ -38,13 +39,21 @@ type ResumableConfig struct {
 	Locker handler.Locker
 }
 
+// UploadActivity is a resumable upload the store holds and when it last
+// received bytes.
+type UploadActivity struct {
+	ID         string
+	LastActive time.Time
+}
+
 // Resumable is the tus 1.0 endpoint at /v1/uploads/: POST creates an
 // upload, PATCH appends from its offset, HEAD tells the offset to resume
 // from, DELETE abandons it. A finished upload becomes a job through
 // POST /v1/jobs with {"upload": ID}.
 type Resumable struct {
-	h     *handler.Handler
-	store handler.DataStore
+	h      *handler.Handler
+	store  UploadStore
+	locker handler.Locker
 }
 
 // NewResumable builds the tus endpoint over cfg.Store.
@@ -52,11 +61,11 @@ func NewResumable(cfg ResumableConfig) (*Resumable, error) {
 	st := cfg.Store
 	composer := handler.NewStoreComposer()
 	st.UseIn(composer)
-	if cfg.Locker != nil {
-		composer.UseLocker(cfg.Locker)
-	} else {
-		memorylocker.New().UseIn(composer)
+	locker := cfg.Locker
+	if locker == nil {
+		locker = memorylocker.New()
 	}
+	composer.UseLocker(locker)
 	stall := cfg.Stall
 	if stall <= 0 {
 		stall = DefaultStallTimeout
@@ -82,7 +91,7 @@ func NewResumable(cfg ResumableConfig) (*Resumable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tus handler: %w", err)
 	}
-	return &Resumable{h: h, store: st}, nil
+	return &Resumable{h: h, store: st, locker: locker}, nil
 }
 
 // Handler serves the endpoint; HEAD, PATCH and DELETE of another tenant's
@@ -235,4 +244,81 @@ func (s *Server) createFromResumable(w http.ResponseWriter, r *http.Request, req
 		return
 	}
 	s.submitWith(w, r, &pipeline.Job{ID: id, Tenant: info.MetaData["tenant"], Ladder: l, Input: src}, req.SubtitleFiles)
+}
+
+// Expired is what an expiry sweep did.
+type Expired struct {
+	Uploads int   // abandoned uploads removed
+	Bytes   int64 // bytes they had received
+	Kept    int   // uploads seen and kept: active, or a job's master
+}
+
+// Expire removes the uploads in list that received nothing since before
+// and are not a job's master (hasJob says whether the job made from a
+// finished upload exists): their record, their data and the parts of
+// their multipart upload, which is aborted. An upload whose lock is held
+// (a transfer in progress) is left for the next sweep.
+func (u *Resumable) Expire(ctx context.Context, list []UploadActivity, before time.Time, hasJob func(ctx context.Context, jobID string) (bool, error)) (Expired, error) {
+	var rep Expired
+	for _, a := range list {
+		if a.LastActive.After(before) {
+			rep.Kept++
+			continue
+		}
+		info, err := u.Info(ctx, a.ID)
+		if errors.Is(err, handler.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return rep, fmt.Errorf("upload %s: %w", a.ID, err)
+		}
+		if info.Offset == info.Size {
+			ok, err := hasJob(ctx, jobForUpload(info.ID))
+			if err != nil {
+				return rep, err
+			}
+			if ok {
+				rep.Kept++
+				continue
+			}
+		}
+		removed, err := u.terminate(ctx, a.ID)
+		if err != nil {
+			return rep, fmt.Errorf("expire upload %s: %w", a.ID, err)
+		}
+		if removed {
+			rep.Uploads++
+			rep.Bytes += info.Offset
+		} else {
+			rep.Kept++
+		}
+	}
+	return rep, nil
+}
+
+// terminate removes upload id under its lock; false when a transfer
+// holds the lock.
+func (u *Resumable) terminate(ctx context.Context, id string) (bool, error) {
+	lock, err := u.locker.NewLock(id)
+	if err != nil {
+		return false, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	err = lock.Lock(lctx, func() {})
+	cancel()
+	if errors.Is(err, handler.ErrLockTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = lock.Unlock() }()
+	up, err := u.store.GetUpload(ctx, id)
+	if errors.Is(err, handler.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, u.store.AsTerminatableUpload(up).Terminate(ctx)
 }

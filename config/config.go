@@ -57,6 +57,7 @@ type Config struct {
 
 	MaxUpload    int64         `env:"REEL_MAX_UPLOAD_BYTES" default:"53687091200" min:"1" for:"dev,api" help:"largest accepted master in bytes (multipart body or tus upload)"`
 	StallTimeout time.Duration `env:"REEL_UPLOAD_STALL_TIMEOUT" default:"60s" min:"1ns" for:"dev,api" help:"an upload that sends nothing this long is dropped (408; a tus upload keeps what arrived)"`
+	UploadExpiry time.Duration `env:"REEL_UPLOAD_EXPIRY" default:"24h" min:"0s" for:"dev,api" help:"a resumable upload that received nothing for this long, and is not a job's master, is removed with its S3 multipart upload (checked every hour, or every quarter of this when shorter; 0: never)"`
 	AdminKeyFile string        `env:"REEL_ADMIN_KEY_FILE" show:"(reel dev: DIR/admin.key)" for:"api" help:"file holding the admin API key, created with a new key when missing"`
 	MaxQueueWait time.Duration `env:"REEL_MAX_QUEUE_WAIT" default:"1h" min:"0s" for:"dev,api" help:"new jobs are refused (503 busy, with Retry-After) while the workers need longer than this to get through the tasks already queued: the queue's depth over the rate tasks finished at in the last 2 minutes, and at least the wait of the oldest queued task (0: never)"`
 	RateLimit    int           `env:"REEL_RATE_LIMIT" default:"60" min:"0" for:"dev,api" help:"jobs one non-admin key may create a minute, across all API instances (0: off)"`

@@ -6,6 +6,7 @@ package origin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -436,4 +437,76 @@ func (s *S3) sdkClient() *awss3.Client {
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		APIOptions:                 unsigned,
 	})
+}
+
+// TusUpload is a resumable upload as the store holds it: its tus id
+// (OBJECT+MULTIPART) and when it last received bytes.
+type TusUpload struct {
+	ID         string
+	LastActive time.Time
+}
+
+// TusUploads lists the resumable uploads tusd's S3 store keeps under
+// pipeline.UploadsPrefix of the masters bucket, each with the time of its
+// last activity: the latest of its record, its buffered incomplete part
+// and the parts of its multipart upload.
+func (s *S3) TusUploads(ctx context.Context) ([]TusUpload, error) {
+	latest := map[string]time.Time{} // by object id
+	infos := map[string]string{}     // object id -> tus id
+	err := s.retry(ctx, func() error {
+		clear(latest)
+		clear(infos)
+		for obj := range s.C.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: pipeline.UploadsPrefix, Recursive: true}) {
+			if obj.Err != nil {
+				return obj.Err
+			}
+			name := strings.TrimPrefix(obj.Key, pipeline.UploadsPrefix)
+			oid := strings.TrimSuffix(strings.TrimSuffix(name, ".info"), ".part")
+			if obj.LastModified.After(latest[oid]) {
+				latest[oid] = obj.LastModified
+			}
+			if strings.HasSuffix(name, ".info") {
+				infos[oid] = ""
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 list uploads: %w", err)
+	}
+	core := minio.Core{Client: s.C}
+	var out []TusUpload
+	for oid := range infos {
+		info, err := s.GetBytes(ctx, s.cfg.Bucket, pipeline.UploadsPrefix+oid+".info", 1<<20)
+		if IsNotFound(err) {
+			continue // finished or removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		var rec struct{ ID string }
+		if json.Unmarshal(info, &rec) != nil || rec.ID == "" {
+			continue
+		}
+		last := latest[oid]
+		if _, multipart, ok := strings.Cut(rec.ID, "+"); ok {
+			for marker := 0; ; {
+				res, err := core.ListObjectParts(ctx, s.cfg.Bucket, pipeline.UploadsPrefix+oid, multipart, marker, 1000)
+				if err != nil {
+					break // a completed upload has no parts to list
+				}
+				for _, p := range res.ObjectParts {
+					if p.LastModified.After(last) {
+						last = p.LastModified
+					}
+				}
+				if !res.IsTruncated {
+					break
+				}
+				marker = res.NextPartNumberMarker
+			}
+		}
+		out = append(out, TusUpload{ID: rec.ID, LastActive: last})
+	}
+	return out, nil
 }

@@ -206,6 +206,13 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	if err != nil {
 		return err
 	}
+	if c.UploadExpiry > 0 {
+		stop, err := expireUploads(c, s3, resumable, st.svc.Store, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt(c)})
 	defer monitoring.Close()
 	// The backlog estimate job creation is admitted by, sampled every 2 s

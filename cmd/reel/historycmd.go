@@ -109,11 +109,8 @@ func openLive(spec string) (history.Live, string, func(), error) {
 
 // scheduleCompaction registers the compaction as an asynq periodic task
 // every interval on queue, and runs it (one at a time) in this process.
-// stop shuts the scheduler, then the server down.
 func scheduleCompaction(every, after time.Duration, queue string, st *history.Store, opt asynq.RedisConnOpt, log *slog.Logger) (stop func(), err error) {
-	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1}, LogLevel: asynq.WarnLevel})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(CompactTask, func(ctx context.Context, _ *asynq.Task) error {
+	return runPeriodic(opt, queue, CompactTask, every, func(ctx context.Context) error {
 		rep, err := st.Compact(ctx, time.Now().Add(-after))
 		if err != nil {
 			return fmt.Errorf("history compaction: %w", err)
@@ -122,20 +119,6 @@ func scheduleCompaction(every, after time.Duration, queue string, st *history.St
 			"compressed_bytes_per_row", strconv.FormatFloat(rep.BytesPerRow, 'f', 1, 64), "recovered", rep.Recovered)
 		return nil
 	})
-	if err := srv.Start(mux); err != nil {
-		return nil, fmt.Errorf("history compaction server: %w", err)
-	}
-	sch := asynq.NewScheduler(opt, &asynq.SchedulerOpts{LogLevel: asynq.WarnLevel})
-	if _, err := sch.Register("@every "+every.String(), asynq.NewTask(CompactTask, nil),
-		asynq.Queue(queue), asynq.Unique(every), asynq.MaxRetry(3), asynq.Timeout(max(every, time.Minute))); err != nil {
-		srv.Shutdown()
-		return nil, err
-	}
-	if err := sch.Start(); err != nil {
-		srv.Shutdown()
-		return nil, err
-	}
-	return func() { sch.Shutdown(); srv.Shutdown() }, nil
 }
 
 // historyViewers lets a viewer's session read and write its own
