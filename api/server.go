@@ -26,8 +26,10 @@ import (
 
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/metrics"
+	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
+	"github.com/reel-video/reel/webhooks"
 )
 
 // Uploads is the object storage the API writes masters to.
@@ -52,6 +54,10 @@ type Server struct {
 	Signer *playtoken.Signer
 	// Origin serves /t/{token}/vod/{id}/... from the origin bucket.
 	Origin http.Handler
+	// Webhooks, if set, keeps the tenants' webhook endpoints (served at
+	// /v1/webhooks); WebhookPolicy says which addresses they may be at.
+	Webhooks      webhooks.Store
+	WebhookPolicy *netguard.Policy
 	// BaseURL is the API's URL as players reach it, for the Origin
 	// path's URLs; "" takes the request's (X-Forwarded-Host and
 	// X-Forwarded-Proto, else Host).
@@ -111,6 +117,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/edges", s.edges)
 	if s.Origin != nil {
 		mux.Handle("/"+playtoken.Root+"/", s.Origin)
+	}
+	if s.Webhooks != nil {
+		mux.HandleFunc("POST /v1/webhooks", s.createWebhook)
+		mux.HandleFunc("GET /v1/webhooks", s.listWebhooks)
+		mux.HandleFunc("GET /v1/webhooks/{id}", s.getWebhook)
+		mux.HandleFunc("DELETE /v1/webhooks/{id}", s.deleteWebhook)
+		mux.HandleFunc("GET /v1/webhooks/{id}/deliveries", s.webhookDeliveries)
 	}
 	mux.HandleFunc("POST /v1/keys", s.createKey)
 	mux.HandleFunc("GET /v1/keys", s.listKeys)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/webhooks"
 )
 
 // DefaultBase is the API a client talks to when none is given.
@@ -382,4 +383,33 @@ func (c *Client) Healthy(ctx context.Context) error {
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// CreateWebhook makes a webhook endpoint for the key's tenant hearing of
+// events (every event when empty); the answer carries its secret, shown
+// this once.
+func (c *Client) CreateWebhook(ctx context.Context, target string, events []string) (webhooks.Endpoint, error) {
+	var e webhooks.Endpoint
+	body := map[string]any{"url": target}
+	if len(events) > 0 {
+		body["events"] = events
+	}
+	return e, c.call(ctx, http.MethodPost, "/v1/webhooks", body, &e)
+}
+
+// Webhooks lists the tenant's webhook endpoints.
+func (c *Client) Webhooks(ctx context.Context) ([]webhooks.Endpoint, error) {
+	var l struct{ Webhooks []webhooks.Endpoint }
+	return l.Webhooks, c.call(ctx, http.MethodGet, "/v1/webhooks", nil, &l)
+}
+
+// DeleteWebhook deletes a webhook endpoint.
+func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/webhooks/"+url.PathEscape(id), nil, nil)
+}
+
+// WebhookDeliveries lists an endpoint's latest deliveries, newest first.
+func (c *Client) WebhookDeliveries(ctx context.Context, id string, limit int) ([]webhooks.Delivery, error) {
+	var l struct{ Deliveries []webhooks.Delivery }
+	return l.Deliveries, c.call(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(id)+"/deliveries?limit="+strconv.Itoa(limit), nil, &l)
 }

@@ -70,6 +70,9 @@ type Config struct {
 	FFmpeg          string        `env:"REEL_FFMPEG" default:"ffmpeg" for:"dev,worker" help:"ffmpeg binary to run"`
 	FFprobe         string        `env:"REEL_FFPROBE" default:"ffprobe" for:"dev,worker" help:"ffprobe binary to run"`
 
+	WebhookAllow       string `env:"REEL_WEBHOOK_ALLOW" for:"dev,api,worker" help:"networks (CIDR) or addresses webhook endpoints may be at besides public ones, such as 10.1.0.0/16 or 127.0.0.1; by default loopback, private, link-local (cloud metadata) and other non-public addresses are refused, checked after DNS resolution on every connection and redirect"`
+	WebhookConcurrency int    `env:"REEL_WEBHOOK_CONCURRENCY" default:"8" min:"1" max:"256" for:"dev,api" help:"webhook deliveries one API instance makes at once"`
+
 	PlaybackKeys     string        `env:"REEL_PLAYBACK_KEYS" show:"(required; reel dev keeps its own in DIR/playback.keys)" for:"dev,api,edge,catalog" help:"keys that sign playback tokens, ID:HEXSECRET[,ID:HEXSECRET] (each secret 32 bytes or more: openssl rand -hex 32); the first signs, every one is accepted, so a rotation puts the new key first and keeps the previous one until its tokens have expired. The API, the catalog and every edge need the same list"`
 	PlaybackTokenTTL time.Duration `env:"REEL_PLAYBACK_TOKEN_TTL" default:"6h" min:"1m" max:"720h" for:"dev,api,catalog" help:"how long the edge URLs GET /v1/play returns (and a job's output URLs) play; a player asks again for a longer session"`
 	PlaybackBind     string        `env:"REEL_PLAYBACK_BIND" default:"none" for:"dev,api,catalog" help:"what a playback token is bound to besides its title: none; zone (it plays only from edges in the zone steering chose); addr (only for the client address that asked; players behind changing addresses, such as mobile networks, then need a new URL)"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/evcache"
+	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/playtoken"
 )
 
@@ -43,6 +44,9 @@ func (c *Config) Validate(cmd string) error {
 		if _, err := playtoken.ParseKeys(c.PlaybackKeys); err != nil && (cmd != "dev" || c.PlaybackKeys != "") {
 			errs = append(errs, "REEL_PLAYBACK_KEYS: "+err.Error()+"; the API, the catalog and every edge need the same keys")
 		}
+	}
+	if _, err := netguard.ParseAllow(c.WebhookAllow); err != nil {
+		errs = append(errs, "REEL_WEBHOOK_ALLOW: "+err.Error())
 	}
 	switch c.PlaybackBind {
 	case "none", "zone", "addr":

@@ -90,6 +90,25 @@ type Service struct {
 	// while the task's acknowledgement, written after the failover,
 	// stays (a chunk marked done in the queue and not in the job).
 	Commit func(ctx context.Context, j *Job, t Task) error
+	// Notify, if set, hears of a job's lifecycle events (EventCreated,
+	// EventCompleted, EventFailed, EventCanceled) once they are
+	// committed: webhook deliveries.
+	Notify func(ctx context.Context, j *Job, event string)
+}
+
+// A job's lifecycle events.
+const (
+	EventCreated   = "job.created"
+	EventCompleted = "job.completed"
+	EventFailed    = "job.failed"
+	EventCanceled  = "job.canceled"
+)
+
+// notify tells Notify, if set, of event.
+func (s *Service) notify(ctx context.Context, j *Job, event string) {
+	if s.Notify != nil && j != nil {
+		s.Notify(ctx, j, event)
+	}
 }
 
 // Time returns the current time from Now, or the wall clock in UTC.
@@ -124,6 +143,7 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 		}
 		return errors.Join(fmt.Errorf("submit %s: %w", j.ID, err), ferr)
 	}
+	s.notify(ctx, j, EventCreated)
 	return nil
 }
 
@@ -248,7 +268,13 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 			return j, err
 		}
 	}
-	return j, s.commit(ctx, j, t)
+	if err := s.commit(ctx, j, t); err != nil {
+		return j, err
+	}
+	if j.Status == StatusComplete {
+		s.notify(ctx, j, EventCompleted)
+	}
+	return j, nil
 }
 
 // commit runs Commit, if set.
@@ -347,7 +373,11 @@ func (s *Service) Fail(ctx context.Context, id, code, msg string) (*Job, error) 
 	if err != nil {
 		return j, err
 	}
-	return j, s.commit(ctx, j, Task{JobID: id})
+	if err := s.commit(ctx, j, Task{JobID: id}); err != nil {
+		return j, err
+	}
+	s.notify(ctx, j, EventFailed)
+	return j, nil
 }
 
 // FailCode is the error code a job fails with when a task of kind gives
@@ -379,6 +409,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Job, error) {
 	if err = errors.Join(err, cerr, s.commit(ctx, j, Task{Kind: TaskCleanup, JobID: id})); err != nil {
 		return j, fmt.Errorf("cancel %s: %w", id, err)
 	}
+	s.notify(ctx, j, EventCanceled)
 	return j, nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/queue"
 	"github.com/reel-video/reel/store"
+	"github.com/reel-video/reel/webhooks"
 	"github.com/reel-video/reel/workers"
 )
 
@@ -59,6 +60,8 @@ Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_
   reel retry ID [--watch]                           re-run the stages a failed job did not finish
   reel keys create --tenant NAME [--admin]          (admin key) prints a new API key
   reel keys list | reel keys revoke ID              (admin key)
+  reel webhooks create URL [--events E,...]         prints the new endpoint's signing secret
+  reel webhooks list | delete ID | deliveries ID [--limit N]
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -86,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runHistory(ctx, rest, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
-	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys":
+	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys", "webhooks":
 		return runClient(ctx, cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -139,6 +142,7 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
 	}
 	svc := &pipeline.Service{Store: st, Queue: q}
+	svc.Notify = (&webhooks.Notifier{Store: &store.Webhooks{C: rdb}, Queue: &queue.Webhooks{Client: q.Client}, Log: log}).Notify
 	if n := c.RedisReplicas(); n > 0 {
 		d := &store.Durable{C: rdb, Replicas: n, Timeout: c.RedisWaitTimeout}
 		svc.Commit = func(ctx context.Context, j *pipeline.Job, _ pipeline.Task) error {
@@ -226,9 +230,19 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	if err != nil {
 		return err
 	}
+	policy, err := webhookPolicy(c)
+	if err != nil {
+		return err
+	}
+	hooks := &store.Webhooks{C: st.rdb}
+	deliveries, err := queue.WebhookServer(redisOpt(c), c.WebhookConcurrency, &webhooks.Deliverer{Store: hooks, Client: policy.Client(webhooks.DeliveryTimeout)}, nil)
+	if err != nil {
+		return err
+	}
+	defer deliveries.Shutdown()
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
-		Signer: signer, Origin: originPath(s3, tokens),
+		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: policy,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,13 +23,14 @@ import (
 	"github.com/reel-video/reel/client"
 	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/webhooks"
 )
 
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	var (
-		tenant, ladderFile, subs string
-		admin, watchFlag, asJSON bool
-		limit                    int
+		tenant, ladderFile, subs, events string
+		admin, watchFlag, asJSON         bool
+		limit                            int
 	)
 	cfg, pos, err := load("client", args, stderr, func(fs *flag.FlagSet) {
 		fs.Init("reel "+cmd, flag.ContinueOnError)
@@ -38,7 +40,8 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fs.StringVar(&subs, "subtitles", "", "upload: subtitle files to send with the job, as LANG=FILE,... (SubRip or WebVTT; LANG a BCP 47 tag)")
 		fs.BoolVar(&watchFlag, "watch", false, "upload, retry: watch the job until it ends")
 		fs.BoolVar(&asJSON, "json", false, "status: print the job as JSON")
-		fs.IntVar(&limit, "limit", 20, "jobs: how many to list")
+		fs.IntVar(&limit, "limit", 20, "jobs, webhooks deliveries: how many to list")
+		fs.StringVar(&events, "events", "", "webhooks create: the events to send, comma-separated (default all: "+strings.Join(webhooks.Events, ", ")+")")
 	})
 	if err != nil {
 		return err
@@ -46,6 +49,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	c := client.New(cfg.API, cfg.APIKey)
 	if cmd == "keys" {
 		return keys(ctx, c, pos, tenant, admin, stdout, stderr)
+	}
+	if cmd == "webhooks" {
+		return hooks(ctx, c, pos, events, limit, stdout, stderr)
 	}
 	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "retry": 1, "jobs": 0}[cmd]
 	if len(pos) != need {
@@ -408,4 +414,63 @@ func withSubtitles(raw json.RawMessage, flag string) (json.RawMessage, map[strin
 	}
 	out, err := json.Marshal(l)
 	return out, files, err
+}
+
+// hooks runs `reel webhooks create|list|delete|deliveries`.
+func hooks(ctx context.Context, c *client.Client, pos []string, events string, limit int, stdout, stderr io.Writer) error {
+	switch {
+	case len(pos) == 2 && pos[0] == "create":
+		var evs []string
+		for _, e := range strings.Split(events, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				evs = append(evs, e)
+			}
+		}
+		e, err := c.CreateWebhook(ctx, pos[1], evs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, e.Secret)
+		fmt.Fprintf(stderr, "webhook %s for tenant %s: %s on %s; verify deliveries with the secret above, shown only now\n",
+			e.ID, e.Tenant, e.URL, strings.Join(e.Events, ", "))
+		return nil
+	case len(pos) == 1 && pos[0] == "list":
+		list, err := c.Webhooks(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tURL\tEVENTS\tCREATED")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, e.URL, strings.Join(e.Events, ","), e.CreatedAt.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case len(pos) == 2 && pos[0] == "delete":
+		if err := c.DeleteWebhook(ctx, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "webhook %s deleted\n", pos[1])
+		return nil
+	case len(pos) == 2 && pos[0] == "deliveries":
+		list, err := c.WebhookDeliveries(ctx, pos[1], limit)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EVENT\tTYPE\tJOB\tSTATE\tATTEMPTS\tLAST")
+		for _, d := range list {
+			last := ""
+			if n := len(d.Attempts); n > 0 {
+				a := d.Attempts[n-1]
+				last = a.At.Local().Format(time.DateTime) + " " + strconv.Itoa(a.Status)
+				if a.Error != "" {
+					last += " " + a.Error
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.EventID, d.Type, d.Job, d.State, len(d.Attempts), last)
+		}
+		return tw.Flush()
+	}
+	fmt.Fprintf(stderr, "reel webhooks: want `create URL [--events E,...]`, `list`, `delete ID` or `deliveries ID [--limit N]`\n\n%s", usage)
+	return exitCode(2)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/evcache"
 	"github.com/reel-video/reel/metrics"
+	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/playtoken"
 )
@@ -133,3 +134,13 @@ func originPath(s3 *origin.S3, tokens *playtoken.Checker) *playtoken.Origin {
 // presignTTL is how long the presigned URLs an edge or the origin path
 // fetch with stay good: a fetch starts at once.
 const presignTTL = 15 * time.Minute
+
+// webhookPolicy is where webhook endpoints may be: public addresses and
+// the networks REEL_WEBHOOK_ALLOW names.
+func webhookPolicy(c *config.Config) (*netguard.Policy, error) {
+	allow, err := netguard.ParseAllow(c.WebhookAllow)
+	if err != nil {
+		return nil, fmt.Errorf("REEL_WEBHOOK_ALLOW: %w", err)
+	}
+	return &netguard.Policy{Allow: allow}, nil
+}
