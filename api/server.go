@@ -54,6 +54,9 @@ type Server struct {
 	Signer *playtoken.Signer
 	// Origin serves /t/{token}/vod/{id}/... from the origin bucket.
 	Origin http.Handler
+	// IngestPolicy, if set, lets a job name its master by an http or
+	// https URL at an address it allows, for a worker to fetch.
+	IngestPolicy *netguard.Policy
 	// Webhooks, if set, keeps the tenants' webhook endpoints (served at
 	// /v1/webhooks); WebhookPolicy says which addresses they may be at.
 	Webhooks      webhooks.Store
@@ -623,6 +626,14 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		s.createFromResumable(w, r, req)
 		return
 	}
+	if strings.HasPrefix(req.Source, "http://") || strings.HasPrefix(req.Source, "https://") {
+		s.createFromURL(w, r, req)
+		return
+	}
+	if !strings.HasPrefix(req.Source, "s3://") {
+		writeError(w, http.StatusBadRequest, "invalid", `source must be an http:// or https:// URL of the master (a presigned URL for a private object), or, with an admin key, "s3://BUCKET/KEY" in the masters bucket`)
+		return
+	}
 	// The masters bucket holds every tenant's uploads: naming an object in
 	// it is for operators, or a tenant could transcode another's master.
 	if !caller(r).Admin {
@@ -653,6 +664,40 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.submitWith(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}}, req.SubtitleFiles)
+}
+
+// createFromURL makes a job whose master a worker fetches from an http or
+// https URL (status ingesting). The URL must be at an address the ingest
+// policy allows, checked now and again on every connection the worker
+// opens.
+func (s *Server) createFromURL(w http.ResponseWriter, r *http.Request, req createRequest) {
+	if s.IngestPolicy == nil {
+		writeError(w, http.StatusBadRequest, "invalid", "this server does not fetch masters from URLs; upload the file instead")
+		return
+	}
+	if len(req.Source) > 8192 {
+		writeError(w, http.StatusBadRequest, "invalid", "source: longer than 8192 characters")
+		return
+	}
+	u, err := s.IngestPolicy.CheckURL(r.Context(), req.Source)
+	if err != nil {
+		msg := "source: " + err.Error()
+		if errors.Is(err, netguard.ErrForbidden) {
+			msg += "; masters are fetched from public addresses only, unless the operator allows the network (REEL_INGEST_ALLOW)"
+		}
+		writeError(w, http.StatusBadRequest, "invalid", msg)
+		return
+	}
+	l, err := parseLadder(req.Ladder)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_ladder", err.Error())
+		return
+	}
+	name := displayName(path.Base(u.Path))
+	if name == "" || name == "." || name == "/" {
+		name = u.Hostname()
+	}
+	s.submitWith(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{URL: u.String(), Name: name}}, req.SubtitleFiles)
 }
 
 // submitWith stores the subtitle files of the JSON form with job j (see

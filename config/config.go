@@ -55,8 +55,8 @@ type Config struct {
 	WorkDir     string  `env:"REEL_WORK_DIR" flag:"work-dir" show:"system temp dir (reel dev: DIR/work)" for:"api,worker" help:"scratch space of worker tasks and of buffered upload parts"`
 	MetricsAddr string  `env:"REEL_METRICS_ADDR" flag:"metrics-addr" show:"off (reel dev: 127.0.0.1:0, logged)" for:"worker" help:"where a worker serves Prometheus /metrics; the API serves them on its own address"`
 
-	MaxUpload    int64         `env:"REEL_MAX_UPLOAD_BYTES" default:"53687091200" min:"1" for:"dev,api" help:"largest accepted master in bytes (multipart body or tus upload)"`
-	StallTimeout time.Duration `env:"REEL_UPLOAD_STALL_TIMEOUT" default:"60s" min:"1ns" for:"dev,api" help:"an upload that sends nothing this long is dropped (408; a tus upload keeps what arrived)"`
+	MaxUpload    int64         `env:"REEL_MAX_UPLOAD_BYTES" default:"53687091200" min:"1" for:"dev,api,worker" help:"largest accepted master in bytes (multipart body, tus upload, or a master fetched from a URL)"`
+	StallTimeout time.Duration `env:"REEL_UPLOAD_STALL_TIMEOUT" default:"60s" min:"1ns" for:"dev,api,worker" help:"an upload that sends nothing this long is dropped (408; a tus upload keeps what arrived); a master fetched from a URL that sends nothing this long is fetched again"`
 	UploadExpiry time.Duration `env:"REEL_UPLOAD_EXPIRY" default:"24h" min:"0s" for:"dev,api" help:"a resumable upload that received nothing for this long, and is not a job's master, is removed with its S3 multipart upload (checked every hour, or every quarter of this when shorter; 0: never)"`
 	AdminKeyFile string        `env:"REEL_ADMIN_KEY_FILE" show:"(reel dev: DIR/admin.key)" for:"api" help:"file holding the admin API key, created with a new key when missing"`
 	MaxQueueWait time.Duration `env:"REEL_MAX_QUEUE_WAIT" default:"1h" min:"0s" for:"dev,api" help:"new jobs are refused (503 busy, with Retry-After) while the workers need longer than this to get through the tasks already queued: the queue's depth over the rate tasks finished at in the last 2 minutes, and at least the wait of the oldest queued task (0: never)"`
@@ -71,6 +71,7 @@ type Config struct {
 	FFprobe         string        `env:"REEL_FFPROBE" default:"ffprobe" for:"dev,worker" help:"ffprobe binary to run"`
 
 	WebhookAllow       string `env:"REEL_WEBHOOK_ALLOW" for:"dev,api,worker" help:"networks (CIDR) or addresses webhook endpoints may be at besides public ones, such as 10.1.0.0/16 or 127.0.0.1; by default loopback, private, link-local (cloud metadata) and other non-public addresses are refused, checked after DNS resolution on every connection and redirect"`
+	IngestAllow        string `env:"REEL_INGEST_ALLOW" for:"dev,api,worker" help:"networks (CIDR) or addresses a job's source URL may be at besides public ones (the same rules as REEL_WEBHOOK_ALLOW)"`
 	WebhookConcurrency int    `env:"REEL_WEBHOOK_CONCURRENCY" default:"8" min:"1" max:"256" for:"dev,api" help:"webhook deliveries one API instance makes at once"`
 
 	PlaybackKeys     string        `env:"REEL_PLAYBACK_KEYS" show:"(required; reel dev keeps its own in DIR/playback.keys)" for:"dev,api,edge,catalog" help:"keys that sign playback tokens, ID:HEXSECRET[,ID:HEXSECRET] (each secret 32 bytes or more: openssl rand -hex 32); the first signs, every one is accepted, so a rotation puts the new key first and keeps the previous one until its tokens have expired. The API, the catalog and every edge need the same list"`

@@ -45,8 +45,10 @@ func (c *Config) Validate(cmd string) error {
 			errs = append(errs, "REEL_PLAYBACK_KEYS: "+err.Error()+"; the API, the catalog and every edge need the same keys")
 		}
 	}
-	if _, err := netguard.ParseAllow(c.WebhookAllow); err != nil {
-		errs = append(errs, "REEL_WEBHOOK_ALLOW: "+err.Error())
+	for _, kv := range [][2]string{{"REEL_WEBHOOK_ALLOW", c.WebhookAllow}, {"REEL_INGEST_ALLOW", c.IngestAllow}} {
+		if _, err := netguard.ParseAllow(kv[1]); err != nil {
+			errs = append(errs, kv[0]+": "+err.Error())
+		}
 	}
 	switch c.PlaybackBind {
 	case "none", "zone", "addr":

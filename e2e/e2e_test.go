@@ -139,7 +139,8 @@ func startStack(t *testing.T) *devStack {
 	}
 	// The web page loads the pinned hls.js the player tests use.
 	hlsjs := filepath.Join(testenv.RepoRoot(), "player", playerFiles["/hls.min.js"])
-	s := launchDev(t, bin, port, filepath.Join(dir, "data"), []string{"REEL_UI_HLSJS=" + hlsjs})
+	// Masters given by URL come from test servers on this machine.
+	s := launchDev(t, bin, port, filepath.Join(dir, "data"), []string{"REEL_UI_HLSJS=" + hlsjs, "REEL_INGEST_ALLOW=127.0.0.1"})
 	s.readKey(t)
 	e2eStack = s
 	return s

@@ -19,7 +19,10 @@ type Status string
 
 // Job statuses, in pipeline order.
 const (
-	StatusQueued    Status = "queued"
+	StatusQueued Status = "queued"
+	// StatusIngesting: a worker fetches the master from the URL the job
+	// names (Input.URL) into the masters bucket.
+	StatusIngesting Status = "ingesting"
 	StatusProbing   Status = "probing"
 	StatusSplitting Status = "splitting"
 	StatusAnalyzing Status = "analyzing" // per-title ladders: trial encodes
@@ -35,8 +38,8 @@ const (
 )
 
 var order = map[Status]int{
-	StatusQueued: 0, StatusProbing: 1, StatusSplitting: 2, StatusAnalyzing: 3, StatusEncoding: 4, StatusPlayable: 5,
-	StatusPackaging: 6, StatusPublishing: 7, StatusComplete: 8, StatusFailed: 8, StatusCanceled: 8,
+	StatusQueued: 0, StatusIngesting: 1, StatusProbing: 2, StatusSplitting: 3, StatusAnalyzing: 4, StatusEncoding: 5, StatusPlayable: 6,
+	StatusPackaging: 7, StatusPublishing: 8, StatusComplete: 9, StatusFailed: 9, StatusCanceled: 9,
 }
 
 // Terminal reports whether no stage runs after s.
@@ -64,6 +67,9 @@ const (
 	CodeInvalidMedia = "invalid_media" // the master cannot be transcoded
 	CodeEncodeFailed = "encode_failed" // ffmpeg failed after retries
 	CodeInternal     = "internal"      // storage or queue failure after retries
+	// CodeSourceUnavailable: the master's URL could not be fetched (not
+	// found, refused, not allowed, too large, or failing after retries).
+	CodeSourceUnavailable = "source_unavailable"
 )
 
 // JobError is why a job failed.
@@ -74,6 +80,9 @@ type JobError struct {
 
 // SourceRef is where the master is stored.
 type SourceRef struct {
+	// URL, if set, is where the master is fetched from (http or https)
+	// before the job is probed; Bucket and Key say where it was put.
+	URL    string `json:"url,omitempty"`
 	Bucket string `json:"bucket"`
 	Key    string `json:"key"`
 	Name   string `json:"name,omitempty"` // the uploaded file name, for display only

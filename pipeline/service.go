@@ -126,11 +126,13 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 	if err := s.Store.Create(ctx, j); err != nil {
 		return fmt.Errorf("submit %s: %w", j.ID, err)
 	}
-	probe := Task{Kind: TaskProbe, JobID: j.ID}
-	if err := s.Queue.Enqueue(ctx, probe); err != nil {
-		return err
+	first := First(j)
+	for _, t := range first {
+		if err := s.Queue.Enqueue(ctx, t); err != nil {
+			return err
+		}
 	}
-	if err := s.commit(ctx, j, probe); err != nil {
+	if err := s.commit(ctx, j, first[0]); err != nil {
 		// Not acknowledged, so not left to run unannounced: failed, with a
 		// code that says why, it can be retried or submitted again. (The
 		// marking waits for the replicas too, and may be refused alike.)

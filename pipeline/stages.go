@@ -11,9 +11,11 @@ type TaskKind string
 
 // The stage tasks. Stages holds what each one is.
 const (
-	TaskProbe TaskKind = "probe"
-	TaskPlan  TaskKind = "plan"
-	TaskSplit TaskKind = "split"
+	// TaskIngest fetches a master given by URL into the masters bucket.
+	TaskIngest TaskKind = "ingest"
+	TaskProbe  TaskKind = "probe"
+	TaskPlan   TaskKind = "plan"
+	TaskSplit  TaskKind = "split"
 	// TaskAnalyze chooses a per-title ladder from trial encodes.
 	TaskAnalyze TaskKind = "analyze"
 	TaskEncode  TaskKind = "encode"
@@ -86,16 +88,20 @@ type Stage struct {
 
 // Stages is the job's graph, in pipeline order:
 //
-//	                                                  ┌─ text (if any) ──────┐
-//	probe → plan → split → [analyze, per-title only] ─┼─ encode chunk 0..N ──┤
-//	                                                  └─ audio (if any) ─────┴─ fan-in → package → publish → complete
-//	                                                        │ each encode and audio done, in its worker
-//	                                                        └─ stream: publish the chunks done from the start (playable)
+//	                                                           ┌─ text (if any) ──────┐
+//	[ingest] → probe → plan → split → [analyze, per-title only] ─┼─ encode chunk 0..N ──┤
+//	                                                           └─ audio (if any) ─────┴─ fan-in → package → publish → complete
+//	                                                                 │ each encode and audio done, in its worker
+//	                                                                 └─ stream: publish the chunks done from the start (playable)
 //
-// (split only for masters that are not read by seeking: Plan.Seek; stream
+// (ingest only for a master given by URL, split only for masters that are not read by seeking: Plan.Seek; stream
 // only for titles of several chunks), and cleanup, queued when a job is
 // canceled.
 var Stages = []Stage{
+	{Kind: TaskIngest, Status: StatusIngesting, Timeout: 2 * time.Hour,
+		Runs:     func(j *Job) bool { return j.Input.URL != "" },
+		Finished: func(j *Job) bool { return j.Input.Key != "" },
+		Next:     []TaskKind{TaskProbe}, FailCode: CodeSourceUnavailable},
 	{Kind: TaskProbe, Status: StatusProbing, Weight: 0.02, Timeout: 10 * time.Minute,
 		Finished: func(j *Job) bool { return j.Source != nil },
 		Next:     []TaskKind{TaskPlan}, FailCode: CodeInternal},
@@ -321,6 +327,10 @@ func streamDue(j *Job) bool {
 	return n > published && j.Plan != nil && n < len(j.Plan.Chunks)
 }
 
+// First returns a new job's first tasks: those of the first stage that
+// runs for it.
+func First(j *Job) []Task { return queueAfter(j, []TaskKind{Stages[0].Kind}) }
+
 // Resume returns the status a failed job goes back to and the tasks that
 // finish it, given the fan-in units done and its progress counters:
 // walking the graph from the start, the first stages whose work is not
@@ -357,7 +367,7 @@ func Resume(j *Job, done map[string]bool, counters map[string]float64) (Status, 
 		if len(todo) > 0 {
 			status := stage(todo[0].Kind).Status
 			switch {
-			case todo[0].Kind == Stages[0].Kind:
+			case todo[0].Kind == First(j)[0].Kind:
 				status = StatusQueued
 			case j.Live != nil && CanMove(status, StatusPlayable):
 				status = StatusPlayable // its first part is still published

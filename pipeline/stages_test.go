@@ -203,10 +203,11 @@ func (q *memQueue) next(rng *rand.Rand) (Task, bool) {
 type shape struct {
 	audio, perTitle, text bool
 	chunks                int
+	ingest                bool // the master is given by URL
 }
 
 func (s shape) String() string {
-	return fmt.Sprintf("audio=%v per-title=%v text=%v chunks=%d", s.audio, s.perTitle, s.text, s.chunks)
+	return fmt.Sprintf("audio=%v per-title=%v text=%v chunks=%d ingest=%v", s.audio, s.perTitle, s.text, s.chunks, s.ingest)
 }
 
 // graph drives jobs through the stage graph with handlers that do no
@@ -236,6 +237,9 @@ func newGraph(t *testing.T, s shape) *graph {
 func (g *graph) submit(id string) {
 	g.t.Helper()
 	j := &Job{ID: id, Ladder: ladder.Default().Normalize()}
+	if g.shape.ingest {
+		j.Input = SourceRef{URL: "https://media.example/" + id + ".mov"}
+	}
 	if g.shape.perTitle {
 		j.Ladder.Mode = ladder.ModePerTitle
 	}
@@ -248,6 +252,11 @@ func (g *graph) submit(id string) {
 func (g *graph) result(t Task) func(*Job) error {
 	frames := int64(g.shape.chunks) * 100
 	switch t.Kind {
+	case TaskIngest:
+		return func(j *Job) error {
+			j.Input.Bucket, j.Input.Key, j.Input.Size = "masters", MasterKey(j.ID), 1000
+			return nil
+		}
 	case TaskProbe:
 		return func(j *Job) error {
 			j.Source = &SourceInfo{OutputFrames: frames, FrameRateNum: 25, FrameRateDen: 1}
@@ -399,6 +408,9 @@ func (g *graph) job(id string) *Job {
 // wantRuns is how many tasks of each kind a job of shape s runs once.
 func wantRuns(s shape) map[TaskKind]int {
 	m := map[TaskKind]int{TaskProbe: 1, TaskPlan: 1, TaskSplit: 1, TaskEncode: s.chunks, TaskPackage: 1, TaskPublish: 1}
+	if s.ingest {
+		m[TaskIngest] = 1
+	}
 	if s.audio {
 		m[TaskAudio] = 1
 	}
@@ -412,8 +424,8 @@ func wantRuns(s shape) map[TaskKind]int {
 }
 
 var shapes = []shape{
-	{false, false, false, 1}, {true, false, false, 1}, {true, false, false, 3}, {false, true, false, 3}, {true, true, false, 3}, {true, true, false, 1},
-	{false, false, true, 1}, {true, false, true, 3}, {true, true, true, 3},
+	{false, false, false, 1, false}, {true, false, false, 1, false}, {true, false, false, 3, false}, {false, true, false, 3, false}, {true, true, false, 3, false}, {true, true, false, 1, false},
+	{false, false, true, 1, false}, {true, false, true, 3, false}, {true, true, true, 3, false}, {true, false, false, 3, true}, {true, true, true, 3, true},
 }
 
 // checkComplete checks a job that went through the whole graph.
@@ -453,6 +465,9 @@ func TestStageGraphEveryPath(t *testing.T) {
 			}
 			// Each stage began in its own status.
 			want := []Status{StatusProbing, StatusProbing, StatusSplitting}
+			if s.ingest {
+				want = append([]Status{StatusIngesting}, want...)
+			}
 			if s.perTitle {
 				want = append(want, StatusAnalyzing)
 			}
@@ -504,7 +519,7 @@ func TestStageGraphDuplicateDeliveries(t *testing.T) {
 // retries it, and checks that it completes without running again what
 // had finished.
 func TestRetryFromEachStage(t *testing.T) {
-	s := shape{audio: true, perTitle: true, text: true, chunks: 3}
+	s := shape{audio: true, perTitle: true, text: true, chunks: 3, ingest: true}
 	for _, st := range Stages {
 		if st.Detached || st.Side {
 			continue // a side task that gives up does not fail its job
@@ -538,7 +553,8 @@ func TestRetryFromEachStage(t *testing.T) {
 			}
 			wantStatus := st.Status
 			switch {
-			case st.Kind == TaskProbe:
+			case st.Kind == TaskIngest:
+				// The job's first stage to run again: queued for it.
 				wantStatus = StatusQueued
 			case j.Live != nil && st.Status == StatusEncoding:
 				wantStatus = StatusPlayable // what was published still plays
@@ -566,7 +582,7 @@ func TestRetryFromEachStage(t *testing.T) {
 // stage begins: that task's result is refused, nothing else runs, its
 // queued tasks are dropped and the cleanup is queued, now and later.
 func TestCancelFromEachStage(t *testing.T) {
-	s := shape{audio: true, perTitle: true, text: true, chunks: 3}
+	s := shape{audio: true, perTitle: true, text: true, chunks: 3, ingest: true}
 	for _, st := range Stages {
 		if st.Detached {
 			continue

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -34,6 +35,7 @@ type Objects interface {
 	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string, public bool) error
 	List(ctx context.Context, bucket, prefix string) ([]string, error)
 	RemovePrefix(ctx context.Context, bucket, prefix string) error
+	PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error)
 }
 
 // Media runs ffmpeg and ffprobe.
@@ -71,6 +73,8 @@ type Worker struct {
 	// with their CPUs busy (queue.ParallelEncodes), to size a job's chunks
 	// when its ladder leaves chunk_segments at 0.
 	Slots func(ctx context.Context) (int, error)
+	// Ingest fetches masters given by URL.
+	Ingest Ingest
 	// Locks serializes the stream and publish tasks of one title across
 	// workers; nil only where one worker process runs them all.
 	Locks Locks
@@ -95,7 +99,7 @@ type handler func(ctx context.Context, r *run) error
 // handlers maps every stage of pipeline.Stages to its handler.
 func (w *Worker) handlers() map[pipeline.TaskKind]handler {
 	return map[pipeline.TaskKind]handler{
-		pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
+		pipeline.TaskIngest: w.ingest, pipeline.TaskProbe: w.probe, pipeline.TaskPlan: w.plan, pipeline.TaskSplit: w.split,
 		pipeline.TaskAnalyze: w.analyze, pipeline.TaskEncode: w.encode, pipeline.TaskAudio: w.audio, pipeline.TaskText: w.text,
 		pipeline.TaskStream: w.stream, pipeline.TaskPackage: w.pack, pipeline.TaskPublish: w.publish, pipeline.TaskCleanup: w.cleanup,
 	}

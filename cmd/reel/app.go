@@ -230,19 +230,23 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	if err != nil {
 		return err
 	}
-	policy, err := webhookPolicy(c)
+	hookPolicy, err := policy("REEL_WEBHOOK_ALLOW", c.WebhookAllow)
+	if err != nil {
+		return err
+	}
+	ingestPolicy, err := policy("REEL_INGEST_ALLOW", c.IngestAllow)
 	if err != nil {
 		return err
 	}
 	hooks := &store.Webhooks{C: st.rdb}
-	deliveries, err := queue.WebhookServer(redisOpt(c), c.WebhookConcurrency, &webhooks.Deliverer{Store: hooks, Client: policy.Client(webhooks.DeliveryTimeout)}, nil)
+	deliveries, err := queue.WebhookServer(redisOpt(c), c.WebhookConcurrency, &webhooks.Deliverer{Store: hooks, Client: hookPolicy.Client(webhooks.DeliveryTimeout)}, nil)
 	if err != nil {
 		return err
 	}
 	defer deliveries.Shutdown()
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
-		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: policy,
+		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,
@@ -330,11 +334,16 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("worker metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
 		go func() { _ = serve(ctx, ln, mux) }()
 	}
+	ingestPolicy, err := policy("REEL_INGEST_ALLOW", c.IngestAllow)
+	if err != nil {
+		return err
+	}
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
 		Announce: (&store.Edges{C: st.rdb}).Announce, MarkPublic: (&store.Edges{C: st.rdb}).MarkPublic, Metrics: m, Locks: &store.Locks{C: st.rdb},
-		Slots: func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) }}
+		Slots:  func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) },
+		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1}, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,

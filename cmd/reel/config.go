@@ -135,12 +135,12 @@ func originPath(s3 *origin.S3, tokens *playtoken.Checker) *playtoken.Origin {
 // fetch with stay good: a fetch starts at once.
 const presignTTL = 15 * time.Minute
 
-// webhookPolicy is where webhook endpoints may be: public addresses and
-// the networks REEL_WEBHOOK_ALLOW names.
-func webhookPolicy(c *config.Config) (*netguard.Policy, error) {
-	allow, err := netguard.ParseAllow(c.WebhookAllow)
+// policy is where outgoing requests to user-given URLs may go: public
+// addresses and the networks the setting env (holding allow) names.
+func policy(env, allow string) (*netguard.Policy, error) {
+	nets, err := netguard.ParseAllow(allow)
 	if err != nil {
-		return nil, fmt.Errorf("REEL_WEBHOOK_ALLOW: %w", err)
+		return nil, fmt.Errorf("%s: %w", env, err)
 	}
-	return &netguard.Policy{Allow: allow}, nil
+	return &netguard.Policy{Allow: nets}, nil
 }
