@@ -54,6 +54,11 @@ type Server struct {
 	Signer *playtoken.Signer
 	// Origin serves /t/{token}/vod/{id}/... from the origin bucket.
 	Origin http.Handler
+	// Quotas, if set, limits each tenant (admin keys aside) to
+	// MaxJobsPerTenant unfinished jobs at once: new jobs and retries past
+	// it get 429 quota_exceeded.
+	Quotas           Quotas
+	MaxJobsPerTenant int
 	// IngestPolicy, if set, lets a job name its master by an http or
 	// https URL at an address it allows, for a worker to fetch.
 	IngestPolicy *netguard.Policy
@@ -386,7 +391,13 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if j.Status == pipeline.StatusFailed && !s.reserve(w, r, j) {
+		return
+	}
 	j, err := s.Svc.Retry(r.Context(), j.ID)
+	if err != nil && j != nil && j.Status.Terminal() {
+		s.release(r, j)
+	}
 	if errors.Is(err, pipeline.ErrNotFailed) {
 		writeError(w, http.StatusConflict, "conflict", err.Error())
 		return
@@ -715,7 +726,11 @@ func (s *Server) submitWith(w http.ResponseWriter, r *http.Request, j *pipeline.
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job) {
+	if !s.reserve(w, r, j) {
+		return
+	}
 	if err := s.Svc.Submit(r.Context(), j); err != nil {
+		s.release(r, j)
 		s.fail(w, r, err)
 		return
 	}

@@ -93,7 +93,18 @@ type Ladder struct {
 	// default a title is private and plays only through the signed URLs
 	// GET /v1/play returns.
 	Public bool `json:"public,omitempty"`
+	// Priority is "high", "normal" (the default, "") or "low": the
+	// queue the job's tasks wait in. Workers take high tasks first, then
+	// normal, then low.
+	Priority string `json:"priority,omitempty"`
 }
+
+// The job priorities.
+const (
+	PriorityHigh   = "high"
+	PriorityNormal = "normal"
+	PriorityLow    = "low"
+)
 
 // AudioChoice is one audio stream of the master a job carries.
 type AudioChoice struct {
@@ -294,6 +305,9 @@ func (l Ladder) Normalize() Ladder {
 	if l.Mode == "" {
 		l.Mode = ModeFixed
 	}
+	if l.Priority == PriorityNormal {
+		l.Priority = "" // the default, not written
+	}
 	// A job that sets other options only (audio, loudness, subtitles)
 	// gets the default rungs.
 	if len(l.Rungs) == 0 {
@@ -343,6 +357,11 @@ var presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": 
 
 // Validate reports the first problem with a normalized ladder, naming the field.
 func (l Ladder) Validate() error {
+	switch l.Priority {
+	case "", PriorityHigh, PriorityNormal, PriorityLow:
+	default:
+		return fmt.Errorf(`ladder: priority %q is not "high", "normal" or "low"`, l.Priority)
+	}
 	switch l.Mode {
 	case ModeFixed:
 		if l.QualityFloor != 0 || l.QualityCeiling != 0 {

@@ -84,12 +84,22 @@ func TestParseErrors(t *testing.T) {
 		`{"rungs":[{"height":480,"bitrate":1000000}]} {}`:                              "trailing",
 		`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":-1}`:            "preroll_seconds",
 		`{"rungs":[{"height":480,"bitrate":1000000}],"preroll_seconds":11}`:            "preroll_seconds",
+		`{"rungs":[{"height":480,"bitrate":1000000}],"priority":"urgent"}`:             "priority \"urgent\"",
 		`not json`: "invalid JSON",
 	}
 	for in, want := range cases {
 		_, err := Parse([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%s) = %v, want error containing %q", in, err, want)
+		}
+	}
+}
+
+func TestPriority(t *testing.T) {
+	for in, want := range map[string]string{`"high"`: PriorityHigh, `"normal"`: "", `"low"`: PriorityLow, `""`: ""} {
+		l, err := Parse([]byte(`{"rungs":[{"height":480,"bitrate":1000000}],"priority":` + in + `}`))
+		if err != nil || l.Priority != want {
+			t.Errorf("priority %s: %q %v, want %q", in, l.Priority, err, want)
 		}
 	}
 }

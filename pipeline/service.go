@@ -406,9 +406,10 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Job, error) {
 	err = s.Queue.Drop(ctx, Tasks(j))
 	// Remove what the job stored, now and once more after any task still
 	// stopping has let go.
-	cerr := errors.Join(s.Queue.Enqueue(ctx, Task{Kind: TaskCleanup, JobID: id}),
-		s.Queue.Later(ctx, Task{Kind: TaskCleanup, JobID: id, Sweep: true}, CleanupSweepAfter))
-	if err = errors.Join(err, cerr, s.commit(ctx, j, Task{Kind: TaskCleanup, JobID: id})); err != nil {
+	p := j.Ladder.Priority
+	cerr := errors.Join(s.Queue.Enqueue(ctx, Task{Kind: TaskCleanup, JobID: id, Priority: p}),
+		s.Queue.Later(ctx, Task{Kind: TaskCleanup, JobID: id, Sweep: true, Priority: p}, CleanupSweepAfter))
+	if err = errors.Join(err, cerr, s.commit(ctx, j, Task{Kind: TaskCleanup, JobID: id, Priority: p})); err != nil {
 		return j, fmt.Errorf("cancel %s: %w", id, err)
 	}
 	s.notify(ctx, j, EventCanceled)

@@ -182,6 +182,9 @@ type Task struct {
 	Sweep bool `json:"sweep,omitempty"`
 	// After is, for a side task, the unit whose task queued it.
 	After string `json:"after,omitempty"`
+	// Priority is the job's (ladder.Priority): the queue the task waits
+	// in.
+	Priority string `json:"priority,omitempty"`
 }
 
 // ID is the task's unique id: the queue refuses a second task with the same
@@ -213,7 +216,7 @@ func (t Task) Unit() string {
 // tasks lists the tasks of stage s for job j.
 func (s Stage) tasks(j *Job) []Task {
 	if !s.PerChunk {
-		return []Task{{Kind: s.Kind, JobID: j.ID}}
+		return []Task{{Kind: s.Kind, JobID: j.ID, Priority: j.Ladder.Priority}}
 	}
 	if j.Plan == nil {
 		return nil
@@ -228,7 +231,7 @@ func (s Stage) tasks(j *Job) []Task {
 // chunkTask is the task of chunk k, with its work in seconds of 1080p
 // video over every rung.
 func chunkTask(j *Job, kind TaskKind, k int) Task {
-	t := Task{Kind: kind, JobID: j.ID, Chunk: k}
+	t := Task{Kind: kind, JobID: j.ID, Chunk: k, Priority: j.Ladder.Priority}
 	if j.Plan == nil || k < 0 || k >= len(j.Plan.Chunks) || j.Plan.FPS() <= 0 {
 		return t
 	}

@@ -15,17 +15,44 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
 )
 
-// Name is the asynq queue Reel uses.
-const Name = "reel"
+// Name is the asynq queue of the pipeline's normal-priority tasks;
+// HighName and LowName hold those of high- and low-priority jobs.
+const (
+	Name     = "reel"
+	HighName = "reel-high"
+	LowName  = "reel-low"
+)
 
-// SlotKey is a key in the Redis hash slot of the queue's tasks (asynq
-// tags its keys with the queue name): in a Cluster, the node that holds
-// them.
+// Names are the pipeline's queues, highest priority first.
+func Names() []string { return []string{HighName, Name, LowName} }
+
+// QueueFor is the queue of a job priority (ladder.Priority).
+func QueueFor(priority string) string {
+	switch priority {
+	case ladder.PriorityHigh:
+		return HighName
+	case ladder.PriorityLow:
+		return LowName
+	}
+	return Name
+}
+
+// ServerQueues is what a worker serves: every pipeline queue, taken in
+// strict priority (asynq.Config.StrictPriority), high first.
+func ServerQueues() map[string]int { return map[string]int{HighName: 3, Name: 2, LowName: 1} }
+
+// SlotKey is a key in the Redis hash slot of the normal queue's tasks
+// (asynq tags its keys with the queue name): in a Cluster, the node that
+// holds them. SlotKeyFor is that of a priority's queue.
 const SlotKey = "asynq:{" + Name + "}"
+
+// SlotKeyFor is a key in the hash slot of the tasks of jobs of priority.
+func SlotKeyFor(priority string) string { return "asynq:{" + QueueFor(priority) + "}" }
 
 // TypePrefix prefixes every asynq task type Reel registers.
 const TypePrefix = "reel:"
@@ -91,7 +118,7 @@ func NewTask(t pipeline.Task) (*asynq.Task, error) {
 		return nil, err
 	}
 	return asynq.NewTask(Type(t.Kind), payload,
-		asynq.TaskID(t.ID()), asynq.Queue(Name), asynq.MaxRetry(MaxRetry),
+		asynq.TaskID(t.ID()), asynq.Queue(QueueFor(t.Priority)), asynq.MaxRetry(MaxRetry),
 		asynq.Timeout(t.Timeout()), asynq.Retention(Retention)), nil
 }
 
@@ -130,7 +157,7 @@ func (q *Asynq) Later(ctx context.Context, t pipeline.Task, d time.Duration) err
 // Requeue deletes what is left of an earlier task with t's ID (completed,
 // archived, waiting to retry) and queues t afresh; a running one is left.
 func (q *Asynq) Requeue(ctx context.Context, t pipeline.Task) error {
-	info, err := q.Inspector.GetTaskInfo(Name, t.ID())
+	info, err := q.Inspector.GetTaskInfo(QueueFor(t.Priority), t.ID())
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 	case err != nil:
@@ -138,7 +165,7 @@ func (q *Asynq) Requeue(ctx context.Context, t pipeline.Task) error {
 	case info.State == asynq.TaskStateActive:
 		return nil
 	default:
-		if err := q.Inspector.DeleteTask(Name, t.ID()); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		if err := q.Inspector.DeleteTask(QueueFor(t.Priority), t.ID()); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return store.RedisError(err, "requeue "+t.ID())
 		}
 	}
@@ -149,7 +176,7 @@ func (q *Asynq) Requeue(ctx context.Context, t pipeline.Task) error {
 func (q *Asynq) Drop(ctx context.Context, tasks []pipeline.Task) error {
 	var errs []error
 	for _, t := range tasks {
-		info, err := q.Inspector.GetTaskInfo(Name, t.ID())
+		info, err := q.Inspector.GetTaskInfo(QueueFor(t.Priority), t.ID())
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}
@@ -161,7 +188,7 @@ func (q *Asynq) Drop(ctx context.Context, tasks []pipeline.Task) error {
 		case asynq.TaskStateActive:
 			err = q.Inspector.CancelProcessing(t.ID())
 		case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
-			err = q.Inspector.DeleteTask(Name, t.ID())
+			err = q.Inspector.DeleteTask(QueueFor(t.Priority), t.ID())
 			if errors.Is(err, asynq.ErrTaskNotFound) {
 				err = nil
 			}
@@ -193,7 +220,7 @@ func (q *Asynq) Workers(ctx context.Context) ([]Worker, error) {
 	out := []Worker{}
 	for _, s := range servers {
 		if _, ok := s.Queues[Name]; !ok {
-			continue
+			continue // not a pipeline worker (webhook deliveries, periodic tasks)
 		}
 		out = append(out, Worker{Host: s.Host, PID: s.PID, Concurrency: s.Concurrency,
 			ActiveTasks: len(s.ActiveWorkers), Started: s.Started, Status: s.Status})

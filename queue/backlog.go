@@ -48,12 +48,22 @@ func (d *Drain) Sample(ctx context.Context) (pipeline.Backlog, error) {
 	if err != nil {
 		return pipeline.Backlog{}, fmt.Errorf("queue backlog: %w", err)
 	}
-	// A queue nothing was ever queued on does not exist yet.
+	// Every priority's queue counts; a queue nothing was ever queued on
+	// does not exist yet.
 	info := &asynq.QueueInfo{}
-	if slices.Contains(queues, Name) {
-		if info, err = d.Inspector.GetQueueInfo(Name); err != nil {
+	for _, name := range Names() {
+		if !slices.Contains(queues, name) {
+			continue
+		}
+		qi, err := d.Inspector.GetQueueInfo(name)
+		if err != nil {
 			return pipeline.Backlog{}, fmt.Errorf("queue backlog: %w", err)
 		}
+		info.ProcessedTotal += qi.ProcessedTotal
+		info.Pending += qi.Pending
+		info.Active += qi.Active
+		info.Retry += qi.Retry
+		info.Latency = max(info.Latency, qi.Latency)
 	}
 	window := d.Window
 	if window <= 0 {

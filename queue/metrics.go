@@ -33,23 +33,30 @@ func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector: a series per pipeline queue
+// (one per job priority).
 func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	queues, err := c.Inspector.Queues()
-	info := &asynq.QueueInfo{Queue: Name} // no task was ever queued: empty
-	if err == nil && slices.Contains(queues, Name) {
-		info, err = c.Inspector.GetQueueInfo(Name)
+	infos := make([]*asynq.QueueInfo, 0, 3)
+	for _, name := range Names() {
+		info := &asynq.QueueInfo{Queue: name} // no task was ever queued: empty
+		if err == nil && slices.Contains(queues, name) {
+			info, err = c.Inspector.GetQueueInfo(name)
+		}
+		infos = append(infos, info)
 	}
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
-	for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
-		"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
-		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(n), Name, state)
+	for _, info := range infos {
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+			ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(n), info.Queue, state)
+		}
+		ch <- prometheus.MustNewConstMetric(descLatency, prometheus.GaugeValue, info.Latency.Seconds(), info.Queue)
+		ch <- prometheus.MustNewConstMetric(descProcessed, prometheus.CounterValue, float64(info.Processed), info.Queue)
+		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(info.Failed), info.Queue)
 	}
-	ch <- prometheus.MustNewConstMetric(descLatency, prometheus.GaugeValue, info.Latency.Seconds(), Name)
-	ch <- prometheus.MustNewConstMetric(descProcessed, prometheus.CounterValue, float64(info.Processed), Name)
-	ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(info.Failed), Name)
 }

@@ -142,11 +142,21 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
 	}
 	svc := &pipeline.Service{Store: st, Queue: q}
-	svc.Notify = (&webhooks.Notifier{Store: &store.Webhooks{C: rdb}, Queue: &queue.Webhooks{Client: q.Client}, Log: log}).Notify
+	hooks := &webhooks.Notifier{Store: &store.Webhooks{C: rdb}, Queue: &queue.Webhooks{Client: q.Client}, Log: log}
+	quotas := &store.Quotas{C: rdb}
+	svc.Notify = func(ctx context.Context, j *pipeline.Job, event string) {
+		if event != pipeline.EventCreated {
+			// An ended job no longer counts against its tenant's limit.
+			if err := quotas.Release(ctx, j.Tenant, j.ID); err != nil {
+				log.Warn("cannot release an ended job from its tenant's count", "job", j.ID, "err", err)
+			}
+		}
+		hooks.Notify(ctx, j, event)
+	}
 	if n := c.RedisReplicas(); n > 0 {
 		d := &store.Durable{C: rdb, Replicas: n, Timeout: c.RedisWaitTimeout}
 		svc.Commit = func(ctx context.Context, j *pipeline.Job, _ pipeline.Task) error {
-			return d.Wait(ctx, append(store.JobKeys(j), queue.SlotKey)...)
+			return d.Wait(ctx, append(store.JobKeys(j), queue.SlotKeyFor(j.Ladder.Priority))...)
 		}
 	}
 	return &stack{rdb: rdb, q: q, svc: svc}, nil
@@ -247,6 +257,7 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
+		Quotas: &store.Quotas{C: st.rdb}, MaxJobsPerTenant: c.TenantMaxJobs,
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,
@@ -345,7 +356,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		Slots:  func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) },
 		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
-		Concurrency: c.Concurrency, Queues: map[string]int{queue.Name: 1}, TaskCheckInterval: queue.CheckInterval,
+		Concurrency: c.Concurrency, Queues: queue.ServerQueues(), StrictPriority: true, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
 		RetryDelayFunc: queue.RetryDelay(c.RetryDelay),
 		IsFailure:      workers.IsFailure,
