@@ -36,7 +36,7 @@ func caller(r *http.Request) pipeline.Key {
 func (s *Server) authenticate(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A title's objects under /t/ are guarded by their playback token.
-		if r.URL.Path == "/healthz" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") || strings.HasPrefix(r.URL.Path, "/t/") || r.Method == http.MethodOptions {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/v1/openapi.json" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") || strings.HasPrefix(r.URL.Path, "/t/") || r.Method == http.MethodOptions {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -150,6 +150,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/v1/uploads", uploads)
 	}
 	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	if s.Monitoring != nil {
 		mux.HandleFunc("/monitoring/", s.monitoring)

@@ -106,7 +106,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	// The API's web pages need no key (they ask for one, or for a
 	// viewer's sign-in), nor do a title's objects under /t/ (their
 	// playback token guards them).
-	check := gateway.APIKey{Open: []string{"/healthz", "/ui/", "/t/"}}
+	check := gateway.APIKey{Open: []string{"/healthz", "/ui/", "/t/", "/v1/openapi.json"}}
 	// The viewer side's services: each gets its group and a route in
 	// front of the defaults. Viewers carry session tokens, not API keys:
 	// the services check sessions and operators' keys themselves.
