@@ -93,7 +93,7 @@ type Config struct {
 	EdgeDir        string `env:"REEL_EDGE_DIR" flag:"dir" show:"(required)" for:"edge" help:"an edge's cache folder, kept across restarts"`
 	EdgeName       string `env:"REEL_EDGE_NAME" flag:"name" show:"edge-ZONE-PORT" for:"edge" help:"an edge's unique name"`
 	EdgeBudget     int64  `env:"REEL_EDGE_BUDGET" flag:"budget" default:"10737418240" min:"1" for:"edge" help:"bytes an edge holds on disk; least recently used objects go first"`
-	EdgeOrigin     string `env:"REEL_EDGE_ORIGIN" flag:"origin" show:"the origin bucket's URL from the S3 settings" for:"edge" help:"where an edge fetches published objects"`
+	EdgeOrigin     string `env:"REEL_EDGE_ORIGIN" flag:"origin" show:"the origin bucket, read with the S3 credentials" for:"edge" help:"a base URL an edge fetches published objects from without credentials instead (an origin shield, or an origin that is public itself); unset, the edge reads the private origin bucket through presigned URLs"`
 	EdgeURL        string `env:"REEL_EDGE_URL" flag:"url" show:"http://ADDR" for:"edge" help:"the edge's base URL for players"`
 	EdgeFillWindow string `env:"REEL_EDGE_FILL_WINDOW" flag:"fill-window" default:"always" for:"edge" help:"UTC hours of the deferred fill, such as 02:00-06:00"`
 	EdgeFillRate   int64  `env:"REEL_EDGE_FILL_RATE" flag:"fill-rate" default:"0" min:"0" for:"edge" help:"bytes a second of the deferred fill (0: unbounded)"`

@@ -30,8 +30,8 @@ func (c *Config) Validate(cmd string) error {
 	case "edge":
 		need(c.HasRedis(), "REEL_REDIS_ADDR (--redis), REEL_REDIS_SENTINELS or REEL_REDIS_CLUSTER is required: edges learn of published titles and register through Redis")
 		need(c.EdgeDir != "", "REEL_EDGE_DIR (--dir) is required: the folder the edge caches into")
-		need(c.EdgeOrigin != "" || c.S3Endpoint != "" || c.PublicURL != "",
-			"REEL_EDGE_ORIGIN (--origin) or REEL_S3_ENDPOINT is required: where published titles are")
+		need(c.EdgeOrigin != "" || c.S3Endpoint != "",
+			"REEL_S3_ENDPOINT (with REEL_S3_ACCESS_KEY and REEL_S3_SECRET_KEY) or REEL_EDGE_ORIGIN (--origin) is required: where published titles are")
 		if _, err := edge.ParseWindow(c.EdgeFillWindow); err != nil {
 			errs = append(errs, "REEL_EDGE_FILL_WINDOW (--fill-window): "+err.Error())
 		}
