@@ -20,8 +20,10 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/reel-video/reel/api"
+	"github.com/reel-video/reel/ladder"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/netguard"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/store"
 )
@@ -123,6 +125,20 @@ func TestOpenAPI(t *testing.T) {
 	var job struct{ ID string }
 	_ = json.Unmarshal(body, &job)
 	call(e.c, "POST", "/v1/jobs", "application/json", []byte(`{"source":"ftp://x/y"}`))
+	// A finished job's view: renditions, outputs and the source as probed.
+	if _, err := e.api.Svc.Store.Update(ctx, job.ID, func(j *pipeline.Job) error {
+		j.Status = pipeline.StatusComplete
+		j.Source = &pipeline.SourceInfo{Format: "mov,mp4", Duration: 4, VideoCodec: "h264", Width: 640, Height: 360, FrameRate: "24/1"}
+		j.Renditions = []pipeline.Rendition{{Rung: ladder.Rung{Name: "240p", Codec: "h264", Width: 426, Height: 240, Bitrate: 300000},
+			Frames: 96, Codecs: "avc1.64001e", Bandwidth: 310000, AverageBandwidth: 290000,
+			Quality: &pipeline.Quality{PSNR: 41.2, SSIM: 0.98, Frames: 96}}}
+		p := "vod/" + j.ID + "/"
+		j.Published = &pipeline.Published{HLS: p + "master.m3u8", DASH: p + "manifest.mpd",
+			IFrames: map[string]string{"240p": p + "240p/iframes.m3u8"}, Poster: p + "poster.jpg", Thumbnails: p + "thumbs/thumbs.vtt"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	call(e.c, "GET", "/v1/jobs?limit=5", "", nil)
 	call(e.c, "GET", "/v1/jobs/"+job.ID, "", nil)
 	call(e.c, "GET", "/v1/play/"+job.ID, "", nil)
