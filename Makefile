@@ -44,6 +44,7 @@ fuzz: ## run each fuzz target for 20 s
 	$(GO) test ./packager -run '^$$' -fuzz FuzzCodecString -fuzztime 20s
 	$(GO) test ./packager -run '^$$' -fuzz FuzzIFrameRange -fuzztime 20s
 	$(GO) test ./packager -run '^$$' -fuzz FuzzParseMediaPlaylist -fuzztime 20s
+	$(GO) test ./playtoken -run '^$$' -fuzz FuzzCheck -fuzztime 20s
 
 clean: ## remove build output and demo data
 	rm -rf bin demo-data

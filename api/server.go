@@ -59,6 +59,10 @@ type Server struct {
 	// it get 429 quota_exceeded.
 	Quotas           Quotas
 	MaxJobsPerTenant int
+	// PresignForeign, if set, signs a URL that reads bucket/key of
+	// another S3 store, for a job's s3:// source with
+	// source_credentials (origin.PresignForeign).
+	PresignForeign func(ctx context.Context, src ForeignSource, bucket, key string, ttl time.Duration) (string, error)
 	// IngestPolicy, if set, lets a job name its master by an http or
 	// https URL at an address it allows, for a worker to fetch.
 	IngestPolicy *netguard.Policy
@@ -436,9 +440,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // createRequest is the JSON form of POST /v1/jobs.
 type createRequest struct {
-	Source string          `json:"source,omitempty"`
-	Upload string          `json:"upload,omitempty"` // a finished resumable upload's id
-	Ladder json.RawMessage `json:"ladder"`
+	Source string `json:"source,omitempty"`
+	// SourceCredentials read an s3:// source in another store (the
+	// worker fetches it through a URL presigned with them; they are not
+	// kept).
+	SourceCredentials *ForeignSource  `json:"source_credentials,omitempty"`
+	Upload            string          `json:"upload,omitempty"` // a finished resumable upload's id
+	Ladder            json.RawMessage `json:"ladder"`
 	// SubtitleFiles are subtitle files sent with the job: their text by
 	// the name the ladder's "subtitles" lists them under.
 	SubtitleFiles map[string]string `json:"subtitle_files,omitempty"`
@@ -642,6 +650,10 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		s.createFromURL(w, r, req)
 		return
 	}
+	if req.SourceCredentials != nil {
+		s.createFromForeign(w, r, req)
+		return
+	}
 	if !strings.HasPrefix(req.Source, "s3://") {
 		writeError(w, http.StatusBadRequest, "invalid", `source must be an http:// or https:// URL of the master (a presigned URL for a private object), or, with an admin key, "s3://BUCKET/KEY" in the masters bucket`)
 		return
@@ -676,6 +688,48 @@ func (s *Server) createFromS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.submitWith(w, r, &pipeline.Job{ID: uuid.NewString(), Tenant: caller(r).Tenant, Ladder: l, Input: pipeline.SourceRef{Bucket: bucket, Key: key, Name: path.Base(key), Size: size}}, req.SubtitleFiles)
+}
+
+// ForeignSource is another S3 store and credentials that read a job's
+// s3:// source in it.
+type ForeignSource struct {
+	Endpoint  string `json:"endpoint"` // host[:port]
+	Region    string `json:"region"`
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+	Insecure  bool   `json:"insecure"` // http instead of https
+}
+
+// ForeignTTL is how long the URL a foreign s3:// source is fetched
+// through stays good: time for the job to wait in the queue and for its
+// fetch's retries.
+const ForeignTTL = 24 * time.Hour
+
+// createFromForeign makes a job whose master is an object in another S3
+// store: the URL a worker fetches is presigned here with the credentials
+// sent, which are kept nowhere.
+func (s *Server) createFromForeign(w http.ResponseWriter, r *http.Request, req createRequest) {
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(req.Source, "s3://"), "/")
+	c := req.SourceCredentials
+	switch {
+	case !strings.HasPrefix(req.Source, "s3://") || !ok || bucket == "" || key == "":
+		writeError(w, http.StatusBadRequest, "invalid", `with "source_credentials", source must be "s3://BUCKET/KEY"`)
+		return
+	case c.Endpoint == "" || c.AccessKey == "" || c.SecretKey == "" || strings.ContainsAny(c.Endpoint, "/?#@"):
+		writeError(w, http.StatusBadRequest, "invalid", `source_credentials: want {"endpoint": "host[:port]", "region", "access_key", "secret_key"} (and "insecure": true for http)`)
+		return
+	}
+	if s.PresignForeign == nil {
+		writeError(w, http.StatusBadRequest, "invalid", "this server does not fetch masters from other S3 stores; upload the file instead")
+		return
+	}
+	u, err := s.PresignForeign(r.Context(), *c, bucket, key, ForeignTTL)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "source: "+err.Error())
+		return
+	}
+	req.Source, req.SourceCredentials = u, nil
+	s.createFromURL(w, r, req)
 }
 
 // createFromURL makes a job whose master a worker fetches from an http or

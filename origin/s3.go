@@ -510,3 +510,21 @@ func (s *S3) TusUploads(ctx context.Context) ([]TusUpload, error) {
 	}
 	return out, nil
 }
+
+// PresignForeign returns a URL that reads bucket/key of another S3 store
+// (at endpoint, host[:port]) for ttl, signed here with its credentials
+// (no request is made), so that the credentials are kept nowhere.
+func PresignForeign(ctx context.Context, endpoint, region, accessKey, secretKey string, secure bool, bucket, key string, ttl time.Duration) (string, error) {
+	if region == "" {
+		region = "us-east-1"
+	}
+	c, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Secure: secure, Region: region})
+	if err != nil {
+		return "", fmt.Errorf("s3 endpoint %q: %w", endpoint, err)
+	}
+	u, err := c.PresignedGetObject(ctx, bucket, key, ttl, url.Values{})
+	if err != nil {
+		return "", fmt.Errorf("presign s3://%s/%s: %w", bucket, key, err)
+	}
+	return u.String(), nil
+}

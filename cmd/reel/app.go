@@ -28,6 +28,7 @@ import (
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/metrics"
+	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/queue"
@@ -258,6 +259,9 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
 		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
 		Quotas: &store.Quotas{C: st.rdb}, MaxJobsPerTenant: c.TenantMaxJobs,
+		PresignForeign: func(ctx context.Context, f api.ForeignSource, bucket, key string, ttl time.Duration) (string, error) {
+			return origin.PresignForeign(ctx, f.Endpoint, f.Region, f.AccessKey, f.SecretKey, !f.Insecure, bucket, key, ttl)
+		},
 		Keys: keys, RateLimit: c.RateLimit, StallTimeout: c.StallTimeout, Resumable: resumable, Steering: steer,
 		Metrics: m, HLSJS: c.HLSJS, Backlog: drain.Last, MaxQueueWait: c.MaxQueueWait,
 		Monitoring: monitoring,
