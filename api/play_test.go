@@ -106,8 +106,8 @@ func TestSignedPlayback(t *testing.T) {
 		s.Steering = st
 		s.Signer = &playtoken.Signer{Keys: keys, TTL: time.Hour, Bind: playtoken.BindZone}
 		s.Origin = &playtoken.Origin{Tokens: &playtoken.Checker{Keys: keys, Zone: playtoken.OriginZone},
-			Presign: func(ctx context.Context, key string) (string, error) {
-				return s3.PresignGet(ctx, s3.OriginBucket(), key, time.Minute)
+			Presign: func(ctx context.Context, method, key string) (string, error) {
+				return s3.Presign(ctx, method, s3.OriginBucket(), key, time.Minute)
 			}}
 	})
 	s3 = e.s3
@@ -177,6 +177,11 @@ func TestSignedPlayback(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(got, master) || resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
 		resp.Header.Get("Cache-Control") != "max-age=10" {
 		t.Fatalf("origin path: %d %q %q", resp.StatusCode, got, resp.Header)
+	}
+	// HEAD too (players measure and time-sync with it): a presigned URL
+	// is good for its own method only.
+	if resp, err := anon.Head(hls); err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(master)) {
+		t.Fatalf("HEAD on the origin path: %v %v", resp, err)
 	}
 	req, _ = http.NewRequest("GET", hls, nil)
 	req.Header.Set("Range", "bytes=8-15")

@@ -261,7 +261,7 @@ func TestFaultMinioNodeLost(t *testing.T) {
 		}
 		return false
 	})
-	if caches, _ := fetchAll(t, edgeURL, keys); caches["HIT"] != len(keys) {
+	if caches, _ := fetchAll(t, signedBase(t, edgeURL, id), keys); caches["HIT"] != len(keys) {
 		t.Errorf("from the edge: %v, want all %d HIT", caches, len(keys))
 	}
 

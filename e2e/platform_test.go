@@ -197,6 +197,17 @@ func checkRefusals(t *testing.T, url, id string, keys []string) {
 	t.Logf("the edge refused %d requests without a valid token (403, JSON reason) and fetched nothing from the origin for them", refused+1)
 }
 
+// signedBase is the base URL under which the server at url serves title
+// id's objects with a valid playback token: base + "/" + key.
+func signedBase(t *testing.T, url, id string) string {
+	t.Helper()
+	ks, err := playtoken.ParseKeys(os.Getenv("REEL_PLAYBACK_KEYS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url + "/" + playtoken.Root + "/" + ks.Sign("vod/"+id+"/", time.Now().Add(time.Hour), playtoken.Bind{})
+}
+
 // tamper changes one character in the middle of a token's signature.
 func tamper(token string) string {
 	b := []byte(token)

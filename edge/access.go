@@ -85,10 +85,10 @@ func (e *Edge) isPublic(ctx context.Context, title string) bool {
 	return v.(bool)
 }
 
-// originURL is where the edge fetches object key from.
-func (e *Edge) originURL(ctx context.Context, key string) (string, error) {
+// originURL is where the edge sends a GET or HEAD (method) of object key.
+func (e *Edge) originURL(ctx context.Context, method, key string) (string, error) {
 	if e.cfg.OriginURL != nil {
-		return e.cfg.OriginURL(ctx, key)
+		return e.cfg.OriginURL(ctx, method, key)
 	}
 	return e.cfg.Origin + "/" + key, nil
 }

@@ -35,9 +35,10 @@ type Config struct {
 	// Origin is the base URL of the published titles: origin object key K
 	// is at Origin + "/" + K.
 	Origin string
-	// OriginURL, if set, returns the URL the edge fetches object key
-	// from instead: a presigned URL of the private origin bucket.
-	OriginURL func(ctx context.Context, key string) (string, error)
+	// OriginURL, if set, returns the URL of a GET or HEAD (method) of
+	// object key the edge makes instead: a presigned URL of the private
+	// origin bucket.
+	OriginURL func(ctx context.Context, method, key string) (string, error)
 	// Tokens, if set, checks the playback token of every request for a
 	// title (/t/{token}/vod/{id}/...) before the edge looks at its disk
 	// or the origin; untokened requests (/vod/{id}/...) are served only
@@ -271,7 +272,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, r *http.Request, o *object, ca
 
 // passThrough streams an object too large to cache from the origin.
 func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, key string) {
-	u, err := e.originURL(r.Context(), key)
+	u, err := e.originURL(r.Context(), r.Method, key)
 	if err != nil {
 		http.Error(w, "the origin cannot be reached; try again shortly", http.StatusBadGateway)
 		return
@@ -343,7 +344,7 @@ const revalidateTimeout = 2 * time.Second
 // replaces it.
 func (e *Edge) download(ctx context.Context, key string, lim *rate.Limiter, held *object) (*object, error) {
 	e.fetches.Add(1)
-	u, err := e.originURL(ctx, key)
+	u, err := e.originURL(ctx, http.MethodGet, key)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", key, err)
 	}

@@ -347,6 +347,23 @@ func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration
 	return u.String(), nil
 }
 
+// Presign returns a URL for a GET or a HEAD (method) of bucket/key for d:
+// a presigned URL is good for the method it was signed for only.
+func (s *S3) Presign(ctx context.Context, method, bucket, key string, d time.Duration) (string, error) {
+	if method != http.MethodHead {
+		return s.PresignGet(ctx, bucket, key, d)
+	}
+	var u *url.URL
+	err := s.retry(ctx, func() (err error) {
+		u, err = s.C.PresignedHeadObject(ctx, bucket, key, d, url.Values{})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("s3 presign HEAD %s/%s: %w", bucket, key, err)
+	}
+	return u.String(), nil
+}
+
 // Copy copies an object server-side, setting its Content-Type and
 // Cache-Control; public tags the copy readable without credentials (see
 // EnsureBuckets).

@@ -189,7 +189,9 @@ func (c *Checker) Check(token, key, addr string) error {
 	kid, exp, bind, sig := parts[0], parts[1], parts[2], parts[3]
 	b, okBind := decodeBind(bind)
 	e, err := strconv.ParseInt(exp, 10, 64)
-	got, errSig := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a signature has one spelling (the last character's unused
+	// bits must be zero).
+	got, errSig := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if !kidRE.MatchString(kid) || err != nil || !okBind || errSig != nil || len(got) != sha256.Size {
 		return &Refusal{"token_malformed", "the playback token is not one Reel issued; ask GET /v1/play/{id} for a new URL"}
 	}

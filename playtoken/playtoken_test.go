@@ -67,6 +67,7 @@ func TestCheck(t *testing.T) {
 		{"missing", "", key, "", "", "token_missing"},
 		{"malformed", "abc", key, "", "", "token_malformed"},
 		{"bad signature encoding", "k2.1.-.!!!", key, "", "", "token_malformed"},
+		{"signature spelt another way", valid[:len(valid)-1] + string(valid[len(valid)-1]^1), key, "", "", "token_malformed"},
 		{"expired", signer.Sign("vod/job1/", now.Add(-time.Second), playtoken.Bind{}), key, "", "", "token_expired"},
 		{"expiring now", signer.Sign("vod/job1/", now, playtoken.Bind{}), key, "", "", "token_expired"},
 		{"tampered", string(tampered), key, "", "", "token_invalid"},

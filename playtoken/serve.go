@@ -105,8 +105,9 @@ func PeerAddr(r *http.Request) string {
 // which would not carry the signature.
 type Origin struct {
 	Tokens *Checker
-	// Presign returns a URL that reads origin object key.
-	Presign func(ctx context.Context, key string) (string, error)
+	// Presign returns a URL for a GET or HEAD (method) of origin object
+	// key.
+	Presign func(ctx context.Context, method, key string) (string, error)
 	Client  *http.Client
 }
 
@@ -127,7 +128,7 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found: not a published object's path", http.StatusNotFound)
 		return
 	}
-	u, err := o.Presign(r.Context(), key)
+	u, err := o.Presign(r.Context(), r.Method, key)
 	if err != nil {
 		http.Error(w, "the origin cannot be reached; try again shortly", http.StatusBadGateway)
 		return

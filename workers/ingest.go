@@ -66,9 +66,12 @@ func (w *Worker) ingest(ctx context.Context, r *run) error {
 		return w.failPermanently(ctx, j.ID, pipeline.CodeSourceUnavailable,
 			fmt.Errorf("source is %d bytes, over the limit of %d (REEL_MAX_UPLOAD_BYTES)", resp.ContentLength, max))
 	}
+	// The stall timer runs only while a read waits on the source, not
+	// while a part goes to the store.
 	body := &ingestReader{r: resp.Body, max: max, every: stall, stall: time.AfterFunc(stall, func() {
 		cancel(fmt.Errorf("the source sent nothing for %v", stall))
 	})}
+	body.stall.Stop()
 	defer body.stall.Stop()
 	key := pipeline.MasterKey(j.ID)
 	n, err := w.Objects.PutStream(ctx, w.Objects.Bucket(), key, body, "application/octet-stream")
@@ -95,8 +98,8 @@ func (w *Worker) ingest(ctx context.Context, r *run) error {
 
 var errTooLarge = errors.New("over the size limit")
 
-// ingestReader counts what arrives, refuses more than max and restarts
-// the stall timer on every read that brings bytes.
+// ingestReader counts what arrives, refuses more than max and runs the
+// stall timer while each read waits on the source.
 type ingestReader struct {
 	r      io.Reader
 	n, max int64
@@ -105,11 +108,10 @@ type ingestReader struct {
 }
 
 func (i *ingestReader) Read(p []byte) (int, error) {
+	i.stall.Reset(i.every)
 	n, err := i.r.Read(p)
+	i.stall.Stop()
 	i.n += int64(n)
-	if n > 0 {
-		i.stall.Reset(i.every)
-	}
 	if i.n > i.max {
 		return n, errTooLarge
 	}

@@ -69,7 +69,7 @@ func TestIngest(t *testing.T) {
 	t.Cleanup(src.Close)
 	allow := &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	w := &Worker{Svc: &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}, Objects: s3,
-		Ingest: Ingest{Client: allow.Client(0), MaxBytes: 10_000_000, Stall: 300 * time.Millisecond}}
+		Ingest: Ingest{Client: allow.Client(0), MaxBytes: 10_000_000, Stall: time.Second}}
 	ctx := context.Background()
 	ingest, _ := pipeline.StageOf(pipeline.TaskIngest)
 	h := w.wrap(ingest, w.ingest)

@@ -126,8 +126,8 @@ func playbackTokens(c *config.Config, zone string) (*playtoken.Signer, *playtoke
 // playback token, for players when no edge is healthy.
 func originPath(s3 *origin.S3, tokens *playtoken.Checker) *playtoken.Origin {
 	return &playtoken.Origin{Tokens: tokens, Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, ResponseHeaderTimeout: 30 * time.Second}},
-		Presign: func(ctx context.Context, key string) (string, error) {
-			return s3.PresignGet(ctx, s3.OriginBucket(), key, presignTTL)
+		Presign: func(ctx context.Context, method, key string) (string, error) {
+			return s3.Presign(ctx, method, s3.OriginBucket(), key, presignTTL)
 		}}
 }
 

@@ -31,15 +31,15 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// The origin bucket is private: the edge fetches with credentials,
 	// through presigned URLs, unless it is given another origin.
-	var originURL func(ctx context.Context, key string) (string, error)
+	var originURL func(ctx context.Context, method, key string) (string, error)
 	if c.EdgeOrigin == "" {
 		s3, err := s3For(c, nil, nil)
 		if err != nil {
 			return err
 		}
 		c.EdgeOrigin = strings.TrimSuffix(s3.PublicURL(""), "/")
-		originURL = func(ctx context.Context, key string) (string, error) {
-			return s3.PresignGet(ctx, s3.OriginBucket(), key, presignTTL)
+		originURL = func(ctx context.Context, method, key string) (string, error) {
+			return s3.Presign(ctx, method, s3.OriginBucket(), key, presignTTL)
 		}
 	}
 	ln, err := net.Listen("tcp", c.Addr)

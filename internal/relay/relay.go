@@ -40,7 +40,8 @@ func Copy(w http.ResponseWriter, resp *http.Response) {
 func Admit(w http.ResponseWriter, r *http.Request, expose string) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag"+expose)
+	// Date too: dash.js takes the clock of a live MPD from its answer.
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag, Last-Modified"+expose)
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
 		h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
