@@ -62,6 +62,8 @@ type Track struct {
 	// growing track states from its first playlist on (it must not
 	// change); else it comes from the segments.
 	Target int `json:"target,omitempty"`
+	// Protection, if set, is how the track is encrypted.
+	Protection *Protection `json:"-"`
 	// PeakFloor is a least peak bit rate (bit/s) for the manifests of a
 	// track still growing, whose peak so far may fall short of the whole
 	// title's: its VBV ceiling.
@@ -239,6 +241,7 @@ func playlistHead(b *strings.Builder, t Track, extra string, live bool) {
 	}
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:" + typ + "\n" + extra + "#EXT-X-INDEPENDENT-SEGMENTS\n")
 	fmt.Fprintf(b, "#EXT-X-MAP:URI=%q\n", t.Init)
+	writeKey(b, t)
 }
 
 // CaptionGroup is the GROUP-ID of the closed captions in the video.
@@ -327,6 +330,7 @@ func numberRepeats(names []string) []string {
 func MasterPlaylist(video []Track, audio []Track, text ...TextTrack) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	writeSessionKey(&b, video)
 	type group struct {
 		id, codecs string
 		peak, avg  int
@@ -512,7 +516,10 @@ func mpd(video []Track, audio []Track, text []TextTrack, dyn *Dynamic) []byte {
 	minBuffer = math.Ceil(minBuffer*1000-1e-6) / 1000
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	const profiles = `xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`
+	profiles := `xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`
+	if protected(video, audio) {
+		profiles = `xmlns:cenc="urn:mpeg:cenc:2013" ` + profiles
+	}
 	if dyn == nil {
 		fmt.Fprintf(&b, `<MPD %s type="static" mediaPresentationDuration="%s" minBufferTime="%s">`+"\n", profiles, isoDuration(dur), isoDuration(minBuffer))
 	} else {
@@ -530,6 +537,7 @@ func mpd(video []Track, audio []Track, text []TextTrack, dyn *Dynamic) []byte {
 		// with the one listed first (H.264 first in the default order).
 		fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="%d" maxHeight="%d" par="%s" selectionPriority="%d">`+"\n",
 			id, maxW, maxH, par(group[0].Width, group[0].Height), len(groups)-id)
+		writeContentProtection(&b, group[0])
 		writeColour(&b, group[0].VideoRange)
 		if group[0].Captions {
 			// DASH-IF IOP 6.4.3: CEA-608 in the video, channel 1.
@@ -557,6 +565,7 @@ func mpd(video []Track, audio []Track, text []TextTrack, dyn *Dynamic) []byte {
 			}
 			fmt.Fprintf(&b, `    <AdaptationSet id="%d" contentType="audio" mimeType="audio/mp4"%s segmentAlignment="true" startWithSAP="1">`+"\n", id, lang)
 			id++
+			writeContentProtection(&b, a)
 			if described {
 				role := "alternate"
 				switch {

@@ -55,7 +55,9 @@ func ClearKeyLicence(request []byte, keys ...Key) ([]byte, error) {
 
 // CPIX is a DASH-IF CPIX document with the title's keys, for a DRM key
 // server: each content key (in the clear, so the document itself must be
-// guarded) with its scheme and IV, and the ClearKey pssh of each.
+// guarded) with its scheme (none for AES-128, which is not Common
+// Encryption) and constant IV (cbcs, AES-128), and the ClearKey pssh of
+// each.
 func CPIX(contentID, scheme string, keys ...Key) ([]byte, error) {
 	type plain struct {
 		Value string `xml:"pskc:PlainValue"`
@@ -65,7 +67,7 @@ func CPIX(contentID, scheme string, keys ...Key) ([]byte, error) {
 	}
 	type contentKey struct {
 		KID    string `xml:"kid,attr"`
-		Scheme string `xml:"commonEncryptionScheme,attr"`
+		Scheme string `xml:"commonEncryptionScheme,attr,omitempty"`
 		IV     string `xml:"explicitIV,attr,omitempty"`
 		Data   secret `xml:"cpix:Data"`
 	}
@@ -86,8 +88,11 @@ func CPIX(contentID, scheme string, keys ...Key) ([]byte, error) {
 	b64 := base64.StdEncoding
 	for _, k := range keys {
 		ck := contentKey{KID: k.KIDUUID(), Scheme: scheme, Data: secret{plain{b64.EncodeToString(k.Key[:])}}}
-		if scheme == CBCS {
-			ck.IV = b64.EncodeToString(k.IV[:])
+		if scheme == AES128 {
+			ck.Scheme = "" // whole segments: no Common Encryption scheme
+		}
+		if scheme != CENC {
+			ck.IV = b64.EncodeToString(k.IV[:]) // the constant IV
 		}
 		d.Keys = append(d.Keys, ck)
 		pssh, err := ClearKeyPSSH(k)
