@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -25,6 +26,7 @@ import (
 	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
+	"github.com/reel-video/reel/protect"
 	"github.com/reel-video/reel/store"
 )
 
@@ -63,10 +65,16 @@ func TestOpenAPI(t *testing.T) {
 		s.Webhooks = &store.Webhooks{C: rdb}
 		s.WebhookPolicy = &netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 		s.Signer = &playtoken.Signer{Keys: keys}
-		s.Origin = &playtoken.Origin{Tokens: &playtoken.Checker{Keys: keys, Zone: playtoken.OriginZone}}
+		s.KeyMaster, _ = protect.ParseMaster(strings.Repeat("cd", 32))
+		s.Origin = &playtoken.Origin{Tokens: &playtoken.Checker{Keys: keys, Zone: playtoken.OriginZone}, Keys: s.ServeKey}
 	})
 	// Server-sent events are text to the schema.
 	openapi3filter.RegisterBodyDecoder("text/event-stream", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
+	// So are XML documents (CPIX).
+	openapi3filter.RegisterBodyDecoder("application/xml", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
 		b, err := io.ReadAll(body)
 		return string(b), err
 	})
@@ -173,6 +181,31 @@ func TestOpenAPI(t *testing.T) {
 	call(e.c, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit="+strconv.Itoa(10), "", nil)
 	call(e.c, "DELETE", "/v1/webhooks/"+hook.ID, "", nil)
 	call(anon, "GET", "/t/k1.1.-.AAAA/vod/"+job.ID+"/master.m3u8", "", nil)
+
+	// An encrypted title: its view, where it plays, its CPIX document,
+	// its licence under its token, and a key it has none of.
+	form.Reset()
+	mw = multipart.NewWriter(&form)
+	_ = mw.WriteField("ladder", `{"rungs":[{"height":240,"bitrate":300000}],"encryption":{"scheme":"cbcs"}}`)
+	fw, _ = mw.CreateFormFile("file", "a.mp4")
+	_, _ = fw.Write([]byte("master"))
+	_ = mw.Close()
+	_, body = call(e.c, "POST", "/v1/jobs", mw.FormDataContentType(), form.Bytes())
+	var enc struct{ ID string }
+	_ = json.Unmarshal(body, &enc)
+	if _, err := e.api.Svc.Store.Update(ctx, enc.ID, func(j *pipeline.Job) error {
+		j.Status = pipeline.StatusComplete
+		j.Published = &pipeline.Published{HLS: "vod/" + j.ID + "/master.m3u8", DASH: "vod/" + j.ID + "/manifest.mpd"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	call(e.c, "GET", "/v1/jobs/"+enc.ID, "", nil)
+	call(e.c, "GET", "/v1/play/"+enc.ID, "", nil)
+	call(e.c, "GET", "/v1/jobs/"+enc.ID+"/cpix", "", nil)
+	tok := keys.Sign("vod/"+enc.ID+"/", time.Now().Add(time.Hour), playtoken.Bind{})
+	call(anon, "POST", "/t/"+tok+"/vod/"+enc.ID+"/licence", "application/json", []byte(`{"kids":["AAAAAAAAAAAAAAAAAAAAAA"],"type":"temporary"}`))
+	call(anon, "GET", "/t/"+tok+"/vod/"+enc.ID+"/key", "", nil)
 
 	var missing []string
 	for path, item := range doc.Paths.Map() {

@@ -38,7 +38,11 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 			url = s.edgeURLs(r, j, base, zone)
 		}
 	}
-	p.HLS, p.DASH = url(j.Published.HLS), url(j.Published.DASH)
+	p.HLS = url(j.Published.HLS)
+	if j.Published.DASH != "" {
+		p.DASH = url(j.Published.DASH)
+	}
+	p.Encryption = pipeline.EncryptionFor(j, url)
 	for codec, key := range j.Published.HLSByCodec {
 		if p.HLSByCodec == nil {
 			p.HLSByCodec = map[string]string{}

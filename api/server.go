@@ -29,6 +29,7 @@ import (
 	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
+	"github.com/reel-video/reel/protect"
 	"github.com/reel-video/reel/webhooks"
 )
 
@@ -52,6 +53,10 @@ type Server struct {
 	// no edge is healthy. Nil: every title plays from PublicURL, for an
 	// origin that is public itself.
 	Signer *playtoken.Signer
+	// KeyMaster, the operator's master key, keeps encrypted titles' content
+	// keys (sealed in their jobs); nil, jobs cannot ask for encryption.
+	// ServeKey answers the licence and key requests of their players.
+	KeyMaster *protect.Master
 	// Origin serves /t/{token}/vod/{id}/... from the origin bucket.
 	Origin http.Handler
 	// Quotas, if set, limits each tenant (admin keys aside) to
@@ -124,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.cancelJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/events", s.events)
 	mux.HandleFunc("POST /v1/jobs/{id}/retry", s.retryJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/cpix", s.cpix)
 	mux.HandleFunc("GET /v1/workers", s.workers)
 	mux.HandleFunc("GET /v1/play/{id}", s.play)
 	mux.HandleFunc("GET /v1/edges", s.edges)
@@ -781,6 +787,9 @@ func (s *Server) submitWith(w http.ResponseWriter, r *http.Request, j *pipeline.
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, j *pipeline.Job) {
+	if !s.protectJob(w, j) {
+		return
+	}
 	if !s.reserve(w, r, j) {
 		return
 	}

@@ -77,6 +77,7 @@ type Config struct {
 
 	PlaybackKeys     string        `env:"REEL_PLAYBACK_KEYS" show:"(required; reel dev keeps its own in DIR/playback.keys)" for:"dev,api,edge,catalog" help:"keys that sign playback tokens, ID:HEXSECRET[,ID:HEXSECRET] (each secret 32 bytes or more: openssl rand -hex 32); the first signs, every one is accepted, so a rotation puts the new key first and keeps the previous one until its tokens have expired. The API, the catalog and every edge need the same list"`
 	PlaybackTokenTTL time.Duration `env:"REEL_PLAYBACK_TOKEN_TTL" default:"6h" min:"1m" max:"720h" for:"dev,api,catalog" help:"how long the edge URLs GET /v1/play returns (and a job's output URLs) play; a player asks again for a longer session"`
+	KeyMaster        string        `env:"REEL_KEY_MASTER" show:"(reel dev keeps its own in DIR/key.master)" for:"dev,api,worker" help:"the master key (32 bytes in hex: openssl rand -hex 32) that seals encrypted titles' content keys, which are stored in their jobs; the API and every worker need the same one. Unset, jobs cannot ask for encryption. Losing it loses every encrypted title's key"`
 	PlaybackBind     string        `env:"REEL_PLAYBACK_BIND" default:"none" for:"dev,api,catalog" help:"what a playback token is bound to besides its title: none; zone (it plays only from edges in the zone steering chose); addr (only for the client address that asked; players behind changing addresses, such as mobile networks, then need a new URL)"`
 
 	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
@@ -94,6 +95,7 @@ type Config struct {
 	EdgeName       string `env:"REEL_EDGE_NAME" flag:"name" show:"edge-ZONE-PORT" for:"edge" help:"an edge's unique name"`
 	EdgeBudget     int64  `env:"REEL_EDGE_BUDGET" flag:"budget" default:"10737418240" min:"1" for:"edge" help:"bytes an edge holds on disk; least recently used objects go first"`
 	EdgeOrigin     string `env:"REEL_EDGE_ORIGIN" flag:"origin" show:"the origin bucket, read with the S3 credentials" for:"edge" help:"a base URL an edge fetches published objects from without credentials instead (an origin shield, or an origin that is public itself); unset, the edge reads the private origin bucket through presigned URLs"`
+	EdgeKeyService string `env:"REEL_EDGE_KEY_SERVICE" flag:"key-service" for:"edge" help:"the API's base URL, which an edge passes players' requests for encrypted titles' ClearKey licences and AES-128 keys on to (after checking their tokens); unset, an edge answers them 404"`
 	EdgeURL        string `env:"REEL_EDGE_URL" flag:"url" show:"http://ADDR" for:"edge" help:"the edge's base URL for players"`
 	EdgeFillWindow string `env:"REEL_EDGE_FILL_WINDOW" flag:"fill-window" default:"always" for:"edge" help:"UTC hours of the deferred fill, such as 02:00-06:00"`
 	EdgeFillRate   int64  `env:"REEL_EDGE_FILL_RATE" flag:"fill-rate" default:"0" min:"0" for:"edge" help:"bytes a second of the deferred fill (0: unbounded)"`

@@ -10,6 +10,7 @@ import (
 	"github.com/reel-video/reel/evcache"
 	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/playtoken"
+	"github.com/reel-video/reel/protect"
 )
 
 // Validate checks what one setting alone cannot: the settings command cmd
@@ -43,6 +44,11 @@ func (c *Config) Validate(cmd string) error {
 	case "api", "edge", "catalog", "dev":
 		if _, err := playtoken.ParseKeys(c.PlaybackKeys); err != nil && (cmd != "dev" || c.PlaybackKeys != "") {
 			errs = append(errs, "REEL_PLAYBACK_KEYS: "+err.Error()+"; the API, the catalog and every edge need the same keys")
+		}
+	}
+	if c.KeyMaster != "" {
+		if _, err := protect.ParseMaster(c.KeyMaster); err != nil {
+			errs = append(errs, "REEL_KEY_MASTER: "+err.Error())
 		}
 	}
 	for _, kv := range [][2]string{{"REEL_WEBHOOK_ALLOW", c.WebhookAllow}, {"REEL_INGEST_ALLOW", c.IngestAllow}} {

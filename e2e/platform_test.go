@@ -166,17 +166,9 @@ func checkRefusals(t *testing.T, url, id string, keys []string) {
 			if code != "token_missing" {
 				u = url + "/t/" + tok + "/" + k
 			}
-			resp, err := http.Get(u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b struct {
-				Error struct{ Code, Message string }
-			}
-			err = json.NewDecoder(resp.Body).Decode(&b)
-			resp.Body.Close()
-			if resp.StatusCode != 403 || err != nil || b.Error.Code != code {
-				t.Fatalf("%s without a valid token (%s): %d %+v", k, code, resp.StatusCode, b)
+			req, _ := http.NewRequest("GET", u, nil)
+			if status, got := refusal(t, req); status != 403 || got.Code != code {
+				t.Fatalf("%s without a valid token (%s): %d %+v", k, code, status, got)
 			}
 			refused++
 		}
@@ -195,6 +187,21 @@ func checkRefusals(t *testing.T, url, id string, keys []string) {
 		t.Fatalf("refusals: origin fetches %d -> %d, refused %d -> %d (sent %d)", before.OriginFetches, after.OriginFetches, before.Refused, after.Refused, refused+1)
 	}
 	t.Logf("the edge refused %d requests without a valid token (403, JSON reason) and fetched nothing from the origin for them", refused+1)
+}
+
+// refusal sends req and reads the JSON reason of its answer.
+func refusal(t *testing.T, req *http.Request) (int, struct{ Code, Message string }) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&b) // no JSON: an empty reason
+	return resp.StatusCode, b.Error
 }
 
 // signedBase is the base URL under which the server at url serves title

@@ -83,6 +83,7 @@ var playerFiles = map[string]string{
 	"/":                "index.html",
 	"/hls.min.js":      "node_modules/hls.js/dist/hls.min.js",
 	"/dash.all.min.js": "node_modules/dashjs/dist/modern/umd/dash.all.min.js",
+	"/shaka-player.js": "node_modules/shaka-player/dist/shaka-player.compiled.js",
 }
 
 // servePlayer serves player/index.html with the pinned hls.js and dash.js

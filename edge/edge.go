@@ -14,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -47,7 +49,10 @@ type Config struct {
 	Tokens *playtoken.Checker
 	// Public says whether a title plays without a token; nil: none does.
 	Public func(ctx context.Context, title string) (bool, error)
-	Dir    string // cache folder; kept across restarts
+	// KeyService, if set, is the base URL (the API's) that requests for
+	// encrypted titles' licences and keys are passed on to.
+	KeyService string
+	Dir        string // cache folder; kept across restarts
 	// Budget is the most bytes held on disk; default 10 GiB.
 	Budget int64
 	// Fill pre-positions published titles.
@@ -67,6 +72,7 @@ type Edge struct {
 	client *http.Client
 	log    *slog.Logger
 
+	keys    *httputil.ReverseProxy
 	active  atomic.Int64
 	hits    atomic.Int64
 	misses  atomic.Int64
@@ -109,6 +115,13 @@ func New(cfg Config) (*Edge, error) {
 	}
 	e := &Edge{cfg: cfg, disk: d, log: cfg.Log.With("component", "edge", "edge", cfg.Name),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, ResponseHeaderTimeout: 30 * time.Second}}}
+	if cfg.KeyService != "" {
+		u, err := url.Parse(cfg.KeyService)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("edge: key service %q is not an http(s) URL", cfg.KeyService)
+		}
+		e.keys = keyProxy(u)
+	}
 	e.loadFillState()
 	return e, nil
 }
@@ -189,6 +202,10 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	e.load.add(time.Now())
 	h := w.Header()
 	h.Set("X-Edge", e.cfg.Name)
+	if isKeyRequest(r) {
+		e.serveKey(w, r)
+		return
+	}
 	if !relay.Admit(w, r, ", X-Cache, X-Edge") {
 		return
 	}

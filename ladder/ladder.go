@@ -97,7 +97,27 @@ type Ladder struct {
 	// queue the job's tasks wait in. Workers take high tasks first, then
 	// normal, then low.
 	Priority string `json:"priority,omitempty"`
+	// Encryption, if set, encrypts the title under a key of its own (see
+	// Encryption).
+	Encryption *Encryption `json:"encryption,omitempty"`
 }
+
+// Encryption is how a title is encrypted.
+type Encryption struct {
+	// Scheme is "cbcs" (CENC with AES-CBC, 1:9 pattern: HLS SAMPLE-AES
+	// and DASH, FairPlay, Widevine, PlayReady and ClearKey), "cenc" (CENC
+	// with AES-CTR: DASH, Widevine, PlayReady and ClearKey) or "aes-128"
+	// (whole segments, HLS only, for players without EME). cbcs and cenc
+	// need H.264 or HEVC rungs.
+	Scheme string `json:"scheme"`
+}
+
+// The encryption schemes.
+const (
+	SchemeCBCS   = "cbcs"
+	SchemeCENC   = "cenc"
+	SchemeAES128 = "aes-128"
+)
 
 // The job priorities.
 const (
@@ -403,6 +423,9 @@ func (l Ladder) Validate() error {
 	if err := validateSubtitles(l.Subtitles); err != nil {
 		return err
 	}
+	if err := l.validateEncryption(); err != nil {
+		return err
+	}
 	if err := validateAudio(l.Audio); err != nil {
 		return err
 	}
@@ -627,6 +650,31 @@ func validateAudio(list []AudioChoice) error {
 	}
 	if defaults > 1 {
 		return errors.New("ladder: audio: at most one stream may be the default")
+	}
+	return nil
+}
+
+// validateEncryption checks the scheme, and that cbcs and cenc have
+// codecs whose samples they can encrypt (H.264 and HEVC: subsample
+// encryption keeps their NAL headers clear).
+func (l Ladder) validateEncryption() error {
+	e := l.Encryption
+	if e == nil {
+		return nil
+	}
+	if l.Public {
+		return errors.New(`ladder: encryption: a public title plays without a token, and an encrypted title's key is given only under one: leave out "public" or "encryption"`)
+	}
+	switch e.Scheme {
+	case SchemeCBCS, SchemeCENC:
+		for i, r := range l.Rungs {
+			if r.Codec != CodecH264 && r.Codec != CodecHEVC {
+				return fmt.Errorf(`ladder: encryption: scheme %q encrypts H.264 and HEVC rungs only, and rungs[%d] is %s: use "aes-128" (HLS) or leave that rung out`, e.Scheme, i, r.Codec)
+			}
+		}
+	case SchemeAES128:
+	default:
+		return fmt.Errorf(`ladder: encryption.scheme %q is not "cbcs", "cenc" or "aes-128"`, e.Scheme)
 	}
 	return nil
 }

@@ -278,3 +278,22 @@ func TestValidateSubtitles(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateEncryption(t *testing.T) {
+	for _, tc := range []struct {
+		job string
+		err string
+	}{
+		{`"rungs":[{"height":240,"bitrate":400000}],"encryption":{"scheme":"cbcs"}`, ""},
+		{`"rungs":[{"codec":"hevc","height":240,"bitrate":400000}],"encryption":{"scheme":"cenc"}`, ""},
+		{`"rungs":[{"codec":"vp9","height":240,"bitrate":400000}],"encryption":{"scheme":"aes-128"}`, ""},
+		{`"rungs":[{"height":240,"bitrate":400000},{"codec":"av1","height":144,"bitrate":100000}],"encryption":{"scheme":"cenc"}`, "rungs[1] is av1"},
+		{`"rungs":[{"height":240,"bitrate":400000}],"encryption":{"scheme":"sample-aes"}`, `not "cbcs", "cenc" or "aes-128"`},
+		{`"rungs":[{"height":240,"bitrate":400000}],"encryption":{}`, `not "cbcs"`},
+	} {
+		_, err := Parse([]byte(`{` + tc.job + `}`))
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: %v, want %q", tc.job, err, tc.err)
+		}
+	}
+}

@@ -70,6 +70,9 @@ const (
 	// CodeSourceUnavailable: the master's URL could not be fetched (not
 	// found, refused, not allowed, too large, or failing after retries).
 	CodeSourceUnavailable = "source_unavailable"
+	// CodeKeyUnavailable: the job asks for encryption and the workers
+	// have no master key, or not the one its key was sealed with.
+	CodeKeyUnavailable = "key_unavailable"
 )
 
 // JobError is why a job failed.
@@ -166,8 +169,9 @@ type Quality struct {
 // Published holds the object keys of a published title in the origin
 // bucket: its manifests, I-frame playlists and trick-play images.
 type Published struct {
-	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
+	HLS string `json:"hls"`
+	// DASH is the MPD; an AES-128 title has none (HLS only).
+	DASH string `json:"dash,omitempty"`
 	// HLSByCodec holds a master playlist per codec family when the title
 	// has more than one, for players that must not switch across codecs.
 	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
@@ -185,7 +189,7 @@ type Published struct {
 // Capped is a title's manifests capped at a height.
 type Capped struct {
 	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
+	DASH string `json:"dash,omitempty"`
 }
 
 // Outputs are the published title's URLs, the same fields as Published.
@@ -219,8 +223,11 @@ type Job struct {
 	Sidecars []Sidecar `json:"sidecars,omitempty"`
 	// Warnings say what of the request was refused while the job went
 	// on: a subtitle file that could not be read, and why.
-	Warnings  []string   `json:"warnings,omitempty"`
-	Published *Published `json:"published,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Protection is an encrypted title's key, sealed under the
+	// operator's master key (Ladder.Encryption asks for it).
+	Protection *Protection `json:"protection,omitempty"`
+	Published  *Published  `json:"published,omitempty"`
 	// Live is the part of the title published while the rest encodes;
 	// PlayableAt is when its first part was (the job's move to playable).
 	Live       *Live      `json:"live,omitempty"`
@@ -236,6 +243,44 @@ type Job struct {
 	UpdatedAt  time.Time          `json:"updated_at"`
 	StartedAt  *time.Time         `json:"started_at,omitempty"`
 	FinishedAt *time.Time         `json:"finished_at,omitempty"`
+}
+
+// Protection is the key an encrypted title is encrypted under: its
+// scheme (ladder.Encryption), its key id (32 hex digits) and the key
+// itself, sealed under the operator's master key for this job
+// (protect.Master.Wrap); it is never stored or shown in the clear.
+type Protection struct {
+	Scheme     string `json:"scheme"`
+	KeyID      string `json:"key_id"`
+	WrappedKey string `json:"wrapped_key"`
+}
+
+// Encryption says how a title is encrypted, to its owner and players:
+// the scheme, the key id (a UUID, as DASH's cenc:default_KID writes it)
+// and, for cbcs and cenc, the URL of its W3C ClearKey licence, under a
+// playback token as the title's other URLs.
+type Encryption struct {
+	Scheme  string `json:"scheme"`
+	KeyID   string `json:"key_id"`
+	Licence string `json:"licence,omitempty"`
+}
+
+// EncryptionFor describes job j's encryption to a player, with urlFor
+// turning an origin object key into a URL (the licence's, which carries
+// the title's token), or nil for a clear title.
+func EncryptionFor(j *Job, urlFor func(key string) string) *Encryption {
+	p := j.Protection
+	if p == nil {
+		return nil
+	}
+	e := &Encryption{Scheme: p.Scheme, KeyID: p.KeyID}
+	if len(e.KeyID) == 32 {
+		e.KeyID = e.KeyID[:8] + "-" + e.KeyID[8:12] + "-" + e.KeyID[12:16] + "-" + e.KeyID[16:20] + "-" + e.KeyID[20:]
+	}
+	if p.Scheme != ladder.SchemeAES128 && urlFor != nil {
+		e.Licence = urlFor(PublishedPrefix(j.ID) + LicenceName)
+	}
+	return e
 }
 
 // Timing is one stage's time in a job: from its first task's start to

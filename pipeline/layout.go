@@ -73,5 +73,13 @@ func EncodedAudioPrefix(id string) string { return WorkPrefix(id) + "audio/" }
 // PackagedPrefix holds the packaged title before it is published.
 func PackagedPrefix(id string) string { return WorkPrefix(id) + "out/" }
 
+// The paths under a published title's prefix that are no objects of the
+// origin: its W3C ClearKey licence (POST) and its AES-128 key (GET), which
+// the API serves under the title's playback token.
+const (
+	LicenceName = "licence"
+	KeyName     = "key"
+)
+
 // PublishedPrefix holds a published title in the origin bucket.
 func PublishedPrefix(id string) string { return PublishedRoot + id + "/" }

@@ -484,10 +484,12 @@ type View struct {
 	// TextTracks are the title's subtitle tracks once made.
 	TextTracks []TextTrack `json:"text_tracks,omitempty"`
 	// Warnings say what of the request was refused while the job went on.
-	Warnings []string  `json:"warnings,omitempty"`
-	Outputs  *Outputs  `json:"outputs,omitempty"`
-	Error    *JobError `json:"error,omitempty"`
-	Retries  int       `json:"retries,omitempty"` // times retried after failing
+	Warnings []string `json:"warnings,omitempty"`
+	Outputs  *Outputs `json:"outputs,omitempty"`
+	// Encryption says how an encrypted title is encrypted.
+	Encryption *Encryption `json:"encryption,omitempty"`
+	Error      *JobError   `json:"error,omitempty"`
+	Retries    int         `json:"retries,omitempty"` // times retried after failing
 	// Live is the part of the title that plays while the rest encodes;
 	// PlayableAt is when it first did.
 	Live       *Live              `json:"live,omitempty"`
@@ -504,11 +506,15 @@ type View struct {
 // Play is the answer to GET /v1/play/{id}: where this client plays the
 // title.
 type Play struct {
-	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
+	HLS string `json:"hls"`
+	// DASH is the MPD; an AES-128 title has none (HLS only).
+	DASH string `json:"dash,omitempty"`
 	// HLSByCodec holds a master playlist per codec family, when the title
 	// has more than one.
 	HLSByCodec map[string]string `json:"hls_by_codec,omitempty"`
+	// Encryption says how an encrypted title is encrypted, and where its
+	// ClearKey licence is (under this answer's token).
+	Encryption *Encryption `json:"encryption,omitempty"`
 	// Live says the title is still growing: its playlists are HLS EVENT
 	// playlists and its MPD is dynamic until the job completes.
 	Live bool `json:"live,omitempty"`
@@ -529,6 +535,13 @@ func NewView(j *Job, counters map[string]float64, urlFor func(key string) string
 	}
 	if j.Playable() {
 		p := j.Published
+		keyURL := urlFor
+		urlFor = func(key string) string {
+			if key == "" {
+				return ""
+			}
+			return keyURL(key)
+		}
 		o := &Outputs{HLS: urlFor(p.HLS), DASH: urlFor(p.DASH)}
 		if p.Poster != "" {
 			o.Poster = urlFor(p.Poster)
@@ -554,6 +567,9 @@ func NewView(j *Job, counters map[string]float64, urlFor func(key string) string
 			o.Caps[h] = Capped{HLS: urlFor(c.HLS), DASH: urlFor(c.DASH)}
 		}
 		v.Outputs = o
+		v.Encryption = EncryptionFor(j, urlFor)
+	} else {
+		v.Encryption = EncryptionFor(j, nil)
 	}
 	st := map[string]float64{}
 	for _, stg := range Stages {

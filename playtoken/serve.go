@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/internal/relay"
+	"github.com/reel-video/reel/pipeline"
 )
 
 // Binding modes of a Signer.
@@ -105,6 +106,9 @@ func PeerAddr(r *http.Request) string {
 // which would not carry the signature.
 type Origin struct {
 	Tokens *Checker
+	// Keys, if set, answers a request for a title's ClearKey licence or
+	// AES-128 key (KeyPath) once its token passes.
+	Keys func(w http.ResponseWriter, r *http.Request, id, name string)
 	// Presign returns a URL for a GET or HEAD (method) of origin object
 	// key.
 	Presign func(ctx context.Context, method, key string) (string, error)
@@ -112,10 +116,14 @@ type Origin struct {
 }
 
 func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, key, ok := Split(r.URL.Path)
+	if id, name, isKey := KeyPath(key); ok && isKey {
+		o.serveKey(w, r, token, key, id, name)
+		return
+	}
 	if !relay.Admit(w, r, "") {
 		return
 	}
-	token, key, ok := Split(r.URL.Path)
 	if !ok {
 		(&Refusal{"token_missing", "a title's objects are served under /t/{token}/vod/{id}/"}).Write(w)
 		return
@@ -158,4 +166,37 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	relay.Copy(w, resp)
+}
+
+// KeyPath says whether origin key is a title's ClearKey licence or AES-128
+// key (vod/{id}/licence, vod/{id}/key), which are no objects of the
+// origin, and names the title and which.
+func KeyPath(key string) (id, name string, ok bool) {
+	rest, found := strings.CutPrefix(key, pipeline.PublishedRoot)
+	if !found {
+		return "", "", false
+	}
+	id, name, found = strings.Cut(rest, "/")
+	if !found || id == "" || (name != pipeline.LicenceName && name != pipeline.KeyName) {
+		return "", "", false
+	}
+	return id, name, true
+}
+
+// serveKey answers a request for a title's licence or key under token.
+// A token bound to a zone is taken from any: an edge passes its players'
+// key requests on here, and the edge checked the zone.
+func (o *Origin) serveKey(w http.ResponseWriter, r *http.Request, token, key, id, name string) {
+	if !relay.AdmitKeys(w, r) {
+		return
+	}
+	if err := o.Tokens.Check(token, key, ClientAddr(r)); err != nil && err.(*Refusal).Code != "token_wrong_zone" {
+		err.(*Refusal).Write(w)
+		return
+	}
+	if o.Keys == nil {
+		http.Error(w, "not found: this server holds no title keys", http.StatusNotFound)
+		return
+	}
+	o.Keys(w, r, id, name)
 }

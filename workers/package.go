@@ -77,6 +77,11 @@ func (w *Worker) pack(ctx context.Context, r *run) error {
 		return fmt.Errorf("package %s: trick play: %w", j.ID, err)
 	}
 	w.progress(ctx, r, 0.8)
+	key, err := w.titleKey(j)
+	if err != nil {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeKeyUnavailable, fmt.Errorf("package %s: %w", j.ID, err))
+	}
+	key.protectTracks(tracks, audio)
 	maps.Copy(files, manifests(tracks, audio, nil, text...))
 	if err := w.putManifests(ctx, files, dir, w.Objects.Bucket(), pipeline.PackagedPrefix(j.ID), "", false); err != nil {
 		return err
@@ -140,6 +145,12 @@ func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dyn
 		media, iframes, mpd = packager.LiveMediaPlaylist, packager.LiveIFramePlaylist, packager.LiveMPD(tracks, auds, *dyn)
 	}
 	m := map[string][]byte{masterName: packager.MasterPlaylist(tracks, auds, text...), mpdName: mpd}
+	// A title encrypted whole-segment (AES-128) is HLS only: DASH has no
+	// such scheme that players take.
+	dash := tracks[0].Protection == nil || tracks[0].Protection.Scheme != ladder.SchemeAES128
+	if !dash {
+		delete(m, mpdName)
+	}
 	if groups := packager.ByCodec(tracks); len(groups) > 1 {
 		for _, g := range groups {
 			m[codecMaster(g[0].Family())] = packager.MasterPlaylist(g, auds, text...)
@@ -148,12 +159,16 @@ func manifests(tracks []packager.Track, auds []packager.Track, dyn *packager.Dyn
 	if dyn == nil {
 		for height, capped := range capped(tracks) {
 			m[capName(height, ".m3u8")] = packager.MasterPlaylist(capped, auds, text...)
-			m[capName(height, ".mpd")] = packager.MPD(capped, auds, text...)
+			if dash {
+				m[capName(height, ".mpd")] = packager.MPD(capped, auds, text...)
+			}
 		}
 	}
 	for _, t := range tracks {
 		m[t.Name+"/"+mediaPlaylist] = media(t)
-		m[t.Name+"/"+packager.IFramePlaylist] = iframes(t)
+		if len(t.IFrames) > 0 {
+			m[t.Name+"/"+packager.IFramePlaylist] = iframes(t)
+		}
 	}
 	for _, audio := range auds {
 		m[audio.Name+"/"+mediaPlaylist] = media(audio)
@@ -357,6 +372,13 @@ func (w *Worker) audioTrack(ctx context.Context, j *pipeline.Job, a pipeline.Aud
 	if err := alignTrack(out, &tr, start, join); err != nil {
 		return packager.Track{}, fmt.Errorf("audio: %w", err)
 	}
+	key, err := w.titleKey(j)
+	if err == nil {
+		err = key.encryptTrack(out, &tr)
+	}
+	if err != nil {
+		return packager.Track{}, fmt.Errorf("audio: %w", err)
+	}
 	if err := os.Remove(filepath.Join(out, ffmpegPlaylist)); err != nil {
 		return packager.Track{}, err
 	}
@@ -460,6 +482,8 @@ func codecMaster(family string) string { return "master_" + family + ".m3u8" }
 // add records a published file (rel, under prefix) that Published lists.
 func (p *publishedSet) add(prefix, rel string) {
 	switch base, dir := path.Base(rel), path.Dir(rel); {
+	case rel == mpdName:
+		p.DASH = prefix + rel
 	case strings.HasPrefix(base, "master_") && strings.HasSuffix(base, ".m3u8"):
 		if p.HLSByCodec == nil {
 			p.HLSByCodec = map[string]string{}

@@ -147,7 +147,7 @@ func (w *Worker) publish(ctx context.Context, r *run) error {
 	groups := make([][]copyItem, 3)
 	groups[0] = segmentCopies(j, chunks, from)
 	var published []string
-	pub := &publishedSet{HLS: dst + masterName, DASH: dst + mpdName}
+	pub := &publishedSet{HLS: dst + masterName}
 	for _, it := range segmentCopies(j, chunks, 0) {
 		published = append(published, it.dst)
 	}
@@ -275,12 +275,17 @@ func (w *Worker) stream(ctx context.Context, r *run) error {
 	}
 	dyn := &packager.Dynamic{AvailabilityStart: since, Published: now, UpdatePeriod: j.Plan.SegmentSeconds}
 	markCaptions(j, tracks)
+	key, err := w.titleKey(j)
+	if err != nil {
+		return w.failPermanently(ctx, j.ID, pipeline.CodeKeyUnavailable, fmt.Errorf("stream %s: %w", j.ID, err))
+	}
+	key.protectTracks(tracks, audio)
 	files := manifests(tracks, audio, dyn)
 	if err := w.putManifests(ctx, files, dir, w.Objects.OriginBucket(), pipeline.PublishedPrefix(j.ID), cacheLive, j.Ladder.Public); err != nil {
 		return err
 	}
 	dst := pipeline.PublishedPrefix(j.ID)
-	pub := &publishedSet{HLS: dst + masterName, DASH: dst + mpdName}
+	pub := &publishedSet{HLS: dst + masterName}
 	for name := range files {
 		pub.add(dst, name)
 	}

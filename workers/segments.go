@@ -49,6 +49,10 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 	p := j.Plan
 	fps := p.FPS()
 	c := p.Chunks[k]
+	key, err := w.titleKey(j)
+	if err != nil {
+		return "", w.failPermanently(ctx, j.ID, pipeline.CodeKeyUnavailable, fmt.Errorf("package %s chunk %d: %w", j.ID, k, err))
+	}
 	pre := float64(p.Preroll(k)) / fps
 	tracks := make([]packager.Track, len(j.Renditions))
 	delays := make([]float64, len(j.Renditions))
@@ -97,13 +101,18 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
-	// The rungs are stored while the chunk's trick play is made.
+	// The rungs are stored while the chunk's trick play is made; an
+	// encrypted title's rungs are encrypted once the trick play has read
+	// them.
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(packParallelism)
 	var trick chunkTrick
+	trickRead := make(chan struct{})
 	g.Go(func() (err error) {
 		out := filepath.Join(dir, trickDir)
-		if trick, err = w.chunkTrickPlay(gctx, j, k, tracks, filepath.Join(dir, "seg"), out); err != nil {
+		trick, err = w.chunkTrickPlay(gctx, j, k, tracks, filepath.Join(dir, "seg"), out)
+		close(trickRead)
+		if err != nil {
 			return fmt.Errorf("package %s chunk %d: trick play: %w", j.ID, k, err)
 		}
 		return w.uploadDir(gctx, out, prefix+trickDir+"/")
@@ -113,6 +122,12 @@ func (w *Worker) cutChunk(ctx context.Context, j *pipeline.Job, k int, outs []st
 			out := filepath.Join(dir, "seg", tracks[i].Name)
 			if err := os.Remove(filepath.Join(out, ffmpegPlaylist)); err != nil {
 				return err
+			}
+			if key != nil {
+				<-trickRead
+				if err := key.encryptTrack(out, &tracks[i]); err != nil {
+					return fmt.Errorf("package %s %s chunk %d: %w", j.ID, tracks[i].Name, k, err)
+				}
 			}
 			return w.uploadDir(gctx, out, prefix+tracks[i].Name+"/")
 		})

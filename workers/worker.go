@@ -19,6 +19,7 @@ import (
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/pipeline"
+	"github.com/reel-video/reel/protect"
 	"github.com/reel-video/reel/queue"
 )
 
@@ -75,6 +76,10 @@ type Worker struct {
 	Slots func(ctx context.Context) (int, error)
 	// Ingest fetches masters given by URL.
 	Ingest Ingest
+	// Keys, the operator's master key, opens the content keys of
+	// encrypted titles; nil, the worker fails jobs that ask for
+	// encryption.
+	Keys *protect.Master
 	// Locks serializes the stream and publish tasks of one title across
 	// workers; nil only where one worker process runs them all.
 	Locks Locks

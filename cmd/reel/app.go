@@ -255,9 +255,14 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 		return err
 	}
 	defer deliveries.Shutdown()
+	master, err := keyMaster(c)
+	if err != nil {
+		return err
+	}
+	originHandler := originPath(s3, tokens)
 	srv := &api.Server{
-		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log,
-		Signer: signer, Origin: originPath(s3, tokens), Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
+		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log, KeyMaster: master,
+		Signer: signer, Origin: originHandler, Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
 		Quotas: &store.Quotas{C: st.rdb}, MaxJobsPerTenant: c.TenantMaxJobs,
 		PresignForeign: func(ctx context.Context, f api.ForeignSource, bucket, key string, ttl time.Duration) (string, error) {
 			return origin.PresignForeign(ctx, f.Endpoint, f.Region, f.AccessKey, f.SecretKey, !f.Insecure, bucket, key, ttl)
@@ -279,6 +284,7 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 			return nil
 		},
 	}
+	originHandler.Keys = srv.ServeKey
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", c.Addr, err)
@@ -353,12 +359,16 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	master, err := keyMaster(c)
+	if err != nil {
+		return err
+	}
 	lim := workers.Limits{Memory: c.MaxMemory, CPUPerFrame: c.CPUPerFrame}
 	run := &media.Runner{FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ProbeLimits: lim.ProbeLimits()}
 	w := &workers.Worker{Svc: st.svc, Objects: s3, Media: run, Limits: lim, WorkDir: c.WorkDir, Log: log,
 		Announce: (&store.Edges{C: st.rdb}).Announce, MarkPublic: (&store.Edges{C: st.rdb}).MarkPublic, Metrics: m, Locks: &store.Locks{C: st.rdb},
 		Slots:  func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) },
-		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}}
+		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}, Keys: master}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: queue.ServerQueues(), StrictPriority: true, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
@@ -483,6 +493,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	if c.KeyMaster == "" {
+		if c.KeyMaster, err = ensureKeyMaster(filepath.Join(dataDir, "key.master")); err != nil {
+			return err
+		}
+	}
 	if err := c.Validate("dev"); err != nil {
 		return err
 	}
@@ -502,7 +517,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		es := &procSet{self: self, kind: "edge", env: env, out: stderr, log: log, args: func(i int) []string {
 			zone := fmt.Sprintf("z%d", i+1)
 			return []string{"edge", "--name", "edge-" + zone, "--zone", zone, "--addr", "127.0.0.1:0",
-				"--dir", filepath.Join(dataDir, "edges", zone)}
+				"--dir", filepath.Join(dataDir, "edges", zone), "--key-service", localURL(c.Addr)}
 		}}
 		es.start(nEdges)
 		defer es.stop()

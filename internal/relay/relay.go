@@ -6,6 +6,7 @@ package relay
 import (
 	"io"
 	"net/http"
+	"strings"
 )
 
 // Request is r's method and its range and conditional headers, addressed
@@ -38,19 +39,29 @@ func Copy(w http.ResponseWriter, resp *http.Response) {
 // well) and answers a preflight (204) or a method other than GET and
 // HEAD (405) itself; it returns whether the request is left to answer.
 func Admit(w http.ResponseWriter, r *http.Request, expose string) bool {
+	return admit(w, r, expose, "GET, HEAD", "Range, If-None-Match, If-Modified-Since")
+}
+
+// AdmitKeys is Admit for a title's ClearKey licence (POST, JSON) and
+// AES-128 key (GET).
+func AdmitKeys(w http.ResponseWriter, r *http.Request) bool {
+	return admit(w, r, "", "GET, POST", "Content-Type")
+}
+
+func admit(w http.ResponseWriter, r *http.Request, expose, methods, headers string) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	// Date too: dash.js takes the clock of a live MPD from its answer.
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag, Last-Modified"+expose)
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+		h.Set("Access-Control-Allow-Methods", methods)
+		h.Set("Access-Control-Allow-Headers", headers)
 		w.WriteHeader(http.StatusNoContent)
 		return false
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed: GET and HEAD", http.StatusMethodNotAllowed)
+	if !strings.Contains(", "+methods+",", ", "+r.Method+",") {
+		h.Set("Allow", methods)
+		http.Error(w, "method not allowed: "+strings.ReplaceAll(methods, ", ", " and "), http.StatusMethodNotAllowed)
 		return false
 	}
 	return true
