@@ -151,6 +151,7 @@ func TestOpenAPI(t *testing.T) {
 	call(e.c, "GET", "/v1/jobs/"+job.ID, "", nil)
 	call(e.c, "GET", "/v1/play/"+job.ID, "", nil)
 	call(e.c, "DELETE", "/v1/jobs/"+job.ID, "", nil)
+	call(e.c, "DELETE", "/v1/jobs/"+job.ID+"/title", "", nil)
 	call(e.c, "GET", "/v1/jobs/"+job.ID+"/events", "", nil)
 	call(e.c, "POST", "/v1/jobs/"+job.ID+"/retry", "", nil)
 	call(admin, "GET", "/v1/workers", "", nil)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
@@ -22,6 +23,10 @@ type Steering interface {
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.loadJob(w, r)
 	if !ok {
+		return
+	}
+	if j.PurgedAt != nil {
+		writeError(w, http.StatusNotFound, "not_found", "the title of job "+j.ID+" was deleted at "+j.PurgedAt.UTC().Format(time.RFC3339))
 		return
 	}
 	if !j.Playable() {

@@ -16,11 +16,33 @@ type Quotas interface {
 	Release(ctx context.Context, tenant, id string) error
 }
 
-// reserve counts job j against its tenant's limit on unfinished jobs, or
-// answers 429 quota_exceeded and returns false. Admin keys are not
-// limited.
+// Usage is the bytes each tenant stores (store.Usage).
+type Usage interface {
+	Total(ctx context.Context, tenant string) (int64, error)
+	Remove(ctx context.Context, tenant, id string) error
+}
+
+// reserve counts job j against its tenant's limits on stored bytes and
+// on unfinished jobs, or answers 429 quota_exceeded and returns false.
+// Admin keys are not limited.
 func (s *Server) reserve(w http.ResponseWriter, r *http.Request, j *pipeline.Job) bool {
-	if s.Quotas == nil || s.MaxJobsPerTenant <= 0 || caller(r).Admin {
+	if caller(r).Admin {
+		return true
+	}
+	if s.Usage != nil && s.MaxBytesPerTenant > 0 {
+		n, err := s.Usage.Total(r.Context(), j.Tenant)
+		if err != nil {
+			s.fail(w, r, err)
+			return false
+		}
+		if n >= s.MaxBytesPerTenant {
+			writeError(w, http.StatusTooManyRequests, "quota_exceeded", fmt.Sprintf(
+				"tenant %s stores %d bytes of titles and their masters, at or over its limit of %d (REEL_TENANT_MAX_BYTES); delete titles it no longer needs (DELETE /v1/jobs/{id}/title) and submit again",
+				j.Tenant, n, s.MaxBytesPerTenant))
+			return false
+		}
+	}
+	if s.Quotas == nil || s.MaxJobsPerTenant <= 0 {
 		return true
 	}
 	ok, n, err := s.Quotas.Reserve(r.Context(), j.Tenant, j.ID, s.MaxJobsPerTenant)

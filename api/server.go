@@ -39,6 +39,7 @@ type Uploads interface {
 	PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error)
 	Stat(ctx context.Context, bucket, key string) (int64, error)
 	RemovePrefix(ctx context.Context, bucket, prefix string) error
+	OriginBucket() string
 }
 
 // Server serves the API.
@@ -64,6 +65,11 @@ type Server struct {
 	// it get 429 quota_exceeded.
 	Quotas           Quotas
 	MaxJobsPerTenant int
+	// Usage, if set, limits each tenant (admin keys aside) to
+	// MaxBytesPerTenant bytes of finished titles and their masters: new
+	// jobs past it get 429 quota_exceeded until titles are deleted.
+	Usage             Usage
+	MaxBytesPerTenant int64
 	// PresignForeign, if set, signs a URL that reads bucket/key of
 	// another S3 store, for a job's s3:// source with
 	// source_credentials (origin.PresignForeign).
@@ -130,6 +136,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/events", s.events)
 	mux.HandleFunc("POST /v1/jobs/{id}/retry", s.retryJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/cpix", s.cpix)
+	mux.HandleFunc("DELETE /v1/jobs/{id}/title", s.deleteTitle)
 	mux.HandleFunc("GET /v1/workers", s.workers)
 	mux.HandleFunc("GET /v1/play/{id}", s.play)
 	mux.HandleFunc("GET /v1/edges", s.edges)

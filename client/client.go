@@ -179,6 +179,13 @@ func (c *Client) Cancel(ctx context.Context, id string) (*pipeline.View, error) 
 	return &v, c.call(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), nil, &v)
 }
 
+// DeleteTitle deletes an ended job's title, master and work objects and
+// returns the job.
+func (c *Client) DeleteTitle(ctx context.Context, id string) (*pipeline.View, error) {
+	var v pipeline.View
+	return &v, c.call(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id)+"/title", nil, &v)
+}
+
 // Retry re-runs what a failed job did not finish and returns it.
 func (c *Client) Retry(ctx context.Context, id string) (*pipeline.View, error) {
 	var v pipeline.View

@@ -400,6 +400,25 @@ func (s *S3) List(ctx context.Context, bucket, prefix string) ([]string, error) 
 	return keys, nil
 }
 
+// Usage returns the bytes of the objects under prefix.
+func (s *S3) Usage(ctx context.Context, bucket, prefix string) (int64, error) {
+	var n int64
+	err := s.retry(ctx, func() error {
+		n = 0
+		for obj := range s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if obj.Err != nil {
+				return obj.Err
+			}
+			n += obj.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("s3 list %s/%s: %w", bucket, prefix, err)
+	}
+	return n, nil
+}
+
 // RemovePrefix deletes every object under prefix.
 func (s *S3) RemovePrefix(ctx context.Context, bucket, prefix string) error {
 	return s.retry(ctx, func() error {

@@ -224,6 +224,11 @@ type Job struct {
 	// Warnings say what of the request was refused while the job went
 	// on: a subtitle file that could not be read, and why.
 	Warnings []string `json:"warnings,omitempty"`
+	// StoredBytes is what the finished title and its master take in the
+	// buckets, counted against its tenant's limit until the title is
+	// deleted (PurgedAt).
+	StoredBytes int64      `json:"stored_bytes,omitempty"`
+	PurgedAt    *time.Time `json:"purged_at,omitempty"`
 	// Protection is an encrypted title's key, sealed under the
 	// operator's master key (Ladder.Encryption asks for it).
 	Protection *Protection `json:"protection,omitempty"`
@@ -512,6 +517,16 @@ type Live struct {
 // (complete), or the first part of it is while the rest encodes.
 func (j *Job) Playable() bool {
 	return j.Published != nil && (j.Status == StatusComplete || (!j.Status.Terminal() && j.Live != nil))
+}
+
+// MasterBytes is the size of the job's master: as uploaded or fetched, or
+// as probed.
+func (j *Job) MasterBytes() int64 {
+	n := j.Input.Size
+	if j.Source != nil {
+		n = max(n, j.Source.Size)
+	}
+	return n
 }
 
 // Move changes the job's status if the state machine allows it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -94,6 +95,32 @@ type Service struct {
 	// EventCompleted, EventFailed, EventCanceled) once they are
 	// committed: webhook deliveries.
 	Notify func(ctx context.Context, j *Job, event string)
+	// Admission, if set, holds each tenant's jobs beyond its share of
+	// running jobs back, their first tasks not yet queued, and queues
+	// them one by one as the tenant's running jobs end: one tenant's
+	// batch cannot fill the queue ahead of another tenant's job.
+	Admission Admission
+	// Log hears of what cannot be returned to a caller; default
+	// slog.Default().
+	Log *slog.Logger
+}
+
+// Admission counts each tenant's running jobs against its share and
+// keeps the line of its jobs held back (store.Admission).
+type Admission interface {
+	// Admit counts job id among tenant's running jobs if it has fewer
+	// than its share, else holds it at the end of the tenant's line
+	// (false).
+	Admit(ctx context.Context, tenant, id string) (bool, error)
+	// Count counts job id among tenant's running jobs whatever their
+	// number.
+	Count(ctx context.Context, tenant, id string) error
+	// Finish stops counting job id (ended, or canceled while held) and
+	// admits the tenant's next held jobs while it has room, returning
+	// them in their order.
+	Finish(ctx context.Context, tenant, id string) ([]string, error)
+	// Running lists tenant's running jobs.
+	Running(ctx context.Context, tenant string) ([]string, error)
 }
 
 // A job's lifecycle events.
@@ -105,9 +132,88 @@ const (
 )
 
 // notify tells Notify, if set, of event.
+// An ended job makes room among its tenant's running jobs.
 func (s *Service) notify(ctx context.Context, j *Job, event string) {
-	if s.Notify != nil && j != nil {
+	if j == nil {
+		return
+	}
+	if event != EventCreated {
+		s.finish(ctx, j.Tenant, j.ID)
+	}
+	if s.Notify != nil {
 		s.Notify(ctx, j, event)
+	}
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// admit says whether job j may queue its first tasks now: always without
+// Admission, else when its tenant has room among its running jobs. When
+// it has none, the tenant's running jobs that ended without making room
+// (a worker lost between the end and Finish) make it first. An
+// Admission that cannot answer admits: the job runs, out of turn.
+func (s *Service) admit(ctx context.Context, j *Job) bool {
+	if s.Admission == nil {
+		return true
+	}
+	ok, err := s.Admission.Admit(ctx, j.Tenant, j.ID)
+	if err != nil {
+		s.log().Warn("cannot admit a job in its tenant's turn; queuing it now", "job", j.ID, "err", err)
+		return true
+	}
+	if ok {
+		return true
+	}
+	running, err := s.Admission.Running(ctx, j.Tenant)
+	if err != nil {
+		s.log().Warn("cannot list a tenant's running jobs", "tenant", j.Tenant, "err", err)
+		return false
+	}
+	for _, id := range running {
+		r, err := s.Store.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) || (err == nil && r.Status.Terminal()) {
+			s.finish(ctx, j.Tenant, id)
+		}
+	}
+	// finish may have queued j itself.
+	return false
+}
+
+// finish makes room among tenant's running jobs where job id was, and
+// queues the first tasks of each held job that takes it.
+func (s *Service) finish(ctx context.Context, tenant, id string) {
+	if s.Admission == nil {
+		return
+	}
+	next := []string{id}
+	for len(next) > 0 {
+		id, next = next[0], next[1:]
+		admitted, err := s.Admission.Finish(ctx, tenant, id)
+		if err != nil {
+			s.log().Warn("cannot make room for a tenant's held jobs", "tenant", tenant, "job", id, "err", err)
+			return
+		}
+		for _, a := range admitted {
+			j, err := s.Store.Get(ctx, a)
+			switch {
+			case errors.Is(err, ErrNotFound) || (err == nil && j.Status != StatusQueued):
+				next = append(next, a) // gone or canceled: its room goes on
+				continue
+			case err != nil:
+				s.log().Warn("cannot read a held job to queue it", "job", a, "err", err)
+				continue
+			}
+			for _, t := range First(j) {
+				if err := s.Queue.Enqueue(ctx, t); err != nil {
+					s.log().Warn("cannot queue a held job", "job", a, "err", err)
+				}
+			}
+		}
 	}
 }
 
@@ -127,9 +233,11 @@ func (s *Service) Submit(ctx context.Context, j *Job) error {
 		return fmt.Errorf("submit %s: %w", j.ID, err)
 	}
 	first := First(j)
-	for _, t := range first {
-		if err := s.Queue.Enqueue(ctx, t); err != nil {
-			return err
+	if s.admit(ctx, j) {
+		for _, t := range first {
+			if err := s.Queue.Enqueue(ctx, t); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.commit(ctx, j, first[0]); err != nil {
@@ -453,6 +561,12 @@ func (s *Service) Retry(ctx context.Context, id string) (*Job, error) {
 			return j, fmt.Errorf("retry %s: %w", id, err)
 		}
 	}
+	if s.Admission != nil {
+		// Retried by hand: it runs now, counted with its tenant's.
+		if err := s.Admission.Count(ctx, j.Tenant, id); err != nil {
+			s.log().Warn("cannot count a retried job among its tenant's running jobs", "job", id, "err", err)
+		}
+	}
 	return j, s.commit(ctx, j, Task{JobID: id})
 }
 
@@ -488,8 +602,12 @@ type View struct {
 	Outputs  *Outputs `json:"outputs,omitempty"`
 	// Encryption says how an encrypted title is encrypted.
 	Encryption *Encryption `json:"encryption,omitempty"`
-	Error      *JobError   `json:"error,omitempty"`
-	Retries    int         `json:"retries,omitempty"` // times retried after failing
+	// StoredBytes is what the finished title and its master take in
+	// storage; PurgedAt, when its files were deleted.
+	StoredBytes int64      `json:"stored_bytes,omitempty"`
+	PurgedAt    *time.Time `json:"purged_at,omitempty"`
+	Error       *JobError  `json:"error,omitempty"`
+	Retries     int        `json:"retries,omitempty"` // times retried after failing
 	// Live is the part of the title that plays while the rest encodes;
 	// PlayableAt is when it first did.
 	Live       *Live              `json:"live,omitempty"`
@@ -529,7 +647,7 @@ type Play struct {
 func NewView(j *Job, counters map[string]float64, urlFor func(key string) string) View {
 	v := View{ID: j.ID, Tenant: j.Tenant, Status: j.Status, Name: j.Input.Name, Source: j.Source, Error: j.Error, Retries: j.Retries, Timings: j.Timings, Analysis: j.Analysis,
 		PlayableAt: j.PlayableAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-		AudioTracks: j.AudioTracks, TextTracks: j.TextTracks, Warnings: j.Warnings}
+		AudioTracks: j.AudioTracks, TextTracks: j.TextTracks, Warnings: j.Warnings, StoredBytes: j.StoredBytes, PurgedAt: j.PurgedAt}
 	if j.Live != nil && j.Status != StatusComplete {
 		v.Live = j.Live
 	}

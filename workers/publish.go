@@ -178,11 +178,18 @@ func (w *Worker) publish(ctx context.Context, r *run) error {
 			return err
 		}
 	}
+	// What the title takes in the origin, and its master, count against
+	// its tenant's stored bytes.
+	stored, err := w.Objects.Usage(ctx, w.Objects.OriginBucket(), dst)
+	if err != nil {
+		return err
+	}
 	// The pipeline completes the job as it records where the title is,
 	// with publish's own timing, so a client that sees the job complete
 	// sees all of its timings.
 	j, err = w.done(ctx, r, func(j *pipeline.Job) error {
 		j.Published = (*pipeline.Published)(pub)
+		j.StoredBytes = stored + j.MasterBytes()
 		return nil
 	})
 	if err != nil {

@@ -35,6 +35,8 @@ type Objects interface {
 	Stat(ctx context.Context, bucket, key string) (int64, error)
 	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, contentType, cacheControl string, public bool) error
 	List(ctx context.Context, bucket, prefix string) ([]string, error)
+	// Usage is the bytes of the objects under prefix.
+	Usage(ctx context.Context, bucket, prefix string) (int64, error)
 	RemovePrefix(ctx context.Context, bucket, prefix string) error
 	PutStream(ctx context.Context, bucket, key string, r io.Reader, contentType string) (int64, error)
 }

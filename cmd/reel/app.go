@@ -58,6 +58,7 @@ Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_
   reel status ID [--json]
   reel jobs [--limit N]
   reel cancel ID
+  reel delete-title ID                              delete an ended job's title, master and work objects
   reel retry ID [--watch]                           re-run the stages a failed job did not finish
   reel keys create --tenant NAME [--admin]          (admin key) prints a new API key
   reel keys list | reel keys revoke ID              (admin key)
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runHistory(ctx, rest, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
-	case "upload", "watch", "status", "jobs", "cancel", "retry", "keys", "webhooks":
+	case "upload", "watch", "status", "jobs", "cancel", "delete-title", "retry", "keys", "webhooks":
 		return runClient(ctx, cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -142,10 +143,19 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 	if cache != nil {
 		st = &pipeline.CachedStore{Store: st, Cache: cache}
 	}
-	svc := &pipeline.Service{Store: st, Queue: q}
+	svc := &pipeline.Service{Store: st, Queue: q, Log: log}
+	if c.TenantRunningJobs > 0 {
+		svc.Admission = &store.Admission{C: rdb, Share: c.TenantRunningJobs}
+	}
 	hooks := &webhooks.Notifier{Store: &store.Webhooks{C: rdb}, Queue: &queue.Webhooks{Client: q.Client}, Log: log}
-	quotas := &store.Quotas{C: rdb}
+	quotas, usage := &store.Quotas{C: rdb}, &store.Usage{C: rdb}
 	svc.Notify = func(ctx context.Context, j *pipeline.Job, event string) {
+		if event == pipeline.EventCompleted {
+			// A finished title's bytes count against its tenant.
+			if err := usage.Set(ctx, j.Tenant, j.ID, j.StoredBytes); err != nil {
+				log.Warn("cannot count a finished title's bytes for its tenant", "job", j.ID, "err", err)
+			}
+		}
 		if event != pipeline.EventCreated {
 			// An ended job no longer counts against its tenant's limit.
 			if err := quotas.Release(ctx, j.Tenant, j.ID); err != nil {
@@ -263,7 +273,7 @@ func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context)
 	srv := &api.Server{
 		Svc: st.svc, Uploads: s3, PublicURL: s3.PublicURL, MaxUploadBytes: c.MaxUpload, Log: log, KeyMaster: master,
 		Signer: signer, Origin: originHandler, Webhooks: hooks, WebhookPolicy: hookPolicy, IngestPolicy: ingestPolicy,
-		Quotas: &store.Quotas{C: st.rdb}, MaxJobsPerTenant: c.TenantMaxJobs,
+		Quotas: &store.Quotas{C: st.rdb}, MaxJobsPerTenant: c.TenantMaxJobs, Usage: &store.Usage{C: st.rdb}, MaxBytesPerTenant: c.TenantMaxBytes,
 		PresignForeign: func(ctx context.Context, f api.ForeignSource, bucket, key string, ttl time.Duration) (string, error) {
 			return origin.PresignForeign(ctx, f.Endpoint, f.Region, f.AccessKey, f.SecretKey, !f.Insecure, bucket, key, ttl)
 		},

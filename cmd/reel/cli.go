@@ -53,7 +53,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	if cmd == "webhooks" {
 		return hooks(ctx, c, pos, events, limit, stdout, stderr)
 	}
-	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "retry": 1, "jobs": 0}[cmd]
+	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "delete-title": 1, "retry": 1, "jobs": 0}[cmd]
 	if len(pos) != need {
 		fmt.Fprintf(stderr, "reel %s: want %d argument(s), got %d\n\n%s", cmd, need, len(pos), usage)
 		return exitCode(2)
@@ -130,6 +130,13 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 			return err
 		}
 		fmt.Fprintf(stdout, "job %s %s\n", v.ID, v.Status)
+		return nil
+	case "delete-title":
+		v, err := c.DeleteTitle(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %s: title deleted at %s\n", v.ID, v.PurgedAt.Local().Format(time.DateTime))
 		return nil
 	case "jobs":
 		list, err := c.Jobs(ctx, limit, 0, "")
