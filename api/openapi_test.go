@@ -178,6 +178,8 @@ func TestOpenAPI(t *testing.T) {
 	_ = json.Unmarshal(body, &hook)
 	call(e.c, "POST", "/v1/webhooks", "application/json", []byte(`{"url":"http://169.254.169.254/"}`))
 	call(e.c, "GET", "/v1/webhooks", "", nil)
+	call(e.c, "POST", "/v1/webhooks", "application/json", []byte(`{"url":"`+recv+`","job":"`+job.ID+`","events":["job.progress"]}`))
+	call(e.c, "GET", "/v1/webhooks?job="+job.ID, "", nil)
 	call(e.c, "GET", "/v1/webhooks/"+hook.ID, "", nil)
 	call(e.c, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit="+strconv.Itoa(10), "", nil)
 	call(e.c, "DELETE", "/v1/webhooks/"+hook.ID, "", nil)

@@ -16,8 +16,12 @@ import (
 	"github.com/reel-video/reel/webhooks"
 )
 
-// MaxWebhooks is how many endpoints one tenant may have.
-const MaxWebhooks = 16
+// MaxWebhooks is how many endpoints one tenant may have for all its jobs,
+// and MaxJobWebhooks how many one job may have of its own.
+const (
+	MaxWebhooks    = 16
+	MaxJobWebhooks = 4
+)
 
 type createWebhookRequest struct {
 	URL    string   `json:"url"`
@@ -25,6 +29,9 @@ type createWebhookRequest struct {
 	// Tenant is whose jobs the endpoint hears of: an admin key's choice;
 	// a tenant key's own tenant otherwise.
 	Tenant string `json:"tenant"`
+	// Job, if set, makes the endpoint the job's own: it hears of that
+	// job alone.
+	Job string `json:"job"`
 }
 
 // webhookEndpoint answers 404 for an endpoint another tenant owns.
@@ -47,7 +54,7 @@ func (s *Server) webhookEndpoint(w http.ResponseWriter, r *http.Request) (webhoo
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	const want = `want {"url": "https://...", "events": ["job.completed", ...]}`
+	const want = `want {"url": "https://...", "events": ["job.completed", ...], "job": "ID" (optional)}`
 	var req createWebhookRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -68,8 +75,23 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		tenant = req.Tenant
 	}
+	if req.Job != "" {
+		j, err := s.Svc.Store.Get(r.Context(), req.Job)
+		if err == nil && !owns(r, j) {
+			err = pipeline.ErrNotFound
+		}
+		if errors.Is(err, pipeline.ErrNotFound) {
+			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("job %q: no such job of yours", req.Job))
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		tenant = j.Tenant
+	}
 	if len(req.Events) == 0 {
-		req.Events = webhooks.Events
+		req.Events = webhooks.Lifecycle
 	}
 	for _, ev := range req.Events {
 		if !slices.Contains(webhooks.Events, ev) {
@@ -89,16 +111,24 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid", msg)
 		return
 	}
-	existing, err := s.Webhooks.List(r.Context(), tenant)
+	list, most, whose := s.Webhooks.List, MaxWebhooks, "tenant "+tenant
+	if req.Job != "" {
+		list, most, whose = s.Webhooks.ListJob, MaxJobWebhooks, "job "+req.Job
+	}
+	key := tenant
+	if req.Job != "" {
+		key = req.Job
+	}
+	existing, err := list(r.Context(), key)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(existing) >= MaxWebhooks {
-		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("tenant %s has %d webhook endpoints, the most allowed; delete one first", tenant, len(existing)))
+	if len(existing) >= most {
+		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("%s has %d webhook endpoints, the most allowed; delete one first", whose, len(existing)))
 		return
 	}
-	e := webhooks.Endpoint{ID: webhooks.NewID(), Tenant: tenant, URL: req.URL, Events: req.Events, Secret: webhooks.NewSecret(),
+	e := webhooks.Endpoint{ID: webhooks.NewID(), Tenant: tenant, URL: req.URL, Events: req.Events, Job: req.Job, Secret: webhooks.NewSecret(),
 		CreatedAt: time.Now().UTC()}
 	if err := s.Webhooks.Create(r.Context(), e); err != nil {
 		s.fail(w, r, err)
@@ -115,6 +145,18 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 		tenant = t
 	}
 	list, err := s.Webhooks.List(r.Context(), tenant)
+	if job := r.URL.Query().Get("job"); job != "" {
+		// A job's own endpoints, for its owner.
+		j, gerr := s.Svc.Store.Get(r.Context(), job)
+		if gerr == nil && !owns(r, j) {
+			gerr = pipeline.ErrNotFound
+		}
+		if gerr != nil {
+			s.fail(w, r, gerr)
+			return
+		}
+		list, err = s.Webhooks.ListJob(r.Context(), job)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

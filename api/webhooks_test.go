@@ -1,10 +1,14 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,17 +19,16 @@ import (
 
 	"github.com/reel-video/reel/api"
 	"github.com/reel-video/reel/netguard"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/queue"
 	"github.com/reel-video/reel/store"
 	"github.com/reel-video/reel/webhooks"
 )
 
-// TestWebhooks: an endpoint at a non-public address is refused unless
-// allowed; a job's events reach an allowed endpoint signed, with one
-// event id however often they are tried; an endpoint that fails twice
-// gets the event on the third attempt, and the delivery log shows all
-// three; another tenant sees none of it.
-func TestWebhooks(t *testing.T) {
+// webhookEnv is an API whose jobs' events go to their endpoints, through
+// a delivery server that retries after 200 ms, loopback allowed.
+func webhookEnv(t *testing.T) *env {
+	t.Helper()
 	var hooks *store.Webhooks
 	e := setup(t, 1<<20, func(s *api.Server) {
 		rdb := s.Svc.Store.(*store.Redis).C
@@ -42,6 +45,16 @@ func TestWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
+	return e
+}
+
+// TestWebhooks: an endpoint at a non-public address is refused unless
+// allowed; a job's events reach an allowed endpoint signed, with one
+// event id however often they are tried; an endpoint that fails twice
+// gets the event on the third attempt, and the delivery log shows all
+// three; another tenant sees none of it.
+func TestWebhooks(t *testing.T) {
+	e := webhookEnv(t)
 
 	type got struct {
 		id, typ, sig string
@@ -165,5 +178,85 @@ func TestWebhooks(t *testing.T) {
 	}
 	if resp, _ := do(t, e.c, "GET", u+"/"+id, "", ""); resp.StatusCode != 404 {
 		t.Fatalf("deleted endpoint: %d", resp.StatusCode)
+	}
+}
+
+// TestJobWebhooks: a job's own endpoint hears of that job alone, including
+// job.progress (one event a stage entered) when it asks; another tenant
+// cannot make one for the job; an endpoint that names no events gets the
+// lifecycle ones, not job.progress.
+func TestJobWebhooks(t *testing.T) {
+	e := webhookEnv(t)
+	var mu sync.Mutex
+	var got []string // job/type/status
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev webhooks.Event
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		got = append(got, ev.Data.Job.ID+" "+ev.Type+" "+string(ev.Data.Job.Status))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(recv.Close)
+
+	u := e.srv.URL + "/v1/webhooks"
+	if _, m := do(t, e.c, "POST", u, "application/json", `{"url":"`+recv.URL+`/all"}`); fmt.Sprint(m["events"]) != "[job.created job.completed job.failed job.canceled]" {
+		t.Errorf("an endpoint naming no events: %v", m)
+	}
+	_, mine := e.post(t, form{fileName: "a.mp4", file: []byte("master")})
+	_, other := e.post(t, form{fileName: "b.mp4", file: []byte("master")})
+	id, otherID := mine["id"].(string), other["id"].(string)
+	if resp, m := do(t, e.newKey(t, "globex", false), "POST", u, "application/json", `{"url":"`+recv.URL+`","job":"`+id+`"}`); resp.StatusCode != 400 {
+		t.Fatalf("another tenant's endpoint for the job: %d %v", resp.StatusCode, m)
+	}
+	resp, ep := do(t, e.c, "POST", u, "application/json", `{"url":"`+recv.URL+`/own","job":"`+id+`","events":["job.progress","job.canceled"]}`)
+	if resp.StatusCode != 201 || ep["job"] != id {
+		t.Fatalf("the job's own endpoint: %d %v", resp.StatusCode, ep)
+	}
+	if _, m := do(t, e.c, "GET", u+"?job="+id, "", ""); len(m["webhooks"].([]any)) != 1 {
+		t.Errorf("the job's endpoints: %v", m)
+	}
+	if _, m := do(t, e.c, "GET", u, "", ""); len(m["webhooks"].([]any)) != 1 {
+		t.Errorf("the tenant's endpoints list the job's own: %v", m)
+	}
+	ctx := context.Background()
+	// Both jobs move on a stage (a worker begins their first task), twice
+	// for one (a duplicate delivery moves nothing), and both are canceled.
+	for _, j := range []string{id, id, otherID} {
+		if _, err := e.api.Svc.Begin(ctx, pipeline.First(&pipeline.Job{ID: j})[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, j := range []string{id, otherID} {
+		if _, err := e.api.Svc.Cancel(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The job's own endpoint logged its progress and its cancel, nothing
+	// of the other job, and no second progress for the duplicate begin:
+	// deliveries are logged as events happen.
+	_, m := do(t, e.c, "GET", u+"/"+ep["id"].(string)+"/deliveries", "", "")
+	var own []string
+	for _, d := range m["deliveries"].([]any) {
+		d := d.(map[string]any)
+		own = append(own, d["job"].(string)+" "+d["type"].(string))
+	}
+	slices.Sort(own)
+	if want := []string{id + " job.canceled", id + " job.progress"}; !slices.Equal(own, want) {
+		t.Fatalf("the job's own endpoint's deliveries: %v, want %v", own, want)
+	}
+	// And they arrive, the progress saying the stage entered.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		arrived := slices.Contains(got, id+" job.progress probing") && slices.Contains(got, id+" job.canceled canceled")
+		mu.Unlock()
+		if arrived {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

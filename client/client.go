@@ -393,13 +393,22 @@ func (c *Client) Healthy(ctx context.Context) error {
 }
 
 // CreateWebhook makes a webhook endpoint for the key's tenant hearing of
-// events (every event when empty); the answer carries its secret, shown
-// this once.
+// events (the lifecycle events when empty); the answer carries its
+// secret, shown this once.
 func (c *Client) CreateWebhook(ctx context.Context, target string, events []string) (webhooks.Endpoint, error) {
+	return c.CreateJobWebhook(ctx, "", target, events)
+}
+
+// CreateJobWebhook is CreateWebhook for job's own endpoint, which hears
+// of that job alone ("" : every job of the tenant).
+func (c *Client) CreateJobWebhook(ctx context.Context, job, target string, events []string) (webhooks.Endpoint, error) {
 	var e webhooks.Endpoint
 	body := map[string]any{"url": target}
 	if len(events) > 0 {
 		body["events"] = events
+	}
+	if job != "" {
+		body["job"] = job
 	}
 	return e, c.call(ctx, http.MethodPost, "/v1/webhooks", body, &e)
 }
@@ -408,6 +417,12 @@ func (c *Client) CreateWebhook(ctx context.Context, target string, events []stri
 func (c *Client) Webhooks(ctx context.Context) ([]webhooks.Endpoint, error) {
 	var l struct{ Webhooks []webhooks.Endpoint }
 	return l.Webhooks, c.call(ctx, http.MethodGet, "/v1/webhooks", nil, &l)
+}
+
+// JobWebhooks lists a job's own webhook endpoints.
+func (c *Client) JobWebhooks(ctx context.Context, job string) ([]webhooks.Endpoint, error) {
+	var l struct{ Webhooks []webhooks.Endpoint }
+	return l.Webhooks, c.call(ctx, http.MethodGet, "/v1/webhooks?job="+url.QueryEscape(job), nil, &l)
 }
 
 // DeleteWebhook deletes a webhook endpoint.

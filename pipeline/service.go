@@ -129,6 +129,9 @@ const (
 	EventCompleted = "job.completed"
 	EventFailed    = "job.failed"
 	EventCanceled  = "job.canceled"
+	// EventProgress: the job moved on to another stage (probing,
+	// encoding, playable, packaging, ...), at most once a stage.
+	EventProgress = "job.progress"
 )
 
 // notify tells Notify, if set, of event.
@@ -137,7 +140,7 @@ func (s *Service) notify(ctx context.Context, j *Job, event string) {
 	if j == nil {
 		return
 	}
-	if event != EventCreated {
+	if event != EventCreated && event != EventProgress {
 		s.finish(ctx, j.Tenant, j.ID)
 	}
 	if s.Notify != nil {
@@ -290,15 +293,29 @@ func (s *Service) Begin(ctx context.Context, t Task) (*Job, error) {
 		}
 		return j, err
 	}
-	return s.Store.Update(ctx, t.JobID, func(j *Job) error {
+	var before Status
+	j, err := s.Store.Update(ctx, t.JobID, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
+		before = j.Status
 		if CanMove(j.Status, st.Status) {
 			return j.Move(st.Status, s.Time())
 		}
 		return nil
 	})
+	if err == nil {
+		s.progressed(ctx, j, before)
+	}
+	return j, err
+}
+
+// progressed tells Notify that job j moved on from status before to
+// another stage (not to its end, which has events of its own).
+func (s *Service) progressed(ctx context.Context, j *Job, before Status) {
+	if j != nil && j.Status != before && !j.Status.Terminal() {
+		s.notify(ctx, j, EventProgress)
+	}
 }
 
 // Progress reports how far task t has come: frames encoded for a
@@ -327,10 +344,12 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		return nil, fmt.Errorf("%w %q", ErrUnknownTask, t.Kind)
 	}
 	var queued []Task
+	var before Status
 	j, err := s.Store.Update(ctx, t.JobID, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
+		before = j.Status
 		if result != nil {
 			if err := result(j); err != nil {
 				return err
@@ -355,6 +374,9 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 		return moveFor(j, queued, now)
 	})
 	if err != nil || st.Side {
+		if err == nil {
+			s.progressed(ctx, j, before)
+		}
 		return j, err
 	}
 	if st.Weight > 0 {
@@ -384,6 +406,7 @@ func (s *Service) Done(ctx context.Context, t Task, started time.Time, result fu
 	if j.Status == StatusComplete {
 		s.notify(ctx, j, EventCompleted)
 	}
+	s.progressed(ctx, j, before)
 	return j, nil
 }
 
@@ -438,12 +461,15 @@ func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) err
 		return nil
 	}
 	next := queueAfter(j, []TaskKind{target})
-	if _, err := s.Store.Update(ctx, j.ID, func(j *Job) error {
+	var before Status
+	moved, err := s.Store.Update(ctx, j.ID, func(j *Job) error {
 		if j.Status.Terminal() {
 			return ErrJobEnded
 		}
+		before = j.Status
 		return moveFor(j, next, s.Time())
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	for _, q := range next {
@@ -451,6 +477,7 @@ func (s *Service) join(ctx context.Context, j *Job, t Task, target TaskKind) err
 			return err
 		}
 	}
+	s.progressed(ctx, moved, before)
 	return nil
 }
 

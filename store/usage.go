@@ -33,7 +33,9 @@ func (u *Usage) Set(ctx context.Context, tenant, id string, n int64) error {
 }
 
 // Remove stops counting title id of tenant (its files were deleted).
-func (u *Usage) Remove(ctx context.Context, tenant, id string) error { return u.Set(ctx, tenant, id, 0) }
+func (u *Usage) Remove(ctx context.Context, tenant, id string) error {
+	return u.Set(ctx, tenant, id, 0)
+}
 
 // Total is the bytes tenant stores.
 func (u *Usage) Total(ctx context.Context, tenant string) (int64, error) {

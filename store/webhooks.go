@@ -29,8 +29,18 @@ const (
 	DeliveryTTL    = 30 * 24 * time.Hour
 )
 
-func webhookKey(id string) string         { return "reel:{wh:" + id + "}" }
-func webhookTenantKey(t string) string    { return "reel:webhooks:" + t }
+func webhookKey(id string) string      { return "reel:{wh:" + id + "}" }
+func webhookTenantKey(t string) string { return "reel:webhooks:" + t }
+func webhookJobKey(job string) string  { return "reel:webhooks-job:" + job }
+
+// setKey is the set an endpoint is listed in: its job's, or its
+// tenant's.
+func setKey(e webhooks.Endpoint) string {
+	if e.Job != "" {
+		return webhookJobKey(e.Job)
+	}
+	return webhookTenantKey(e.Tenant)
+}
 func deliveryKey(ep, event string) string { return "reel:{wh:" + ep + "}:d:" + event }
 func deliveriesKey(ep string) string      { return "reel:{wh:" + ep + "}:deliveries" }
 
@@ -41,7 +51,7 @@ func (w *Webhooks) Create(ctx context.Context, e webhooks.Endpoint) error {
 	if err := w.C.Set(ctx, webhookKey(e.ID), raw, 0).Err(); err != nil {
 		return RedisError(err, "create webhook "+e.ID)
 	}
-	if err := w.C.SAdd(ctx, webhookTenantKey(e.Tenant), e.ID).Err(); err != nil {
+	if err := w.C.SAdd(ctx, setKey(e), e.ID).Err(); err != nil {
 		return RedisError(err, "create webhook "+e.ID)
 	}
 	return nil
@@ -63,9 +73,20 @@ func (w *Webhooks) Get(ctx context.Context, id string) (webhooks.Endpoint, error
 	return e, nil
 }
 
-// List returns a tenant's endpoints, oldest first, with their secrets.
+// List returns a tenant's endpoints (not its jobs' own), oldest first,
+// with their secrets.
 func (w *Webhooks) List(ctx context.Context, tenant string) ([]webhooks.Endpoint, error) {
-	ids, err := w.C.SMembers(ctx, webhookTenantKey(tenant)).Result()
+	return w.list(ctx, webhookTenantKey(tenant))
+}
+
+// ListJob returns a job's own endpoints, oldest first, with their
+// secrets.
+func (w *Webhooks) ListJob(ctx context.Context, job string) ([]webhooks.Endpoint, error) {
+	return w.list(ctx, webhookJobKey(job))
+}
+
+func (w *Webhooks) list(ctx context.Context, set string) ([]webhooks.Endpoint, error) {
+	ids, err := w.C.SMembers(ctx, set).Result()
 	if err != nil {
 		return nil, RedisError(err, "list webhooks")
 	}
@@ -90,7 +111,7 @@ func (w *Webhooks) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.C.SRem(ctx, webhookTenantKey(e.Tenant), id).Err(); err != nil {
+	if err := w.C.SRem(ctx, setKey(e), id).Err(); err != nil {
 		return RedisError(err, "delete webhook "+id)
 	}
 	if err := w.C.Del(ctx, webhookKey(id)).Err(); err != nil {

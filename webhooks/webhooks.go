@@ -1,7 +1,8 @@
-// Package webhooks tells a tenant's endpoints what happened to its jobs:
-// job.created, job.completed, job.failed and job.canceled. Each event is
-// written once, when it happens, and delivered to every endpoint that
-// asked for it as a signed POST (Reel-Signature: t=TIMESTAMP,v1=HMAC, as
+// Package webhooks tells a tenant's endpoints, and a job's own, what
+// happened to its jobs: job.created, job.completed, job.failed and
+// job.canceled, and, for endpoints that ask, job.progress as a job moves
+// from stage to stage. Each event is written once, when it happens, and
+// delivered to every endpoint that asked for it as a signed POST (Reel-Signature: t=TIMESTAMP,v1=HMAC, as
 // Stripe and Mux sign theirs), queued and retried with growing pauses for
 // more than a day, every attempt recorded. Endpoints are reached only at
 // public addresses (netguard) unless an operator allows more.
@@ -33,10 +34,15 @@ const (
 	JobCompleted = pipeline.EventCompleted
 	JobFailed    = pipeline.EventFailed
 	JobCanceled  = pipeline.EventCanceled
+	JobProgress  = pipeline.EventProgress
 )
 
 // Events lists every event type.
-var Events = []string{JobCreated, JobCompleted, JobFailed, JobCanceled}
+var Events = []string{JobCreated, JobCompleted, JobFailed, JobCanceled, JobProgress}
+
+// Lifecycle are the events an endpoint that names none gets: all but
+// job.progress, which an endpoint asks for by name.
+var Lifecycle = []string{JobCreated, JobCompleted, JobFailed, JobCanceled}
 
 // Endpoint is where a tenant's events go.
 type Endpoint struct {
@@ -44,6 +50,9 @@ type Endpoint struct {
 	Tenant string   `json:"tenant"`
 	URL    string   `json:"url"`
 	Events []string `json:"events"`
+	// Job, if set, is the one job whose events the endpoint gets (a job's
+	// own endpoint); else it gets every job's of its tenant.
+	Job string `json:"job,omitempty"`
 	// Secret signs the deliveries; shown once, when the endpoint is made.
 	Secret    string    `json:"secret,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -104,7 +113,9 @@ type Delivery struct {
 type Store interface {
 	Create(ctx context.Context, e Endpoint) error
 	Get(ctx context.Context, id string) (Endpoint, error)
+	// List returns a tenant's endpoints; ListJob a job's own.
 	List(ctx context.Context, tenant string) ([]Endpoint, error)
+	ListJob(ctx context.Context, job string) ([]Endpoint, error)
 	Delete(ctx context.Context, id string) error
 	// Save writes a delivery (the latest of each endpoint's are kept).
 	Save(ctx context.Context, d Delivery) error
@@ -200,8 +211,13 @@ type Notifier struct {
 // eventID is the same for the same event of a job however often it is
 // noticed (a task retried after it moved the job), and differs between a
 // job's failures before and after a retry.
+// A job.progress event is one per stage the job enters.
 func eventID(j *pipeline.Job, typ string) string {
-	sum := sha256.Sum256([]byte(j.ID + "\x00" + typ + "\x00" + strconv.Itoa(j.Retries)))
+	key := j.ID + "\x00" + typ + "\x00" + strconv.Itoa(j.Retries)
+	if typ == JobProgress {
+		key += "\x00" + string(j.Status)
+	}
+	sum := sha256.Sum256([]byte(key))
 	return "evt_" + hex.EncodeToString(sum[:12])
 }
 
@@ -219,8 +235,15 @@ func (n *Notifier) Notify(ctx context.Context, j *pipeline.Job, typ string) {
 
 func (n *Notifier) notify(ctx context.Context, j *pipeline.Job, typ string) error {
 	eps, err := n.Store.List(ctx, j.Tenant)
-	if err != nil || len(eps) == 0 {
+	if err != nil {
 		return err
+	}
+	own, err := n.Store.ListJob(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	if eps = append(eps, own...); len(eps) == 0 {
+		return nil
 	}
 	ev := Event{ID: eventID(j, typ), Type: typ, Created: time.Now().UTC()}
 	ev.Data.Job = Job{ID: j.ID, Tenant: j.Tenant, Name: j.Input.Name, Status: j.Status, Error: j.Error, Retries: j.Retries,

@@ -62,7 +62,7 @@ Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_
   reel retry ID [--watch]                           re-run the stages a failed job did not finish
   reel keys create --tenant NAME [--admin]          (admin key) prints a new API key
   reel keys list | reel keys revoke ID              (admin key)
-  reel webhooks create URL [--events E,...]         prints the new endpoint's signing secret
+  reel webhooks create URL [--events E,...] [--job ID]  prints the new endpoint's signing secret
   reel webhooks list | delete ID | deliveries ID [--limit N]
 `
 

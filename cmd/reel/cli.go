@@ -28,9 +28,9 @@ import (
 
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	var (
-		tenant, ladderFile, subs, events string
-		admin, watchFlag, asJSON         bool
-		limit                            int
+		tenant, ladderFile, subs, events, hookJob string
+		admin, watchFlag, asJSON                  bool
+		limit                                     int
 	)
 	cfg, pos, err := load("client", args, stderr, func(fs *flag.FlagSet) {
 		fs.Init("reel "+cmd, flag.ContinueOnError)
@@ -41,7 +41,8 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fs.BoolVar(&watchFlag, "watch", false, "upload, retry: watch the job until it ends")
 		fs.BoolVar(&asJSON, "json", false, "status: print the job as JSON")
 		fs.IntVar(&limit, "limit", 20, "jobs, webhooks deliveries: how many to list")
-		fs.StringVar(&events, "events", "", "webhooks create: the events to send, comma-separated (default all: "+strings.Join(webhooks.Events, ", ")+")")
+		fs.StringVar(&events, "events", "", "webhooks create: the events to send, comma-separated, of "+strings.Join(webhooks.Events, ", ")+" (default all but job.progress)")
+		fs.StringVar(&hookJob, "job", "", "webhooks create: the one job the endpoint hears of (default every job of the tenant); webhooks list: that job's endpoints")
 	})
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return keys(ctx, c, pos, tenant, admin, stdout, stderr)
 	}
 	if cmd == "webhooks" {
-		return hooks(ctx, c, pos, events, limit, stdout, stderr)
+		return hooks(ctx, c, pos, events, hookJob, limit, stdout, stderr)
 	}
 	need := map[string]int{"upload": 1, "watch": 1, "status": 1, "cancel": 1, "delete-title": 1, "retry": 1, "jobs": 0}[cmd]
 	if len(pos) != need {
@@ -424,7 +425,7 @@ func withSubtitles(raw json.RawMessage, flag string) (json.RawMessage, map[strin
 }
 
 // hooks runs `reel webhooks create|list|delete|deliveries`.
-func hooks(ctx context.Context, c *client.Client, pos []string, events string, limit int, stdout, stderr io.Writer) error {
+func hooks(ctx context.Context, c *client.Client, pos []string, events, job string, limit int, stdout, stderr io.Writer) error {
 	switch {
 	case len(pos) == 2 && pos[0] == "create":
 		var evs []string
@@ -433,16 +434,23 @@ func hooks(ctx context.Context, c *client.Client, pos []string, events string, l
 				evs = append(evs, e)
 			}
 		}
-		e, err := c.CreateWebhook(ctx, pos[1], evs)
+		e, err := c.CreateJobWebhook(ctx, job, pos[1], evs)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, e.Secret)
-		fmt.Fprintf(stderr, "webhook %s for tenant %s: %s on %s; verify deliveries with the secret above, shown only now\n",
-			e.ID, e.Tenant, e.URL, strings.Join(e.Events, ", "))
+		whose := "tenant " + e.Tenant
+		if e.Job != "" {
+			whose = "job " + e.Job
+		}
+		fmt.Fprintf(stderr, "webhook %s for %s: %s on %s; verify deliveries with the secret above, shown only now\n",
+			e.ID, whose, e.URL, strings.Join(e.Events, ", "))
 		return nil
 	case len(pos) == 1 && pos[0] == "list":
 		list, err := c.Webhooks(ctx)
+		if job != "" {
+			list, err = c.JobWebhooks(ctx, job)
+		}
 		if err != nil {
 			return err
 		}
@@ -478,6 +486,6 @@ func hooks(ctx context.Context, c *client.Client, pos []string, events string, l
 		}
 		return tw.Flush()
 	}
-	fmt.Fprintf(stderr, "reel webhooks: want `create URL [--events E,...]`, `list`, `delete ID` or `deliveries ID [--limit N]`\n\n%s", usage)
+	fmt.Fprintf(stderr, "reel webhooks: want `create URL [--events E,...] [--job ID]`, `list`, `delete ID` or `deliveries ID [--limit N]`\n\n%s", usage)
 	return exitCode(2)
 }
