@@ -8,6 +8,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/evcache"
+	"github.com/reel-video/reel/internal/relay"
 	"github.com/reel-video/reel/netguard"
 	"github.com/reel-video/reel/playtoken"
 	"github.com/reel-video/reel/protect"
@@ -44,6 +45,11 @@ func (c *Config) Validate(cmd string) error {
 	case "api", "edge", "catalog", "dev":
 		if _, err := playtoken.ParseKeys(c.PlaybackKeys); err != nil && (cmd != "dev" || c.PlaybackKeys != "") {
 			errs = append(errs, "REEL_PLAYBACK_KEYS: "+err.Error()+"; the API, the catalog and every edge need the same keys")
+		}
+	}
+	if c.KeyService != "" {
+		if _, err := relay.ParseKeyService(c.KeyService); err != nil {
+			errs = append(errs, "REEL_KEY_SERVICE (--key-service): "+err.Error())
 		}
 	}
 	if c.KeyMaster != "" {

@@ -82,8 +82,12 @@ func TestEncryptedPlayback(t *testing.T) {
 			if got := clearKeyLicence(t, pl.Encryption.Licence, v.Encryption.KeyID); !bytes.Equal(got, key) {
 				t.Errorf("the licence's key is not the CPIX document's")
 			}
-			for _, player := range []string{"dash", "shaka"} {
-				res := playURL(t, ctx, page, url.Values{"player": {player}, "src": {pl.DASH}, "rate": {"2"}, "licence": {pl.Encryption.Licence}})
+			for _, player := range []string{"dash", "shaka", "hls"} {
+				src := pl.DASH
+				if player == "hls" {
+					src = pl.HLS
+				}
+				res := playURL(t, ctx, page, url.Values{"player": {player}, "src": {src}, "rate": {"2"}, "licence": {pl.Encryption.Licence}})
 				t.Logf("%s: %+v", player, res)
 				checkPlayback(t, res, v)
 			}

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -116,11 +115,12 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{cfg: cfg, disk: d, log: cfg.Log.With("component", "edge", "edge", cfg.Name),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, ResponseHeaderTimeout: 30 * time.Second}}}
 	if cfg.KeyService != "" {
-		u, err := url.Parse(cfg.KeyService)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("edge: key service %q is not an http(s) URL", cfg.KeyService)
+		u, err := relay.ParseKeyService(cfg.KeyService)
+		if err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
 		}
-		e.keys = keyProxy(u)
+		// An edge faces its players: the peer is the client.
+		e.keys = relay.KeyProxy(u, playtoken.PeerAddr)
 	}
 	e.loadFillState()
 	return e, nil

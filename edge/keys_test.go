@@ -73,7 +73,7 @@ func TestKeyRequests(t *testing.T) {
 	if got := resp.Header.Values("Access-Control-Allow-Origin"); len(got) != 1 {
 		t.Fatalf("Access-Control-Allow-Origin: %q (a browser refuses more than one)", got)
 	}
-	if resp, body := post(edge("").URL + "/t/" + tok + "/vod/job-a/licence"); resp.StatusCode != 404 || !strings.Contains(body, "REEL_EDGE_KEY_SERVICE") {
+	if resp, body := post(edge("").URL + "/t/" + tok + "/vod/job-a/licence"); resp.StatusCode != 404 || !strings.Contains(body, "REEL_KEY_SERVICE") {
 		t.Fatalf("an edge without a key service: %d %s", resp.StatusCode, body)
 	}
 }

@@ -1,6 +1,8 @@
 package packager
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -32,38 +34,50 @@ const (
 	dashIFClearKey = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"
 )
 
-// keyAttrs are the attributes of an HLS EXT-X-KEY (or EXT-X-SESSION-KEY)
-// for p, with the key's URI as seen from a playlist up folders below the
-// title's folder. AES-128 keeps the IV constant (stated); SAMPLE-AES
-// (cbcs) and SAMPLE-AES-CTR (cenc) name the ClearKey pssh, which EME
-// players hand the CDM.
-func (p *Protection) keyAttrs(up int) string {
+// keyAttrs are the attribute lists of the HLS EXT-X-KEY (or
+// EXT-X-SESSION-KEY) tags for p, with the key's URI as seen from a
+// playlist up folders below the title's folder. AES-128 keeps the IV
+// constant (stated). SAMPLE-AES (cbcs) and SAMPLE-AES-CTR (cenc) have two
+// tags of the same key: KEYFORMAT "org.w3.clearkey" naming the key id
+// (KEYID, and the data URI's 16 bytes, as hls.js reads them), and the W3C
+// common system id with the ClearKey pssh.
+func (p *Protection) keyAttrs(up int) []string {
 	switch p.Scheme {
 	case "aes-128":
-		return fmt.Sprintf("METHOD=AES-128,URI=%q,IV=0x%s", strings.Repeat("../", up)+p.KeyURI, p.IV)
+		return []string{fmt.Sprintf("METHOD=AES-128,URI=%q,IV=0x%s", strings.Repeat("../", up)+p.KeyURI, p.IV)}
 	case "cbcs", "cenc":
 		method := "SAMPLE-AES"
 		if p.Scheme == "cenc" {
 			method = "SAMPLE-AES-CTR"
 		}
-		return fmt.Sprintf(`METHOD=%s,URI="data:text/plain;base64,%s",KEYFORMAT=%q,KEYFORMATVERSIONS="1"`, method, p.PSSH, clearKeySystem)
+		kid := strings.ReplaceAll(p.KeyID, "-", "")
+		raw, _ := hex.DecodeString(kid)
+		return []string{
+			fmt.Sprintf(`METHOD=%s,URI="data:text/plain;base64,%s",KEYFORMAT="org.w3.clearkey",KEYFORMATVERSIONS="1",KEYID=0x%s`,
+				method, base64.StdEncoding.EncodeToString(raw), kid),
+			fmt.Sprintf(`METHOD=%s,URI="data:text/plain;base64,%s",KEYFORMAT=%q,KEYFORMATVERSIONS="1"`, method, p.PSSH, clearKeySystem),
+		}
 	}
-	return ""
+	return nil
 }
 
-// writeKey writes a media playlist's EXT-X-KEY, after its EXT-X-MAP: the
-// initialization segment stays in the clear.
+// writeKey writes a media playlist's EXT-X-KEY tags, after its
+// EXT-X-MAP: the initialization segment stays in the clear.
 func writeKey(b *strings.Builder, t Track) {
 	if t.Protection != nil {
-		b.WriteString("#EXT-X-KEY:" + t.Protection.keyAttrs(1) + "\n")
+		for _, a := range t.Protection.keyAttrs(1) {
+			b.WriteString("#EXT-X-KEY:" + a + "\n")
+		}
 	}
 }
 
-// writeSessionKey writes a master playlist's EXT-X-SESSION-KEY, so that a
-// player can set up decryption before it loads a media playlist.
+// writeSessionKey writes a master playlist's EXT-X-SESSION-KEY tags, so
+// that a player can set up decryption before it loads a media playlist.
 func writeSessionKey(b *strings.Builder, video []Track) {
 	if len(video) > 0 && video[0].Protection != nil {
-		b.WriteString("#EXT-X-SESSION-KEY:" + video[0].Protection.keyAttrs(0) + "\n")
+		for _, a := range video[0].Protection.keyAttrs(0) {
+			b.WriteString("#EXT-X-SESSION-KEY:" + a + "\n")
+		}
 	}
 }
 

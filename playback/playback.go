@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/internal/jsonhttp"
+	"github.com/reel-video/reel/ladder"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playtoken"
 )
 
@@ -34,7 +36,9 @@ type Viewer struct {
 // Manifests are a title's manifests: object keys in the origin bucket.
 type Manifests struct {
 	HLS  string `json:"hls"`
-	DASH string `json:"dash"`
+	DASH string `json:"dash,omitempty"` // none for an AES-128 title
+	// Encryption, for an encrypted title, is its scheme and key id.
+	Encryption *pipeline.Encryption `json:"encryption,omitempty"`
 	// Caps holds, by height, manifests with only the renditions no
 	// taller.
 	Caps map[string]Manifests `json:"caps,omitempty"`
@@ -102,9 +106,12 @@ type Play struct {
 	LeaseExpires time.Time `json:"lease_expires"` // the stream stops counting then unless renewed
 	MaxHeight    int       `json:"max_height"`    // of the manifests given
 	HLS          string    `json:"hls"`
-	DASH         string    `json:"dash"`
-	Edge         string    `json:"edge"` // "origin" when no edge is healthy
-	EdgeZone     string    `json:"edge_zone,omitempty"`
+	DASH         string    `json:"dash,omitempty"`
+	// Encryption, for an encrypted title, is its scheme, key id and
+	// ClearKey licence URL (under the same token as the manifests).
+	Encryption *pipeline.Encryption `json:"encryption,omitempty"`
+	Edge       string               `json:"edge"` // "origin" when no edge is healthy
+	EdgeZone   string               `json:"edge_zone,omitempty"`
 }
 
 var maturityRank = map[string]int{"kids": 0, "teen": 1, "adult": 2}
@@ -217,7 +224,18 @@ func (s *Service) play(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	p.HLS, p.DASH = url(m.HLS), url(m.DASH)
+	p.HLS = url(m.HLS)
+	if m.DASH != "" {
+		p.DASH = url(m.DASH)
+	}
+	if e := t.Manifests.Encryption; e != nil {
+		enc := *e
+		enc.Licence = ""
+		if enc.Scheme != ladder.SchemeAES128 {
+			enc.Licence = url(pipeline.PublishedPrefix(t.ID) + pipeline.LicenceName)
+		}
+		p.Encryption = &enc
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	jsonhttp.Write(w, http.StatusOK, p)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/internal/testenv"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
 )
@@ -108,5 +109,17 @@ func TestPlay(t *testing.T) {
 	}
 	if st, _, _ = play("premium", "/v1/play/tos?profile=2&stream=../x"); st != 400 {
 		t.Fatalf("a bad stream id: %d", st)
+	}
+	// An encrypted title: its licence next to its manifests, on the same
+	// edge; an AES-128 title has no MPD and no licence.
+	edgeUp = true
+	title.Manifests.Encryption = &pipeline.Encryption{Scheme: "cbcs", KeyID: "0123abcd-0123-4567-89ab-0123456789ab"}
+	st, _, v = play("premium", "/v1/play/tos?profile=2")
+	if enc, _ := v["encryption"].(map[string]any); st != 200 || enc["scheme"] != "cbcs" || enc["key_id"] != "0123abcd-0123-4567-89ab-0123456789ab" || enc["licence"] != "http://edge-z1/vod/tos/licence" {
+		t.Fatalf("an encrypted title: %d %v", st, v)
+	}
+	title.Manifests = playback.Manifests{HLS: "vod/tos/master.m3u8", Encryption: &pipeline.Encryption{Scheme: "aes-128", KeyID: "0123abcd-0123-4567-89ab-0123456789ab"}}
+	if st, _, v = play("premium", "/v1/play/tos?profile=2"); st != 200 || v["dash"] != nil || v["encryption"].(map[string]any)["licence"] != nil {
+		t.Fatalf("an AES-128 title: %d %v", st, v)
 	}
 }

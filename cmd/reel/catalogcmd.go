@@ -17,6 +17,7 @@ import (
 	"github.com/reel-video/reel/accounts"
 	"github.com/reel-video/reel/catalog"
 	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/internal/relay"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/playtoken"
@@ -91,12 +92,24 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		},
 		Origin: s3.PublicURL, Log: log,
 	}
+	// Licence and key requests go on to the API: the catalog holds no
+	// keys.
+	var keys func(w http.ResponseWriter, r *http.Request, id, name string)
+	if c.KeyService != "" {
+		u, err := relay.ParseKeyService(c.KeyService)
+		if err != nil {
+			return fmt.Errorf("REEL_KEY_SERVICE: %w", err)
+		}
+		proxy := relay.KeyProxy(u, playtoken.ClientAddr)
+		keys = func(w http.ResponseWriter, r *http.Request, _, _ string) { proxy.ServeHTTP(w, r) }
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("catalog listen %s: %w", c.Addr, err)
 	}
 	log.Info("catalog listening", "addr", ln.Addr().String(), "engine", db.Engine, "index", c.CatalogIndex)
 	originPath := originPath(s3, tokens)
+	originPath.Keys = keys
 	return serve(ctx, ln, serviceMux(func(mux *http.ServeMux) {
 		h.Routes(mux)
 		play.Routes(mux)
@@ -201,7 +214,7 @@ func titleFacts(jobs interface {
 			return catalog.Facts{}, fmt.Errorf("%w: job %s is %s", catalog.ErrNotPublished, id, j.Status)
 		}
 		f := catalog.Facts{Poster: j.Published.Poster,
-			Manifests: &playback.Manifests{HLS: j.Published.HLS, DASH: j.Published.DASH}}
+			Manifests: &playback.Manifests{HLS: j.Published.HLS, DASH: j.Published.DASH, Encryption: pipeline.EncryptionFor(j, nil)}}
 		for h, m := range j.Published.Caps {
 			if f.Manifests.Caps == nil {
 				f.Manifests.Caps = map[string]playback.Manifests{}

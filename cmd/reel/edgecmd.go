@@ -58,7 +58,7 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	defer rdb.Close()
 	reg := &store.Edges{C: rdb}
 	e, err := edge.New(edge.Config{Name: c.EdgeName, Zone: c.Zone, Origin: c.EdgeOrigin, OriginURL: originURL, Dir: c.EdgeDir, Budget: c.EdgeBudget,
-		Tokens: tokens, Public: reg.Public, KeyService: c.EdgeKeyService,
+		Tokens: tokens, Public: reg.Public, KeyService: c.KeyService,
 		Fill: edge.FillConfig{First: c.EdgeFillFirst, Window: window, Rate: c.EdgeFillRate}, Log: log})
 	if err != nil {
 		ln.Close()

@@ -60,7 +60,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		extra []string
 	}{
 		{"accounts", []string{"serve"}},
-		{"catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve")}},
+		{"catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve"), "--key-service", localURL(c.Addr)}},
 		{"history", []string{"--live", "pebble:" + filepath.Join(dataDir, "history")}},
 	} {
 		port, err := devstack.FreePort()

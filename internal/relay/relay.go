@@ -4,8 +4,11 @@
 package relay
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 )
 
@@ -65,4 +68,39 @@ func admit(w http.ResponseWriter, r *http.Request, expose, methods, headers stri
 		return false
 	}
 	return true
+}
+
+// KeyProxy passes requests for titles' licences and AES-128 keys on to
+// the key service at base (the API), for a server that holds no keys
+// (an edge, the catalog). The client's address, as client says, goes
+// with them as the only X-Forwarded-For entry (one the client sent is
+// dropped), for tokens bound to it; the service's CORS headers are
+// dropped for the caller's own.
+func KeyProxy(base *url.URL, client func(*http.Request) string) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(base)
+			pr.Out.Host = base.Host
+			pr.SetXForwarded()
+			pr.Out.Header.Set("X-Forwarded-For", client(pr.In))
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"} {
+				resp.Header.Del(h)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, "the key service cannot be reached; try again shortly", http.StatusBadGateway)
+		},
+	}
+}
+
+// ParseKeyService checks the key service's base URL.
+func ParseKeyService(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("key service %q is not an http(s) URL", s)
+	}
+	return u, nil
 }
