@@ -92,7 +92,11 @@ func (s *Server) ServeKey(w http.ResponseWriter, r *http.Request, id, name strin
 	case name == pipeline.LicenceName && aes:
 		writeError(w, http.StatusNotFound, "not_found", "title "+id+" is encrypted with aes-128: players fetch its key (GET .../key) as its playlists say")
 	default:
-		w.Header().Set("Allow", map[bool]string{true: "GET", false: "POST"}[name == pipeline.KeyName])
+		allow := http.MethodPost
+		if name == pipeline.KeyName {
+			allow = http.MethodGet
+		}
+		w.Header().Set("Allow", allow)
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "a licence is POSTed, a key is fetched with GET")
 	}
 }

@@ -336,30 +336,22 @@ func IsNotFound(err error) bool {
 
 // PresignGet returns a URL that reads bucket/key for d, for ffmpeg to stream.
 func (s *S3) PresignGet(ctx context.Context, bucket, key string, d time.Duration) (string, error) {
-	var u *url.URL
-	err := s.retry(ctx, func() (err error) {
-		u, err = s.C.PresignedGetObject(ctx, bucket, key, d, url.Values{})
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("s3 presign %s/%s: %w", bucket, key, err)
-	}
-	return u.String(), nil
+	return s.Presign(ctx, http.MethodGet, bucket, key, d)
 }
 
 // Presign returns a URL for a GET or a HEAD (method) of bucket/key for d:
 // a presigned URL is good for the method it was signed for only.
 func (s *S3) Presign(ctx context.Context, method, bucket, key string, d time.Duration) (string, error) {
 	if method != http.MethodHead {
-		return s.PresignGet(ctx, bucket, key, d)
+		method = http.MethodGet
 	}
 	var u *url.URL
 	err := s.retry(ctx, func() (err error) {
-		u, err = s.C.PresignedHeadObject(ctx, bucket, key, d, url.Values{})
+		u, err = s.C.Presign(ctx, method, bucket, key, d, url.Values{})
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("s3 presign HEAD %s/%s: %w", bucket, key, err)
+		return "", fmt.Errorf("s3 presign %s %s/%s: %w", method, bucket, key, err)
 	}
 	return u.String(), nil
 }

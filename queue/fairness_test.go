@@ -47,9 +47,9 @@ func TestTenantFairness(t *testing.T) {
 	}
 }
 
-// run submits the jobs under a share (0: none) and returns the order
-// their first tasks ran in.
-func run(t *testing.T, share int) []string {
+// sharedService is a pipeline on a Redis of its own whose tenants each
+// have share running jobs (0: no share, adm nil).
+func sharedService(t *testing.T, share int) (asynq.RedisClientOpt, *pipeline.Service, *store.Admission) {
 	t.Helper()
 	addr := testenv.Redis(t)
 	opt := asynq.RedisClientOpt{Addr: addr}
@@ -57,9 +57,19 @@ func run(t *testing.T, share int) []string {
 	q := queue.New(opt)
 	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
 	svc := &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q}
+	var adm *store.Admission
 	if share > 0 {
-		svc.Admission = &store.Admission{C: rdb, Share: share}
+		adm = &store.Admission{C: rdb, Share: share}
+		svc.Admission = adm
 	}
+	return opt, svc, adm
+}
+
+// run submits the jobs under a share (0: none) and returns the order
+// their first tasks ran in.
+func run(t *testing.T, share int) []string {
+	t.Helper()
+	opt, svc, _ := sharedService(t, share)
 	ctx := context.Background()
 	var mu sync.Mutex
 	var order []string
@@ -123,13 +133,8 @@ func run(t *testing.T, share int) []string {
 // worker lost between the two) no longer holds its tenant's place: the
 // next job that finds the share full finds it ended, and is queued.
 func TestTenantShareLostEnd(t *testing.T) {
-	addr := testenv.Redis(t)
-	opt := asynq.RedisClientOpt{Addr: addr}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	q := queue.New(opt)
-	t.Cleanup(func() { _ = q.Close(); _ = rdb.Close() })
-	adm := &store.Admission{C: rdb, Share: 1}
-	svc := &pipeline.Service{Store: &store.Redis{C: rdb}, Queue: q, Admission: adm}
+	_, svc, adm := sharedService(t, 1)
+	q := svc.Queue.(*queue.Asynq)
 	ctx := context.Background()
 	for _, id := range []string{"a-1", "a-2"} {
 		if id == "a-2" {

@@ -82,12 +82,3 @@ func (a *Admission) Running(ctx context.Context, tenant string) ([]string, error
 	}
 	return ids, nil
 }
-
-// Waiting says how many of tenant's jobs wait.
-func (a *Admission) Waiting(ctx context.Context, tenant string) (int, error) {
-	n, err := a.C.LLen(ctx, waitingKey(tenant)).Result()
-	if err != nil {
-		return 0, RedisError(err, "count the waiting jobs of "+tenant)
-	}
-	return int(n), nil
-}

@@ -66,9 +66,10 @@ func (k *titleKey) manifest() *packager.Protection {
 
 // protectTracks marks tracks as encrypted under k, for their manifests.
 func (k *titleKey) protectTracks(tracks ...[]packager.Track) {
+	p := k.manifest()
 	for _, ts := range tracks {
 		for i := range ts {
-			ts[i].Protection = k.manifest()
+			ts[i].Protection = p
 		}
 	}
 }
