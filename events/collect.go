@@ -227,4 +227,3 @@ func PostBatch(evs []Event) (io.Reader, error) {
 	}
 	return bytes.NewReader(buf), nil
 }
-
