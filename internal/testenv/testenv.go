@@ -16,8 +16,10 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/sqlstore"
 )
@@ -272,4 +274,26 @@ func RedisHA(t testing.TB) *devstack.RedisHA {
 	}
 	t.Cleanup(h.Stop)
 	return h
+}
+
+// Events starts an embedded NATS server with JetStream for the test and
+// returns the event log on it, with the server.
+func Events(t testing.TB) (*events.JetStream, *events.Server) {
+	t.Helper()
+	s, err := events.StartServer(events.ServerOptions{Name: "test", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	j, err := events.Connect(s.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := j.EnsureStream(ctx, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	return j, s
 }
