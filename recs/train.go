@@ -148,7 +148,9 @@ func Train(ctx context.Context, fb *Feedback, titles []Title, o Options) (*Model
 	for k := range fb.m {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1] })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
 	var profiles []string
 	for _, k := range keys {
 		ti, ok := index[k[1]]
@@ -365,7 +367,9 @@ func tfidf(titles []TitleInfo, vocabulary int) *mat.Dense {
 	for w := range df {
 		vocab = append(vocab, w)
 	}
-	sort.Slice(vocab, func(i, j int) bool { return df[vocab[i]] > df[vocab[j]] || df[vocab[i]] == df[vocab[j]] && vocab[i] < vocab[j] })
+	sort.Slice(vocab, func(i, j int) bool {
+		return df[vocab[i]] > df[vocab[j]] || df[vocab[i]] == df[vocab[j]] && vocab[i] < vocab[j]
+	})
 	vocab = vocab[:min(len(vocab), vocabulary)]
 	col := make(map[string]int, len(vocab))
 	for i, w := range vocab {
