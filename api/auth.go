@@ -17,7 +17,7 @@ import (
 // Keys authenticates API keys and counts their requests.
 type Keys interface {
 	Lookup(ctx context.Context, key string) (pipeline.Key, error)
-	Create(ctx context.Context, tenant string, admin bool) (string, pipeline.Key, error)
+	Create(ctx context.Context, tenant string, admin bool, opts ...pipeline.KeyOption) (string, pipeline.Key, error)
 	List(ctx context.Context) ([]pipeline.Key, error)
 	Revoke(ctx context.Context, id string) error
 	Allow(ctx context.Context, id string, limit int, per time.Duration) (bool, time.Duration, error)
@@ -65,6 +65,10 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 		if err != nil {
 			s.log().Error("key lookup failed", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot check the API key now; try again shortly")
+			return
+		}
+		if k.Support {
+			writeError(w, http.StatusForbidden, "forbidden", "a support key only looks viewers up (/v1/support, through the gateway or the support service); use a tenant's key here")
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, k)))
@@ -151,8 +155,9 @@ func (s *Server) admit(w http.ResponseWriter) bool {
 }
 
 type createKeyRequest struct {
-	Tenant string `json:"tenant"`
-	Admin  bool   `json:"admin"`
+	Tenant  string `json:"tenant"`
+	Admin   bool   `json:"admin"`
+	Support bool   `json:"support"`
 }
 
 // KeyCreated is the answer to POST /v1/keys: the key, shown once, and its
@@ -170,14 +175,22 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", `malformed JSON body: want {"tenant": "NAME", "admin": false}: `+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid", `malformed JSON body: want {"tenant": "NAME", "admin": false, "support": false}: `+err.Error())
+		return
+	}
+	if req.Admin && req.Support {
+		writeError(w, http.StatusBadRequest, "invalid", `a key is "admin" or "support", not both: an admin key can look viewers up too`)
 		return
 	}
 	if !pipeline.ValidTenant(req.Tenant) {
 		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("tenant %q: %s", req.Tenant, pipeline.TenantRule))
 		return
 	}
-	key, rec, err := s.Keys.Create(r.Context(), req.Tenant, req.Admin)
+	var opts []pipeline.KeyOption
+	if req.Support {
+		opts = append(opts, pipeline.SupportKey())
+	}
+	key, rec, err := s.Keys.Create(r.Context(), req.Tenant, req.Admin, opts...)
 	if err != nil {
 		s.fail(w, r, err)
 		return

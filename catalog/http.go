@@ -16,13 +16,18 @@ import (
 type Handler struct {
 	Cat   *Catalog
 	Admin func(r *http.Request) bool
-	Log   *slog.Logger
+	// Popular, when set, returns the most watched titles, as the
+	// recommender last left them in the shared cache: what a viewer's
+	// page shows while the recommender is away.
+	Popular func() ([]Title, bool)
+	Log     *slog.Logger
 }
 
 // Routes registers the handler's routes on mux.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/catalog", h.list)
 	mux.HandleFunc("GET /v1/catalog/search", h.search)
+	mux.HandleFunc("GET /v1/catalog/popular", h.popular)
 	mux.HandleFunc("GET /v1/catalog/{id}", h.get)
 	mux.HandleFunc("PUT /v1/catalog/{id}", h.operator(h.put))
 	mux.HandleFunc("DELETE /v1/catalog/{id}", h.operator(h.delete))
@@ -99,6 +104,40 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	hits, err := h.Cat.Search(r.Context(), r.URL.Query().Get("q"), r.URL.Query().Get("maturity"), n)
 	h.answer(w, r, http.StatusOK, map[string]any{"hits": hits}, false, err)
+}
+
+// popular answers the popular titles a profile of ?maturity= may watch,
+// from the cache.
+func (h *Handler) popular(w http.ResponseWriter, r *http.Request) {
+	n, err := limit(r)
+	if err != nil {
+		h.answer(w, r, 0, nil, false, err)
+		return
+	}
+	m := r.URL.Query().Get("maturity")
+	if _, err := Levels(m); err != nil {
+		h.answer(w, r, 0, nil, false, err)
+		return
+	}
+	if h.Popular == nil {
+		jsonhttp.Error(w, http.StatusNotFound, "not_found", "no popular titles: the catalog has no shared cache configured (REEL_MEMCACHED)")
+		return
+	}
+	all, ok := h.Popular()
+	if !ok {
+		jsonhttp.Error(w, http.StatusNotFound, "not_found", "no popular titles in the cache yet: the recommender has not trained a model (reel recs train)")
+		return
+	}
+	if n == 0 {
+		n = 20
+	}
+	titles := []Title{}
+	for _, t := range all {
+		if len(titles) < n && t.Allowed(m) {
+			titles = append(titles, t)
+		}
+	}
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"titles": titles, "source": "cache"})
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {

@@ -361,12 +361,12 @@ func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
 
 // CreateKey makes an API key for tenant (admin keys only) and returns the
 // key, shown this once, and its record.
-func (c *Client) CreateKey(ctx context.Context, tenant string, admin bool) (string, pipeline.Key, error) {
+func (c *Client) CreateKey(ctx context.Context, tenant string, admin, support bool) (string, pipeline.Key, error) {
 	var k struct {
 		Secret string `json:"key"`
 		pipeline.Key
 	}
-	err := c.call(ctx, http.MethodPost, "/v1/keys", map[string]any{"tenant": tenant, "admin": admin}, &k)
+	err := c.call(ctx, http.MethodPost, "/v1/keys", map[string]any{"tenant": tenant, "admin": admin, "support": support}, &k)
 	return k.Secret, k.Key, err
 }
 

@@ -155,7 +155,7 @@ func TestJobsKeysAndErrors(t *testing.T) {
 	}
 	// Keys, with an admin key.
 	a := client.New(s.url, s.admin)
-	secret, k, err := a.CreateKey(ctx, "globex", false)
+	secret, k, err := a.CreateKey(ctx, "globex", false, false)
 	if err != nil || !strings.HasPrefix(secret, "reel_") || k.Tenant != "globex" || k.ID == "" {
 		t.Fatalf("create key: %q %+v %v", secret, k, err)
 	}

@@ -29,24 +29,24 @@ import (
 //	min, max bounds of a number or duration
 //	help     its meaning
 type Config struct {
-	Addr string `env:"REEL_ADDR" flag:"addr" default:"127.0.0.1:8080" edge:"127.0.0.1:8090" gateway:"127.0.0.1:8000" accounts:"127.0.0.1:8070" catalog:"127.0.0.1:8071" history:"127.0.0.1:8072" for:"dev,api,edge,gateway,accounts,catalog,history" help:"listen address (the API's; an edge's, a gateway's, or a viewer-side service's own)"`
+	Addr string `env:"REEL_ADDR" flag:"addr" default:"127.0.0.1:8080" edge:"127.0.0.1:8090" gateway:"127.0.0.1:8000" accounts:"127.0.0.1:8070" catalog:"127.0.0.1:8071" history:"127.0.0.1:8072" collect:"127.0.0.1:8073" support:"127.0.0.1:8074" recs:"127.0.0.1:8075" nats:"127.0.0.1:4222" for:"dev,api,edge,gateway,accounts,catalog,history,collect,support,recs,nats" help:"listen address (the API's; an edge's, a gateway's, or a viewer-side service's own)"`
 
-	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis host:port (the viewer-side services: where admin API keys are checked, the catalog looks titles up and history compactions are scheduled; without it, operator requests are refused)"`
-	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis password"`
+	RedisAddr     string `env:"REEL_REDIS_ADDR" flag:"redis" show:"(required; reel dev starts one)" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"Redis host:port (the viewer-side services: where admin API keys are checked, the catalog looks titles up and history compactions are scheduled; without it, operator requests are refused)"`
+	RedisPassword string `env:"REEL_REDIS_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"Redis password"`
 	// A Sentinel-watched primary or a Redis Cluster instead of one server.
-	RedisSentinels        string        `env:"REEL_REDIS_SENTINELS" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis Sentinels host:port,host:port: Reel asks them for the current primary of REEL_REDIS_MASTER and follows its failovers (instead of REEL_REDIS_ADDR)"`
-	RedisMaster           string        `env:"REEL_REDIS_MASTER" default:"reel" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"the master name the Sentinels watch"`
-	RedisSentinelPassword string        `env:"REEL_REDIS_SENTINEL_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"password of the Sentinels (REEL_REDIS_PASSWORD is the data nodes')"`
-	RedisCluster          string        `env:"REEL_REDIS_CLUSTER" for:"dev,api,worker,edge,gateway,accounts,catalog,history" help:"Redis Cluster nodes host:port,host:port (some or all; the rest are discovered), instead of REEL_REDIS_ADDR"`
+	RedisSentinels        string        `env:"REEL_REDIS_SENTINELS" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"Redis Sentinels host:port,host:port: Reel asks them for the current primary of REEL_REDIS_MASTER and follows its failovers (instead of REEL_REDIS_ADDR)"`
+	RedisMaster           string        `env:"REEL_REDIS_MASTER" default:"reel" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"the master name the Sentinels watch"`
+	RedisSentinelPassword string        `env:"REEL_REDIS_SENTINEL_PASSWORD" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"password of the Sentinels (REEL_REDIS_PASSWORD is the data nodes')"`
+	RedisCluster          string        `env:"REEL_REDIS_CLUSTER" for:"dev,api,worker,edge,gateway,accounts,catalog,history,collect,support,recs" help:"Redis Cluster nodes host:port,host:port (some or all; the rest are discovered), instead of REEL_REDIS_ADDR"`
 	RedisWait             int           `env:"REEL_REDIS_WAIT" default:"0" show:"0: 1 under Sentinel or Cluster, none with one server" min:"-1" max:"16" for:"dev,api" help:"replicas that must hold a new job (its record and its first task) before the API acknowledges it, so that a failover cannot lose it (Redis WAIT); -1: none"`
 	RedisWaitTimeout      time.Duration `env:"REEL_REDIS_WAIT_TIMEOUT" default:"2s" min:"1ms" max:"2.5s" for:"dev,api" help:"how long the API waits for those replicas before it refuses the job with 503 unreplicated (the job is marked failed with that code); under the Redis client's 3 s read timeout"`
 
-	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history,catalog" help:"S3 host:port"`
-	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history,catalog" help:"S3 access key"`
-	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history,catalog" help:"S3 secret key"`
-	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history,catalog" help:"use HTTPS to S3"`
-	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history,catalog" help:"S3 region"`
-	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker,history" help:"private bucket: masters (masters/{job}/source, uploads/), intermediates (work/{job}/) and compressed viewing history (history/)"`
+	S3Endpoint   string `env:"REEL_S3_ENDPOINT" flag:"s3" show:"(required; reel dev starts MinIO)" for:"dev,api,worker,edge,history,catalog,collect,recs" help:"S3 host:port"`
+	S3AccessKey  string `env:"REEL_S3_ACCESS_KEY" for:"dev,api,worker,edge,history,catalog,collect,recs" help:"S3 access key"`
+	S3SecretKey  string `env:"REEL_S3_SECRET_KEY" for:"dev,api,worker,edge,history,catalog,collect,recs" help:"S3 secret key"`
+	S3Secure     bool   `env:"REEL_S3_SECURE" default:"false" for:"dev,api,worker,edge,history,catalog,collect,recs" help:"use HTTPS to S3"`
+	S3Region     string `env:"REEL_S3_REGION" default:"us-east-1" for:"dev,api,worker,edge,history,catalog,collect,recs" help:"S3 region"`
+	Bucket       string `env:"REEL_S3_BUCKET" default:"reel-masters" for:"dev,api,worker,history,collect,recs" help:"private bucket: masters (masters/{job}/source, uploads/), intermediates (work/{job}/), compressed viewing history (history/), the event archive (events/) and recommendation models (recs/)"`
 	OriginBucket string `env:"REEL_ORIGIN_BUCKET" default:"reel-origin" for:"dev,api,worker,edge,catalog" help:"bucket of published titles (vod/{job}/): private, read by edges with the S3 credentials; the objects of titles published with \"public\": true are tagged readable by anyone"`
 	PublicURL    string `env:"REEL_PUBLIC_URL" show:"http://{S3 endpoint}/{origin bucket}" for:"dev,api,worker,edge,catalog" help:"base URL players use for the origin bucket"`
 
@@ -83,8 +83,8 @@ type Config struct {
 	KeyService       string        `env:"REEL_KEY_SERVICE" flag:"key-service" for:"edge,catalog" help:"the API's base URL, which an edge or the catalog passes players' requests for encrypted titles' ClearKey licences and AES-128 keys on to (after checking their tokens; neither holds keys); unset, they answer those requests 404"`
 	PlaybackBind     string        `env:"REEL_PLAYBACK_BIND" default:"none" for:"dev,api,catalog" help:"what a playback token is bound to besides its title: none; zone (it plays only from edges in the zone steering chose); addr (only for the client address that asked; players behind changing addresses, such as mobile networks, then need a new URL)"`
 
-	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
-	Memcached string `env:"REEL_MEMCACHED" show:"(reel dev: its own)" for:"dev,api,worker,gateway" help:"cache replicas, one per zone: z1=host:port[,host:port];z2=host:port. Empty: no shared cache"`
+	Zone      string `env:"REEL_ZONE" flag:"zone" default:"z1" for:"dev,api,worker,edge,gateway,catalog,recs" help:"zone of this process: an edge's zone; the cache replica the API, workers and gateway read first"`
+	Memcached string `env:"REEL_MEMCACHED" show:"(reel dev: its own)" for:"dev,api,worker,gateway,catalog,recs" help:"cache replicas, one per zone: z1=host:port[,host:port];z2=host:port. Empty: no shared cache"`
 	ZoneMap   string `env:"REEL_ZONE_MAP" for:"dev,api,catalog" help:"client networks to zones for steering: 10.1.0.0/16=z1,10.2.0.0/16=z2"`
 
 	RedisServer     string `env:"REEL_REDIS_SERVER" show:"on PATH" for:"dev" help:"the redis-server reel dev starts"`
@@ -107,15 +107,18 @@ type Config struct {
 	GatewayAccounts    string  `env:"REEL_GATEWAY_ACCOUNTS" flag:"accounts" for:"gateway" help:"accounts service instances, ZONE=URL,...: /v1/accounts goes to them (they authenticate viewers and operators themselves)"`
 	GatewayCatalog     string  `env:"REEL_GATEWAY_CATALOG" flag:"catalog" for:"gateway" help:"catalog service instances, ZONE=URL,...: /v1/catalog goes to them"`
 	GatewayHistory     string  `env:"REEL_GATEWAY_HISTORY" flag:"history" for:"gateway" help:"history service instances, ZONE=URL,...: /v1/history goes to them"`
+	GatewayEvents      string  `env:"REEL_GATEWAY_EVENTS" flag:"events" for:"gateway" help:"collector instances, ZONE=URL,...: POST /v1/events goes to them"`
+	GatewaySupport     string  `env:"REEL_GATEWAY_SUPPORT" flag:"support" for:"gateway" help:"support look-up instances, ZONE=URL,...: /v1/support goes to them"`
+	GatewayRecs        string  `env:"REEL_GATEWAY_RECS" flag:"recs" for:"gateway" help:"recommender instances, ZONE=URL,...: /v1/recs and /v1/titles go to them"`
 	GatewayCanary      string  `env:"REEL_GATEWAY_CANARY" flag:"canary" for:"gateway" help:"canary API instances, ZONE=URL,..."`
 	GatewayCanaryShare float64 `env:"REEL_GATEWAY_CANARY_SHARE" flag:"canary-share" default:"0" min:"0" max:"1" for:"gateway" help:"share of requests (0..1) the canary instances get"`
 	GatewayRateLimit   float64 `env:"REEL_GATEWAY_RATE_LIMIT" flag:"rate-limit" default:"50" min:"0" for:"gateway" help:"requests a second per API key through one gateway (bursts of twice that; 0: off)"`
 	GatewayRejectUA    string  `env:"REEL_GATEWAY_REJECT_UA" for:"gateway" help:"refuse requests whose User-Agent matches this regular expression (403)"`
 	GatewayConfig      string  `env:"REEL_GATEWAY_CONFIG" flag:"config" for:"gateway" help:"JSON file: routes, more upstream groups, a shard rule, reject rules, add_headers, remove_headers"`
 
-	SQLDB               string        `env:"REEL_SQL_DB" flag:"db" show:"sqlite:reel.db (reel dev: sqlite:DATA/platform.db, or the MariaDB pair of --mariadb)" for:"dev,accounts,catalog,history" help:"the viewer side's SQL store: sqlite:/path/file.db (one machine) or mysql://user:password@host:3306/reel (a MariaDB master)"`
-	SQLReplicas         string        `env:"REEL_SQL_REPLICAS" flag:"replicas" for:"dev,accounts,catalog,history" help:"read replicas of the SQL master, comma-separated mysql:// DSNs, for reads that need not see a viewer's own writes"`
-	SQLCommitTimeout    time.Duration `env:"REEL_SQL_COMMIT_TIMEOUT" default:"10s" min:"100ms" for:"dev,accounts,catalog,history" help:"a MariaDB commit the peer master has not acknowledged this long fails (503, unreplicated) instead of being confirmed"`
+	SQLDB               string        `env:"REEL_SQL_DB" flag:"db" show:"sqlite:reel.db (reel dev: sqlite:DATA/platform.db, or the MariaDB pair of --mariadb)" for:"dev,accounts,catalog,history,collect,recs" help:"the viewer side's SQL store: sqlite:/path/file.db (one machine) or mysql://user:password@host:3306/reel (a MariaDB master)"`
+	SQLReplicas         string        `env:"REEL_SQL_REPLICAS" flag:"replicas" for:"dev,accounts,catalog,history,collect,recs" help:"read replicas of the SQL master, comma-separated mysql:// DSNs, for reads that need not see a viewer's own writes"`
+	SQLCommitTimeout    time.Duration `env:"REEL_SQL_COMMIT_TIMEOUT" default:"10s" min:"100ms" for:"dev,accounts,catalog,history,collect,recs" help:"a MariaDB commit the peer master has not acknowledged this long fails (503, unreplicated) instead of being confirmed"`
 	SQLMigrate          bool          `env:"REEL_SQL_MIGRATE" flag:"migrate" default:"true" for:"dev,accounts,catalog" help:"migrate the schema (and seed the plans) at start; false on the second master of a pair, which receives them by replication"`
 	CatalogIndex        string        `env:"REEL_CATALOG_INDEX" flag:"index" default:"reel-catalog.bleve" show:"reel-catalog.bleve (reel dev: DATA/catalog.bleve)" for:"catalog" help:"the catalog's search index folder (bleve), rebuilt from the SQL store when missing"`
 	CatalogReconcile    time.Duration `env:"REEL_CATALOG_RECONCILE" default:"30s" min:"1s" for:"dev,catalog" help:"how often the catalog brings its index in step with the SQL store (writes through other instances)"`
@@ -124,9 +127,24 @@ type Config struct {
 	HistoryCompactEvery time.Duration `env:"REEL_HISTORY_COMPACT_EVERY" default:"1h" min:"1s" for:"dev,history" help:"how often the compaction runs (an asynq periodic task)"`
 	DevS3Nodes          int           `flag:"s3-nodes" default:"1" min:"1" max:"16" for:"dev" help:"MinIO nodes reel dev starts: 1, or 4 and more for distributed MinIO (erasure-coded across the nodes, which survives losing up to half of them for reads and fewer than half for writes) behind a load balancer"`
 	DevRedisHA          bool          `flag:"redis-ha" default:"false" for:"dev" help:"run Redis as a primary, a replica and three Sentinels (Reel follows a failover) instead of one server"`
-	DevPlatform         bool          `flag:"platform" default:"false" for:"dev" help:"also run the viewer side's services (accounts, catalog, history)"`
+	DevPlatform         bool          `flag:"platform" default:"false" for:"dev" help:"also run the viewer side's services (accounts, catalog, history, the event collector on an embedded NATS server, support look-up and recommendations)"`
 	DevMariaDB          bool          `flag:"mariadb" default:"false" for:"dev" help:"with --platform: keep the SQL store on a MariaDB master pair (semi-synchronous, GTID) with a read replica that reel dev starts, instead of SQLite"`
 	MariaDBServer       string        `env:"REEL_MARIADB_SERVER" show:"on PATH or in /usr/sbin" for:"dev" help:"the mariadbd reel dev starts"`
+
+	NatsURL        string        `env:"REEL_NATS_URL" flag:"nats" show:"(reel dev --platform: its own embedded server)" for:"dev,api,worker,edge,gateway,history,collect,support" help:"NATS servers of the event log, nats://host:4222[,nats://host2:4222]: the collector publishes to them and the consumers (archiver, support indexer, history writer) read from them; the API, workers, edges and gateway report their own events to them, and keep up to REEL_EVENTS_BUFFER while they are away (unset: they report none)"`
+	EventsReplicas int           `env:"REEL_EVENTS_REPLICAS" default:"1" min:"1" max:"5" for:"collect" help:"servers holding each event (the stream's replicas): 3 on a cluster of three, which then keeps every acknowledged event through the loss of one"`
+	EventsMaxAge   time.Duration `env:"REEL_EVENTS_MAX_AGE" default:"168h" min:"1m" for:"collect" help:"how long the stream keeps events (for consumers that were away); the archive on S3 keeps them after that"`
+	EventsBuffer   int           `env:"REEL_EVENTS_BUFFER" default:"10000" min:"1" for:"api,worker,edge,gateway" help:"events a process keeps while NATS is unreachable; past it the oldest are dropped (the count is logged)"`
+	SupportIndex   string        `env:"REEL_SUPPORT_INDEX" flag:"index" default:"reel-support" show:"reel-support (reel dev: DATA/support)" for:"support" help:"the support index folder (bleve shards); a new one is filled from what the stream still holds"`
+	SupportShards  int           `env:"REEL_SUPPORT_SHARDS" default:"8" min:"1" max:"256" for:"support" help:"shards of a new support index; each user's events are all in one"`
+	RecsCatalog    string        `env:"REEL_RECS_CATALOG" flag:"catalog" show:"(required)" for:"recs" help:"the catalog service's base URL, whose titles training reads"`
+	RecsTrainEvery time.Duration `env:"REEL_RECS_TRAIN_EVERY" default:"6h" min:"1s" for:"recs" help:"how often the model is trained again (an asynq periodic task; reel recs train runs it once)"`
+	RecsWindow     time.Duration `env:"REEL_RECS_WINDOW" default:"2160h" min:"1h" for:"recs" help:"how far back the archive's viewing counts in training"`
+	NatsDir        string        `env:"REEL_NATS_DIR" flag:"dir" default:"reel-nats" for:"nats" help:"the NATS server's JetStream storage folder"`
+	NatsName       string        `env:"REEL_NATS_NAME" flag:"name" show:"nats-PORT" for:"nats" help:"the server's name, unique in its cluster"`
+	NatsCluster    string        `env:"REEL_NATS_CLUSTER" flag:"cluster" for:"nats" help:"the cluster's name, for one of several servers (unset: a server alone)"`
+	NatsRouteAddr  string        `env:"REEL_NATS_ROUTE_ADDR" flag:"route-addr" default:"0.0.0.0:6222" for:"nats" help:"where the server takes its cluster peers' routes"`
+	NatsRoutes     string        `env:"REEL_NATS_ROUTES" flag:"routes" for:"nats" help:"the other servers' routes, nats-route://host:6222,..."`
 
 	API    string `env:"REEL_API" flag:"api" default:"http://127.0.0.1:8080" for:"client" help:"API the CLI talks to"`
 	APIKey string `env:"REEL_API_KEY" flag:"key" for:"client" help:"API key the CLI sends"`
@@ -134,7 +152,7 @@ type Config struct {
 
 // Commands are the commands settings apply to; "client" stands for the
 // CLI's commands (upload, watch, status, jobs, cancel, retry, keys).
-var Commands = []string{"dev", "api", "worker", "edge", "gateway", "accounts", "catalog", "history", "client"}
+var Commands = []string{"dev", "api", "worker", "edge", "gateway", "accounts", "catalog", "history", "collect", "support", "recs", "nats", "client"}
 
 // Setting is one field of Config as the definition gives it.
 type Setting struct {

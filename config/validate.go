@@ -40,6 +40,17 @@ func (c *Config) Validate(cmd string) error {
 	case "gateway":
 		need(strings.TrimSpace(c.GatewayUpstreams) != "", "REEL_GATEWAY_UPSTREAMS (--upstream) is required: ZONE=URL of each API instance")
 		need(c.GatewayCanaryShare == 0 || c.GatewayCanary != "", "a canary share (REEL_GATEWAY_CANARY_SHARE) needs canary instances (REEL_GATEWAY_CANARY)")
+	case "collect":
+		need(c.NatsURL != "", "REEL_NATS_URL (--nats) is required: the NATS servers events are published to (reel nats runs one)")
+		need(c.S3Endpoint != "", "REEL_S3_ENDPOINT (--s3) is required: the archive's S3 server")
+	case "support":
+		need(c.NatsURL != "", "REEL_NATS_URL (--nats) is required: the NATS servers the index is fed from")
+		need(c.SupportIndex != "", "REEL_SUPPORT_INDEX (--index) must not be empty")
+	case "recs":
+		need(c.S3Endpoint != "", "REEL_S3_ENDPOINT (--s3) is required: where the archive and the models are")
+	case "nats":
+		need(c.NatsDir != "", "REEL_NATS_DIR (--dir) must not be empty")
+		need(c.NatsRoutes == "" || c.NatsCluster != "", "REEL_NATS_ROUTES needs REEL_NATS_CLUSTER: the cluster's name")
 	}
 	switch cmd {
 	case "api", "edge", "catalog", "dev":

@@ -88,7 +88,7 @@ func TestSoak(t *testing.T) {
 	admin := s.client()
 	keys := map[string]string{}
 	for _, tenant := range []string{"acme", "bolt"} {
-		k, _, err := admin.CreateKey(ctx, tenant, false)
+		k, _, err := admin.CreateKey(ctx, tenant, false, false)
 		if err != nil {
 			t.Fatal(err)
 		}

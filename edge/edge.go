@@ -58,7 +58,15 @@ type Config struct {
 	Fill FillConfig
 	// FetchTimeout bounds one origin fetch; default 2 min.
 	FetchTimeout time.Duration
-	Log          *slog.Logger
+	// Report, if set, hears of what the event pipeline collects from an
+	// edge: perf.cache_miss (an object fetched from the origin for a
+	// player, ms the fetch took), perf.slow_response (an answer that took
+	// SlowAfter or longer) and error.edge (an origin the edge could not
+	// fetch from), with the object's key.
+	Report func(typ, key, code, message string, ms float64)
+	// SlowAfter is what a slow answer takes; default 2 s.
+	SlowAfter time.Duration
+	Log       *slog.Logger
 	// Now is the clock of the fill window; default time.Now.
 	Now func() time.Time
 }
@@ -96,6 +104,9 @@ func New(cfg Config) (*Edge, error) {
 	}
 	if cfg.Budget <= 0 {
 		cfg.Budget = 10 << 30
+	}
+	if cfg.SlowAfter <= 0 {
+		cfg.SlowAfter = 2 * time.Second
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 2 * time.Minute
@@ -199,7 +210,16 @@ func (e *Edge) titles(w http.ResponseWriter, r *http.Request) {
 func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	e.active.Add(1)
 	defer e.active.Add(-1)
-	e.load.add(time.Now())
+	start := time.Now()
+	e.load.add(start)
+	if e.cfg.Report != nil {
+		defer func() {
+			if d := time.Since(start); d >= e.cfg.SlowAfter {
+				e.cfg.Report("perf.slow_response", strings.TrimPrefix(r.URL.Path, "/"), "slow_response",
+					r.Method+" "+r.URL.Path+" took "+d.Round(time.Millisecond).String(), float64(d.Milliseconds()))
+			}
+		}()
+	}
 	h := w.Header()
 	h.Set("X-Edge", e.cfg.Name)
 	if isKeyRequest(r) {
@@ -244,7 +264,17 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	if urgent, ok := e.paced.Load(key); ok {
 		urgent.(*atomic.Bool).Store(true) // a client waits: no more pacing
 	}
+	fetchStart := time.Now()
 	o, err := e.fetch(key, nil)
+	if e.cfg.Report != nil {
+		ms := float64(time.Since(fetchStart).Microseconds()) / 1000
+		switch {
+		case err == nil:
+			e.cfg.Report("perf.cache_miss", key, "miss", "fetched from the origin", max(ms, 0.001))
+		case !errors.Is(err, errNotFound) && !errors.Is(err, errTooLarge):
+			e.cfg.Report("error.edge", key, "origin_unreachable", err.Error(), ms)
+		}
+	}
 	switch {
 	case err == nil:
 		e.serveObject(w, r, o, "MISS")

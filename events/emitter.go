@@ -44,6 +44,12 @@ func (e *Emitter) Emit(ev Event) {
 	if ev.Source == "" {
 		ev.Source = e.Source
 	}
+	if err := ev.Check(); err != nil {
+		// A service's own event that breaks its schema is a bug there:
+		// say so, and keep the log clean.
+		e.logger().Warn("an event breaks its schema and is not reported", "type", ev.Type, "err", err)
+		return
+	}
 	e.mu.Lock()
 	if e.kick == nil {
 		e.kick = make(chan struct{}, 1)

@@ -113,7 +113,10 @@ func SchemaOf(typ string) (Schema, bool) {
 }
 
 // Error is what is wrong with one event.
-type Error struct{ Code, Message string }
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
 
 func (e *Error) Error() string { return e.Message }
 

@@ -127,7 +127,12 @@ type Config struct {
 	Fallbacks Cache
 	// FallbackTTL is how long a last good answer is kept; default 1 h.
 	FallbackTTL time.Duration
-	Log         *slog.Logger
+	// Report, if set, hears of the gateway's decisions for the event
+	// pipeline: gateway.rejected (a filter refused a request: code and
+	// message as answered) and gateway.breaker_open, _half_open and
+	// _closed (a route's circuit breaker changed state).
+	Report func(typ, route, code, message string)
+	Log    *slog.Logger
 }
 
 // Gateway is the proxy. Create it with New and run its health checks
@@ -239,6 +244,10 @@ func (g *Gateway) protect(r *Route, bal *balancer) error {
 		WithSuccessThreshold(3).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			g.log.Warn("circuit breaker", "route", name, "from", e.OldState.String(), "to", e.NewState.String())
+			if g.cfg.Report != nil {
+				to := strings.ReplaceAll(strings.ToLower(e.NewState.String()), "-", "_")
+				g.cfg.Report("gateway.breaker_"+to, name, "breaker_"+to, "the route's circuit breaker went from "+e.OldState.String()+" to "+e.NewState.String())
+			}
 		}).Build()
 	var policies []failsafe.Policy[*http.Response]
 	if r.Fallback {
@@ -349,6 +358,9 @@ func (g *Gateway) reject(w http.ResponseWriter, x *Exchange, err error) {
 		route = x.Route.Name
 	}
 	g.metrics.rejections.WithLabelValues(route, rej.Reason).Inc()
+	if g.cfg.Report != nil {
+		g.cfg.Report("gateway.rejected", route, rej.Code, rej.Message)
+	}
 	g.metrics.requests.WithLabelValues(route, x.Group, strconv.Itoa(rej.Status)).Inc()
 	for k, vs := range rej.Header {
 		w.Header()[k] = vs

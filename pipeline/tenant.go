@@ -13,11 +13,21 @@ import (
 type Key struct {
 	// ID is the first characters of the key's hash: enough to name it in
 	// a listing or to revoke it, useless to authenticate.
-	ID      string    `json:"id"`
-	Tenant  string    `json:"tenant"`
-	Admin   bool      `json:"admin"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Admin  bool   `json:"admin"`
+	// Support keys look viewers' events up (customer support) and do
+	// nothing else.
+	Support bool      `json:"support,omitempty"`
 	Created time.Time `json:"created"`
 }
+
+// KeyOption sets something of a new key.
+type KeyOption func(*Key)
+
+// SupportKey makes a support key: it looks viewers' events up (customer
+// support), and nothing else.
+func SupportKey() KeyOption { return func(k *Key) { k.Support = true } }
 
 // ErrNoKey is returned for a key that does not exist or was revoked.
 var ErrNoKey = errors.New("unknown API key")

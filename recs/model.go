@@ -210,7 +210,7 @@ func (m *Model) Score(profile string) *Scores {
 // Rows are a profile's home-page rows, n titles each, only of titles a
 // profile of maturity may watch and not yet watched.
 func (m *Model) Rows(profile, maturity string, n int) []Row {
-	var rows []Row
+	rows := []Row{}
 	s := m.Score(profile)
 	unwatched := func(i int) bool { return m.allowed(i, maturity) && (s == nil || !s.Watched[i]) }
 	if s != nil {

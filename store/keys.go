@@ -40,7 +40,7 @@ func hashKey(key string) string {
 
 // Create makes a new key for tenant and returns it with its record; the
 // key is shown this once.
-func (k *Keys) Create(ctx context.Context, tenant string, admin bool) (string, pipeline.Key, error) {
+func (k *Keys) Create(ctx context.Context, tenant string, admin bool, opts ...pipeline.KeyOption) (string, pipeline.Key, error) {
 	if !pipeline.ValidTenant(tenant) {
 		return "", pipeline.Key{}, fmt.Errorf("tenant %q: %s", tenant, pipeline.TenantRule)
 	}
@@ -49,8 +49,11 @@ func (k *Keys) Create(ctx context.Context, tenant string, admin bool) (string, p
 		return "", pipeline.Key{}, err
 	}
 	key := keyLead + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
-	rec, err := k.Register(ctx, key, tenant, admin)
-	if err != nil {
+	rec := pipeline.Key{ID: hashKey(key)[:keyIDLen], Tenant: tenant, Admin: admin, Created: time.Now().UTC()}
+	for _, o := range opts {
+		o(&rec)
+	}
+	if err := k.store(ctx, hashKey(key), rec); err != nil {
 		return "", pipeline.Key{}, err
 	}
 	return key, rec, nil

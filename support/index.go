@@ -86,7 +86,7 @@ func (x *Index) Close() {
 func (x *Index) Shards() int { return len(x.shards) }
 
 // ShardOf is the shard a user's events are in; a service's own events
-// (no user) are in shard 0.
+// (no user) are the user "_"'s.
 func (x *Index) ShardOf(user string) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(user))
@@ -135,12 +135,16 @@ func (x *Index) Add(evs []events.Event) error {
 		for k, v := range e.Attrs {
 			words = append(words, k, v)
 		}
-		i := x.ShardOf(e.User)
+		user := e.User
+		if user == "" {
+			user = "_" // a service's own events, as in their subject
+		}
+		i := x.ShardOf(user)
 		if batches[i] == nil {
 			batches[i] = x.shards[i].NewBatch()
 		}
 		if err := batches[i].Index(e.ID, map[string]any{
-			"user": e.User, "type": e.Type, "family": family, "session": e.Session, "title": e.Title,
+			"user": user, "type": e.Type, "family": family, "session": e.Session, "title": e.Title,
 			"edge": e.Edge, "code": e.Code, "profile": e.Profile, "text": strings.Join(words, " "),
 			"at": float64(e.At.UnixMilli()), "doc": string(doc),
 		}); err != nil {

@@ -72,6 +72,9 @@ type Worker struct {
 	MarkPublic func(ctx context.Context, id string) error
 	// Metrics, if set, records tasks, encode speed and finished jobs.
 	Metrics *metrics.Metrics
+	// Failed, if set, hears of every failed task run: its kind and job,
+	// the retries before it, and whether it was the last (the job fails).
+	Failed func(kind, job string, retried int, final bool, err error)
 	// Slots, if set, counts the chunk encodes all workers can run at once
 	// with their CPUs busy (queue.ParallelEncodes), to size a job's chunks
 	// when its ladder leaves chunk_segments at 0.
@@ -237,7 +240,11 @@ func (w *Worker) ErrorHandler() asynq.ErrorHandler {
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+		final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry
+		if w.Failed != nil {
+			w.Failed(string(t.Kind), t.JobID, retried, final, err)
+		}
+		if !final {
 			return
 		}
 

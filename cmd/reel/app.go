@@ -26,6 +26,7 @@ import (
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/media"
 	"github.com/reel-video/reel/metrics"
 	"github.com/reel-video/reel/origin"
@@ -50,6 +51,15 @@ Servers:
   reel catalog  [serve|migrate] [--db DSN] [--index DIR] [--addr HOST:PORT] [--redis HOST:PORT]
   reel history  [--live pebble:DIR|redis-cluster:HOST:PORT,...] [--db DSN] [--addr HOST:PORT] [--redis HOST:PORT] [--s3 HOST:PORT]
 
+  reel collect  [--nats URL] [--db DSN] [--addr HOST:PORT] [--s3 HOST:PORT] [--redis HOST:PORT]
+                                                                           event collector (POST /v1/events) and archiver
+  reel support  [--nats URL] [--index DIR] [--addr HOST:PORT] [--redis HOST:PORT]
+                                                                           support look-up of viewers' events
+  reel recs     [serve|train] --catalog URL [--db DSN] [--addr HOST:PORT] [--s3 HOST:PORT] [--redis HOST:PORT]
+                                                                           recommendations: serve them, or train once
+  reel nats     [--addr HOST:PORT] [--dir DIR] [--cluster NAME --routes nats-route://HOST:PORT,...]
+                                                                           a NATS server with JetStream (the event log)
+
   reel config  [--markdown]                                                every setting: variable, flag, default, meaning
 
 Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_API_KEY):
@@ -60,7 +70,7 @@ Client (--api URL or REEL_API, default http://127.0.0.1:8080; --key KEY or REEL_
   reel cancel ID
   reel delete-title ID                              delete an ended job's title, master and work objects
   reel retry ID [--watch]                           re-run the stages a failed job did not finish
-  reel keys create --tenant NAME [--admin]          (admin key) prints a new API key
+  reel keys create --tenant NAME [--admin|--support]  (admin key) prints a new API key
   reel keys list | reel keys revoke ID              (admin key)
   reel webhooks create URL [--events E,...] [--job ID]  prints the new endpoint's signing secret
   reel webhooks list | delete ID | deliveries ID [--limit N]
@@ -89,6 +99,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCatalog(ctx, rest, stdout, stderr)
 	case "history":
 		return runHistory(ctx, rest, stderr)
+	case "collect":
+		return runCollect(ctx, rest, stderr)
+	case "support":
+		return runSupport(ctx, rest, stderr)
+	case "recs":
+		return runRecs(ctx, rest, stdout, stderr)
+	case "nats":
+		return runNats(ctx, rest, stderr)
 	case "config":
 		return runConfig(rest, stdout, stderr)
 	case "upload", "watch", "status", "jobs", "cancel", "delete-title", "retry", "keys", "webhooks":
@@ -122,16 +140,19 @@ func logger(component string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", component)
 }
 
-// stack holds the connections shared by the API and the workers.
+// stack holds the connections shared by the API and the workers, and
+// the emitter they report events through (nil: none).
 type stack struct {
-	rdb redis.UniversalClient
-	q   *queue.Asynq
-	svc *pipeline.Service
+	rdb    redis.UniversalClient
+	q      *queue.Asynq
+	svc    *pipeline.Service
+	events *events.Emitter
+	stopEv func()
 }
 
 // connect opens Redis and the queue; jobs are read through the shared
 // cache when one is configured.
-func connect(c *config.Config, log *slog.Logger) (*stack, error) {
+func connect(c *config.Config, source string, log *slog.Logger) (*stack, error) {
 	cache, err := cacheFor(c, log)
 	if err != nil {
 		return nil, err
@@ -148,6 +169,7 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 		svc.Admission = &store.Admission{C: rdb, Share: c.TenantRunningJobs}
 	}
 	hooks := &webhooks.Notifier{Store: &store.Webhooks{C: rdb}, Queue: &queue.Webhooks{Client: q.Client}, Log: log}
+	em, stopEv := emitterFor(c, source, log)
 	quotas, usage := &store.Quotas{C: rdb}, &store.Usage{C: rdb}
 	svc.Notify = func(ctx context.Context, j *pipeline.Job, event string) {
 		if event == pipeline.EventCompleted {
@@ -163,6 +185,7 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 			}
 		}
 		hooks.Notify(ctx, j, event)
+		em.Emit(jobEvent(j, event))
 	}
 	if n := c.RedisReplicas(); n > 0 {
 		d := &store.Durable{C: rdb, Replicas: n, Timeout: c.RedisWaitTimeout}
@@ -170,10 +193,20 @@ func connect(c *config.Config, log *slog.Logger) (*stack, error) {
 			return d.Wait(ctx, append(store.JobKeys(j), queue.SlotKeyFor(j.Ladder.Priority))...)
 		}
 	}
-	return &stack{rdb: rdb, q: q, svc: svc}, nil
+	return &stack{rdb: rdb, q: q, svc: svc, events: em, stopEv: stopEv}, nil
 }
 
-func (s *stack) Close() { _ = s.q.Close(); _ = s.rdb.Close() }
+func (s *stack) Close() { s.stopEv(); _ = s.q.Close(); _ = s.rdb.Close() }
+
+// jobEvent is a job's lifecycle event for the event pipeline: title is
+// the job's id.
+func jobEvent(j *pipeline.Job, event string) events.Event {
+	ev := events.Event{Type: event, Title: j.ID, Attrs: map[string]string{"tenant": j.Tenant, "status": string(j.Status)}}
+	if j.Error != nil {
+		ev.Code, ev.Message = j.Error.Code, j.Error.Message
+	}
+	return ev
+}
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	c, err := loadServer("api", args, stderr, nil)
@@ -189,7 +222,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 // serveAPI runs the API until ctx ends. ready, if set, adds a readiness
 // condition to /healthz.
 func serveAPI(ctx context.Context, c *config.Config, ready func(context.Context) error, onAdminKey func(string), log *slog.Logger) error {
-	st, err := connect(c, log)
+	st, err := connect(c, "api", log)
 	if err != nil {
 		return err
 	}
@@ -344,7 +377,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := logger("worker", stderr).With("pid", os.Getpid())
-	st, err := connect(c, log)
+	st, err := connect(c, "worker", log)
 	if err != nil {
 		return err
 	}
@@ -379,6 +412,16 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		Announce: (&store.Edges{C: st.rdb}).Announce, MarkPublic: (&store.Edges{C: st.rdb}).MarkPublic, Metrics: m, Locks: &store.Locks{C: st.rdb},
 		Slots:  func(ctx context.Context) (int, error) { return st.q.Parallel(ctx, c.EncodeCores) },
 		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}, Keys: master}
+	if st.events != nil {
+		w.Failed = func(kind, job string, retried int, final bool, err error) {
+			msg := err.Error()
+			if len(msg) > 1900 {
+				msg = strings.ToValidUTF8(msg[:1900], "") + "..."
+			}
+			st.events.Emit(events.Event{Type: "error.task", Title: job, Code: kind, Message: msg,
+				Attrs: map[string]string{"retried": strconv.Itoa(retried), "final": strconv.FormatBool(final)}})
+		}
+	}
 	srv := asynq.NewServer(redisOpt(c), asynq.Config{
 		Concurrency: c.Concurrency, Queues: queue.ServerQueues(), StrictPriority: true, TaskCheckInterval: queue.CheckInterval,
 		ErrorHandler: w.ErrorHandler(), ShutdownTimeout: c.ShutdownTimeout, LogLevel: asynq.WarnLevel,
@@ -516,6 +559,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.AdminKeyFile = filepath.Join(dataDir, "admin.key")
+	if c.DevPlatform && c.NatsURL == "" {
+		// The event log: an embedded NATS server, stopped after every
+		// process that reports to it.
+		ns, err := events.StartServer(events.ServerOptions{Name: "reel-dev", Dir: filepath.Join(dataDir, "nats")})
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		c.NatsURL = ns.URL()
+	}
 	env := append(os.Environ(), c.Env()...)
 	ws := &procSet{self: self, kind: "worker", env: env, out: stderr, log: log,
 		args: func(int) []string {

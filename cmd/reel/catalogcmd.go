@@ -56,6 +56,13 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer rdb.Close()
 	h.Admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
+	cache, err := cacheFor(c, log)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		h.Popular = cachedPopular(cache.Get)
+	}
 	cfg.Facts = titleFacts(&store.Redis{C: rdb})
 	cat, err := catalog.Open(ctx, cfg)
 	if err != nil {

@@ -29,13 +29,14 @@ import (
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	var (
 		tenant, ladderFile, subs, events, hookJob string
-		admin, watchFlag, asJSON                  bool
+		admin, supportKey, watchFlag, asJSON      bool
 		limit                                     int
 	)
 	cfg, pos, err := load("client", args, stderr, func(fs *flag.FlagSet) {
 		fs.Init("reel "+cmd, flag.ContinueOnError)
 		fs.StringVar(&tenant, "tenant", "", "keys create: the new key's tenant")
 		fs.BoolVar(&admin, "admin", false, "keys create: make an admin key")
+		fs.BoolVar(&supportKey, "support", false, "keys create: make a support key, which only looks viewers' events up")
 		fs.StringVar(&ladderFile, "ladder", "", "upload: ladder JSON file")
 		fs.StringVar(&subs, "subtitles", "", "upload: subtitle files to send with the job, as LANG=FILE,... (SubRip or WebVTT; LANG a BCP 47 tag)")
 		fs.BoolVar(&watchFlag, "watch", false, "upload, retry: watch the job until it ends")
@@ -49,7 +50,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 	c := client.New(cfg.API, cfg.APIKey)
 	if cmd == "keys" {
-		return keys(ctx, c, pos, tenant, admin, stdout, stderr)
+		return keys(ctx, c, pos, tenant, admin, supportKey, stdout, stderr)
 	}
 	if cmd == "webhooks" {
 		return hooks(ctx, c, pos, events, hookJob, limit, stdout, stderr)
@@ -159,7 +160,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 }
 
 // keys runs `reel keys create|list|revoke`.
-func keys(ctx context.Context, c *client.Client, pos []string, tenant string, admin bool, stdout, stderr io.Writer) error {
+func keys(ctx context.Context, c *client.Client, pos []string, tenant string, admin, support bool, stdout, stderr io.Writer) error {
 	if len(pos) == 0 {
 		fmt.Fprintf(stderr, "reel keys: want create, list or revoke\n\n%s", usage)
 		return exitCode(2)
@@ -170,12 +171,12 @@ func keys(ctx context.Context, c *client.Client, pos []string, tenant string, ad
 			fmt.Fprintln(stderr, "reel keys create: --tenant NAME is required")
 			return exitCode(2)
 		}
-		secret, k, err := c.CreateKey(ctx, tenant, admin)
+		secret, k, err := c.CreateKey(ctx, tenant, admin, support)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, secret)
-		fmt.Fprintf(stderr, "key %s for tenant %s (admin: %v); it is shown only now\n", k.ID, k.Tenant, k.Admin)
+		fmt.Fprintf(stderr, "key %s for tenant %s (%s); it is shown only now\n", k.ID, k.Tenant, keyRole(k))
 		return nil
 	case pos[0] == "list" && len(pos) == 1:
 		list, err := c.Keys(ctx)
@@ -183,9 +184,9 @@ func keys(ctx context.Context, c *client.Client, pos []string, tenant string, ad
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTENANT\tADMIN\tCREATED")
+		fmt.Fprintln(tw, "ID\tTENANT\tROLE\tCREATED")
 		for _, k := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.ID, k.Tenant, k.Admin, k.Created.Local().Format(time.DateTime))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Tenant, keyRole(k), k.Created.Local().Format(time.DateTime))
 		}
 		return tw.Flush()
 	case pos[0] == "revoke" && len(pos) == 2:
@@ -195,8 +196,19 @@ func keys(ctx context.Context, c *client.Client, pos []string, tenant string, ad
 		fmt.Fprintf(stdout, "key %s revoked\n", pos[1])
 		return nil
 	}
-	fmt.Fprintf(stderr, "reel keys: want `create --tenant NAME [--admin]`, `list` or `revoke ID`\n\n%s", usage)
+	fmt.Fprintf(stderr, "reel keys: want `create --tenant NAME [--admin|--support]`, `list` or `revoke ID`\n\n%s", usage)
 	return exitCode(2)
+}
+
+// keyRole names what a key may do.
+func keyRole(k pipeline.Key) string {
+	switch {
+	case k.Admin:
+		return "admin"
+	case k.Support:
+		return "support"
+	}
+	return "tenant"
 }
 
 func printStatus(w io.Writer, v *pipeline.View) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/edge"
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/store"
 )
 
@@ -57,8 +58,17 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	rdb := redisClient(c)
 	defer rdb.Close()
 	reg := &store.Edges{C: rdb}
+	em, stopEvents := emitterFor(c, "edge", log)
+	defer stopEvents()
+	var report func(typ, key, code, message string, ms float64)
+	if em != nil {
+		report = func(typ, key, code, message string, ms float64) {
+			em.Emit(events.Event{Type: typ, Edge: c.EdgeName, Title: titleOfKey(key), Code: code, Message: message, Ms: ms,
+				Attrs: map[string]string{"key": key, "zone": c.Zone}})
+		}
+	}
 	e, err := edge.New(edge.Config{Name: c.EdgeName, Zone: c.Zone, Origin: c.EdgeOrigin, OriginURL: originURL, Dir: c.EdgeDir, Budget: c.EdgeBudget,
-		Tokens: tokens, Public: reg.Public, KeyService: c.KeyService,
+		Tokens: tokens, Public: reg.Public, KeyService: c.KeyService, Report: report,
 		Fill: edge.FillConfig{First: c.EdgeFillFirst, Window: window, Rate: c.EdgeFillRate}, Log: log})
 	if err != nil {
 		ln.Close()
@@ -81,4 +91,16 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	<-done
 	<-done
 	return err
+}
+
+// titleOfKey is the title an edge's object key or path is of:
+// vod/{id}/..., or t/{token}/vod/{id}/...; "" for others.
+func titleOfKey(key string) string {
+	parts := strings.Split(strings.TrimPrefix(key, "/"), "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == "vod" {
+			return parts[i+1]
+		}
+	}
+	return ""
 }

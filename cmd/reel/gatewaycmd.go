@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/accounts"
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/gateway"
 	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
@@ -117,6 +118,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		{AccountsGroup, "/v1/accounts", c.GatewayAccounts, "REEL_GATEWAY_ACCOUNTS", false},
 		{CatalogGroup, "/v1/catalog", c.GatewayCatalog, "REEL_GATEWAY_CATALOG", true},
 		{HistoryGroup, "/v1/history", c.GatewayHistory, "REEL_GATEWAY_HISTORY", false},
+		{EventsGroup, "/v1/events", c.GatewayEvents, "REEL_GATEWAY_EVENTS", false},
+		{SupportGroup, "/v1/support", c.GatewaySupport, "REEL_GATEWAY_SUPPORT", false},
+		{RecsGroup, "/v1/recs", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
+		{RecsGroup, "/v1/titles", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
 	} {
 		if svc.urls == "" {
 			continue
@@ -127,7 +132,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if gc.Routes == nil {
 			gc.Routes = gateway.DefaultRoutes()
 		}
-		gc.Routes = append([]*gateway.Route{{Name: svc.group, Prefix: svc.prefix, Group: svc.group,
+		gc.Routes = append([]*gateway.Route{{Name: svc.group + strings.ReplaceAll(strings.TrimPrefix(svc.prefix, "/v1/"+svc.group), "/v1/", "-"), Prefix: svc.prefix, Group: svc.group,
 			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256, Fallback: svc.fallback}}, gc.Routes...)
 		check.Open = append(check.Open, svc.prefix)
 		if svc.group == CatalogGroup {
@@ -178,6 +183,13 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if cache != nil {
 		gc.Fallbacks = cache
 	}
+	em, stopEvents := emitterFor(c, "gateway", log)
+	defer stopEvents()
+	if em != nil {
+		gc.Report = func(typ, route, code, message string) {
+			em.Emit(events.Event{Type: typ, Code: code, Message: message, Attrs: map[string]string{"route": route}})
+		}
+	}
 	g, err := gateway.New(gc)
 	if err != nil {
 		return err
@@ -198,6 +210,9 @@ const (
 	AccountsGroup = "accounts"
 	CatalogGroup  = "catalog"
 	HistoryGroup  = "history"
+	EventsGroup   = "events"
+	SupportGroup  = "support"
+	RecsGroup     = "recs"
 )
 
 func groupsOf(m map[string]string) []string {

@@ -14,12 +14,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reel-video/reel/accounts"
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/history"
 	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
@@ -69,6 +71,27 @@ func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
 		defer stop()
 	} else {
 		log.Warn("no Redis configured: no scheduled compaction, and operator requests are refused")
+	}
+	// Players' view events feed the live section, when there is an
+	// event log.
+	if c.NatsURL != "" {
+		j, err := eventLog(ctx, c, "reel-history", false)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cons, err := j.Consumer(ctx, "history-writer", []string{events.SubjectRoot + ".view.>"})
+			if err != nil {
+				log.Error("the history writer cannot start", "err", err)
+				return
+			}
+			_ = events.Consume(ctx, cons, 1000, 500*time.Millisecond, (&history.Writer{Store: st, Log: log}).Handle, log.With("consumer", "history-writer"))
+		}()
+		defer wg.Wait()
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -14,8 +14,10 @@ import (
 	"github.com/reel-video/reel/devstack"
 )
 
-// startPlatform starts the viewer side's services for reel dev, the
-// accounts, catalog and history services, on SQLite under dataDir, or (--mariadb)
+// startPlatform starts the viewer side's services for reel dev: the
+// accounts, catalog and history services, the event collector, support
+// look-up and the recommender (the event log is the embedded NATS server
+// runDev started), on SQLite under dataDir, or (--mariadb)
 // on a MariaDB master pair with a read replica that it starts too. It
 // returns a line for the banner and a stop function, which stops the
 // services first and the databases after them.
@@ -54,7 +56,8 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		store = "SQL store from REEL_SQL_DB"
 	}
 	banner := ""
-	var urls []string // the gateway's --accounts, --catalog, --history
+	var urls []string // the gateway's --accounts, --catalog, ...
+	catalogURL := ""
 	for _, svc := range []struct {
 		name  string
 		extra []string
@@ -62,6 +65,9 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		{"accounts", []string{"serve"}},
 		{"catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve"), "--key-service", localURL(c.Addr)}},
 		{"history", []string{"--live", "pebble:" + filepath.Join(dataDir, "history")}},
+		{"collect", nil},
+		{"support", []string{"--index", filepath.Join(dataDir, "support")}},
+		{"recs", []string{"serve"}},
 	} {
 		port, err := devstack.FreePort()
 		if err != nil {
@@ -69,7 +75,14 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			return "", stop, err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		args := append(append([]string{svc.name}, svc.extra...), "--addr", addr, "--db", dsn, "--replicas", replicas)
+		args := append(append([]string{svc.name}, svc.extra...), "--addr", addr)
+		switch svc.name {
+		case "support":
+		case "recs":
+			args = append(args, "--catalog", catalogURL, "--db", dsn, "--replicas", replicas)
+		default:
+			args = append(args, "--db", dsn, "--replicas", replicas)
+		}
 		ps := &procSet{self: self, kind: svc.name, env: env, out: out, log: log, args: func(int) []string { return args }}
 		ps.start(1)
 		stops = append(stops, ps.stop)
@@ -79,8 +92,15 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			stop()
 			return "", stop, fmt.Errorf("the %s service did not come up: %w", svc.name, err)
 		}
+		if svc.name == "catalog" {
+			catalogURL = "http://" + addr
+		}
 		banner += fmt.Sprintf("%s http://%s  ", svc.name, addr)
-		urls = append(urls, "--"+svc.name, "z1=http://"+addr)
+		flag := svc.name
+		if flag == "collect" {
+			flag = "events"
+		}
+		urls = append(urls, "--"+flag, "z1=http://"+addr)
 	}
 	// A gateway in front of the API and the services: the viewers' page
 	// calls them all by relative URL through it.
@@ -100,7 +120,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 		stop()
 		return "", stop, fmt.Errorf("the gateway did not come up: %w", err)
 	}
-	return banner + "(" + store + ")\nreel dev: gateway http://" + gw + "  viewers' page http://" + gw + "/ui/watch.html", stop, nil
+	return banner + "(" + store + ")\nreel dev: gateway http://" + gw + "  viewers' page http://" + gw + "/ui/watch.html  support page http://" + gw + "/ui/support.html", stop, nil
 }
 
 // waitAnswer polls url until it answers at all, or d passes.
