@@ -147,7 +147,131 @@ func TestViewerSide(t *testing.T) {
 	if h := call("GET", "/v1/history/"+profile, tok, "", "", 200); h["total"].(float64) != 3 {
 		t.Fatalf("history after the compaction: %v", h)
 	}
-	watchPage(t, s, v.ID)
+	bctx, _ := browser(t)
+	watchPage(t, bctx, s, v.ID)
+	account := fmt.Sprint(int64(me["account"].(map[string]any)["id"].(float64)))
+	eventPipeline(t, bctx, s, gw, tok, account, profile, v.ID)
+}
+
+// eventPipeline checks, through the gateway reel dev started, what the
+// viewers' page reported while it played: the support look-up finds the
+// viewer's playback session; a player's error is searchable within 2 s;
+// a model trained on the archive gives the profile rows the page shows;
+// and through a gateway with no route to the recommender (bare, the
+// test's own) the page shows the popular titles the catalog keeps in
+// the cache.
+func eventPipeline(t *testing.T, bctx context.Context, s *devStack, bareGW, tok, account, profile, id string) {
+	t.Helper()
+	m := regexp.MustCompile(`gateway (http://\S+)`).FindStringSubmatch(s.logText())
+	if m == nil {
+		t.Fatalf("no gateway in the reel dev banner:\n%s", s.logText())
+	}
+	gw := m[1]
+	call := func(method, path, auth, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw+path, bytes.NewReader([]byte(body)))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+		}
+		var v map[string]any
+		_ = json.Unmarshal(b, &v)
+		return v
+	}
+	// The page's playback, by session.
+	var session string
+	until(t, 10*time.Second, "the page's view.start in the support index", func() bool {
+		evs := call("GET", "/v1/support/users/"+account+"/events?type=view.start", s.key, "", 200)["events"].([]any)
+		if len(evs) == 0 {
+			return false
+		}
+		e := evs[0].(map[string]any)
+		session, _ = e["session"].(string)
+		return e["title"] == id && e["profile"] == profile
+	})
+	timeline := call("GET", "/v1/support/sessions/"+session, s.key, "", 200)["events"].([]any)
+	types := map[string]bool{}
+	for _, e := range timeline {
+		types[e.(map[string]any)["type"].(string)] = true
+	}
+	if !types["view.start"] || !types["perf.startup"] || !types["view.heartbeat"] {
+		t.Fatalf("session %s's timeline: %v", session, timeline)
+	}
+	call("GET", "/v1/support/users/"+account+"/events", tok, "", 403)
+	// A player's error, searchable within 2 s of its report.
+	body := fmt.Sprintf(`{"type":"error.playback","at":%q,"profile":%q,"session":%q,"title":%q,"code":"bufferStalledError","message":"media: bufferStalledError at segment 2"}`,
+		time.Now().UTC().Format(time.RFC3339Nano), profile, session, id)
+	if a := call("POST", "/v1/events", tok, body, 200); a["accepted"].(float64) != 1 {
+		t.Fatalf("the error event: %v", a)
+	}
+	took := until(t, 2*time.Second, "the reported error searchable", func() bool {
+		return len(call("GET", "/v1/support/users/"+account+"/events?q=bufferStalledError&type=error", s.key, "", 200)["events"].([]any)) == 1
+	})
+	t.Logf("a reported playback error was searchable after %s", took)
+	// Recommendations: trained once on the archive (the archiver writes a
+	// batch within 5 s), loaded by the recommender within 5 s.
+	cm := regexp.MustCompile(`catalog (http://\S+)`).FindStringSubmatch(s.logText())
+	sm := regexp.MustCompile(`S3 http://(\S+)`).FindStringSubmatch(s.logText())
+	until(t, 30*time.Second, "a model trained on the archived views", func() bool {
+		cmd := exec.Command(s.bin, "recs", "train", "--catalog", cm[1])
+		cmd.Env = append(cmd.Environ(), "REEL_S3_ENDPOINT="+sm[1], "REEL_S3_ACCESS_KEY="+devstack.MinioUser, "REEL_S3_SECRET_KEY="+devstack.MinioPassword)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("reel recs train: %v\n%s", err, out)
+		}
+		return !bytes.Contains(out, []byte(" 0 profiles"))
+	})
+	until(t, 20*time.Second, "the profile's rows", func() bool {
+		req, _ := http.NewRequest("GET", gw+"/v1/recs/"+profile, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Rows []struct{ Kind string } `json:"rows"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode == 200 && len(v.Rows) > 0
+	})
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+	rows := func(page, from string, navigate bool) {
+		t.Helper()
+		var open chromedp.Action[chromedp.Void] = chromedp.Sleep(0)
+		if navigate {
+			open = chromedp.Navigate(page)
+		}
+		err := chromedp.Do(ctx, open, chromedp.WaitVisible(chromedp.CSS(`#rows .recs[data-kind="popular"] .title[data-id="`+id+`"]`)))
+		dctx, dcancel := context.WithTimeout(bctx, 5*time.Second)
+		defer dcancel()
+		got, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`window.reelWatch.rowsFrom`))
+		if err != nil || got != from {
+			text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText + "\n" + JSON.stringify(window.reelWatch)`))
+			t.Fatalf("%s: rows from %q, want %q: %v\n%s", page, got, from, err, text)
+		}
+	}
+	// The page keeps the viewer's session per origin: signed in on reel
+	// dev's gateway already, it signs in again on the bare one.
+	rows(gw+"/ui/watch.html", "recommender", true)
+	err := chromedp.Do(ctx, chromedp.Navigate(bareGW+"/ui/watch.html"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "viewer@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows(bareGW+"/ui/watch.html", "popular-cache", false) // signed in: the page shows home
 }
 
 // watchState is the viewers' page's window.reelWatch.
@@ -165,13 +289,12 @@ type watchState struct {
 // the gateway reel dev --platform started, finds the title in the catalog
 // and by a search with typos, plays it with hls.js, pauses it, and finds
 // it under "continue watching".
-func watchPage(t *testing.T, s *devStack, id string) {
+func watchPage(t *testing.T, bctx context.Context, s *devStack, id string) {
 	t.Helper()
 	m := regexp.MustCompile(`viewers' page (http://\S+)`).FindStringSubmatch(s.logText())
 	if m == nil {
 		t.Fatalf("no viewers' page in the reel dev banner:\n%s", s.logText())
 	}
-	bctx, _ := browser(t)
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
 	state := func() watchState {

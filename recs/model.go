@@ -208,7 +208,8 @@ func (m *Model) Score(profile string) *Scores {
 }
 
 // Rows are a profile's home-page rows, n titles each, only of titles a
-// profile of maturity may watch and not yet watched.
+// profile of maturity may watch: top picks, new for you, because you
+// watched (titles the profile has not watched), and popular.
 func (m *Model) Rows(profile, maturity string, n int) []Row {
 	rows := []Row{}
 	s := m.Score(profile)
@@ -234,7 +235,8 @@ func (m *Model) Rows(profile, maturity string, n int) []Row {
 			}
 		}
 	}
-	if pop := m.recs(m.Popular, n, unwatched); len(pop) > 0 {
+	// What everyone watches, watched or not.
+	if pop := m.recs(m.Popular, n, func(i int) bool { return m.allowed(i, maturity) }); len(pop) > 0 {
 		rows = append(rows, Row{Kind: "popular", Title: "Popular on Reel", Titles: pop})
 	}
 	return rows

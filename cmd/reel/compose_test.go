@@ -23,7 +23,7 @@ func TestComposeFileValid(t *testing.T) {
 	}
 	for _, svc := range []string{"redis", "minio", "minio-init", "memcached-z1", "memcached-z2", "api", "worker", "edge-z1", "edge-z2", "gateway",
 		"mariadb-1", "mariadb-2", "mariadb-replica", "mariadb-init", "accounts", "accounts-z2", "catalog",
-		"redis-c1", "redis-c6", "redis-cluster-init", "history"} {
+		"redis-c1", "redis-c6", "redis-cluster-init", "history", "nats-1", "nats-2", "nats-3", "collect", "support", "recs"} {
 		if !strings.Contains("\n"+string(out), "\n"+svc+"\n") {
 			t.Errorf("service %s missing from docker-compose.yml:\n%s", svc, out)
 		}
