@@ -477,3 +477,44 @@ func TestManifestsRevalidated(t *testing.T) {
 		t.Errorf("removed manifest: %d", resp.StatusCode)
 	}
 }
+
+// TestReports: an edge reports a miss with the fetch's time, not a hit;
+// an answer past SlowAfter; and an origin it cannot fetch from.
+func TestReports(t *testing.T) {
+	o := newOrigin(t)
+	key := "vod/job-0002/720p/seg_00000.m4s"
+	o.put(key, 1000)
+	var mu sync.Mutex
+	var got []string
+	e, err := New(Config{Name: "edge-r", Zone: "z1", Origin: o.URL, Dir: t.TempDir(), SlowAfter: 200 * time.Millisecond,
+		Report: func(typ, k, code, _ string, ms float64) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("%s %s %s %t", typ, k, code, ms > 0))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	defer srv.Close()
+	get(t, srv.URL+"/"+key) // a miss
+	get(t, srv.URL+"/"+key) // a hit
+	o.delay = 300 * time.Millisecond
+	slow := "vod/job-0002/720p/seg_00001.m4s"
+	o.put(slow, 10)
+	get(t, srv.URL+"/"+slow) // a slow miss
+	o.delay = 0
+	o.down.Store(true)
+	get(t, srv.URL+"/vod/job-0002/720p/seg_00002.m4s") // the origin is down
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"perf.cache_miss " + key + " miss true",
+		"perf.cache_miss " + slow + " miss true",
+		"perf.slow_response " + slow + " slow_response true",
+		"error.edge vod/job-0002/720p/seg_00002.m4s origin_unreachable true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reports:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

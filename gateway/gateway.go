@@ -128,8 +128,8 @@ type Config struct {
 	// FallbackTTL is how long a last good answer is kept; default 1 h.
 	FallbackTTL time.Duration
 	// Report, if set, hears of the gateway's decisions for the event
-	// pipeline: gateway.rejected (a filter refused a request: code and
-	// message as answered) and gateway.breaker_open, _half_open and
+	// pipeline: gateway.rejected (a filter, a bulkhead or an open breaker
+	// refused a request: code and message as answered) and gateway.breaker_open, _half_open and
 	// _closed (a route's circuit breaker changed state).
 	Report func(typ, route, code, message string)
 	Log    *slog.Logger
@@ -416,6 +416,9 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if reason != "" {
 		g.metrics.rejections.WithLabelValues(x.Route.Name, reason).Inc()
+		if g.cfg.Report != nil {
+			g.cfg.Report("gateway.rejected", x.Route.Name, code, msg)
+		}
 	}
 	g.metrics.requests.WithLabelValues(x.Route.Name, x.Group, strconv.Itoa(status)).Inc()
 	g.metrics.latency.WithLabelValues(x.Route.Name).Observe(time.Since(x.Start).Seconds())

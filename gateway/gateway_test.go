@@ -275,7 +275,14 @@ func TestBulkheadTimeoutBreakerFallback(t *testing.T) {
 		{Name: "narrow", Prefix: "/v1/narrow", MaxConcurrent: 2},
 		{Name: "jobs", Prefix: "/v1/jobs", Fallback: true, BreakerMinRequests: 10, BreakerWindow: Duration(10 * time.Second), BreakerDelay: Duration(time.Second)},
 	}
-	g, gw := startGateway(t, Config{Groups: map[string][]*Upstream{MainGroup: {{URL: u.URL}}}, Routes: routes, Filters: []Filter{APIKey{}}})
+	var mu sync.Mutex
+	reports := map[string]int{}
+	report := func(typ, route, code, _ string) {
+		mu.Lock()
+		defer mu.Unlock()
+		reports[typ+" "+route+" "+code]++
+	}
+	g, gw := startGateway(t, Config{Groups: map[string][]*Upstream{MainGroup: {{URL: u.URL}}}, Routes: routes, Filters: []Filter{APIKey{}}, Report: report})
 
 	// Timeout: 504 after the route's limit.
 	u.delay.Store(int64(time.Second))
@@ -354,6 +361,15 @@ func TestBulkheadTimeoutBreakerFallback(t *testing.T) {
 	for _, r := range g.cfg.Routes {
 		if r.Name == "jobs" && !r.breaker.IsClosed() {
 			t.Fatal("breaker not closed after successful probes")
+		}
+	}
+	// Each decision was reported for the event pipeline.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"gateway.rejected narrow overloaded", "gateway.rejected jobs unavailable",
+		"gateway.breaker_open jobs breaker_open", "gateway.breaker_half_open jobs breaker_half_open", "gateway.breaker_closed jobs breaker_closed"} {
+		if reports[want] == 0 {
+			t.Errorf("no %q reported: %v", want, reports)
 		}
 	}
 }
