@@ -21,6 +21,8 @@ import (
 	"time"
 	"unicode"
 
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/reel-video/reel/events"
@@ -203,25 +205,20 @@ func Train(ctx context.Context, fb *Feedback, titles []Title, o Options) (*Model
 	}
 	m.X, m.Y = denseRows(X), denseRows(Y)
 	// Item-item similarity: cosine of the item factors.
-	Yn := normalizedRows(Y)
 	cf := make([][]Scored, n)
-	cos := mat.NewVecDense(n, nil)
-	for i := range n {
+	eachSimilarity(normalizedRows(Y), func(i int, cos []float64) {
 		if m.Titles[i].Views == 0 {
-			continue
+			return
 		}
-		cos.MulVec(Yn, Yn.RowView(i))
 		cf[i] = top(n, similarKept, func(j int) (float64, bool) {
-			return cos.AtVec(j), j != i && m.Titles[j].Views > 0 && cos.AtVec(j) > 0
+			return cos[j], j != i && m.Titles[j].Views > 0 && cos[j] > 0
 		})
-	}
+	})
 	// Content: TF-IDF over genres, cast and synopsis, cosine.
-	T := tfidf(m.Titles, o.Vocabulary)
 	content := make([][]Scored, n)
-	for i := range n {
-		cos.MulVec(T, T.RowView(i))
-		content[i] = top(n, similarKept, func(j int) (float64, bool) { return cos.AtVec(j), j != i && cos.AtVec(j) > 0.01 })
-	}
+	eachSimilarity(tfidf(m.Titles, o.Vocabulary), func(i int, cos []float64) {
+		content[i] = top(n, similarKept, func(j int) (float64, bool) { return cos[j], j != i && cos[j] > 0.01 })
+	})
 	for i := range n {
 		m.Titles[i].CF, m.Titles[i].Content = cf[i], content[i]
 		m.Titles[i].Similar = m.blendSimilar(i)
@@ -237,7 +234,7 @@ func Train(ctx context.Context, fb *Feedback, titles []Title, o Options) (*Model
 //
 //	(OᵀO + Oᵀ(Cᵤ−I)O + λI) xᵤ = OᵀCᵤp(u)
 //
-// rows are solved in parallel, each with a Cholesky factorisation.
+// rows are solved in parallel, each by a Cholesky factorisation.
 func solve(ctx context.Context, dst, other *mat.Dense, rows [][]Watched, lambda float64) error {
 	_, k := other.Dims()
 	var gram mat.SymDense
@@ -253,8 +250,6 @@ func solve(ctx context.Context, dst, other *mat.Dense, rows [][]Watched, lambda 
 			defer wg.Done()
 			A := mat.NewSymDense(k, nil)
 			b := mat.NewVecDense(k, nil)
-			var x mat.VecDense
-			var ch mat.Cholesky
 			for u := range next {
 				if len(rows[u]) == 0 {
 					dst.SetRow(u, make([]float64, k))
@@ -273,19 +268,19 @@ func solve(ctx context.Context, dst, other *mat.Dense, rows [][]Watched, lambda 
 				for d := range k {
 					A.SetSym(d, d, A.At(d, d)+reg)
 				}
-				if !ch.Factorize(A) {
+				// Cholesky (LAPACK's potrf and potrs, without the
+				// condition estimate mat.Cholesky adds): A is positive
+				// definite for lambda > 0.
+				t, ok := lapack64.Potrf(A.RawSymmetric())
+				if !ok {
 					mu.Lock()
 					failed = fmt.Errorf("als: the system of row %d is not positive definite; raise lambda", u)
 					mu.Unlock()
 					continue
 				}
-				if err := ch.SolveVecTo(&x, b); err != nil {
-					mu.Lock()
-					failed = fmt.Errorf("als: row %d: %w", u, err)
-					mu.Unlock()
-					continue
-				}
-				dst.SetRow(u, x.RawVector().Data)
+				x := b.RawVector().Data
+				lapack64.Potrs(t, blas64.General{Rows: k, Cols: 1, Stride: 1, Data: x})
+				dst.SetRow(u, x)
 			}
 		}()
 	}
@@ -301,6 +296,24 @@ func solve(ctx context.Context, dst, other *mat.Dense, rows [][]Watched, lambda 
 		return err
 	}
 	return failed
+}
+
+// eachSimilarity calls f with each row i of A and the dot products of
+// that row with every row (the cosines, for L2-normalised rows): A·Aᵀ
+// computed a block of rows at a time (one matrix product each), so that
+// memory stays a block's, not n².
+func eachSimilarity(A *mat.Dense, f func(i int, dots []float64)) {
+	n, _ := A.Dims()
+	const block = 256
+	var S mat.Dense
+	for b0 := 0; b0 < n; b0 += block {
+		b1 := min(b0+block, n)
+		S.Reset()
+		S.Mul(A.Slice(b0, b1, 0, A.RawMatrix().Cols), A.T())
+		for i := b0; i < b1; i++ {
+			f(i, S.RawRowView(i-b0))
+		}
+	}
 }
 
 func normalizedRows(a *mat.Dense) *mat.Dense {
@@ -397,6 +410,14 @@ func top(n, k int, score func(int) (float64, bool)) []Scored {
 		}
 		out = append(out, Scored{Index: j, Score: s})
 	}
-	sort.SliceStable(out, func(a, b int) bool { return out[a].Score > out[b].Score })
+	slices.SortFunc(out, func(a, b Scored) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return a.Index - b.Index
+	})
 	return out[:min(len(out), k)]
 }

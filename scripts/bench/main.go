@@ -69,12 +69,14 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent clients of the gateway load test")
 	onlyLoad := flag.Bool("only-load", false, "run only the gateway load test, on a 2 s title")
 	historyOps := flag.Int("history-ops", 20000, "operations of the viewing history load test, 9 writes to 1 read (0 to skip)")
-	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, backlog, per-title, preroll, history, gateway")
+	eventsN := flag.Int("events", 200000, "events posted to the collector in the event pipeline load test (0 to skip)")
+	recsN := flag.Int("recs-events", 1000000, "view events the recommender trains on in the training benchmark (0 to skip)")
+	only := flag.String("only", "", "run only these sections, comma-separated: overhead, scaling, fleet, upload, status, backlog, per-title, preroll, history, events, recs, gateway")
 	quick := flag.Bool("quick", false, "every section small (a 20 s overhead master, one pair, one real clip, a 0.25 GB upload, short loads), for a first look in minutes; the full sizes are the ones to quote")
 	flag.Parse()
 	if *quick {
 		small := map[string]string{"seconds": "20", "overhead-runs": "1", "scale-seconds": "24", "fleet-seconds": "10", "fleet-short": "3", "upload-gb": "0.25", "status": "1000",
-			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000", "history-ops": "2000", "preroll-seconds": "12", "preroll-clips": "1", "prerolls": "0,4"}
+			"per-title-seconds": "20", "per-title-clips": "1", "load": "2000", "history-ops": "2000", "events": "20000", "recs-events": "100000", "preroll-seconds": "12", "preroll-clips": "1", "prerolls": "0,4"}
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range small {
@@ -100,7 +102,7 @@ func main() {
 		codecs = append(codecs, c)
 	}
 	o := opts{prerollSeconds: *prerollSeconds, prerollClips: *prerollClips, prerolls: prerolls, prerollCodecs: codecs, seconds: *seconds, overheadRuns: max(*overheadRuns, 1), scaleSeconds: *scaleSeconds, fleetSeconds: *fleetSeconds, fleetShort: max(*fleetShort, 1), uploadGB: *uploadGB, statusN: *statusN, perTitle: *perTitle,
-		loadN: *loadN, clients: *clients, realClips: *realClips, historyOps: *historyOps, sections: map[string]bool{}}
+		loadN: *loadN, clients: *clients, realClips: *realClips, historyOps: *historyOps, eventsN: *eventsN, recsN: *recsN, sections: map[string]bool{}}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			o.sections[s] = true
@@ -117,7 +119,7 @@ type opts struct {
 	prerolls                                                                                                    []float64
 	prerollCodecs                                                                                               []string
 	seconds, overheadRuns, scaleSeconds, fleetSeconds, fleetShort, statusN, perTitle, loadN, clients, realClips int
-	historyOps                                                                                                  int
+	historyOps, eventsN, recsN                                                                                  int
 	uploadGB                                                                                                    float64
 	sections                                                                                                    map[string]bool
 }
@@ -213,6 +215,16 @@ func run(dir string, o opts) error {
 	}
 	if o.on("history") && o.historyOps > 0 {
 		if err := historyLoad(filepath.Join(dir, "history"), o.historyOps, 64); err != nil {
+			return err
+		}
+	}
+	if o.on("events") && o.eventsN > 0 {
+		if err := eventsLoad(filepath.Join(dir, "events"), o.eventsN); err != nil {
+			return err
+		}
+	}
+	if o.on("recs") && o.recsN > 0 {
+		if err := recsTraining(o.recsN); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reel-video/reel/archive"
+	"github.com/reel-video/reel/devstack"
+	"github.com/reel-video/reel/events"
+	"github.com/reel-video/reel/origin"
+	"github.com/reel-video/reel/recs"
+	"github.com/reel-video/reel/support"
+)
+
+// eventsLoad posts n events through the collector (HTTP, batches of
+// 500 lines from 8 clients) into an embedded NATS JetStream stream, with
+// the archiver (to MinIO) and the support indexer (bleve, 8 shards)
+// consuming as they do in their services, and samples both consumers'
+// lag every 250 ms.
+func eventsLoad(dir string, n int) error {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mp, err := devstack.StartMinio(ctx, "", filepath.Join(dir, "minio"))
+	if err != nil {
+		return err
+	}
+	defer mp.Stop()
+	s3, err := origin.New(origin.Config{Endpoint: mp.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
+		Bucket: "reel-masters", OriginBucket: "reel-origin"})
+	if err != nil {
+		return err
+	}
+	if err := s3.EnsureBuckets(ctx); err != nil {
+		return err
+	}
+	ns, err := events.StartServer(events.ServerOptions{Name: "bench", Dir: filepath.Join(dir, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	log, err := events.Connect(ns.URL(), "bench")
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	if err := log.EnsureStream(ctx, events.StreamConfig{}); err != nil {
+		return err
+	}
+	x, err := support.Open(filepath.Join(dir, "support"), 8)
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	arch, err := log.Consumer(ctx, "archiver", []string{"events.>"})
+	if err != nil {
+		return err
+	}
+	idx, err := log.Consumer(ctx, "support-indexer", []string{"events.>"})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = (&archive.Archiver{Store: s3, Bucket: s3.Bucket(), Log: quiet}).Run(cctx, arch, 5000, 5*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = events.Consume(cctx, idx, 1000, 200*time.Millisecond, (&support.Indexer{Index: x}).Handle, quiet)
+	}()
+	col := &events.Collector{Log: log, Auth: func(*http.Request) (events.Identity, error) { return events.Identity{Service: true}, nil }, Logger: quiet}
+	mux := http.NewServeMux()
+	col.Routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	// Lag sampler.
+	var maxArch, maxIdx atomic.Uint64
+	sampling, stopSampling := context.WithCancel(ctx)
+	var sw sync.WaitGroup
+	sw.Add(1)
+	go func() {
+		defer sw.Done()
+		for sampling.Err() == nil {
+			if l, err := arch.Lag(ctx); err == nil && l > maxArch.Load() {
+				maxArch.Store(l)
+			}
+			if l, err := idx.Lag(ctx); err == nil && l > maxIdx.Load() {
+				maxIdx.Store(l)
+			}
+			select {
+			case <-sampling.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	types := []string{
+		`{"type":"view.heartbeat","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","position":%d,"duration":3600,"source":"web"}`,
+		`{"type":"perf.rung_switch","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","rung":"720p","ms":%d}`,
+		`{"type":"error.playback","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","code":"fragLoadError","message":"segment %d answered 503","edge":"edge-z1"}`,
+	}
+	const batch, clients = 500, 8
+	var next atomic.Int64
+	var posted atomic.Int64
+	start := time.Now()
+	var pw sync.WaitGroup
+	var failed atomic.Value
+	for range clients {
+		pw.Add(1)
+		go func() {
+			defer pw.Done()
+			hc := &http.Client{Timeout: 30 * time.Second}
+			var b strings.Builder
+			for {
+				first := next.Add(batch) - batch
+				if first >= int64(n) {
+					return
+				}
+				b.Reset()
+				at := time.Now().UTC().Format(time.RFC3339Nano)
+				for i := first; i < min(first+batch, int64(n)); i++ {
+					u := i % 10000
+					fmt.Fprintf(&b, types[i%int64(len(types))], at, u, u, i/50, i%500, i%3000+1)
+					b.WriteByte('\n')
+				}
+				resp, err := hc.Post(srv.URL+"/v1/events", "application/x-ndjson", strings.NewReader(b.String()))
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Store(fmt.Errorf("the collector answered %s", resp.Status))
+					return
+				}
+				posted.Add(min(first+batch, int64(n)) - first)
+			}
+		}()
+	}
+	pw.Wait()
+	took := time.Since(start)
+	if err, ok := failed.Load().(error); ok {
+		stopSampling()
+		return err
+	}
+	// Until both consumers are level with the stream.
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		la, e1 := arch.Lag(ctx)
+		li, e2 := idx.Lag(ctx)
+		if e1 == nil && e2 == nil && la == 0 && li == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopSampling()
+			return fmt.Errorf("the consumers did not catch up in 10 minutes (lag %d, %d)", la, li)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	drained := time.Since(start) - took
+	stopSampling()
+	sw.Wait()
+	stop()
+	wg.Wait()
+	archived, err := (&archive.Reader{Store: s3, Bucket: s3.Bucket()}).Count(ctx)
+	if err != nil {
+		return err
+	}
+	indexed, err := x.Count()
+	if err != nil {
+		return err
+	}
+	objects, _ := (&archive.Reader{Store: s3, Bucket: s3.Bucket()}).Objects(ctx, time.Time{}, time.Time{})
+	fmt.Printf("\n## Events: collector to stream, archiver and support indexer\n\n%d events (heartbeats, rung switches, playback errors of 10,000 users) posted to the collector over HTTP in batches of 500 from 8 clients, each acknowledged once the stream (embedded NATS JetStream, file storage) stored it; the archiver (batches of up to 5,000 to gzip JSON lines on MinIO) and the support indexer (bleve, 8 shards by user, batches of up to 1,000) consume at the same time, as in `reel collect` and `reel support`.\n\n", posted.Load())
+	fmt.Println("| events | into the stream | events/s into the stream | archiver max lag | indexer max lag | both level after the last post | events/s end to end | archived | indexed | archive objects |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Printf("| %d | %s | %.0f | %d | %d | %s | %.0f | %d | %d | %d |\n", posted.Load(), took.Round(time.Millisecond),
+		float64(posted.Load())/took.Seconds(), maxArch.Load(), maxIdx.Load(), drained.Round(time.Millisecond),
+		float64(posted.Load())/(took+drained).Seconds(), archived, indexed, len(objects))
+	return nil
+}
+
+// recsTraining times the recommender's training on synthetic viewing: n
+// view events of 20,000 profiles over 2,000 titles in 20 genres (each
+// profile favours two), aggregated into implicit feedback, then ALS,
+// item-item similarity and TF-IDF content similarity.
+func recsTraining(n int) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const profiles, titles, genres = 20000, 2000, 20
+	words := strings.Fields("frontier sheriff outlaw desert wedding office roommates prank heist detective murder island space station alien robot dragon castle knight ocean storm mountain war spy family school music dance kitchen chef")
+	var ts []recs.Title
+	for i := range titles {
+		g := i % genres
+		ts = append(ts, recs.Title{ID: fmt.Sprintf("t%04d", i), Name: fmt.Sprintf("Title %d", i), Genres: []string{fmt.Sprintf("genre%02d", g)},
+			Cast:     []string{fmt.Sprintf("actor%03d", rng.IntN(300)), fmt.Sprintf("actor%03d", rng.IntN(300))},
+			Synopsis: strings.Join([]string{words[rng.IntN(len(words))], words[rng.IntN(len(words))], words[(g*3)%len(words)]}, " "),
+			Maturity: "teen"})
+	}
+	fb := &recs.Feedback{}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Now()
+	for i := range n {
+		p := rng.IntN(profiles)
+		g := (p%genres + rng.IntN(2)*(1+p%3)) % genres
+		t := rng.IntN(titles/genres)*genres + g
+		fb.Add(events.Event{Type: "view.heartbeat", Profile: fmt.Sprint(p), Title: ts[t].ID, Session: fmt.Sprintf("s%d", i/4),
+			Position: float64(rng.IntN(3600)), Duration: 3600, At: at.Add(time.Duration(i) * time.Second)})
+	}
+	agg := time.Since(start)
+	m, err := recs.Train(context.Background(), fb, ts, recs.Options{Seed: 1})
+	if err != nil {
+		return err
+	}
+	total := agg + m.TrainTime
+	perM := time.Duration(float64(total) * 1e6 / float64(n))
+	fmt.Printf("\n## Recommender training\n\n%d view events of %d profiles over %d titles (20 genres), aggregated into implicit feedback (completion, rewatches), then implicit ALS (16 factors, 12 sweeps, gonum Cholesky per row, on all cores), item-item cosine over the factors and TF-IDF content similarity, as `reel recs train` does after reading the archive.\n\n", n, len(m.Profiles), len(m.Titles))
+	fmt.Println("| events | profiles | titles | aggregate | train | total | per million events |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Printf("| %d | %d | %d | %s | %s | %s | %s |\n", n, len(m.Profiles), len(m.Titles), agg.Round(time.Millisecond),
+		m.TrainTime.Round(time.Millisecond), total.Round(time.Millisecond), perM.Round(time.Millisecond))
+	return nil
+}
