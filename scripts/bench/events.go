@@ -87,93 +87,132 @@ func eventsLoad(dir string, n int) error {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	// Lag sampler.
-	var maxArch, maxIdx atomic.Uint64
-	sampling, stopSampling := context.WithCancel(ctx)
-	var sw sync.WaitGroup
-	sw.Add(1)
-	go func() {
-		defer sw.Done()
-		for sampling.Err() == nil {
-			if l, err := arch.Lag(ctx); err == nil && l > maxArch.Load() {
-				maxArch.Store(l)
-			}
-			if l, err := idx.Lag(ctx); err == nil && l > maxIdx.Load() {
-				maxIdx.Store(l)
-			}
-			select {
-			case <-sampling.Done():
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-	}()
 	types := []string{
 		`{"type":"view.heartbeat","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","position":%d,"duration":3600,"source":"web"}`,
 		`{"type":"perf.rung_switch","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","rung":"720p","ms":%d}`,
 		`{"type":"error.playback","at":%q,"user":"%d","profile":"%d","session":"s%d","title":"t%d","code":"fragLoadError","message":"segment %d answered 503","edge":"edge-z1"}`,
 	}
-	const batch, clients = 500, 8
+	type result struct {
+		posted           int64
+		took, drained    time.Duration
+		maxArch, maxIdx  uint64
+		meanArch, meanId float64
+	}
 	var next atomic.Int64
-	var posted atomic.Int64
-	start := time.Now()
-	var pw sync.WaitGroup
-	var failed atomic.Value
-	for range clients {
-		pw.Add(1)
+	// phase posts n events (numbered from next), as fast as the collector
+	// takes them (rate 0) or at rate events a second, and waits until
+	// both consumers are level with the stream.
+	phase := func(n int, rate float64) (result, error) {
+		const batch, clients = 500, 8
+		var r result
+		var maxArch, maxIdx atomic.Uint64
+		var sumArch, sumIdx, samples atomic.Uint64
+		sampling, stopSampling := context.WithCancel(ctx)
+		defer stopSampling()
+		var sw sync.WaitGroup
+		sw.Add(1)
 		go func() {
-			defer pw.Done()
-			hc := &http.Client{Timeout: 30 * time.Second}
-			var b strings.Builder
-			for {
-				first := next.Add(batch) - batch
-				if first >= int64(n) {
-					return
+			defer sw.Done()
+			for sampling.Err() == nil {
+				la, e1 := arch.Lag(ctx)
+				li, e2 := idx.Lag(ctx)
+				if e1 == nil && e2 == nil {
+					if la > maxArch.Load() {
+						maxArch.Store(la)
+					}
+					if li > maxIdx.Load() {
+						maxIdx.Store(li)
+					}
+					sumArch.Add(la)
+					sumIdx.Add(li)
+					samples.Add(1)
 				}
-				b.Reset()
-				at := time.Now().UTC().Format(time.RFC3339Nano)
-				for i := first; i < min(first+batch, int64(n)); i++ {
-					u := i % 10000
-					fmt.Fprintf(&b, types[i%int64(len(types))], at, u, u, i/50, i%500, i%3000+1)
-					b.WriteByte('\n')
+				select {
+				case <-sampling.Done():
+				case <-time.After(250 * time.Millisecond):
 				}
-				resp, err := hc.Post(srv.URL+"/v1/events", "application/x-ndjson", strings.NewReader(b.String()))
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Store(fmt.Errorf("the collector answered %s", resp.Status))
-					return
-				}
-				posted.Add(min(first+batch, int64(n)) - first)
 			}
 		}()
-	}
-	pw.Wait()
-	took := time.Since(start)
-	if err, ok := failed.Load().(error); ok {
+		end := next.Load() + int64(n)
+		var posted atomic.Int64
+		var failed atomic.Value
+		start := time.Now()
+		var pw sync.WaitGroup
+		for range clients {
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				hc := &http.Client{Timeout: 30 * time.Second}
+				var b strings.Builder
+				for {
+					first := next.Add(batch) - batch
+					if first >= end {
+						return
+					}
+					last := min(first+batch, end)
+					if rate > 0 { // this batch's turn
+						due := start.Add(time.Duration(float64(first-(end-int64(n))) / rate * float64(time.Second)))
+						time.Sleep(time.Until(due))
+					}
+					b.Reset()
+					at := time.Now().UTC().Format(time.RFC3339Nano)
+					for i := first; i < last; i++ {
+						u := i % 10000
+						fmt.Fprintf(&b, types[i%int64(len(types))], at, u, u, i/50, i%500, i%3000+1)
+						b.WriteByte('\n')
+					}
+					resp, err := hc.Post(srv.URL+"/v1/events", "application/x-ndjson", strings.NewReader(b.String()))
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Store(fmt.Errorf("the collector answered %s", resp.Status))
+						return
+					}
+					posted.Add(last - first)
+				}
+			}()
+		}
+		pw.Wait()
+		r.took = time.Since(start)
+		if err, ok := failed.Load().(error); ok {
+			return r, err
+		}
+		deadline := time.Now().Add(10 * time.Minute)
+		for {
+			la, e1 := arch.Lag(ctx)
+			li, e2 := idx.Lag(ctx)
+			if e1 == nil && e2 == nil && la == 0 && li == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return r, fmt.Errorf("the consumers did not catch up in 10 minutes (lag %d, %d)", la, li)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.drained = time.Since(start) - r.took
 		stopSampling()
+		sw.Wait()
+		r.posted, r.maxArch, r.maxIdx = posted.Load(), maxArch.Load(), maxIdx.Load()
+		if n := samples.Load(); n > 0 {
+			r.meanArch, r.meanId = float64(sumArch.Load())/float64(n), float64(sumIdx.Load())/float64(n)
+		}
+		return r, nil
+	}
+	burst, err := phase(n, 0)
+	if err != nil {
 		return err
 	}
-	// Until both consumers are level with the stream.
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		la, e1 := arch.Lag(ctx)
-		li, e2 := idx.Lag(ctx)
-		if e1 == nil && e2 == nil && la == 0 && li == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			stopSampling()
-			return fmt.Errorf("the consumers did not catch up in 10 minutes (lag %d, %d)", la, li)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// Then at a rate the consumers keep up with: 3/4 of what they did end
+	// to end in the burst.
+	rate := 0.75 * float64(burst.posted) / (burst.took + burst.drained).Seconds()
+	paced, err := phase(n/2, rate)
+	if err != nil {
+		return err
 	}
-	drained := time.Since(start) - took
-	stopSampling()
-	sw.Wait()
 	stop()
 	wg.Wait()
 	archived, err := (&archive.Reader{Store: s3, Bucket: s3.Bucket()}).Count(ctx)
@@ -185,12 +224,18 @@ func eventsLoad(dir string, n int) error {
 		return err
 	}
 	objects, _ := (&archive.Reader{Store: s3, Bucket: s3.Bucket()}).Objects(ctx, time.Time{}, time.Time{})
-	fmt.Printf("\n## Events: collector to stream, archiver and support indexer\n\n%d events (heartbeats, rung switches, playback errors of 10,000 users) posted to the collector over HTTP in batches of 500 from 8 clients, each acknowledged once the stream (embedded NATS JetStream, file storage) stored it; the archiver (batches of up to 5,000 to gzip JSON lines on MinIO) and the support indexer (bleve, 8 shards by user, batches of up to 1,000) consume at the same time, as in `reel collect` and `reel support`.\n\n", posted.Load())
-	fmt.Println("| events | into the stream | events/s into the stream | archiver max lag | indexer max lag | both level after the last post | events/s end to end | archived | indexed | archive objects |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	fmt.Printf("| %d | %s | %.0f | %d | %d | %s | %.0f | %d | %d | %d |\n", posted.Load(), took.Round(time.Millisecond),
-		float64(posted.Load())/took.Seconds(), maxArch.Load(), maxIdx.Load(), drained.Round(time.Millisecond),
-		float64(posted.Load())/(took+drained).Seconds(), archived, indexed, len(objects))
+	fmt.Printf("\n## Events: collector to stream, archiver and support indexer\n\nEvents (heartbeats, rung switches, playback errors of 10,000 users) posted to the collector over HTTP in batches of 500 from 8 clients, each acknowledged once the stream (embedded NATS JetStream, file storage) stored it; the archiver (batches of up to 5,000 to gzip JSON lines on MinIO) and the support indexer (bleve, 8 shards by user, batches of up to 1,000) consume at the same time, as in `reel collect` and `reel support`. First a burst, as fast as the collector takes them; then half as many at three quarters of the burst's end-to-end rate. Lag: events in the stream a consumer has not acknowledged, sampled every 250 ms.\n\n")
+	fmt.Println("| load | events | posted in | events/s into the stream | archiver lag mean / max | indexer lag mean / max | both level after the last post | events/s end to end |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, r := range []struct {
+		name string
+		r    result
+	}{{"burst", burst}, {fmt.Sprintf("paced, %.0f/s", rate), paced}} {
+		fmt.Printf("| %s | %d | %s | %.0f | %.0f / %d | %.0f / %d | %s | %.0f |\n", r.name, r.r.posted, r.r.took.Round(time.Millisecond),
+			float64(r.r.posted)/r.r.took.Seconds(), r.r.meanArch, r.r.maxArch, r.r.meanId, r.r.maxIdx, r.r.drained.Round(time.Millisecond),
+			float64(r.r.posted)/(r.r.took+r.r.drained).Seconds())
+	}
+	fmt.Printf("\nAfterwards the archive holds %d events in %d objects and the index %d; the stream %d.\n", archived, len(objects), indexed, burst.posted+paced.posted)
 	return nil
 }
 
