@@ -27,7 +27,7 @@ soak: deps ## 20 minutes of jobs from two tenants while workers, Redis, a MinIO 
 demo: deps build ## run the whole pipeline on a generated 30 s 1080p master (or INPUT=path)
 	./scripts/demo.sh
 
-bench: deps build ## overhead vs one ffmpeg, scaling, a simulated fleet (root), upload memory and throughput, status latency (also with 200 jobs waiting), per-title bits, viewing history, gateway (BENCHFLAGS=-h lists flags)
+bench: deps build ## overhead vs one ffmpeg, scaling, a simulated fleet (root), upload memory and throughput, status latency (also with 200 jobs waiting), per-title bits, viewing history, event pipeline, recommender training, gateway (BENCHFLAGS=-h lists flags)
 	./scripts/bench.sh $(BENCHFLAGS)
 
 bench-quick: deps build ## every bench section small (bench -quick), for a first look in minutes

@@ -263,7 +263,40 @@ func eventPipeline(t *testing.T, bctx context.Context, s *devStack, bareGW, tok,
 	// The page keeps the viewer's session per origin: signed in on reel
 	// dev's gateway already, it signs in again on the bare one.
 	rows(gw+"/ui/watch.html", "recommender", true)
-	err := chromedp.Do(ctx, chromedp.Navigate(bareGW+"/ui/watch.html"),
+	// With the collector unreachable the page keeps its events and sends
+	// them once it is back.
+	eval := func(js string) float64 {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	eval(`window.realFetch = window.fetch; window.fetch = (u, o) => String(u).includes("/v1/events") ? Promise.reject(new TypeError("collector down")) : window.realFetch(u, o); 1`)
+	eval(`for (let i = 0; i < 3; i++) report("ui.search", {profile: String(profile().id), attrs: {q: "while-collector-down"}}); 1`)
+	until(t, 10*time.Second, "the page's failed send", func() bool { return eval(`ev.backoff`) > 1000 && eval(`window.reelWatch.eventsBuffered`) >= 3 })
+	eval(`window.fetch = window.realFetch; 1`)
+	until(t, 40*time.Second, "the buffered events sent", func() bool { return eval(`window.reelWatch.eventsBuffered`) == 0 })
+	until(t, 5*time.Second, "the buffered events in the support index", func() bool {
+		return len(call("GET", "/v1/support/users/"+account+"/events?q=while-collector-down", s.key, "", 200)["events"].([]any)) == 3
+	})
+	// The support page finds the viewer's playback error.
+	err := chromedp.Do(ctx, chromedp.Navigate(gw+"/ui/support.html"),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), s.key),
+		chromedp.SendKeys(chromedp.CSS("#user"), account),
+		chromedp.SendKeys(chromedp.CSS("#q"), "bufferStalledError"),
+		chromedp.Click(chromedp.CSS(`#find button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#events tr.error")))
+	if err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText + "\n" + JSON.stringify(window.reelSupport)`))
+		t.Fatalf("support page: %v\n%s", err, text)
+	}
+	if n := eval(`window.reelSupport.events.length`); n != 1 {
+		t.Fatalf("support page: %v events for the error's words", n)
+	}
+	err = chromedp.Do(ctx, chromedp.Navigate(bareGW+"/ui/watch.html"),
 		chromedp.WaitVisible(chromedp.CSS("#email")),
 		chromedp.SendKeys(chromedp.CSS("#email"), "viewer@example.com"),
 		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
