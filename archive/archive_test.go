@@ -110,7 +110,9 @@ func TestExactlyOnce(t *testing.T) {
 		}
 	})
 	// Third run, to the end.
-	a = run(nil)
+	if a = run(nil); a.Done() != 350 {
+		t.Errorf("archived up to %d, want 350", a.Done())
+	}
 	want, _ := log.Count(ctx)
 	n, err := r.Count(ctx)
 	if err != nil {
