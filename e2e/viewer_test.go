@@ -73,28 +73,7 @@ func TestViewerSide(t *testing.T) {
 		return upstreamHealthy(gw, urls["accounts"]) && upstreamHealthy(gw, urls["catalog"]) && upstreamHealthy(gw, urls["history"])
 	})
 
-	call := func(method, path, auth, key, body string, want int) map[string]any {
-		t.Helper()
-		req, _ := http.NewRequest(method, gw+path, bytes.NewReader([]byte(body)))
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s through the gateway: %d %s, want %d", method, path, resp.StatusCode, b, want)
-		}
-		var v map[string]any
-		_ = json.Unmarshal(b, &v)
-		return v
-	}
+	call := jsonCaller(t, gw)
 	call("POST", "/v1/accounts", "", "", `{"email":"viewer@example.com","password":"correct horse battery"}`, 201)
 	tok := call("POST", "/v1/accounts/sessions", "", "", `{"email":"viewer@example.com","password":"correct horse battery"}`, 201)["token"].(string)
 	call("PUT", "/v1/accounts/me/subscription", tok, "first", `{"plan":"standard"}`, 200)
@@ -167,24 +146,10 @@ func eventPipeline(t *testing.T, bctx context.Context, s *devStack, bareGW, tok,
 		t.Fatalf("no gateway in the reel dev banner:\n%s", s.logText())
 	}
 	gw := m[1]
+	do := jsonCaller(t, gw)
 	call := func(method, path, auth, body string, want int) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(method, gw+path, bytes.NewReader([]byte(body)))
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
-		}
-		var v map[string]any
-		_ = json.Unmarshal(b, &v)
-		return v
+		return do(method, path, auth, "", body, want)
 	}
 	// The page's playback, by session.
 	var session string
@@ -387,5 +352,33 @@ func watchPage(t *testing.T, bctx context.Context, s *devStack, id string) {
 			fail("continue watching", fmt.Errorf("state %+v", st))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// jsonCaller returns a function that sends a request to base with a
+// bearer token and an Idempotency-Key (each when not empty), fails the
+// test unless the answer has status want, and returns its JSON body.
+func jsonCaller(t *testing.T, base string) func(method, path, auth, key, body string, want int) map[string]any {
+	return func(method, path, auth, key, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader([]byte(body)))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s%s: %d %s, want %d", method, base, path, resp.StatusCode, b, want)
+		}
+		var v map[string]any
+		_ = json.Unmarshal(b, &v)
+		return v
 	}
 }

@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/reel-video/reel/archive"
-	"github.com/reel-video/reel/devstack"
 	"github.com/reel-video/reel/events"
-	"github.com/reel-video/reel/origin"
 	"github.com/reel-video/reel/recs"
 	"github.com/reel-video/reel/support"
 )
@@ -30,19 +28,11 @@ import (
 func eventsLoad(dir string, n int) error {
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mp, err := devstack.StartMinio(ctx, "", filepath.Join(dir, "minio"))
+	s3, stopS3, err := benchS3(ctx, filepath.Join(dir, "minio"))
 	if err != nil {
 		return err
 	}
-	defer mp.Stop()
-	s3, err := origin.New(origin.Config{Endpoint: mp.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
-		Bucket: "reel-masters", OriginBucket: "reel-origin"})
-	if err != nil {
-		return err
-	}
-	if err := s3.EnsureBuckets(ctx); err != nil {
-		return err
-	}
+	defer stopS3()
 	ns, err := events.StartServer(events.ServerOptions{Name: "bench", Dir: filepath.Join(dir, "nats")})
 	if err != nil {
 		return err

@@ -25,19 +25,11 @@ import (
 // sections.
 func historyLoad(dir string, ops, clients int) error {
 	ctx := context.Background()
-	mp, err := devstack.StartMinio(ctx, "", filepath.Join(dir, "minio"))
+	s3, stopS3, err := benchS3(ctx, filepath.Join(dir, "minio"))
 	if err != nil {
 		return err
 	}
-	defer mp.Stop()
-	s3, err := origin.New(origin.Config{Endpoint: mp.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
-		Bucket: "reel-masters", OriginBucket: "reel-origin"})
-	if err != nil {
-		return err
-	}
-	if err := s3.EnsureBuckets(ctx); err != nil {
-		return err
-	}
+	defer stopS3()
 	rc, err := devstack.StartRedisCluster(ctx, "", filepath.Join(dir, "redis-cluster"), 3, 1)
 	if err != nil {
 		return err
@@ -124,4 +116,23 @@ func historyLoad(dir string, ops, clients int) error {
 			q(reads, 0.5), q(reads, 0.99), q(writes, 0.99), rep.BytesPerRow)
 	}
 	return nil
+}
+
+// benchS3 starts a MinIO server in dir and returns a client with both
+// buckets made, and a function that stops the server.
+func benchS3(ctx context.Context, dir string) (*origin.S3, func(), error) {
+	mp, err := devstack.StartMinio(ctx, "", dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s3, err := origin.New(origin.Config{Endpoint: mp.Addr, AccessKey: devstack.MinioUser, SecretKey: devstack.MinioPassword,
+		Bucket: "reel-masters", OriginBucket: "reel-origin"})
+	if err == nil {
+		err = s3.EnsureBuckets(ctx)
+	}
+	if err != nil {
+		mp.Stop()
+		return nil, nil, err
+	}
+	return s3, mp.Stop, nil
 }
