@@ -139,24 +139,26 @@ func runCollect(ctx context.Context, args []string, stderr io.Writer) error {
 	col := &events.Collector{Log: j, Auth: (&reporters{svc: svc, admin: admin, ttl: time.Minute}).identity, Logger: log}
 	arch := &archive.Archiver{Store: s3, Bucket: c.Bucket, Log: log.With("consumer", "archiver")}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cons, err := j.Consumer(ctx, "archiver", []string{events.SubjectRoot + ".>"})
-		if err != nil {
-			log.Error("the archiver cannot start", "err", err)
-			return
-		}
-		// Big batches make few objects; a minute bounds how long an event
-		// waits for its object.
-		_ = arch.Run(ctx, cons, 5000, 5*time.Second)
-	}()
+	if c.CollectArchive {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cons, err := j.Consumer(ctx, "archiver", []string{events.SubjectRoot + ".>"})
+			if err != nil {
+				log.Error("the archiver cannot start", "err", err)
+				return
+			}
+			// Big batches make few objects; 5 s bounds how long an event
+			// waits for its object.
+			_ = arch.Run(ctx, cons, 5000, 5*time.Second)
+		}()
+	}
 	defer wg.Wait()
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("collect listen %s: %w", c.Addr, err)
 	}
-	log.Info("collector listening", "addr", ln.Addr().String(), "nats", c.NatsURL, "archive", "s3://"+c.Bucket+"/"+archive.Prefix)
+	log.Info("collector listening", "addr", ln.Addr().String(), "nats", c.NatsURL, "archiver", c.CollectArchive, "archive", "s3://"+c.Bucket+"/"+archive.Prefix)
 	return serve(ctx, ln, serviceMux(col.Routes, db))
 }
 
