@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -213,17 +212,4 @@ func firstErr(errs []error) error {
 		}
 	}
 	return nil
-}
-
-// PostBatch is the body of a batch: events as JSON lines.
-func PostBatch(evs []Event) (io.Reader, error) {
-	var buf []byte
-	for _, e := range evs {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	return bytes.NewReader(buf), nil
 }

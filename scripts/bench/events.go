@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,6 +228,45 @@ func eventsLoad(dir string, n int) error {
 			float64(r.r.posted)/(r.r.took+r.r.drained).Seconds())
 	}
 	fmt.Printf("\nAfterwards the archive holds %d events in %d objects and the index %d; the stream %d.\n", archived, len(objects), indexed, burst.posted+paced.posted)
+	// Look-ups on that index, as support makes them over HTTP.
+	h := &support.Handler{Index: x, Allowed: func(*http.Request) bool { return true }}
+	smux := http.NewServeMux()
+	h.Routes(smux)
+	ssrv := httptest.NewServer(smux)
+	defer ssrv.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	fmt.Printf("\nSupport look-ups on that index (%d events of 10,000 users, 8 shards), 500 of each kind, one at a time, over HTTP:\n\n", indexed)
+	fmt.Println("| look-up | events answered (mean) | p50 | p99 |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, k := range []struct{ name, path string }{
+		{"a user's events, newest 100", "/v1/support/users/%d/events"},
+		{"a user's errors", "/v1/support/users/%d/events?type=error"},
+		{"a user's events with words", "/v1/support/users/%d/events?q=segment+503"},
+		{"a session's timeline (all shards)", "/v1/support/sessions/s%d"},
+	} {
+		var took []time.Duration
+		answered := 0
+		for range 500 {
+			id := rng.IntN(10000)
+			if strings.Contains(k.path, "sessions") {
+				id = rng.IntN(int(burst.posted+paced.posted) / 50)
+			}
+			t0 := time.Now()
+			resp, err := http.Get(ssrv.URL + fmt.Sprintf(k.path, id))
+			if err != nil {
+				return err
+			}
+			var v struct {
+				Events []json.RawMessage `json:"events"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			took = append(took, time.Since(t0))
+			answered += len(v.Events)
+		}
+		slices.Sort(took)
+		fmt.Printf("| %s | %.1f | %s | %s |\n", k.name, float64(answered)/500, took[len(took)/2].Round(10*time.Microsecond), took[len(took)*99/100].Round(10*time.Microsecond))
+	}
 	return nil
 }
 
