@@ -215,8 +215,11 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	if e.cfg.Report != nil {
 		defer func() {
 			if d := time.Since(start); d >= e.cfg.SlowAfter {
-				e.cfg.Report("perf.slow_response", strings.TrimPrefix(r.URL.Path, "/"), "slow_response",
-					r.Method+" "+r.URL.Path+" took "+d.Round(time.Millisecond).String(), float64(d.Milliseconds()))
+				// Without the playback token: the event outlives it in
+				// the archive and the support index.
+				path := untokened(r.URL.Path)
+				e.cfg.Report("perf.slow_response", path, "slow_response",
+					r.Method+" /"+path+" took "+d.Round(time.Millisecond).String(), float64(d.Milliseconds()))
 			}
 		}()
 	}
@@ -511,4 +514,17 @@ func (w *rateWindow) rate(t time.Time) float64 {
 		}
 	}
 	return float64(n) / 10
+}
+
+// untokened is a request path without its leading slash and without the
+// playback token of a /t/{token}/... path.
+func untokened(path string) string {
+	path = strings.TrimPrefix(path, "/")
+	if rest, ok := strings.CutPrefix(path, "t/"); ok {
+		if _, after, ok := strings.Cut(rest, "/"); ok {
+			return after
+		}
+		return "t"
+	}
+	return path
 }

@@ -517,4 +517,9 @@ func TestReports(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("reports:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	for in, want := range map[string]string{"/t/abc.def/vod/j/m.m3u8": "vod/j/m.m3u8", "/vod/j/a.m4s": "vod/j/a.m4s", "/t/x": "t"} {
+		if got := untokened(in); got != want {
+			t.Errorf("untokened(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
