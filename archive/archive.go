@@ -192,12 +192,18 @@ func (a *Archiver) Run(ctx context.Context, c events.Consumer, batch int, wait t
 		case <-time.After(time.Second):
 		}
 	}
+	failed := false
 	return events.Consume(ctx, c, batch, wait, func(ctx context.Context, ds []events.Delivery) error {
-		// A failed batch is retried from its state: undo a half-written one.
-		if err := a.Recover(ctx); err != nil {
-			return err
+		// A batch that failed part way is retried from the stored
+		// state: undo what it half wrote first.
+		if failed {
+			if err := a.Recover(ctx); err != nil {
+				return err
+			}
 		}
-		return a.Handle(ctx, ds)
+		err := a.Handle(ctx, ds)
+		failed = err != nil
+		return err
 	}, a.logger())
 }
 

@@ -519,12 +519,11 @@ func (w *rateWindow) rate(t time.Time) float64 {
 // untokened is a request path without its leading slash and without the
 // playback token of a /t/{token}/... path.
 func untokened(path string) string {
-	path = strings.TrimPrefix(path, "/")
-	if rest, ok := strings.CutPrefix(path, "t/"); ok {
-		if _, after, ok := strings.Cut(rest, "/"); ok {
-			return after
+	if _, key, ok := playtoken.Split(path); ok {
+		if key == "" {
+			return playtoken.Root
 		}
-		return "t"
+		return key
 	}
-	return path
+	return strings.TrimPrefix(path, "/")
 }

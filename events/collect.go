@@ -24,19 +24,12 @@ type Identity struct {
 	Profile func(id string) bool
 }
 
-// Denied is what Auth returns to refuse a request: Status 401 or 403.
-type Denied struct {
-	Status        int
-	Code, Message string
-}
-
-func (d *Denied) Error() string { return d.Message }
-
 // Collector serves POST /v1/events: batches of events, one JSON object a
 // line, each checked against its type's schema and published to the log,
 // acknowledged only once the log has stored it.
 type Collector struct {
-	Log  Log
+	Log Log
+	// Auth says who posts; a *jsonhttp.Denied refuses the request.
 	Auth func(*http.Request) (Identity, error)
 	// MaxEvents is the most lines one batch may hold (500); MaxBytes the
 	// largest body (1 MiB).
@@ -69,9 +62,7 @@ type Answer struct {
 
 func (c *Collector) post(w http.ResponseWriter, r *http.Request) {
 	id, err := c.Auth(r)
-	var d *Denied
-	if errors.As(err, &d) {
-		jsonhttp.Error(w, d.Status, d.Code, d.Message)
+	if jsonhttp.Refused(w, err) {
 		return
 	}
 	if err != nil {

@@ -51,9 +51,7 @@ func (e *Emitter) Emit(ev Event) {
 		return
 	}
 	e.mu.Lock()
-	if e.kick == nil {
-		e.kick = make(chan struct{}, 1)
-	}
+	kick := e.kickLocked()
 	max := e.Max
 	if max <= 0 {
 		max = 10000
@@ -68,10 +66,19 @@ func (e *Emitter) Emit(ev Event) {
 	e.mu.Unlock()
 	if full {
 		select {
-		case e.kick <- struct{}{}:
+		case kick <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// kickLocked is the channel that wakes Run for a full batch, made on
+// first use; e.mu is held.
+func (e *Emitter) kickLocked() chan struct{} {
+	if e.kick == nil {
+		e.kick = make(chan struct{}, 1)
+	}
+	return e.kick
 }
 
 func (e *Emitter) batch() int {
@@ -99,10 +106,7 @@ func (e *Emitter) Stats() Stats {
 // publish what is left.
 func (e *Emitter) Run(ctx context.Context) {
 	e.mu.Lock()
-	if e.kick == nil {
-		e.kick = make(chan struct{}, 1)
-	}
-	kick := e.kick
+	kick := e.kickLocked()
 	e.mu.Unlock()
 	every := e.Every
 	if every <= 0 {

@@ -101,6 +101,10 @@ var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:@/-]{1,128}$`)
 )
 
+// ValidID reports whether s may be an event's id, user, profile or
+// session (and so a subject token): 1 to 64 letters, digits, _ or -.
+func ValidID(s string) bool { return idRE.MatchString(s) }
+
 // SchemaOf returns the schema of an event type.
 func SchemaOf(typ string) (Schema, bool) {
 	family, _, _ := strings.Cut(typ, ".")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reel-video/reel/internal/jsonhttp"
 )
 
 // startLog starts an embedded NATS server in a temporary folder and
@@ -81,7 +83,7 @@ func viewer(user string, profiles ...string) func(*http.Request) (Identity, erro
 		case "Bearer service":
 			return Identity{Service: true}, nil
 		}
-		return Identity{}, &Denied{Status: 401, Code: "unauthorized", Message: "sign in"}
+		return Identity{}, &jsonhttp.Denied{Status: 401, Code: "unauthorized", Message: "sign in"}
 	}
 }
 

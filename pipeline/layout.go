@@ -1,6 +1,9 @@
 package pipeline
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The object-key layout of Reel's two buckets. Every key Reel writes is
 // built here.
@@ -83,3 +86,14 @@ const (
 
 // PublishedPrefix holds a published title in the origin bucket.
 func PublishedPrefix(id string) string { return PublishedRoot + id + "/" }
+
+// PublishedTitle is the title (job id) of a published object's key,
+// vod/{id}/...; ok is false for other keys.
+func PublishedTitle(key string) (id string, ok bool) {
+	rest, ok := strings.CutPrefix(key, PublishedRoot)
+	if !ok {
+		return "", false
+	}
+	id, _, ok = strings.Cut(rest, "/")
+	return id, ok && id != ""
+}

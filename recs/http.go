@@ -3,7 +3,6 @@ package recs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -75,8 +74,8 @@ type Service struct {
 	Store  Objects
 	Bucket string
 	Cache  Cache // nil: none
-	// Viewer says whether a request may read profile's recommendations,
-	// and the profile's maturity.
+	// Viewer says whether a request may read profile's recommendations
+	// (a *jsonhttp.Denied refuses it), and the profile's maturity.
 	Viewer func(r *http.Request, profile string) (maturity string, err error)
 	TTL    time.Duration // of cached answers (5 min)
 	Log    *slog.Logger
@@ -143,14 +142,6 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/titles/{id}/similar", s.similar)
 }
 
-// Denied is what Viewer returns to refuse a request.
-type Denied struct {
-	Status        int
-	Code, Message string
-}
-
-func (d *Denied) Error() string { return d.Message }
-
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
 func (s *Service) ttl() time.Duration {
@@ -213,9 +204,7 @@ func (s *Service) rows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	maturity, err := s.Viewer(r, profile)
-	var d *Denied
-	if errors.As(err, &d) {
-		jsonhttp.Error(w, d.Status, d.Code, d.Message)
+	if jsonhttp.Refused(w, err) {
 		return
 	}
 	if err != nil {

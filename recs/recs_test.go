@@ -14,6 +14,7 @@ import (
 
 	"github.com/reel-video/reel/evcache"
 	"github.com/reel-video/reel/events"
+	"github.com/reel-video/reel/internal/jsonhttp"
 	"github.com/reel-video/reel/internal/testenv"
 )
 
@@ -164,7 +165,7 @@ func TestService(t *testing.T) {
 	}
 	svc := &Service{Store: s3, Bucket: s3.Bucket(), Cache: cache, Viewer: func(r *http.Request, profile string) (string, error) {
 		if r.Header.Get("Authorization") != "Bearer "+profile {
-			return "", &Denied{Status: 403, Code: "forbidden", Message: "not your profile"}
+			return "", &jsonhttp.Denied{Status: 403, Code: "forbidden", Message: "not your profile"}
 		}
 		return "adult", nil
 	}}

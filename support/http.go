@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
+	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/internal/jsonhttp"
 )
 
@@ -39,11 +41,11 @@ func (h *Handler) userEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	user := r.PathValue("id")
 	q := Query{Text: r.URL.Query().Get("q"), Type: r.URL.Query().Get("type")}
-	if !validID(user) {
+	if !events.ValidID(user) {
 		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "user "+strconv.Quote(user)+": an account id (letters, digits, _ or -)")
 		return
 	}
-	if q.Type != "" && !validType(q.Type) {
+	if q.Type != "" && !typeRE.MatchString(q.Type) {
 		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "type "+strconv.Quote(q.Type)+": an event type (error.playback) or family (error)")
 		return
 	}
@@ -81,7 +83,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !events.ValidID(id) {
 		jsonhttp.Error(w, http.StatusBadRequest, "invalid_input", "session "+strconv.Quote(id)+": a playback session id (letters, digits, _ or -)")
 		return
 	}
@@ -109,26 +111,5 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	jsonhttp.Error(w, http.StatusServiceUnavailable, "unavailable", "the support index cannot answer now; try again")
 }
 
-func validID(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validType(s string) bool {
-	if len(s) > 48 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+// typeRE is an event type (error.playback) or family (error).
+var typeRE = regexp.MustCompile(`^[a-z]+(\.[a-z][a-z0-9_]{0,39})?$`)

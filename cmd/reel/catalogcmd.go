@@ -160,41 +160,66 @@ type cachedViewer struct {
 }
 
 func (e *entitlements) viewer(r *http.Request, profile string) (playback.Viewer, error) {
-	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-	sum := sha256.Sum256([]byte(token))
-	key := hex.EncodeToString(sum[:]) + "/" + profile
+	token := bearer(r)
+	return e.remembered(tokenKey(token)+"/"+profile, func() (playback.Viewer, error) {
+		ctx := r.Context()
+		account, err := e.authenticate(ctx, token)
+		if err != nil {
+			return playback.Viewer{}, err
+		}
+		id, perr := strconv.ParseInt(profile, 10, 64)
+		var p accounts.Profile
+		if perr == nil {
+			p, err = e.svc.Profile(ctx, account, id)
+		}
+		if perr != nil || accounts.CodeOf(err) == accounts.CodeNotFound {
+			return playback.Viewer{}, &playback.Denied{Status: http.StatusNotFound, Code: "not_found",
+				Message: fmt.Sprintf("profile %q: give ?profile= with one of your account's profiles", profile)}
+		}
+		if err != nil {
+			return playback.Viewer{}, err
+		}
+		sub, err := e.svc.Subscription(ctx, account)
+		if err != nil {
+			return playback.Viewer{}, err
+		}
+		return playback.Viewer{Account: account, Maturity: p.Maturity, Active: sub.Entitled(time.Now()),
+			MaxHeight: sub.Plan.MaxHeight, Streams: sub.Plan.Streams}, nil
+	})
+}
+
+// account is the account of a request's session, remembered as viewer's
+// answers are.
+func (e *entitlements) account(r *http.Request) (int64, error) {
+	token := bearer(r)
+	v, err := e.remembered(tokenKey(token), func() (playback.Viewer, error) {
+		account, err := e.authenticate(r.Context(), token)
+		return playback.Viewer{Account: account}, err
+	})
+	return v.Account, err
+}
+
+func (e *entitlements) authenticate(ctx context.Context, token string) (int64, error) {
+	account, err := e.svc.Authenticate(ctx, token)
+	if accounts.CodeOf(err) == accounts.CodeUnauthorized {
+		return 0, &playback.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
+	}
+	return account, err
+}
+
+// remembered answers what look found under key within ttl, or asks it
+// and keeps a good answer.
+func (e *entitlements) remembered(key string, look func() (playback.Viewer, error)) (playback.Viewer, error) {
 	e.mu.Lock()
 	c, hit := e.got[key]
 	e.mu.Unlock()
 	if hit && time.Now().Before(c.until) {
 		return c.v, nil
 	}
-	ctx := r.Context()
-	account, err := e.svc.Authenticate(ctx, token)
-	if accounts.CodeOf(err) == accounts.CodeUnauthorized {
-		return playback.Viewer{}, &playback.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
-	}
+	v, err := look()
 	if err != nil {
-		return playback.Viewer{}, err
+		return v, err
 	}
-	id, perr := strconv.ParseInt(profile, 10, 64)
-	var p accounts.Profile
-	if perr == nil {
-		p, err = e.svc.Profile(ctx, account, id)
-	}
-	if perr != nil || accounts.CodeOf(err) == accounts.CodeNotFound {
-		return playback.Viewer{}, &playback.Denied{Status: http.StatusNotFound, Code: "not_found",
-			Message: fmt.Sprintf("profile %q: give ?profile= with one of your account's profiles", profile)}
-	}
-	if err != nil {
-		return playback.Viewer{}, err
-	}
-	sub, err := e.svc.Subscription(ctx, account)
-	if err != nil {
-		return playback.Viewer{}, err
-	}
-	v := playback.Viewer{Account: account, Maturity: p.Maturity, Active: sub.Entitled(time.Now()),
-		MaxHeight: sub.Plan.MaxHeight, Streams: sub.Plan.Streams}
 	e.mu.Lock()
 	if e.got == nil || len(e.got) > 100000 {
 		e.got = map[string]cachedViewer{}
@@ -202,6 +227,15 @@ func (e *entitlements) viewer(r *http.Request, profile string) (playback.Viewer,
 	e.got[key] = cachedViewer{v, time.Now().Add(e.ttl)}
 	e.mu.Unlock()
 	return v, nil
+}
+
+func bearer(r *http.Request) string {
+	return strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+}
+
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // titleFacts looks a title up in the pipeline's job store: only a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/reel-video/reel/edge"
 	"github.com/reel-video/reel/events"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/store"
 )
 
@@ -63,7 +64,7 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	var report func(typ, key, code, message string, ms float64)
 	if em != nil {
 		report = func(typ, key, code, message string, ms float64) {
-			em.Emit(events.Event{Type: typ, Edge: c.EdgeName, Title: titleOfKey(key), Code: code, Message: message, Ms: ms,
+			em.Emit(events.Event{Type: typ, Edge: c.EdgeName, Title: publishedTitle(key), Code: code, Message: message, Ms: ms,
 				Attrs: map[string]string{"key": key, "zone": c.Zone}})
 		}
 	}
@@ -93,14 +94,8 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	return err
 }
 
-// titleOfKey is the title an edge's object key or path is of:
-// vod/{id}/..., or t/{token}/vod/{id}/...; "" for others.
-func titleOfKey(key string) string {
-	parts := strings.Split(strings.TrimPrefix(key, "/"), "/")
-	for i := 0; i+1 < len(parts); i++ {
-		if parts[i] == "vod" {
-			return parts[i+1]
-		}
-	}
-	return ""
+// publishedTitle is the title of a published object's key, or "".
+func publishedTitle(key string) string {
+	id, _ := pipeline.PublishedTitle(key)
+	return id
 }

@@ -2,8 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/internal/jsonhttp"
+	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
 	"github.com/reel-video/reel/support"
 )
@@ -136,7 +136,7 @@ func runCollect(ctx context.Context, args []string, stderr io.Writer) error {
 		defer rdb.Close()
 		admin = adminKeys(&store.CachedKeys{Keys: &store.Keys{C: rdb}})
 	}
-	col := &events.Collector{Log: j, Auth: (&reporters{svc: svc, admin: admin, ttl: time.Minute}).identity, Logger: log}
+	col := &events.Collector{Log: j, Auth: (&reporters{ents: &entitlements{svc: svc, ttl: time.Minute}, admin: admin}).identity, Logger: log}
 	arch := &archive.Archiver{Store: s3, Bucket: c.Bucket, Log: log.With("consumer", "archiver")}
 	var wg sync.WaitGroup
 	if c.CollectArchive {
@@ -162,72 +162,44 @@ func runCollect(ctx context.Context, args []string, stderr io.Writer) error {
 	return serve(ctx, ln, serviceMux(col.Routes, db))
 }
 
-// reporters says who posts events: a viewer's session (their own events)
-// or an admin key (a service's, anyone's). Sessions are remembered for
-// ttl, so that collection goes on through a short outage of the store.
+// reporters says who posts events: a viewer's session (their own events,
+// through the same remembered answers as entitlements) or an admin key
+// (a service's, anyone's).
 type reporters struct {
-	svc   *accounts.Service
+	ents  *entitlements
 	admin func(*http.Request) bool
-	ttl   time.Duration
-	mu    sync.Mutex
-	got   map[string]cachedReporter
-}
-
-type cachedReporter struct {
-	account  int64
-	profiles []string
-	until    time.Time
 }
 
 func (rp *reporters) identity(r *http.Request) (events.Identity, error) {
-	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	token := bearer(r)
 	if token == "" {
-		return events.Identity{}, &events.Denied{Status: http.StatusUnauthorized, Code: "unauthorized",
+		return events.Identity{}, &jsonhttp.Denied{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "events need a viewer's session (Authorization: Bearer) or an admin API key"}
 	}
 	if !strings.HasPrefix(token, accounts.SessionPrefix) {
 		if rp.admin != nil && rp.admin(r) {
 			return events.Identity{Service: true}, nil
 		}
-		return events.Identity{}, &events.Denied{Status: http.StatusForbidden, Code: "forbidden", Message: "only admin API keys report services' events"}
+		return events.Identity{}, &jsonhttp.Denied{Status: http.StatusForbidden, Code: "forbidden", Message: "only admin API keys report services' events"}
 	}
-	sum := sha256.Sum256([]byte(token))
-	key := hex.EncodeToString(sum[:])
-	rp.mu.Lock()
-	c, hit := rp.got[key]
-	rp.mu.Unlock()
-	if !hit || time.Now().After(c.until) {
-		ctx := r.Context()
-		account, err := rp.svc.Authenticate(ctx, token)
-		if accounts.CodeOf(err) == accounts.CodeUnauthorized {
-			return events.Identity{}, &events.Denied{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()}
-		}
-		if err != nil {
-			return events.Identity{}, err
-		}
-		ps, err := rp.svc.Profiles(ctx, account)
-		if err != nil {
-			return events.Identity{}, err
-		}
-		c = cachedReporter{account: account, until: time.Now().Add(rp.ttl)}
-		for _, p := range ps {
-			c.profiles = append(c.profiles, strconv.FormatInt(p.ID, 10))
-		}
-		rp.mu.Lock()
-		if rp.got == nil || len(rp.got) > 100000 {
-			rp.got = map[string]cachedReporter{}
-		}
-		rp.got[key] = c
-		rp.mu.Unlock()
+	account, err := rp.ents.account(r)
+	if err != nil {
+		return events.Identity{}, asJSONDenied(err)
 	}
-	return events.Identity{User: strconv.FormatInt(c.account, 10), Profile: func(id string) bool {
-		for _, p := range c.profiles {
-			if p == id {
-				return true
-			}
-		}
-		return false
+	return events.Identity{User: strconv.FormatInt(account, 10), Profile: func(id string) bool {
+		v, err := rp.ents.viewer(r, id)
+		return err == nil && v.Account == account
 	}}, nil
+}
+
+// asJSONDenied turns entitlements' refusal into the viewer-side services'
+// one; other errors pass.
+func asJSONDenied(err error) error {
+	var d *playback.Denied
+	if errors.As(err, &d) {
+		return &jsonhttp.Denied{Status: d.Status, Code: d.Code, Message: d.Message}
+	}
+	return err
 }
 
 // runSupport runs the support look-up: the indexer, a durable consumer

@@ -112,16 +112,16 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	// front of the defaults. Viewers carry session tokens, not API keys:
 	// the services check sessions and operators' keys themselves.
 	for _, svc := range []struct {
-		group, prefix, urls, env string
-		fallback                 bool
+		route, group, prefix, urls, env string
+		fallback                        bool
 	}{
-		{AccountsGroup, "/v1/accounts", c.GatewayAccounts, "REEL_GATEWAY_ACCOUNTS", false},
-		{CatalogGroup, "/v1/catalog", c.GatewayCatalog, "REEL_GATEWAY_CATALOG", true},
-		{HistoryGroup, "/v1/history", c.GatewayHistory, "REEL_GATEWAY_HISTORY", false},
-		{EventsGroup, "/v1/events", c.GatewayEvents, "REEL_GATEWAY_EVENTS", false},
-		{SupportGroup, "/v1/support", c.GatewaySupport, "REEL_GATEWAY_SUPPORT", false},
-		{RecsGroup, "/v1/recs", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
-		{RecsGroup, "/v1/titles", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
+		{"accounts", AccountsGroup, "/v1/accounts", c.GatewayAccounts, "REEL_GATEWAY_ACCOUNTS", false},
+		{"catalog", CatalogGroup, "/v1/catalog", c.GatewayCatalog, "REEL_GATEWAY_CATALOG", true},
+		{"history", HistoryGroup, "/v1/history", c.GatewayHistory, "REEL_GATEWAY_HISTORY", false},
+		{"events", EventsGroup, "/v1/events", c.GatewayEvents, "REEL_GATEWAY_EVENTS", false},
+		{"support", SupportGroup, "/v1/support", c.GatewaySupport, "REEL_GATEWAY_SUPPORT", false},
+		{"recs", RecsGroup, "/v1/recs", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
+		{"recs-titles", RecsGroup, "/v1/titles", c.GatewayRecs, "REEL_GATEWAY_RECS", false},
 	} {
 		if svc.urls == "" {
 			continue
@@ -132,7 +132,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if gc.Routes == nil {
 			gc.Routes = gateway.DefaultRoutes()
 		}
-		gc.Routes = append([]*gateway.Route{{Name: svc.group + strings.ReplaceAll(strings.TrimPrefix(svc.prefix, "/v1/"+svc.group), "/v1/", "-"), Prefix: svc.prefix, Group: svc.group,
+		gc.Routes = append([]*gateway.Route{{Name: svc.route, Prefix: svc.prefix, Group: svc.group,
 			Timeout: gateway.Duration(15 * time.Second), MaxConcurrent: 256, Fallback: svc.fallback}}, gc.Routes...)
 		check.Open = append(check.Open, svc.prefix)
 		if svc.group == CatalogGroup {

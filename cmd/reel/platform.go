@@ -59,15 +59,15 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 	var urls []string // the gateway's --accounts, --catalog, ...
 	catalogURL := ""
 	for _, svc := range []struct {
-		name  string
-		extra []string
+		name, gatewayFlag string
+		extra             []string
 	}{
-		{"accounts", []string{"serve"}},
-		{"catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve"), "--key-service", localURL(c.Addr)}},
-		{"history", []string{"--live", "pebble:" + filepath.Join(dataDir, "history")}},
-		{"collect", nil},
-		{"support", []string{"--index", filepath.Join(dataDir, "support")}},
-		{"recs", []string{"serve"}},
+		{"accounts", "accounts", []string{"serve"}},
+		{"catalog", "catalog", []string{"serve", "--index", filepath.Join(dataDir, "catalog.bleve"), "--key-service", localURL(c.Addr)}},
+		{"history", "history", []string{"--live", "pebble:" + filepath.Join(dataDir, "history")}},
+		{"collect", "events", nil},
+		{"support", "support", []string{"--index", filepath.Join(dataDir, "support")}},
+		{"recs", "recs", []string{"serve"}},
 	} {
 		port, err := devstack.FreePort()
 		if err != nil {
@@ -96,11 +96,7 @@ func startPlatform(ctx context.Context, c *config.Config, dataDir, self string, 
 			catalogURL = "http://" + addr
 		}
 		banner += fmt.Sprintf("%s http://%s  ", svc.name, addr)
-		flag := svc.name
-		if flag == "collect" {
-			flag = "events"
-		}
-		urls = append(urls, "--"+flag, "z1=http://"+addr)
+		urls = append(urls, "--"+svc.gatewayFlag, "z1=http://"+addr)
 	}
 	// A gateway in front of the API and the services: the viewers' page
 	// calls them all by relative URL through it.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/reel-video/reel/archive"
 	"github.com/reel-video/reel/catalog"
-	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/recs"
 )
 
@@ -73,11 +72,7 @@ func runRecs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	svc := &recs.Service{Store: s3, Bucket: c.Bucket, Log: log,
 		Viewer: func(r *http.Request, profile string) (string, error) {
 			v, err := ents.viewer(r, profile)
-			var d *playback.Denied
-			if errors.As(err, &d) {
-				return "", &recs.Denied{Status: d.Status, Code: d.Code, Message: d.Message}
-			}
-			return v.Maturity, err
+			return v.Maturity, asJSONDenied(err)
 		}}
 	if cache != nil {
 		svc.Cache = cache

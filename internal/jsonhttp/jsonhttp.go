@@ -5,6 +5,7 @@ package jsonhttp
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 )
@@ -36,5 +37,24 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64, what str
 		Error(w, http.StatusBadRequest, "invalid_input", "the body has more than one JSON value")
 		return false
 	}
+	return true
+}
+
+// Denied is a refusal a service's authentication hook returns: the
+// status (401, 403, 404) and the error to answer.
+type Denied struct {
+	Status        int
+	Code, Message string
+}
+
+func (d *Denied) Error() string { return d.Message }
+
+// Refused answers err if it is a *Denied and reports whether it was.
+func Refused(w http.ResponseWriter, err error) bool {
+	var d *Denied
+	if !errors.As(err, &d) {
+		return false
+	}
+	Error(w, d.Status, d.Code, d.Message)
 	return true
 }
