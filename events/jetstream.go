@@ -176,10 +176,21 @@ func (j *JetStream) Consumer(ctx context.Context, name string, subjects []string
 	if _, err := j.js.ResetConsumer(ctx, j.stream, name); err != nil {
 		return nil, fmt.Errorf("consumer %s: start again from its last acknowledgement: %w", name, err)
 	}
-	return &jsConsumer{c: c}, nil
+	return &jsConsumer{c: c, js: j.js, stream: j.stream, name: name}, nil
 }
 
-type jsConsumer struct{ c jetstream.Consumer }
+// jsConsumer is one durable pull consumer. It numbers what the server
+// delivered to it (the consumer sequence): a delivery lost in flight (a
+// fetch's answer sent while the connection failed over) shows as a gap,
+// and acknowledging past it (AckAll) would acknowledge what never
+// arrived, so on a gap the consumer drops the batch and starts again
+// after its last acknowledgement.
+type jsConsumer struct {
+	c            jetstream.Consumer
+	js           jetstream.JetStream
+	stream, name string
+	last         uint64 // the last consumer sequence received; 0: unknown
+}
 
 func (c *jsConsumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivery, error) {
 	b, err := c.c.Fetch(max, jetstream.FetchMaxWait(wait))
@@ -192,6 +203,15 @@ func (c *jsConsumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]
 		if err != nil {
 			return nil, err
 		}
+		if c.last != 0 && meta.Sequence.Consumer != c.last+1 {
+			missed := c.last + 1
+			c.last = 0
+			if _, err := c.js.ResetConsumer(ctx, c.stream, c.name); err != nil {
+				return nil, fmt.Errorf("deliveries from %d on never arrived, and the consumer cannot start again after its last acknowledgement: %w", missed, err)
+			}
+			return nil, fmt.Errorf("deliveries %d to %d never arrived; the consumer starts again after its last acknowledgement", missed, meta.Sequence.Consumer-1)
+		}
+		c.last = meta.Sequence.Consumer
 		ds = append(ds, Delivery{Seq: meta.Sequence.Stream, Subject: m.Subject(), Data: m.Data(), ack: m.DoubleAck})
 	}
 	if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(ds) == 0 {
