@@ -83,9 +83,11 @@ func TestEventsClusterLeaderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := log.EnsureStream(ctx, events.StreamConfig{Replicas: 3}); err != nil {
+	// Three processes starting on a loaded machine take a while to
+	// elect the cluster's meta leader; EnsureStream tries until then.
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer scancel()
+	if err := log.EnsureStream(sctx, events.StreamConfig{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
 	// The stream's leader, as the cluster says.
@@ -96,6 +98,8 @@ func TestEventsClusterLeaderKilled(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	leader := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		s, err := js.Stream(ctx, "EVENTS")
 		if err != nil {
 			return ""
@@ -170,7 +174,11 @@ func TestEventsClusterLeaderKilled(t *testing.T) {
 			resumedAt = time.Now()
 		}
 		if b == 20 { // 1000 acknowledged: kill the stream's leader
-			killed = leader()
+			for wait := time.Now().Add(30 * time.Second); killed == "" && time.Now().Before(wait); {
+				if killed = leader(); killed == "" {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
 			for _, n := range nodes {
 				if n.name == killed {
 					if err := n.cmd.Process.Kill(); err != nil {
@@ -196,7 +204,9 @@ func TestEventsClusterLeaderKilled(t *testing.T) {
 	if acked != total {
 		t.Fatalf("%d of %d acknowledged", acked, total)
 	}
-	n, err := log.Count(ctx)
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	n, err := log.Count(cctx)
 	if err != nil || n != total {
 		t.Fatalf("the stream holds %d events (%v), want the %d acknowledged, once each", n, err, total)
 	}

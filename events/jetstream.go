@@ -49,8 +49,14 @@ func Connect(url, client string) (*JetStream, error) {
 	return &JetStream{nc: nc, js: js, stream: "EVENTS"}, nil
 }
 
+// tryTimeout bounds one request of a loop that tries until its context
+// ends: while a cluster has no meta leader yet its servers leave a
+// request unanswered, and a try bound only by the loop's context would
+// wait out all of it.
+const tryTimeout = 5 * time.Second
+
 // EnsureStream creates the stream, or brings its settings up to date,
-// trying until ctx ends while the servers start or elect a leader.
+// trying again until ctx ends while the servers start or elect a leader.
 func (j *JetStream) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 	if cfg.Name == "" {
 		cfg.Name = "EVENTS"
@@ -73,7 +79,9 @@ func (j *JetStream) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 		Duplicates:  2 * time.Minute,
 	}
 	for {
-		_, err := j.js.CreateOrUpdateStream(ctx, sc)
+		tctx, cancel := context.WithTimeout(ctx, tryTimeout)
+		_, err := j.js.CreateOrUpdateStream(tctx, sc)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -159,7 +167,9 @@ func (j *JetStream) Consumer(ctx context.Context, name string, subjects []string
 	var c jetstream.Consumer
 	var err error
 	for {
-		c, err = j.js.CreateOrUpdateConsumer(ctx, j.stream, cfg)
+		tctx, cancel := context.WithTimeout(ctx, tryTimeout)
+		c, err = j.js.CreateOrUpdateConsumer(tctx, j.stream, cfg)
+		cancel()
 		if err == nil {
 			break
 		}
