@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Emitter is how a service reports events without ever waiting on the
@@ -43,6 +45,16 @@ func (e *Emitter) Emit(ev Event) {
 	}
 	if ev.Source == "" {
 		ev.Source = e.Source
+	}
+	// A service's error message (an ffmpeg's stderr, an origin's answer)
+	// may run long; its start says what happened.
+	if !utf8.ValidString(ev.Message) {
+		ev.Message = strings.ToValidUTF8(ev.Message, "\uFFFD")
+	}
+	if len(ev.Message) > MaxMessage {
+		if r := []rune(ev.Message); len(r) > MaxMessage {
+			ev.Message = string(r[:MaxMessage-1]) + "…"
+		}
 	}
 	if err := ev.Check(); err != nil {
 		// A service's own event that breaks its schema is a bug there:

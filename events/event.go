@@ -50,6 +50,9 @@ type Event struct {
 	Received time.Time `json:"received"`
 }
 
+// MaxMessage is the longest Message an event may have, in characters.
+const MaxMessage = 2000
+
 // field is one of an event's fields a schema can require.
 type field uint16
 
@@ -166,8 +169,8 @@ func (e *Event) Check() error {
 			return invalid("%s %g: a number from 0 up", f.name, f.v)
 		}
 	}
-	if utf8.RuneCountInString(e.Message) > 2000 || !utf8.ValidString(e.Message) {
-		return invalid("message: at most 2000 characters of UTF-8")
+	if utf8.RuneCountInString(e.Message) > MaxMessage || !utf8.ValidString(e.Message) {
+		return invalid("message: at most %d characters of UTF-8", MaxMessage)
 	}
 	if len(e.Attrs) > 16 {
 		return invalid("attrs: at most 16")

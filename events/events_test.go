@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reel-video/reel/internal/jsonhttp"
 )
@@ -278,6 +279,49 @@ func TestEmitterBuffers(t *testing.T) {
 	}
 }
 
+// TestEmitterClipsMessages: a service's long error message (an
+// ffmpeg's stderr) is reported with its start, not dropped for breaking
+// the schema.
+func TestEmitterClipsMessages(t *testing.T) {
+	log, _ := startLog(t, t.TempDir(), "127.0.0.1:0")
+	e := &Emitter{Log: log, Source: "test", Every: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	long := strings.Repeat("é", MaxMessage+500) // two bytes each
+	e.Emit(Event{Type: "error.task", Code: "encode", Message: long})
+	e.Emit(Event{Type: "error.task", Code: "encode", Message: "bad \xff byte"})
+	cons, err := log.Consumer(context.Background(), "check", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < 2 && time.Now().Before(deadline) {
+		ds, err := cons.Fetch(context.Background(), 10, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			var ev Event
+			if err := json.Unmarshal(d.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ev)
+		}
+	}
+	if len(got) != 2 || e.Stats().Dropped != 0 {
+		t.Fatalf("%d events in the log, stats %+v", len(got), e.Stats())
+	}
+	if n := utf8.RuneCountInString(got[0].Message); n != MaxMessage || !strings.HasSuffix(got[0].Message, "é…") {
+		t.Errorf("a long message reported with %d characters, ending %q", n, got[0].Message[len(got[0].Message)-8:])
+	}
+	if got[1].Message != "bad \uFFFD byte" {
+		t.Errorf("a message with a bad byte reported as %q", got[1].Message)
+	}
+}
+
 // TestConsumerResumes: a durable consumer stopped and opened again gets
 // what it had not acknowledged, and nothing it had.
 func TestConsumerResumes(t *testing.T) {
@@ -314,7 +358,7 @@ func TestConsumerResumes(t *testing.T) {
 	}
 	var got []string
 	cctx, cancel := context.WithCancel(ctx)
-	_ = Consume(cctx, c2, 3, 100*time.Millisecond, func(_ context.Context, ds []Delivery) error {
+	Consume(cctx, c2, 3, 100*time.Millisecond, func(_ context.Context, ds []Delivery) error {
 		for _, d := range ds {
 			got = append(got, string(d.Data))
 		}

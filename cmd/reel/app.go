@@ -414,11 +414,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		Ingest: workers.Ingest{Client: ingestPolicy.Client(0), MaxBytes: c.MaxUpload, Stall: c.StallTimeout}, Keys: master}
 	if st.events != nil {
 		w.Failed = func(kind, job string, retried int, final bool, err error) {
-			msg := err.Error()
-			if len(msg) > 1900 {
-				msg = strings.ToValidUTF8(msg[:1900], "") + "..."
-			}
-			st.events.Emit(events.Event{Type: "error.task", Title: job, Code: kind, Message: msg,
+			st.events.Emit(events.Event{Type: "error.task", Title: job, Code: kind, Message: err.Error(),
 				Attrs: map[string]string{"retried": strconv.Itoa(retried), "final": strconv.FormatBool(final)}})
 		}
 	}
