@@ -139,9 +139,6 @@ func TestRecallAt5(t *testing.T) {
 // and answers a profile's rows and a title's similar titles through a
 // memcached cache.
 func TestService(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts MinIO and memcached")
-	}
 	ctx := context.Background()
 	s3 := testenv.S3(t)
 	p := plant(20, 12, 3)

@@ -107,9 +107,6 @@ func TestLookUp(t *testing.T) {
 // the indexer (its index closed and opened again) while events flow:
 // the index ends with each event once, as many as the log holds.
 func TestIndexerRestarts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts NATS")
-	}
 	log, _ := testenv.Events(t)
 	dir := filepath.Join(t.TempDir(), "support")
 	ctx := context.Background()
@@ -125,7 +122,7 @@ func TestIndexerRestarts(t *testing.T) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
-			_ = events.Consume(rctx, c, 50, 100*time.Millisecond, (&Indexer{Index: x}).Handle, quiet)
+			events.Consume(rctx, c, 50, 100*time.Millisecond, (&Indexer{Index: x}).Handle, quiet)
 			close(done)
 		}()
 		return func() { cancel(); <-done; x.Close() }, x
