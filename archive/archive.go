@@ -179,7 +179,7 @@ func (a *Archiver) logger() *slog.Logger {
 
 // Run consumes the log until ctx ends: Recover, then batches of up to
 // batch events, or what arrived within wait.
-func (a *Archiver) Run(ctx context.Context, c events.Consumer, batch int, wait time.Duration) error {
+func (a *Archiver) Run(ctx context.Context, c events.Consumer, batch int, wait time.Duration) {
 	for {
 		err := a.Recover(ctx)
 		if err == nil {
@@ -188,12 +188,12 @@ func (a *Archiver) Run(ctx context.Context, c events.Consumer, batch int, wait t
 		a.logger().Warn("cannot read the archive's state; trying again", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(time.Second):
 		}
 	}
 	failed := false
-	return events.Consume(ctx, c, batch, wait, func(ctx context.Context, ds []events.Delivery) error {
+	events.Consume(ctx, c, batch, wait, func(ctx context.Context, ds []events.Delivery) error {
 		// A batch that failed part way is retried from the stored
 		// state: undo what it half wrote first.
 		if failed {

@@ -122,7 +122,7 @@ func TestEventsClusterLeaderKilled(t *testing.T) {
 		if err != nil {
 			return
 		}
-		_ = events.Consume(ctx, c, 200, 100*time.Millisecond, func(_ context.Context, ds []events.Delivery) error {
+		events.Consume(ctx, c, 200, 100*time.Millisecond, func(_ context.Context, ds []events.Delivery) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, d := range ds {

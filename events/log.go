@@ -2,8 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 )
@@ -59,7 +57,7 @@ type Consumer interface {
 // handle returns nil. A batch handle fails on is handed to it again after
 // a pause, so handle sees every message in log order, and must tolerate
 // seeing one again (after a crash between handling and acknowledging).
-func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handle func(context.Context, []Delivery) error, log *slog.Logger) error {
+func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handle func(context.Context, []Delivery) error, log *slog.Logger) {
 	pause := func(d time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -73,14 +71,14 @@ func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handl
 		ds, err := c.Fetch(ctx, max, wait)
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return
 			}
 			if fails == 0 {
 				log.Warn("cannot fetch events; trying again", "err", err)
 			}
 			fails++
 			if !pause(backoff(fails)) {
-				break
+				return
 			}
 			continue
 		}
@@ -97,11 +95,11 @@ func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handl
 				break
 			}
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			log.Warn("cannot handle events; trying again", "events", len(ds), "first_seq", ds[0].Seq, "err", err)
 			if !pause(backoff(n)) {
-				return nil
+				return
 			}
 		}
 		for n := 0; ; n++ {
@@ -110,7 +108,7 @@ func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handl
 				break
 			}
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			// The log redelivers what it did not record as acknowledged;
 			// handle tolerates that.
@@ -120,8 +118,4 @@ func Consume(ctx context.Context, c Consumer, max int, wait time.Duration, handl
 			}
 		}
 	}
-	if errors.Is(ctx.Err(), context.Canceled) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil
-	}
-	return fmt.Errorf("consume: %w", ctx.Err())
 }

@@ -123,26 +123,26 @@ func openAccounts(ctx context.Context, c *config.Config, migrate bool) (*sqlstor
 func serviceMux(routes func(*http.ServeMux), db *sqlstore.DB) http.Handler {
 	m := metrics.New()
 	m.Registry.MustRegister(sqlstore.Collector{DB: db})
-	mux := http.NewServeMux()
-	routes(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := db.Primary().PingContext(r.Context()); err != nil {
-			accounts.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the SQL store does not answer: "+err.Error())
-			return
+	return healthMux(func(mux *http.ServeMux) {
+		routes(mux)
+		mux.Handle("GET /metrics", m.Handler())
+	}, func(ctx context.Context) error {
+		if err := db.Primary().PingContext(ctx); err != nil {
+			return fmt.Errorf("the SQL store does not answer: %w", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+		return nil
 	})
-	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		accounts.WriteError(w, http.StatusNotFound, accounts.CodeNotFound, fmt.Sprintf("no route for %s %s; see the README's viewer-side section", r.Method, r.URL.Path))
-	})
-	return mux
 }
 
-// adminKeys authorises billing operations with an admin API key from the
-// key store the API uses.
+// adminKeys authorises operators' requests (billing, catalog edits,
+// services' events) with an admin API key.
 func adminKeys(keys *store.CachedKeys) func(*http.Request) bool {
+	return apiKeys(keys, func(k pipeline.Key) bool { return k.Admin })
+}
+
+// apiKeys authorises requests that carry an API key from the key store
+// the API uses (not a viewer's session) for which allow is true.
+func apiKeys(keys *store.CachedKeys, allow func(pipeline.Key) bool) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || strings.HasPrefix(key, accounts.SessionPrefix) {
@@ -150,8 +150,8 @@ func adminKeys(keys *store.CachedKeys) func(*http.Request) bool {
 		}
 		rec, err := keys.Lookup(r.Context(), strings.TrimSpace(key))
 		if err != nil && !errors.Is(err, pipeline.ErrNoKey) {
-			slog.Default().Warn("accounts: cannot check an API key", "err", err)
+			slog.Default().Warn("cannot check an API key", "err", err)
 		}
-		return err == nil && rec.Admin
+		return err == nil && allow(rec)
 	}
 }

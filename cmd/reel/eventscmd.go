@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/reel-video/reel/accounts"
@@ -19,6 +18,7 @@ import (
 	"github.com/reel-video/reel/config"
 	"github.com/reel-video/reel/events"
 	"github.com/reel-video/reel/internal/jsonhttp"
+	"github.com/reel-video/reel/pipeline"
 	"github.com/reel-video/reel/playback"
 	"github.com/reel-video/reel/store"
 	"github.com/reel-video/reel/support"
@@ -76,6 +76,22 @@ func eventLog(ctx context.Context, c *config.Config, client string, ensure bool)
 		}
 	}
 	return j, nil
+}
+
+// startConsumer runs the durable consumer name of subject in the
+// background until ctx ends; the function it returns waits for it.
+func startConsumer(ctx context.Context, j *events.JetStream, name, subject string, log *slog.Logger, run func(events.Consumer)) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cons, err := j.Consumer(ctx, name, []string{subject})
+		if err != nil {
+			log.Error("a consumer cannot start", "consumer", name, "err", err)
+			return
+		}
+		run(cons)
+	}()
+	return func() { <-done }
 }
 
 // emitterFor starts the emitter a process reports its own events
@@ -138,22 +154,13 @@ func runCollect(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	col := &events.Collector{Log: j, Auth: (&reporters{ents: &entitlements{svc: svc, ttl: time.Minute}, admin: admin}).identity, Logger: log}
 	arch := &archive.Archiver{Store: s3, Bucket: c.Bucket, Log: log.With("consumer", "archiver")}
-	var wg sync.WaitGroup
 	if c.CollectArchive {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cons, err := j.Consumer(ctx, "archiver", []string{events.SubjectRoot + ".>"})
-			if err != nil {
-				log.Error("the archiver cannot start", "err", err)
-				return
-			}
+		defer startConsumer(ctx, j, "archiver", events.SubjectRoot+".>", log, func(cons events.Consumer) {
 			// Big batches make few objects; 5 s bounds how long an event
 			// waits for its object.
-			_ = arch.Run(ctx, cons, 5000, 5*time.Second)
-		}()
+			arch.Run(ctx, cons, 5000, 5*time.Second)
+		})()
 	}
-	defer wg.Wait()
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("collect listen %s: %w", c.Addr, err)
@@ -231,19 +238,10 @@ func runSupport(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		log.Warn("no Redis configured: every look-up is refused")
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cons, err := j.Consumer(ctx, "support-indexer", []string{events.SubjectRoot + ".>"})
-		if err != nil {
-			log.Error("the indexer cannot start", "err", err)
-			return
-		}
+	defer startConsumer(ctx, j, "support-indexer", events.SubjectRoot+".>", log, func(cons events.Consumer) {
 		// Small waits: a reported error is searchable within a second.
-		_ = events.Consume(ctx, cons, 1000, 200*time.Millisecond, (&support.Indexer{Index: x}).Handle, log.With("consumer", "support-indexer"))
-	}()
-	defer wg.Wait()
+		events.Consume(ctx, cons, 1000, 200*time.Millisecond, (&support.Indexer{Index: x}).Handle, log.With("consumer", "support-indexer"))
+	})()
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("support listen %s: %w", c.Addr, err)
@@ -275,15 +273,5 @@ func healthMux(routes func(*http.ServeMux), health func(context.Context) error) 
 
 // supportKeys lets support and admin API keys look viewers up.
 func supportKeys(keys *store.CachedKeys) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.HasPrefix(key, accounts.SessionPrefix) {
-			return false
-		}
-		rec, err := keys.Lookup(r.Context(), strings.TrimSpace(key))
-		if err != nil {
-			return false
-		}
-		return rec.Admin || rec.Support
-	}
+	return apiKeys(keys, func(k pipeline.Key) bool { return k.Admin || k.Support })
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -80,18 +79,9 @@ func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer j.Close()
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cons, err := j.Consumer(ctx, "history-writer", []string{events.SubjectRoot + ".view.>"})
-			if err != nil {
-				log.Error("the history writer cannot start", "err", err)
-				return
-			}
-			_ = events.Consume(ctx, cons, 1000, 500*time.Millisecond, (&history.Writer{Store: st, Log: log}).Handle, log.With("consumer", "history-writer"))
-		}()
-		defer wg.Wait()
+		defer startConsumer(ctx, j, "history-writer", events.SubjectRoot+".view.>", log, func(cons events.Consumer) {
+			events.Consume(ctx, cons, 1000, 500*time.Millisecond, (&history.Writer{Store: st, Log: log}).Handle, log.With("consumer", "history-writer"))
+		})()
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -67,11 +67,11 @@ func eventsLoad(dir string, n int) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_ = (&archive.Archiver{Store: s3, Bucket: s3.Bucket(), Log: quiet}).Run(cctx, arch, 5000, 5*time.Second)
+		(&archive.Archiver{Store: s3, Bucket: s3.Bucket(), Log: quiet}).Run(cctx, arch, 5000, 5*time.Second)
 	}()
 	go func() {
 		defer wg.Done()
-		_ = events.Consume(cctx, idx, 1000, 200*time.Millisecond, (&support.Indexer{Index: x}).Handle, quiet)
+		events.Consume(cctx, idx, 1000, 200*time.Millisecond, (&support.Indexer{Index: x}).Handle, quiet)
 	}()
 	col := &events.Collector{Log: log, Auth: func(*http.Request) (events.Identity, error) { return events.Identity{Service: true}, nil }, Logger: quiet}
 	mux := http.NewServeMux()
