@@ -179,14 +179,23 @@ func TestPlayableWhileEncoding(t *testing.T) {
 	if err := os.Remove(hold); err != nil {
 		t.Fatal(err)
 	}
-	until(t, 90*time.Second, "both players reach the end of the finished title", func() bool {
+	released := time.Now()
+	for deadline := released.Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		done := true
 		for i := range players {
 			res[i] = polls[i]()
 			done = done && res[i].Ended
 		}
-		return done
-	})
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			jv := f.job(t, id)
+			t.Fatalf("the players did not reach the end of the finished title within 90 s of the release: %+v\nmedia state: %s\n%s\njob %s, live %+v\nlog:\n%s",
+				res, states[0](), states[1](), jv.Status, jv.Live, tail(f.logText(), 4000))
+		}
+	}
+	t.Logf("both players at the end %s after the held encodes were released", time.Since(released).Round(time.Millisecond))
 	v = f.awaitEnd(t, id, 4*time.Minute)
 	checkComplete(t, f.devStack, v)
 	for i, p := range players {
